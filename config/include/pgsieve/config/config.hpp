@@ -1,0 +1,147 @@
+#pragma once
+// The configuration contract (spec/pgsieve.example.yaml) as one immutable
+// value. A loaded config is shared as shared_ptr<const config> and replaced
+// whole on reload, never edited in place.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace pgsieve::config {
+
+using duration = std::chrono::milliseconds;
+
+enum class tls_mode { prefer, require };
+enum class sslmode { disable, prefer, require, verify_full };
+enum class store_sql { full, normalized };
+enum class on_failure { block, allow };
+enum class on_overflow { wait, drop };
+enum class policy_mode { enforce, monitor };
+enum class catalog_access { none, introspection };
+enum class statement_kind { select, explain, show, insert, update, delete_, merge };
+// What a table entry may grant (`allow:`); a subset of the statement kinds.
+enum class table_verb { select, insert, update, delete_, merge };
+
+// A schema-qualified name as the catalog stores it (already case-folded,
+// never quoted): public.customers, public.plan_label.
+struct qualified_name {
+    std::string schema;
+    std::string name;
+    std::string str() const { return schema + "." + name; }
+    auto operator<=>(const qualified_name&) const = default;
+};
+
+struct column_name {
+    qualified_name table;
+    std::string column;
+    std::string str() const { return table.str() + "." + column; }
+    auto operator<=>(const column_name&) const = default;
+};
+
+struct tls_settings {
+    std::string cert_file;
+    std::string key_file;
+    tls_mode mode = tls_mode::prefer;
+};
+
+struct listen_settings {
+    std::string address = "127.0.0.1";
+    std::uint16_t port = 6432;
+    std::optional<tls_settings> tls;
+    int max_connections = 500;
+    duration auth_timeout = std::chrono::seconds(10);
+    duration idle_timeout = std::chrono::minutes(30);  // zero: no idle timeout
+    std::uint64_t max_message_bytes = 64ull << 20;
+};
+
+struct admin_settings {
+    std::string address = "127.0.0.1";
+    std::uint16_t port = 9187;
+};
+
+struct upstream_settings {
+    std::string host;
+    std::uint16_t port = 5432;
+    std::string database;
+    std::string user;
+    std::optional<std::string> password;  // absent: trust (or the server asks and login fails)
+    sslmode ssl = sslmode::prefer;
+    std::string sslrootcert;
+    std::vector<std::string> search_path{"public"};
+    duration catalog_refresh = std::chrono::seconds(60);
+};
+
+struct audit_settings {
+    std::string sqlite;
+    store_sql sql = store_sql::full;
+    on_failure failure = on_failure::block;
+    on_overflow overflow = on_overflow::wait;
+    duration flush_interval = std::chrono::milliseconds(50);
+};
+
+struct client {
+    std::string name;
+    std::string verifier;  // SCRAM-SHA-256$…, validated (plain passwords are hashed at load)
+    std::string policy;
+    std::optional<int> max_connections;
+};
+
+struct table_grant {
+    qualified_name table;
+    std::optional<std::vector<std::string>> columns;  // allowlist; absent means every column
+    std::vector<std::string> deny_columns;
+    std::set<table_verb> allow{table_verb::select};
+};
+
+struct policy {
+    std::string name;
+    std::string owner;
+    std::string description;
+    policy_mode mode = policy_mode::enforce;
+    std::set<statement_kind> statements;
+    catalog_access catalog = catalog_access::none;
+    std::set<std::string> accept_classified;
+    std::optional<std::uint64_t> max_rows;
+    std::optional<duration> statement_timeout;
+    std::vector<qualified_name> functions;
+    std::map<qualified_name, table_grant> tables;
+};
+
+// Something legal but probably not meant, reported by check-config and at start.
+struct warning {
+    int line = 0;
+    std::string key;
+    std::string message;
+};
+
+struct config {
+    std::string source_path;  // the file it came from
+    std::string source_text;  // its exact text, for the audit's policy_versions
+    listen_settings listen;
+    std::optional<admin_settings> admin;
+    upstream_settings upstream;
+    audit_settings audit;
+    std::map<std::string, std::set<column_name>> classification;  // label → columns
+    std::vector<client> clients;
+    std::map<std::string, policy> policies;
+    std::vector<warning> warnings;
+
+    const client* find_client(std::string_view name) const;
+    const policy* find_policy(std::string_view name) const;
+};
+
+std::string_view to_string(tls_mode);
+std::string_view to_string(sslmode);
+std::string_view to_string(store_sql);
+std::string_view to_string(on_failure);
+std::string_view to_string(on_overflow);
+std::string_view to_string(policy_mode);
+std::string_view to_string(catalog_access);
+std::string_view to_string(statement_kind);
+std::string_view to_string(table_verb);
+
+}  // namespace pgsieve::config

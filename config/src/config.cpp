@@ -1,0 +1,91 @@
+#include <pgsieve/config/config.hpp>
+#include <pgsieve/config/load.hpp>
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace pgsieve::config {
+
+const client* config::find_client(std::string_view name) const {
+    for (const auto& c : clients) {
+        if (c.name == name) return &c;
+    }
+    return nullptr;
+}
+
+const policy* config::find_policy(std::string_view name) const {
+    const auto it = policies.find(std::string(name));
+    return it == policies.end() ? nullptr : &it->second;
+}
+
+std::string load_error::str() const {
+    std::string out = file;
+    if (line > 0) out += fmt::format(":{}", line);
+    out += ": ";
+    if (!key.empty()) out += key + ": ";
+    return out + message;
+}
+
+environment environment::system() {
+    return environment{
+        [](const std::string& name) -> std::optional<std::string> {
+            const char* v = std::getenv(name.c_str());
+            return v ? std::optional<std::string>(v) : std::nullopt;
+        },
+        [](const std::string& path) -> std::optional<std::string> {
+            std::ifstream in(path, std::ios::binary);
+            if (!in) return std::nullopt;
+            std::ostringstream text;
+            text << in.rdbuf();
+            if (in.bad()) return std::nullopt;
+            return std::move(text).str();
+        },
+    };
+}
+
+std::string_view to_string(tls_mode v) { return v == tls_mode::prefer ? "prefer" : "require"; }
+
+std::string_view to_string(sslmode v) {
+    switch (v) {
+        case sslmode::disable: return "disable";
+        case sslmode::prefer: return "prefer";
+        case sslmode::require: return "require";
+        case sslmode::verify_full: return "verify-full";
+    }
+    return "?";
+}
+
+std::string_view to_string(store_sql v) { return v == store_sql::full ? "full" : "normalized"; }
+std::string_view to_string(on_failure v) { return v == on_failure::block ? "block" : "allow"; }
+std::string_view to_string(on_overflow v) { return v == on_overflow::wait ? "wait" : "drop"; }
+std::string_view to_string(policy_mode v) { return v == policy_mode::enforce ? "enforce" : "monitor"; }
+std::string_view to_string(catalog_access v) { return v == catalog_access::none ? "none" : "introspection"; }
+
+std::string_view to_string(statement_kind v) {
+    switch (v) {
+        case statement_kind::select: return "select";
+        case statement_kind::explain: return "explain";
+        case statement_kind::show: return "show";
+        case statement_kind::insert: return "insert";
+        case statement_kind::update: return "update";
+        case statement_kind::delete_: return "delete";
+        case statement_kind::merge: return "merge";
+    }
+    return "?";
+}
+
+std::string_view to_string(table_verb v) {
+    switch (v) {
+        case table_verb::select: return "select";
+        case table_verb::insert: return "insert";
+        case table_verb::update: return "update";
+        case table_verb::delete_: return "delete";
+        case table_verb::merge: return "merge";
+    }
+    return "?";
+}
+
+}  // namespace pgsieve::config

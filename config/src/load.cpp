@@ -1,0 +1,334 @@
+// The loader's entry points and the sections other than policies.
+
+#include "loader.hpp"
+
+#include <pgsieve/wire/scram.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+namespace pgsieve::config {
+
+using namespace detail;
+
+std::string detail::loader::resolve_path(const std::string& path) const {
+    const std::filesystem::path p(path);
+    return p.is_absolute() ? path : (base_dir / p).lexically_normal().string();
+}
+
+const located* detail::loader::require(const std::vector<std::pair<std::string, located>>& fields,
+                                       const located& parent, std::string_view key) {
+    if (const auto* found = find(fields, key)) return found;
+    reader.error(parent.line, join_key(parent.key, key), "is required");
+    return nullptr;
+}
+
+namespace {
+
+// Exactly one source for a secret: `<name>` inline (only when `inline_ok`),
+// `<name>_env` or `<name>_file`. Returns the value and where it was named.
+struct secret {
+    std::string value;
+    located at;
+    bool from_inline = false;
+};
+
+std::optional<secret> read_secret(loader& l, const std::vector<std::pair<std::string, located>>& fields,
+                                  const located& parent, const std::string& name, bool inline_ok, bool required) {
+    const located* sources[] = {find(fields, name), find(fields, name + "_env"), find(fields, name + "_file")};
+    const auto given = std::count_if(std::begin(sources), std::end(sources), [](auto* p) { return p != nullptr; });
+    if (given > 1) {
+        l.reader.error(parent.line, join_key(parent.key, name),
+                       fmt::format("give only one of {0}, {0}_env and {0}_file", name));
+        return std::nullopt;
+    }
+    if (given == 0) {
+        if (required)
+            l.reader.error(parent.line, join_key(parent.key, name),
+                           fmt::format("is required (as {0}, {0}_env or {0}_file)", name));
+        return std::nullopt;
+    }
+    if (const auto* at = sources[0]) {
+        if (!inline_ok) {
+            l.reader.error(*at, fmt::format("secrets are not accepted inline; use {0}_env or {0}_file", name));
+            return std::nullopt;
+        }
+        auto v = l.reader.string(*at);
+        if (!v) return std::nullopt;
+        return secret{std::move(*v), *at, true};
+    }
+    if (const auto* at = sources[1]) {
+        auto var = l.reader.string(*at);
+        if (!var) return std::nullopt;
+        auto v = l.env.getenv(*var);
+        if (!v || v->empty()) {
+            l.reader.error(*at, fmt::format("environment variable {} is not set or empty", *var));
+            return std::nullopt;
+        }
+        return secret{std::move(*v), *at};
+    }
+    const auto* at = sources[2];
+    auto path = l.reader.string(*at);
+    if (!path) return std::nullopt;
+    const auto full = l.resolve_path(*path);
+    auto text = l.env.read_file(full);
+    if (!text) {
+        l.reader.error(*at, fmt::format("cannot read {}", full));
+        return std::nullopt;
+    }
+    // The secret is the file's first line, without its line ending.
+    std::string first = text->substr(0, text->find('\n'));
+    if (!first.empty() && first.back() == '\r') first.pop_back();
+    if (first.empty()) {
+        l.reader.error(*at, fmt::format("{} has an empty first line", full));
+        return std::nullopt;
+    }
+    return secret{std::move(first), *at};
+}
+
+std::optional<std::uint16_t> read_port(loader& l, const located& at) {
+    const auto v = l.reader.integer(at, 1, 65535);
+    return v ? std::optional<std::uint16_t>(static_cast<std::uint16_t>(*v)) : std::nullopt;
+}
+
+// A path the process must be able to read at start (certificates, keys).
+std::optional<std::string> read_readable_path(loader& l, const located& at) {
+    auto path = l.reader.string(at);
+    if (!path) return std::nullopt;
+    auto full = l.resolve_path(*path);
+    if (!l.env.read_file(full)) {
+        l.reader.error(at, fmt::format("cannot read {}", full));
+        return std::nullopt;
+    }
+    return full;
+}
+
+void read_listen(loader& l, const located& at) {
+    auto& out = l.cfg.listen;
+    const auto fields = l.reader.mapping(
+        at, {"address", "port", "tls", "max_connections", "auth_timeout", "idle_timeout", "max_message_bytes"});
+    if (const auto* f = find(fields, "address")) {
+        if (auto v = l.reader.string(*f)) out.address = *v;
+    }
+    if (const auto* f = find(fields, "port")) {
+        if (auto v = read_port(l, *f)) out.port = *v;
+    }
+    if (const auto* f = find(fields, "tls")) {
+        const auto tls = l.reader.mapping(*f, {"cert_file", "key_file", "mode"});
+        tls_settings t;
+        if (const auto* c = l.require(tls, *f, "cert_file")) t.cert_file = read_readable_path(l, *c).value_or("");
+        if (const auto* k = l.require(tls, *f, "key_file")) t.key_file = read_readable_path(l, *k).value_or("");
+        if (const auto* m = find(tls, "mode")) {
+            if (auto v = l.reader.one_of(*m, {"prefer", "require"})) t.mode = static_cast<tls_mode>(*v);
+        }
+        out.tls = t;
+    }
+    if (const auto* f = find(fields, "max_connections")) {
+        if (auto v = l.reader.integer(*f, 1, 1'000'000)) out.max_connections = static_cast<int>(*v);
+    }
+    if (const auto* f = find(fields, "auth_timeout")) {
+        if (auto v = l.reader.duration_value(*f, false)) out.auth_timeout = *v;
+    }
+    if (const auto* f = find(fields, "idle_timeout")) {
+        if (auto v = l.reader.duration_value(*f, true)) out.idle_timeout = *v;
+    }
+    if (const auto* f = find(fields, "max_message_bytes")) {
+        // PostgreSQL itself never accepts a message over 1 GiB (MaxAllocSize).
+        if (auto v = l.reader.integer(*f, 8192, 1ll << 30)) out.max_message_bytes = static_cast<std::uint64_t>(*v);
+    }
+}
+
+void read_admin(loader& l, const located& at) {
+    admin_settings a;
+    const auto fields = l.reader.mapping(at, {"address", "port"});
+    if (const auto* f = find(fields, "address")) {
+        if (auto v = l.reader.string(*f)) a.address = *v;
+    }
+    if (const auto* f = find(fields, "port")) {
+        if (auto v = read_port(l, *f)) a.port = *v;
+    }
+    l.cfg.admin = a;
+}
+
+void read_upstream(loader& l, const located& at) {
+    auto& out = l.cfg.upstream;
+    const auto fields = l.reader.mapping(at, {"host", "port", "database", "user", "password", "password_env",
+                                              "password_file", "sslmode", "sslrootcert", "search_path",
+                                              "catalog_refresh"});
+    if (const auto* f = l.require(fields, at, "host")) out.host = l.reader.string(*f).value_or("");
+    if (const auto* f = find(fields, "port")) {
+        if (auto v = read_port(l, *f)) out.port = *v;
+    }
+    if (const auto* f = l.require(fields, at, "database")) {
+        if (auto v = l.reader.string(*f)) out.database = l.reader.identifier(*f, *v).value_or("");
+    }
+    if (const auto* f = l.require(fields, at, "user")) {
+        if (auto v = l.reader.string(*f)) out.user = l.reader.identifier(*f, *v).value_or("");
+    }
+    if (auto s = read_secret(l, fields, at, "password", /*inline_ok=*/false, /*required=*/false)) {
+        if (auto prepared = wire::scram::prepare_password(s->value); !prepared)
+            l.reader.error(s->at, prepared.error().detail);
+        out.password = std::move(s->value);
+    }
+    if (const auto* f = find(fields, "sslmode")) {
+        if (auto v = l.reader.one_of(*f, {"disable", "prefer", "require", "verify-full"})) out.ssl = static_cast<sslmode>(*v);
+    }
+    if (const auto* f = find(fields, "sslrootcert")) {
+        out.sslrootcert = read_readable_path(l, *f).value_or("");
+    } else if (out.ssl == sslmode::verify_full) {
+        l.reader.error(at.line, join_key(at.key, "sslrootcert"), "is required with sslmode: verify-full");
+    }
+    if (const auto* f = find(fields, "search_path")) {
+        if (auto v = l.reader.string_list(*f, false)) {
+            out.search_path.clear();
+            for (const auto& schema : *v) {
+                if (auto id = l.reader.identifier(*f, schema)) out.search_path.push_back(*id);
+            }
+        }
+    }
+    if (const auto* f = find(fields, "catalog_refresh")) {
+        if (auto v = l.reader.duration_value(*f, false)) out.catalog_refresh = *v;
+    }
+}
+
+void read_audit(loader& l, const located& at) {
+    auto& out = l.cfg.audit;
+    const auto fields = l.reader.mapping(at, {"sqlite", "store_sql", "on_failure", "on_overflow", "flush_interval"});
+    if (const auto* f = l.require(fields, at, "sqlite")) {
+        if (auto v = l.reader.string(*f)) {
+            if (v->empty()) l.reader.error(*f, "must name a file");
+            else out.sqlite = l.resolve_path(*v);
+        }
+    }
+    if (const auto* f = find(fields, "store_sql")) {
+        if (auto v = l.reader.one_of(*f, {"full", "normalized"})) out.sql = static_cast<store_sql>(*v);
+    }
+    if (const auto* f = find(fields, "on_failure")) {
+        if (auto v = l.reader.one_of(*f, {"block", "allow"})) out.failure = static_cast<on_failure>(*v);
+    }
+    if (const auto* f = find(fields, "on_overflow")) {
+        if (auto v = l.reader.one_of(*f, {"wait", "drop"})) out.overflow = static_cast<on_overflow>(*v);
+    }
+    if (const auto* f = find(fields, "flush_interval")) {
+        if (auto v = l.reader.duration_value(*f, false)) out.flush_interval = *v;
+    }
+}
+
+// A client's password: a SCRAM verifier as is, or a plain password (from the
+// environment or a file only) hashed here so no plain text is kept.
+std::optional<std::string> read_client_verifier(loader& l, const std::vector<std::pair<std::string, located>>& fields,
+                                                const located& at) {
+    auto s = read_secret(l, fields, at, "password", /*inline_ok=*/true, /*required=*/true);
+    if (!s) return std::nullopt;
+    if (wire::scram::looks_like_verifier(s->value)) {
+        auto v = wire::scram::parse_verifier(s->value);
+        if (!v) {
+            l.reader.error(s->at, fmt::format("not a valid SCRAM-SHA-256 verifier: {}", v.error().detail));
+            return std::nullopt;
+        }
+        return wire::scram::to_string(*v);
+    }
+    if (s->from_inline) {
+        l.reader.error(s->at, "an inline password must be a SCRAM-SHA-256 verifier (make one with `pgsieve passwd "
+                              "NAME`); plain passwords only from password_env or password_file");
+        return std::nullopt;
+    }
+    auto v = wire::scram::generate_verifier(s->value);
+    if (!v) {
+        l.reader.error(s->at, v.error().detail);
+        return std::nullopt;
+    }
+    return wire::scram::to_string(*v);
+}
+
+void read_clients(loader& l, const located& at) {
+    for (const auto& item : l.reader.sequence(at)) {
+        const auto fields = l.reader.mapping(item, {"name", "password", "password_env", "password_file", "policy",
+                                                    "max_connections"});
+        client c;
+        if (const auto* f = l.require(fields, item, "name")) {
+            if (auto v = l.reader.string(*f)) c.name = l.reader.identifier(*f, *v).value_or("");
+            if (!c.name.empty() && l.cfg.find_client(c.name))
+                l.reader.error(*f, fmt::format("client \"{}\" is defined twice", c.name));
+        }
+        if (auto v = read_client_verifier(l, fields, item)) c.verifier = std::move(*v);
+        if (const auto* f = l.require(fields, item, "policy")) {
+            if (auto v = l.reader.string(*f)) {
+                c.policy = *v;
+                if (!l.cfg.find_policy(c.policy)) l.reader.error(*f, fmt::format("no policy named \"{}\"", c.policy));
+            }
+        }
+        if (const auto* f = find(fields, "max_connections")) {
+            if (auto v = l.reader.integer(*f, 1, 1'000'000)) c.max_connections = static_cast<int>(*v);
+        }
+        l.cfg.clients.push_back(std::move(c));
+    }
+    if (l.cfg.clients.empty() && at.node && at.node.IsSequence())
+        l.reader.error(at, "no clients: nobody could connect");
+}
+
+void warn_unused_policies(config& cfg, const std::vector<std::pair<std::string, located>>& policy_fields) {
+    for (const auto& [name, at] : policy_fields) {
+        const bool used = std::any_of(cfg.clients.begin(), cfg.clients.end(), [&](const client& c) { return c.policy == name; });
+        if (!used) cfg.warnings.push_back({at.line, at.key, "no client uses this policy"});
+    }
+}
+
+}  // namespace
+
+load_result load_text(const std::string& text, const std::string& file, const environment& env) {
+    std::vector<load_error> errors;
+    YAML::Node root;
+    try {
+        root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+        errors.push_back(load_error{file, e.mark.line >= 0 ? e.mark.line + 1 : 0, "", "invalid YAML: " + e.msg});
+        return unexpected(std::move(errors));
+    }
+
+    auto cfg = std::make_shared<config>();
+    cfg->source_path = file;
+    cfg->source_text = text;
+    yaml_reader reader(file, errors);
+    loader l{reader, env, std::filesystem::path(file).parent_path(), *cfg};
+
+    const located top{root, "", 1};
+    if (top.is_null()) {
+        reader.error(0, "", "the file is empty");
+        return unexpected(std::move(errors));
+    }
+    const auto fields =
+        reader.mapping(top, {"listen", "admin", "upstream", "audit", "classification", "clients", "policies"});
+    // Referenced things first: classification labels (used by policies), then
+    // policies (used by clients).
+    if (const auto* f = find(fields, "listen")) read_listen(l, *f);
+    if (const auto* f = find(fields, "admin")) read_admin(l, *f);
+    if (const auto* f = l.require(fields, top, "upstream")) read_upstream(l, *f);
+    if (const auto* f = l.require(fields, top, "audit")) read_audit(l, *f);
+    if (const auto* f = find(fields, "classification")) read_classification(l, *f);
+    const auto* policies = l.require(fields, top, "policies");
+    if (policies) read_policies(l, *policies);
+    if (const auto* f = l.require(fields, top, "clients")) read_clients(l, *f);
+    if (policies && policies->node && policies->node.IsMap()) {
+        std::vector<load_error> ignored;
+        yaml_reader quiet(file, ignored);
+        warn_unused_policies(*cfg, quiet.mapping(*policies));
+    }
+
+    if (!errors.empty()) {
+        std::stable_sort(errors.begin(), errors.end(), [](const auto& a, const auto& b) { return a.line < b.line; });
+        return unexpected(std::move(errors));
+    }
+    return std::shared_ptr<const config>(std::move(cfg));
+}
+
+load_result load_file(const std::string& path, const environment& env) {
+    auto text = env.read_file(path);
+    if (!text) return unexpected(std::vector<load_error>{load_error{path, 0, "", "cannot read the file"}});
+    return load_text(*text, path, env);
+}
+
+}  // namespace pgsieve::config

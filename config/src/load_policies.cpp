@@ -1,0 +1,152 @@
+// policies: and classification: — what each identity may do, and the labels
+// that fence off sensitive columns.
+
+#include "loader.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace pgsieve::config::detail {
+
+namespace {
+
+const std::initializer_list<std::string_view> statement_names = {"select", "explain", "show", "insert",
+                                                                     "update", "delete",  "merge"};
+const std::initializer_list<std::string_view> verb_names = {"select", "insert", "update", "delete", "merge"};
+
+statement_kind kind_of(table_verb v) {
+    switch (v) {
+        case table_verb::select: return statement_kind::select;
+        case table_verb::insert: return statement_kind::insert;
+        case table_verb::update: return statement_kind::update;
+        case table_verb::delete_: return statement_kind::delete_;
+        case table_verb::merge: return statement_kind::merge;
+    }
+    return statement_kind::select;
+}
+
+std::optional<std::vector<std::string>> read_columns(loader& l, const located& at) {
+    auto list = l.reader.string_list(at, /*allow_empty=*/false);
+    if (!list) return std::nullopt;
+    for (const auto& c : *list) {
+        if (!l.reader.identifier(at, c)) return std::nullopt;
+    }
+    return list;
+}
+
+void read_table(loader& l, policy& p, const std::string& name, const located& at) {
+    const auto table = l.reader.qualified(at, name);
+    const auto fields = l.reader.mapping(at, {"columns", "deny_columns", "allow"}, /*null_is_empty=*/true);
+    if (!table) return;
+    table_grant g;
+    g.table = *table;
+    const auto* columns = find(fields, "columns");
+    const auto* deny = find(fields, "deny_columns");
+    if (columns && deny) {
+        l.reader.error(*deny, "give either columns (an allowlist) or deny_columns, not both");
+    } else if (columns) {
+        g.columns = read_columns(l, *columns);
+    } else if (deny) {
+        g.deny_columns = read_columns(l, *deny).value_or(std::vector<std::string>{});
+    }
+    if (const auto* f = find(fields, "allow")) {
+        g.allow.clear();
+        for (const auto& item : l.reader.sequence(*f)) {
+            const auto v = l.reader.one_of(item, verb_names);
+            if (!v) continue;
+            const auto verb = static_cast<table_verb>(*v);
+            if (!g.allow.insert(verb).second)
+                l.reader.error(item, fmt::format("\"{}\" is listed twice", to_string(verb)));
+            // With no valid statements the policy is already an error; do not pile on.
+            else if (!p.statements.empty() && !p.statements.contains(kind_of(verb)))
+                l.reader.error(item, fmt::format("verb \"{}\" is not among the policy's statements; add it there "
+                                                 "or remove it here",
+                                                 to_string(verb)));
+        }
+        if (g.allow.empty() && f->node && f->node.IsSequence() && f->node.size() == 0)
+            l.reader.error(*f, "the list is empty: the table would grant nothing");
+    }
+    p.tables.emplace(g.table, std::move(g));
+}
+
+void read_policy(loader& l, const std::string& name, const located& at) {
+    policy p;
+    p.name = name;
+    const auto fields = l.reader.mapping(at, {"owner", "description", "mode", "statements", "catalog",
+                                              "accept_classified", "max_rows", "statement_timeout", "functions",
+                                              "tables"});
+    if (const auto* f = find(fields, "owner")) p.owner = l.reader.string(*f).value_or("");
+    if (const auto* f = find(fields, "description")) p.description = l.reader.string(*f).value_or("");
+    if (const auto* f = find(fields, "mode")) {
+        if (auto v = l.reader.one_of(*f, {"enforce", "monitor"})) p.mode = static_cast<policy_mode>(*v);
+    }
+    if (const auto* f = l.require(fields, at, "statements")) {
+        for (const auto& item : l.reader.sequence(*f)) {
+            const auto v = l.reader.one_of(item, statement_names);
+            if (v && !p.statements.insert(static_cast<statement_kind>(*v)).second)
+                l.reader.error(item, fmt::format("\"{}\" is listed twice", statement_names.begin()[*v]));
+        }
+        if (f->node && f->node.IsSequence() && f->node.size() == 0)
+            l.reader.error(*f, "the list is empty: the policy would allow nothing");
+    }
+    if (const auto* f = find(fields, "catalog")) {
+        if (auto v = l.reader.one_of(*f, {"none", "introspection"})) p.catalog = static_cast<catalog_access>(*v);
+    }
+    if (const auto* f = find(fields, "accept_classified")) {
+        for (const auto& label : l.reader.string_list(*f, /*allow_empty=*/true).value_or(std::vector<std::string>{})) {
+            if (!l.cfg.classification.contains(label))
+                l.reader.error(*f, fmt::format("no classification label \"{}\"", label));
+            p.accept_classified.insert(label);
+        }
+    }
+    if (const auto* f = find(fields, "max_rows")) {
+        if (auto v = l.reader.integer(*f, 1, std::numeric_limits<std::int64_t>::max()))
+            p.max_rows = static_cast<std::uint64_t>(*v);
+    }
+    if (const auto* f = find(fields, "statement_timeout")) p.statement_timeout = l.reader.duration_value(*f, false);
+    if (const auto* f = find(fields, "functions")) {
+        for (const auto& fn : l.reader.string_list(*f, /*allow_empty=*/true).value_or(std::vector<std::string>{})) {
+            if (auto q = l.reader.qualified(*f, fn)) p.functions.push_back(*q);
+        }
+    }
+    if (const auto* f = find(fields, "tables")) {
+        for (const auto& [table, entry] : l.reader.mapping(*f, /*null_is_empty=*/true)) read_table(l, p, table, entry);
+    }
+    l.cfg.policies.emplace(name, std::move(p));
+}
+
+}  // namespace
+
+void read_policies(loader& l, const located& at) {
+    const auto entries = l.reader.mapping(at);
+    for (const auto& [name, entry] : entries) {
+        if (name.empty()) {
+            l.reader.error(entry, "a policy needs a name");
+            continue;
+        }
+        read_policy(l, name, entry);
+    }
+    if (entries.empty() && at.node && at.node.IsMap()) l.reader.error(at, "no policies");
+}
+
+void read_classification(loader& l, const located& at) {
+    for (const auto& [label, entry] : l.reader.mapping(at)) {
+        auto& columns = l.cfg.classification[label];
+        for (const auto& item : l.reader.sequence(entry)) {
+            const auto text = l.reader.string(item);
+            if (!text) continue;
+            // schema.table.column: the last dot separates the column.
+            const auto dot = text->rfind('.');
+            const auto table = dot == std::string::npos ? std::nullopt : l.reader.qualified(item, text->substr(0, dot));
+            if (!table) {
+                if (dot == std::string::npos) l.reader.error(item, fmt::format("\"{}\" must be schema.table.column", *text));
+                continue;
+            }
+            if (auto column = l.reader.identifier(item, text->substr(dot + 1)))
+                columns.insert(column_name{*table, *column});
+        }
+    }
+}
+
+}  // namespace pgsieve::config::detail

@@ -1,0 +1,30 @@
+#pragma once
+// Shared state of one load: the reader that collects errors, the environment
+// secrets come from, and the config being filled in. Sections are read by
+// free functions in load.cpp and load_policies.cpp.
+
+#include "yaml_reader.hpp"
+
+#include <pgsieve/config/config.hpp>
+#include <pgsieve/config/load.hpp>
+
+#include <filesystem>
+
+namespace pgsieve::config::detail {
+
+struct loader {
+    yaml_reader& reader;
+    const environment& env;
+    std::filesystem::path base_dir;  // relative paths in the file are relative to the file
+    config& cfg;
+
+    std::string resolve_path(const std::string& path) const;
+    // A required key: reports "is required" at the parent's line when absent.
+    const located* require(const std::vector<std::pair<std::string, located>>& fields, const located& parent,
+                           std::string_view key);
+};
+
+void read_policies(loader& l, const located& at);
+void read_classification(loader& l, const located& at);
+
+}  // namespace pgsieve::config::detail

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs every package pgsieve needs to build, test and run its demo
+# (DESIGN.md §7). Idempotent: installs only what is missing, so it is cheap
+# to call from quickstart.sh and tests/run.sh on every run.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libpg-query-dev libboost1.81-dev libssl-dev libfmt-dev libsqlite3-dev
+  libsimdjson-dev libyaml-cpp-dev catch2 libcli11-dev
+  postgresql postgresql-client pgbouncer sqlite3 openssl
+  python3 python3-pytest python3-psycopg python3-asyncpg libpostgresql-jdbc-java
+)
+# Toolchains that images often ship outside Debian's packages (a newer
+# Node.js, a JDK): install Debian's only when the command is absent, so as
+# not to fight the one already there.
+declare -A by_command=([node]=nodejs [npm]=npm [javac]=default-jdk-headless)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+for cmd in "${!by_command[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${by_command[$cmd]}")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install-deps: run as root (or install them) and try again" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has no package lists; an old list may lack newer versions.
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,24 @@
+#pragma once
+// One function per subcommand; each returns the process exit code.
+
+#include <string>
+
+namespace pgsieve::cli {
+
+// Exit codes shared by the subcommands.
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_refused = 1;  // check: the statement is refused
+inline constexpr int exit_usage = 2;    // bad arguments, bad configuration, bad input
+
+struct passwd_options {
+    std::string name;
+    int iterations = 0;
+};
+int run_passwd(const passwd_options& options);
+
+struct check_config_options {
+    std::string config_file;
+};
+int run_check_config(const check_config_options& options);
+
+}  // namespace pgsieve::cli

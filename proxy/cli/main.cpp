@@ -1,0 +1,40 @@
+// pgsieve: a PostgreSQL wire-protocol proxy that enforces per-client policy.
+
+#include "commands.hpp"
+
+#include <pgsieve/wire/scram.hpp>
+
+#include <CLI/CLI.hpp>
+
+namespace cli = pgsieve::cli;
+
+int main(int argc, char** argv) {
+    CLI::App app{"pgsieve — a PostgreSQL proxy that lets AI clients read only what their policy grants", "pgsieve"};
+    app.set_version_flag("--version", PGSIEVE_VERSION);
+    app.require_subcommand(1);
+
+    cli::passwd_options passwd;
+    passwd.iterations = pgsieve::wire::scram::default_iterations;
+    auto* passwd_cmd = app.add_subcommand(
+        "passwd", "Read a password on stdin and print its SCRAM-SHA-256 verifier for a `clients:` entry");
+    passwd_cmd->add_option("NAME", passwd.name, "the client name the verifier is for")->required();
+    passwd_cmd->add_option("--iterations", passwd.iterations, "PBKDF2 iterations")
+        ->check(CLI::Range(1, pgsieve::wire::scram::max_iterations))
+        ->capture_default_str();
+
+    cli::check_config_options check_config;
+    auto* check_config_cmd = app.add_subcommand(
+        "check-config", "Validate a configuration file without serving; print its clients and policies");
+    check_config_cmd->add_option("-c,--config", check_config.config_file, "configuration file")->required();
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int code = app.exit(e);
+        return code == 0 ? cli::exit_ok : cli::exit_usage;
+    }
+
+    if (*passwd_cmd) return cli::run_passwd(passwd);
+    if (*check_config_cmd) return cli::run_check_config(check_config);
+    return cli::exit_usage;
+}

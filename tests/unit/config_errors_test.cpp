@@ -1,0 +1,203 @@
+// Every class of configuration mistake stops the load with FILE:LINE: key.
+
+#include "config_support.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace pgsieve;
+using pgsieve::test::fake_environment;
+using pgsieve::test::load_errors;
+using Catch::Matchers::Contains;
+
+namespace {
+
+const std::string base = R"(listen:
+  port: 6432
+upstream:
+  host: 127.0.0.1
+  database: app
+  user: ai_readonly
+  password_env: UP_PW
+audit:
+  sqlite: /var/lib/pgsieve/audit.db
+classification:
+  pii: [public.customers.email]
+clients:
+  - name: cs_bot
+    password_env: CS_PW
+    policy: reader
+policies:
+  reader:
+    statements: [select, insert]
+    accept_classified: [pii]
+    tables:
+      public.customers:
+        columns: [id, name]
+      public.tickets:
+        allow: [select, insert]
+)";
+
+fake_environment env() {
+    fake_environment e;
+    e.variables = {{"UP_PW", "up"}, {"CS_PW", "cs"}};
+    e.files = {{"/etc/pgsieve/up.pw", "from-file\nsecond line ignored\n"}};
+    return e;
+}
+
+std::string with(std::string_view from, std::string_view to) {
+    std::string text = base;
+    const auto at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    return text.replace(at, from.size(), to);
+}
+
+// The single error a change causes.
+std::string only_error(const std::string& yaml, const fake_environment& e = env()) {
+    const auto errors = load_errors(yaml, e);
+    INFO(yaml);
+    for (const auto& msg : errors) UNSCOPED_INFO(msg);
+    REQUIRE(errors.size() == 1);
+    return errors[0];
+}
+
+}  // namespace
+
+TEST_CASE("the base configuration of these tests is valid", "[config]") {
+    CHECK(load_errors(base, env()).empty());
+}
+
+TEST_CASE("config error: invalid YAML names the line", "[config]") {
+    CHECK_THAT(only_error(with("  port: 6432", "  port: [6432")), Contains("invalid YAML"));
+}
+
+TEST_CASE("config error: empty file and unreadable file", "[config]") {
+    CHECK_THAT(only_error(""), Contains("the file is empty"));
+    const auto r = config::load_file("/nonexistent/pgsieve.yaml", env().get());
+    REQUIRE_FALSE(r);
+    CHECK(r.error()[0].str() == "/nonexistent/pgsieve.yaml: cannot read the file");
+}
+
+TEST_CASE("config error: unknown keys, top-level and nested", "[config]") {
+    CHECK(only_error(with("  port: 6432", "  prot: 6432")) ==
+          "2: listen.prot: unknown key (expected one of: address, port, tls, max_connections, auth_timeout, "
+          "idle_timeout, max_message_bytes)");
+    CHECK_THAT(only_error(base + "logging: {}\n"), Contains("25: logging: unknown key"));
+    CHECK_THAT(only_error(with("        columns: [id, name]", "        colums: [id, name]")),
+               Contains("22: policies.reader.tables.\"public.customers\".colums: unknown key"));
+}
+
+TEST_CASE("config error: wrong types and out-of-range numbers", "[config]") {
+    CHECK(only_error(with("port: 6432", "port: sixty")) == "2: listen.port: expected a whole number, found \"sixty\"");
+    CHECK(only_error(with("port: 6432", "port: 70000")) == "2: listen.port: 70000 is out of range (1..65535)");
+    CHECK(only_error(with("port: 6432", "port: [1]")) == "2: listen.port: expected a value, found a list");
+    CHECK(only_error(with("  sqlite: /var/lib/pgsieve/audit.db", "  sqlite: {a: 1}")) ==
+          "9: audit.sqlite: expected a value, found a mapping");
+    CHECK_THAT(only_error(with("listen:\n  port: 6432", "listen: 5")), Contains("1: listen: expected a mapping"));
+}
+
+TEST_CASE("config error: durations need a unit", "[config]") {
+    CHECK_THAT(only_error(with("  port: 6432", "  auth_timeout: 10")),
+               Contains("2: listen.auth_timeout: expected a duration with a unit"));
+    CHECK_THAT(only_error(with("  port: 6432", "  auth_timeout: 2d")), Contains("found \"2d\""));
+    CHECK(only_error(with("  port: 6432", "  auth_timeout: 0s")) == "2: listen.auth_timeout: must be greater than zero");
+    CHECK(load_errors(with("  port: 6432", "  idle_timeout: 0s"), env()).empty());
+}
+
+TEST_CASE("config error: values outside an enumeration list the choices", "[config]") {
+    CHECK(only_error(with("  password_env: UP_PW", "  password_env: UP_PW\n  sslmode: maybe")) ==
+          "8: upstream.sslmode: \"maybe\" is not one of: disable | prefer | require | verify-full");
+    CHECK_THAT(only_error(with("[select, insert]", "[select, insert, drop]")),
+               Contains("18: policies.reader.statements[2]: \"drop\" is not one of: select | explain"));
+}
+
+TEST_CASE("config error: required keys", "[config]") {
+    CHECK(only_error(with("  host: 127.0.0.1\n", "")) == "3: upstream.host: is required");
+    CHECK(only_error(with("audit:\n  sqlite: /var/lib/pgsieve/audit.db\n", "")) == "1: audit: is required");
+    CHECK(only_error(with("    statements: [select, insert]\n", "")) == "17: policies.reader.statements: is required");
+    CHECK(only_error(with("upstream:\n  host: 127.0.0.1\n  database: app\n  user: ai_readonly\n  password_env: UP_PW\n",
+                          "upstream:\n  host: 127.0.0.1\n  database: app\n  user: ai_readonly\n  password_env: UP_PW\n"
+                          "  sslmode: verify-full\n")) == "3: upstream.sslrootcert: is required with sslmode: verify-full");
+}
+
+TEST_CASE("config error: references to things that do not exist", "[config]") {
+    CHECK(only_error(with("policy: reader", "policy: raeder")) == "15: clients[0].policy: no policy named \"raeder\"");
+    CHECK(only_error(with("accept_classified: [pii]", "accept_classified: [phi]")) ==
+          "19: policies.reader.accept_classified: no classification label \"phi\"");
+    CHECK(only_error(with("        allow: [select, insert]", "        allow: [select, delete]")) ==
+          "24: policies.reader.tables.\"public.tickets\".allow[1]: verb \"delete\" is not among the policy's "
+          "statements; add it there or remove it here");
+}
+
+TEST_CASE("config error: names must be schema-qualified", "[config]") {
+    CHECK(only_error(with("      public.tickets:", "      tickets:")) ==
+          "23: policies.reader.tables.tickets: \"tickets\" must be a schema-qualified name: schema.name");
+    CHECK_THAT(only_error(with("[public.customers.email]", "[customers.email]")),
+               Contains("11: classification.pii[0]: \"customers\" must be a schema-qualified name"));
+    CHECK_THAT(only_error(with("    accept_classified: [pii]", "    functions: [plan_label]")),
+               Contains("19: policies.reader.functions: \"plan_label\" must be a schema-qualified name"));
+    CHECK_THAT(only_error(with("columns: [id, name]", "columns: [id, " + std::string(64, 'x') + "]")),
+               Contains("is not a valid name (1 to 63 bytes)"));
+}
+
+TEST_CASE("config error: contradictory or empty grants", "[config]") {
+    CHECK(only_error(with("        columns: [id, name]", "        columns: [id, name]\n        deny_columns: [email]")) ==
+          "23: policies.reader.tables.\"public.customers\".deny_columns: give either columns (an allowlist) or "
+          "deny_columns, not both");
+    CHECK(only_error(with("columns: [id, name]", "columns: []")) ==
+          "22: policies.reader.tables.\"public.customers\".columns: the list is empty");
+    CHECK(only_error(with("columns: [id, name]", "columns: [id, id]")) ==
+          "22: policies.reader.tables.\"public.customers\".columns[1]: \"id\" is listed twice");
+    CHECK_THAT(only_error(with("[select, insert]", "[]")), Contains("the policy would allow nothing"));
+}
+
+TEST_CASE("config error: duplicates that would silently replace each other", "[config]") {
+    CHECK(only_error(with("      public.tickets:", "      public.customers:")) ==
+          "23: policies.reader.tables.\"public.customers\": duplicate key (a later entry would silently replace the "
+          "earlier one)");
+    CHECK(only_error(with("    policy: reader\n", "    policy: reader\n  - name: cs_bot\n    password_env: CS_PW\n"
+                                                    "    policy: reader\n")) ==
+          "16: clients[1].name: client \"cs_bot\" is defined twice");
+}
+
+TEST_CASE("config error: secrets", "[config]") {
+    CHECK(only_error(with("password_env: UP_PW", "password: hunter2")) ==
+          "7: upstream.password: secrets are not accepted inline; use password_env or password_file");
+    CHECK(only_error(with("password_env: UP_PW", "password_env: NOPE")) ==
+          "7: upstream.password_env: environment variable NOPE is not set or empty");
+    CHECK(only_error(with("password_env: UP_PW", "password_file: missing.pw")) ==
+          "7: upstream.password_file: cannot read /etc/pgsieve/missing.pw");
+    CHECK(load_errors(with("password_env: UP_PW", "password_file: up.pw"), env()).empty());
+    CHECK(only_error(with("  password_env: UP_PW", "  password_env: UP_PW\n  password_file: up.pw")) ==
+          "3: upstream.password: give only one of password, password_env and password_file");
+    CHECK_THAT(only_error(with("password_env: CS_PW", "password: hunter2")),
+               Contains("14: clients[0].password: an inline password must be a SCRAM-SHA-256 verifier"));
+    CHECK_THAT(only_error(with("password_env: CS_PW", "password: \"SCRAM-SHA-256$4096:…\"")),
+               Contains("14: clients[0].password: not a valid SCRAM-SHA-256 verifier"));
+    CHECK(only_error(with("    password_env: CS_PW\n", "")) ==
+          "13: clients[0].password: is required (as password, password_env or password_file)");
+    auto e = env();
+    e.variables["CS_PW"] = "pässword";
+    CHECK_THAT(only_error(base, e), Contains("14: clients[0].password_env: passwords with non-ASCII characters"));
+}
+
+TEST_CASE("config error: unreadable certificate files", "[config]") {
+    CHECK(only_error(with("  port: 6432", "  port: 6432\n  tls: {cert_file: s.crt, key_file: /etc/pgsieve/up.pw}")) ==
+          "3: listen.tls.cert_file: cannot read /etc/pgsieve/s.crt");
+}
+
+TEST_CASE("config error: every problem is reported at once, in line order", "[config]") {
+    // The policy error is found before the listen error but reported after it.
+    std::string yaml = with("[select, insert]", "[selec]") + "extra: 1\n";
+    yaml.replace(yaml.find("port: 6432"), 10, "port: 0");
+    const auto many = load_errors(yaml, env());
+    REQUIRE(many.size() == 3);
+    CHECK(many[0].starts_with("2: listen.port"));
+    CHECK(many[1].starts_with("18: policies.reader.statements[0]"));
+    CHECK(many[2].starts_with("25: extra"));
+}
+
+TEST_CASE("load_error formats as FILE:LINE: key: message", "[config]") {
+    const auto r = config::load_text(with("port: 6432", "port: x"), "/etc/pgsieve/pgsieve.yaml", env().get());
+    REQUIRE_FALSE(r);
+    CHECK(r.error()[0].str() == "/etc/pgsieve/pgsieve.yaml:2: listen.port: expected a whole number, found \"x\"");
+}
