@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Builds pgsieve and runs every test suite: unit tests, the same unit tests
+# under AddressSanitizer + UndefinedBehaviorSanitizer, and the integration
+# tests against a real PostgreSQL 15. Exits non-zero on any failure; the last
+# line is "N passed, N failed" over all suites.
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+"$root/deploy/install-deps.sh" || { echo "tests/run.sh: installing dependencies failed"; echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+broken=()
+
+# Runs ctest in a build tree and adds its counts to the totals.
+run_ctest() {
+  local name=$1 dir=$2; shift 2
+  echo "== $name"
+  local log
+  log=$(mktemp)
+  (cd "$dir" && ctest --output-on-failure --no-tests=error "$@") 2>&1 | tee "$log"
+  local summary
+  summary=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1)
+  if [ -z "$summary" ]; then
+    broken+=("$name: ctest printed no summary")
+    failed=$((failed + 1))
+  else
+    local f t
+    f=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$summary")
+    t=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$summary")
+    passed=$((passed + t - f))
+    failed=$((failed + f))
+    [ "$f" -eq 0 ] || broken+=("$name: $f failed")
+  fi
+  rm -f "$log"
+}
+
+build() {
+  local name=$1 dir=$2; shift 2
+  echo "== build: $name"
+  if ! cmake -S "$root" -B "$dir" "$@" >/dev/null || ! cmake --build "$dir" -j "$jobs" -- --no-print-directory; then
+    broken+=("build $name failed")
+    failed=$((failed + 1))
+    return 1
+  fi
+}
+
+if build release "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+  run_ctest "unit tests" "$root/build" -L unit -j "$jobs"
+  run_ctest "integration tests" "$root/build" -L integration -j "$jobs"
+fi
+if build sanitizers "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DPGSIEVE_SANITIZE=ON; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    run_ctest "unit tests (ASan+UBSan)" "$root/build-asan" -L unit -j "$jobs"
+fi
+
+echo
+for b in "${broken[@]+"${broken[@]}"}"; do echo "FAILED: $b"; done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
