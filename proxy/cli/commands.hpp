@@ -16,6 +16,13 @@ struct passwd_options {
 };
 int run_passwd(const passwd_options& options);
 
+struct serve_options {
+    std::string config_file;
+    int threads = 0;
+    int shutdown_grace_seconds = 30;
+};
+int run_serve(const serve_options& options);
+
 struct check_config_options {
     std::string config_file;
 };

@@ -13,6 +13,16 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", PGSIEVE_VERSION);
     app.require_subcommand(1);
 
+    cli::serve_options serve;
+    auto* serve_cmd = app.add_subcommand("serve", "Run the proxy (SIGTERM or SIGINT: stop accepting, drain, exit)");
+    serve_cmd->add_option("-c,--config", serve.config_file, "configuration file")->required();
+    serve_cmd->add_option("--threads", serve.threads, "worker threads (default: one per core)")
+        ->check(CLI::Range(0, 256));
+    serve_cmd->add_option("--shutdown-grace", serve.shutdown_grace_seconds,
+                          "seconds sessions may finish after SIGTERM before they are ended")
+        ->check(CLI::Range(0, 86400))
+        ->capture_default_str();
+
     cli::passwd_options passwd;
     passwd.iterations = pgsieve::wire::scram::default_iterations;
     auto* passwd_cmd = app.add_subcommand(
@@ -34,6 +44,7 @@ int main(int argc, char** argv) {
         return code == 0 ? cli::exit_ok : cli::exit_usage;
     }
 
+    if (*serve_cmd) return cli::run_serve(serve);
     if (*passwd_cmd) return cli::run_passwd(passwd);
     if (*check_config_cmd) return cli::run_check_config(check_config);
     return cli::exit_usage;

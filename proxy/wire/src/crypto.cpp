@@ -1,5 +1,7 @@
 #include "crypto.hpp"
 
+#include <pgsieve/wire/random.hpp>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -116,3 +118,7 @@ std::optional<std::string> base64_decode(std::string_view text) {
 }
 
 }  // namespace pgsieve::wire::crypto
+
+namespace pgsieve::wire {
+void random_bytes(std::span<std::uint8_t> out) { crypto::random_bytes(out); }
+}  // namespace pgsieve::wire

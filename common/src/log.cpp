@@ -1,0 +1,63 @@
+#include <pgsieve/common/log.hpp>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+
+namespace pgsieve::log {
+
+namespace {
+std::atomic<level> min_level{level::info};
+
+std::string_view name(level l) {
+    switch (l) {
+        case level::debug: return "debug";
+        case level::info: return "info";
+        case level::warning: return "warning";
+        case level::error: return "error";
+    }
+    return "info";
+}
+}  // namespace
+
+void set_min_level(level lvl) { min_level = lvl; }
+
+void append_json_string(std::string& out, std::string_view s) {
+    out += '"';
+    for (const char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", c);
+                else out += c;
+        }
+    }
+    out += '"';
+}
+
+void write(level lvl, std::string_view event, std::initializer_list<field> fields) {
+    if (lvl < min_level.load(std::memory_order_relaxed)) return;
+    const auto now = std::chrono::system_clock::now();
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1'000'000;
+    std::string line = fmt::format("{{\"ts\":\"{:%Y-%m-%dT%H:%M:%S}.{:06d}Z\",\"level\":\"{}\",\"event\":",
+                                   std::chrono::floor<std::chrono::seconds>(now), micros, name(lvl));
+    append_json_string(line, event);
+    for (const auto& f : fields) {
+        line += ',';
+        append_json_string(line, f.key);
+        line += ':';
+        if (const auto* s = std::get_if<std::string_view>(&f.value)) append_json_string(line, *s);
+        else line += std::to_string(std::get<std::int64_t>(f.value));
+    }
+    line += "}\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+}  // namespace pgsieve::log

@@ -1,0 +1,44 @@
+// pgsieve serve -c FILE: load the configuration and run the proxy.
+
+#include "commands.hpp"
+
+#include <pgsieve/common/log.hpp>
+#include <pgsieve/config/load.hpp>
+#include <pgsieve/net/server.hpp>
+
+#include <fmt/format.h>
+
+#include <csignal>
+#include <iostream>
+
+namespace pgsieve::cli {
+
+int run_serve(const serve_options& options) {
+    const auto loaded = config::load_file(options.config_file);
+    if (!loaded) {
+        for (const auto& e : loaded.error()) std::cerr << e.str() << "\n";
+        std::cerr << fmt::format("pgsieve: {} error{} in {}; not serving\n", loaded.error().size(),
+                                 loaded.error().size() == 1 ? "" : "s", options.config_file);
+        return exit_usage;
+    }
+    const auto& cfg = *loaded;
+    for (const auto& w : cfg->warnings)
+        log::warn("config_warning", {{"file", cfg->source_path}, {"line", w.line}, {"key", w.key}, {"message", w.message}});
+
+    // A peer that goes away mid-write must not kill the process.
+    std::signal(SIGPIPE, SIG_IGN);
+    try {
+        net::server_options server_options;
+        server_options.threads = options.threads;
+        server_options.shutdown_grace = std::chrono::seconds(options.shutdown_grace_seconds);
+        net::server server(cfg, server_options);
+        server.run();
+    } catch (const std::exception& e) {
+        log::error("startup_failed", {{"error", e.what()}});
+        std::cerr << "pgsieve: " << e.what() << "\n";
+        return exit_refused;
+    }
+    return exit_ok;
+}
+
+}  // namespace pgsieve::cli

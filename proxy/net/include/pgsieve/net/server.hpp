@@ -1,0 +1,32 @@
+#pragma once
+// `pgsieve serve`: listens, runs one session per client connection on a
+// pool of threads, forwards CancelRequests, and shuts down gracefully.
+
+#include <pgsieve/config/config.hpp>
+
+#include <chrono>
+#include <memory>
+
+namespace pgsieve::net {
+
+struct server_options {
+    int threads = 0;  // 0: one per core
+    std::chrono::milliseconds shutdown_grace = std::chrono::seconds(30);
+};
+
+class server {
+public:
+    // Throws std::runtime_error with a clear message if the TLS files cannot
+    // be used or the address cannot be bound.
+    server(std::shared_ptr<const config::config> cfg, server_options options);
+    ~server();
+
+    // Serves until SIGTERM or SIGINT (then drains: see DESIGN.md §2).
+    void run();
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace pgsieve::net

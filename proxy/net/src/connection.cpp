@@ -1,0 +1,243 @@
+#include "connection.hpp"
+
+#include <pgsieve/common/log.hpp>
+#include <pgsieve/wire/sqlstate.hpp>
+
+#include <fmt/format.h>
+
+namespace pgsieve::net {
+
+namespace {
+// Per read; buffers grow only when a message is larger.
+constexpr std::size_t read_chunk = 16 * 1024;
+}  // namespace
+
+connection::connection(tcp::socket socket, server_context& context, std::list<connection*>& live)
+    : context_(context),
+      live_(live),
+      client_(std::move(socket)),
+      session_(context.cfg, context.shared),
+      timer_(client_.socket().get_executor()),
+      started_(session::clock::now()),
+      last_client_activity_(started_) {
+    live_entry_ = live_.insert(live_.end(), this);
+    error_code ec;
+    client_.socket().set_option(tcp::no_delay(true), ec);
+    const auto endpoint = client_.socket().remote_endpoint(ec);
+    peer_ = ec ? "unknown" : fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+}
+
+connection::~connection() {
+    live_.erase(live_entry_);
+    context_.connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void connection::cancel_io() {
+    client_.cancel();
+    if (upstream_) upstream_->cancel();
+}
+
+void connection::terminate(std::string_view sqlstate, std::string message) {
+    if (done_ || session_.closing()) return;
+    session_.fail(sqlstate, std::move(message));
+    cancel_io();
+}
+
+awaitable<void> connection::run() {
+    auto self = shared_from_this();
+    if (context_.connections.load() > context_.cfg->listen.max_connections)
+        session_.fail(wire::sqlstate::too_many_connections, "sorry, too many clients already");
+    asio::co_spawn(timer_.get_executor(), watchdog(), asio::detached);
+    co_await drive();
+    done_ = true;
+    timer_.cancel();
+    if (session_.authenticated() || !session_.client_name().empty()) {
+        log::info("session_end", {{"client", session_.client_name()},
+                                  {"peer", peer_},
+                                  {"statements", statements_},
+                                  {"reason", session_.close_reason().empty() ? "closed" : session_.close_reason()}});
+    }
+}
+
+awaitable<void> connection::watchdog() {
+    auto self = shared_from_this();
+    const auto& listen = context_.cfg->listen;
+    while (!done_) {
+        const bool authenticated = session_.authenticated();
+        if (!authenticated) {
+            timer_.expires_at(started_ + listen.auth_timeout);
+        } else if (listen.idle_timeout.count() > 0) {
+            timer_.expires_at(last_client_activity_ + listen.idle_timeout);
+        } else {
+            co_return;
+        }
+        auto [ec] = co_await timer_.async_wait(use_tuple);
+        if (ec || done_) co_return;
+        const auto now = session::clock::now();
+        if (!session_.authenticated() && !session_.closing() && now >= started_ + listen.auth_timeout) {
+            log::warn("auth_timeout", {{"peer", peer_}});
+            session_.fail(wire::sqlstate::connection_failure, "pgsieve: authentication timed out");
+            cancel_io();
+            co_return;
+        }
+        if (session_.authenticated() && session_.idle() && listen.idle_timeout.count() > 0 &&
+            now >= last_client_activity_ + listen.idle_timeout) {
+            log::info("idle_timeout", {{"client", session_.client_name()}, {"peer", peer_}});
+            session_.fail(wire::sqlstate::idle_session_timeout,
+                          "terminating connection due to idle-session timeout");
+            cancel_io();
+            co_return;
+        }
+    }
+}
+
+awaitable<void> connection::drive() {
+    using session::action;
+    for (;;) {
+        switch (session_.next()) {
+            case action::read_client: {
+                const auto ec = co_await client_.read_some(session_.client_input(), read_chunk);
+                if (ec && !session_.closing()) session_.on_disconnect();
+                break;
+            }
+            case action::write_client: {
+                const auto ec = co_await client_.write_all(session_.client_output());
+                session_.client_output().clear();
+                if (ec) session_.on_disconnect();
+                break;
+            }
+            case action::client_tls_handshake: {
+                const auto ec = co_await client_.tls_accept(*context_.client_tls);
+                if (ec) log::warn("client_tls_failed", {{"peer", peer_}, {"error", ec.message()}});
+                session_.on_client_tls(!ec);
+                break;
+            }
+            case action::connect_upstream:
+                co_await connect_upstream();
+                break;
+            case action::upstream_tls_handshake: {
+                const auto& u = context_.cfg->upstream;
+                const auto ec = co_await upstream_->tls_connect(*context_.upstream_tls, u.host,
+                                                                u.ssl == config::sslmode::verify_full);
+                session_.on_upstream_tls(!ec, ec.message());
+                break;
+            }
+            case action::write_upstream: {
+                const auto ec = co_await upstream_->write_all(session_.upstream_output());
+                session_.upstream_output().clear();
+                if (ec) session_.fail(wire::sqlstate::connection_failure,
+                                      fmt::format("pgsieve: upstream server: {}", ec.message()));
+                break;
+            }
+            case action::read_upstream: {
+                const auto ec = co_await upstream_->read_some(session_.upstream_input(), read_chunk);
+                if (ec && !session_.closing())
+                    session_.fail(wire::sqlstate::connection_failure,
+                                  "pgsieve: the upstream server closed the connection during login");
+                break;
+            }
+            case action::forward_cancel:
+                co_await forward_cancel();
+                co_return;
+            case action::relay:
+                log::info("session_start", {{"client", session_.client_name()},
+                                            {"peer", peer_},
+                                            {"application_name", session_.application_name()},
+                                            {"tls", session_.client_tls() ? "on" : "off"}});
+                co_await relay();
+                break;
+            case action::close:
+                if (upstream_) upstream_->close();
+                co_await client_.close_gracefully();
+                co_return;
+        }
+    }
+}
+
+awaitable<void> connection::connect_upstream() {
+    const auto& u = context_.cfg->upstream;
+    auto executor = co_await asio::this_coro::executor;
+    tcp::resolver resolver(executor);
+    auto [rec, endpoints] = co_await resolver.async_resolve(u.host, std::to_string(u.port), use_tuple);
+    if (rec) {
+        session_.on_upstream_connected(false, rec.message());
+        co_return;
+    }
+    tcp::socket socket(executor);
+    auto [cec, endpoint] = co_await asio::async_connect(socket, endpoints, use_tuple);
+    if (cec) {
+        session_.on_upstream_connected(false, cec.message());
+        co_return;
+    }
+    error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    upstream_.emplace(std::move(socket));
+    session_.on_upstream_connected(true, {});
+}
+
+awaitable<void> connection::relay() {
+    using namespace asio::experimental::awaitable_operators;
+    co_await (client_to_upstream() && upstream_to_client());
+    const auto final_output = session_.take_final_client_output();
+    if (!final_output.empty()) co_await client_.write_all(final_output);
+}
+
+awaitable<void> connection::client_to_upstream() {
+    for (;;) {
+        if (co_await client_.read_some(session_.client_input(), read_chunk)) break;
+        const auto now = session::clock::now();
+        last_client_activity_ = now;
+        const auto status = session_.relay_client(now);
+        if (!session_.upstream_output().empty()) {
+            const auto ec = co_await upstream_->write_all(session_.upstream_output());
+            session_.upstream_output().clear();
+            if (ec) break;
+        }
+        if (status == session::relay_status::close) break;
+    }
+    if (!session_.closing()) session_.on_disconnect();
+    cancel_io();
+}
+
+awaitable<void> connection::upstream_to_client() {
+    for (;;) {
+        if (co_await upstream_->read_some(session_.upstream_input(), read_chunk)) {
+            if (!session_.closing())
+                session_.fail(wire::sqlstate::connection_failure, "pgsieve: the upstream server closed the connection");
+            break;
+        }
+        const auto status = session_.relay_upstream(session::clock::now());
+        statements_ += session_.take_outcomes().size();
+        if (!session_.client_output().empty()) {
+            const auto ec = co_await client_.write_all(session_.client_output());
+            session_.client_output().clear();
+            if (ec) break;
+        }
+        if (status == session::relay_status::close) break;
+    }
+    cancel_io();
+}
+
+awaitable<void> connection::forward_cancel() {
+    const auto target = session_.cancel_destination();
+    auto executor = co_await asio::this_coro::executor;
+    tcp::resolver resolver(executor);
+    auto [rec, endpoints] = co_await resolver.async_resolve(target.host, std::to_string(target.port), use_tuple);
+    tcp::socket socket(executor);
+    if (!rec) {
+        auto [cec, endpoint] = co_await asio::async_connect(socket, endpoints, use_tuple);
+        if (!cec) {
+            std::string request;
+            wire::write_cancel_request(request, {target.upstream_key.process_id, target.upstream_key.secret_key});
+            co_await asio::async_write(socket, asio::buffer(request), use_tuple);
+            log::info("cancel_forwarded", {{"peer", peer_}, {"upstream", fmt::format("{}:{}", target.host, target.port)}});
+        } else {
+            log::warn("cancel_failed", {{"peer", peer_}, {"error", cec.message()}});
+        }
+    }
+    error_code ignored;
+    socket.close(ignored);
+    client_.close();
+}
+
+}  // namespace pgsieve::net

@@ -1,0 +1,61 @@
+#pragma once
+// Carries out one session's actions with real sockets: the only place a
+// client connection touches the network.
+
+#include "asio.hpp"
+#include "stream.hpp"
+
+#include <pgsieve/config/config.hpp>
+#include <pgsieve/session/session.hpp>
+
+#include <atomic>
+#include <list>
+#include <memory>
+#include <optional>
+
+namespace pgsieve::net {
+
+// What every connection of a server shares.
+struct server_context {
+    std::shared_ptr<const config::config> cfg;
+    session::shared_state shared;
+    std::unique_ptr<asio::ssl::context> client_tls;    // null without listen.tls
+    std::unique_ptr<asio::ssl::context> upstream_tls;  // null with sslmode: disable
+    std::atomic<int> connections{0};
+};
+
+class connection : public std::enable_shared_from_this<connection> {
+public:
+    // `live` is the owning worker thread's list, for shutdown.
+    connection(tcp::socket socket, server_context& context, std::list<connection*>& live);
+    ~connection();
+
+    awaitable<void> run();
+    // Ends the session with a FATAL (shutdown): safe to call on its own thread only.
+    void terminate(std::string_view sqlstate, std::string message);
+
+private:
+    awaitable<void> drive();
+    awaitable<void> relay();
+    awaitable<void> client_to_upstream();
+    awaitable<void> upstream_to_client();
+    awaitable<void> connect_upstream();
+    awaitable<void> forward_cancel();
+    awaitable<void> watchdog();
+    void cancel_io();
+
+    server_context& context_;
+    std::list<connection*>& live_;
+    std::list<connection*>::iterator live_entry_;
+    stream client_;
+    std::optional<stream> upstream_;
+    session::session session_;
+    std::string peer_;
+    asio::steady_timer timer_;
+    session::clock::time_point started_;
+    session::clock::time_point last_client_activity_;
+    std::uint64_t statements_ = 0;
+    bool done_ = false;
+};
+
+}  // namespace pgsieve::net

@@ -1,0 +1,158 @@
+#include "connection.hpp"
+#include "tls.hpp"
+
+#include <pgsieve/common/log.hpp>
+#include <pgsieve/net/server.hpp>
+#include <pgsieve/wire/random.hpp>
+#include <pgsieve/wire/sqlstate.hpp>
+
+#include <fmt/format.h>
+
+#include <sys/socket.h>
+
+#include <list>
+#include <stdexcept>
+#include <thread>
+
+namespace pgsieve::net {
+
+namespace {
+
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+// One thread: its own io_context, its own acceptor on the shared port
+// (SO_REUSEPORT lets the kernel spread connections), its own connections.
+struct worker {
+    asio::io_context io{1};
+    tcp::acceptor acceptor{io};
+    std::list<connection*> live;
+    std::thread thread;
+};
+
+awaitable<void> accept_loop(worker& w, server_context& context) {
+    for (;;) {
+        auto [ec, socket] = co_await w.acceptor.async_accept(use_tuple);
+        if (ec) {
+            if (ec == asio::error::operation_aborted || !w.acceptor.is_open()) co_return;
+            log::warn("accept_failed", {{"error", ec.message()}});
+            continue;
+        }
+        context.connections.fetch_add(1, std::memory_order_relaxed);
+        auto c = std::make_shared<connection>(std::move(socket), context, w.live);
+        asio::co_spawn(w.io, c->run(), asio::detached);
+    }
+}
+
+}  // namespace
+
+struct server::impl {
+    server_context context;
+    server_options options;
+    std::vector<std::unique_ptr<worker>> workers;
+};
+
+server::server(std::shared_ptr<const config::config> cfg, server_options options) : impl_(std::make_unique<impl>()) {
+    auto& ctx = impl_->context;
+    ctx.cfg = std::move(cfg);
+    impl_->options = options;
+    wire::random_bytes(ctx.shared.mock_secret);
+    if (ctx.cfg->listen.tls) ctx.client_tls = make_client_side_tls(*ctx.cfg->listen.tls);
+    if (ctx.cfg->upstream.ssl != config::sslmode::disable) ctx.upstream_tls = make_upstream_tls(ctx.cfg->upstream);
+
+    const int threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    const auto& listen = ctx.cfg->listen;
+    error_code ec;
+    const auto address = asio::ip::make_address(listen.address, ec);
+    if (ec) throw std::runtime_error(fmt::format("listen.address \"{}\": {}", listen.address, ec.message()));
+    const tcp::endpoint endpoint(address, listen.port);
+    for (int i = 0; i < threads; ++i) {
+        auto w = std::make_unique<worker>();
+        auto& a = w->acceptor;
+        a.open(endpoint.protocol(), ec);
+        if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+        if (!ec) a.set_option(reuse_port(true), ec);
+        if (!ec) a.bind(endpoint, ec);
+        if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+        if (ec)
+            throw std::runtime_error(fmt::format("cannot listen on {}:{}: {}", listen.address, listen.port, ec.message()));
+        impl_->workers.push_back(std::move(w));
+    }
+}
+
+server::~server() = default;
+
+void server::run() {
+    auto& ctx = impl_->context;
+    auto& workers = impl_->workers;
+    for (auto& w : workers) asio::co_spawn(w->io, accept_loop(*w, ctx), asio::detached);
+
+    // Signals are handled on the first worker's thread.
+    auto& main_io = workers.front()->io;
+    asio::signal_set signals(main_io, SIGTERM, SIGINT);
+    // Reloading the configuration on SIGHUP comes with policy enforcement;
+    // until then SIGHUP must not kill the process (its default action).
+    asio::signal_set hangup(main_io, SIGHUP);
+    std::function<void(error_code, int)> on_hangup = [&](error_code ec, int) {
+        if (ec) return;
+        log::warn("reload_unsupported", {{"message", "this build does not reload its configuration; restart to apply changes"}});
+        hangup.async_wait(on_hangup);
+    };
+    hangup.async_wait(on_hangup);
+    asio::steady_timer drain_timer(main_io);
+    std::chrono::steady_clock::time_point deadline;
+    bool terminated = false;
+
+    auto stop_all = [&] {
+        for (auto& w : workers) w->io.stop();
+    };
+    std::function<void(error_code)> check_drained = [&](error_code) {
+        if (ctx.connections.load() == 0) return stop_all();
+        if (!terminated && std::chrono::steady_clock::now() >= deadline) {
+            // Grace is over: end the remaining sessions with a FATAL.
+            terminated = true;
+            log::warn("shutdown_terminating", {{"connections", ctx.connections.load()}});
+            for (auto& w : workers) {
+                asio::post(w->io, [&w = *w] {
+                    for (auto* c : std::list<connection*>(w.live))
+                        c->terminate(wire::sqlstate::admin_shutdown,
+                                     "terminating connection due to administrator command");
+                });
+            }
+            deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        } else if (terminated && std::chrono::steady_clock::now() >= deadline) {
+            return stop_all();
+        }
+        drain_timer.expires_after(std::chrono::milliseconds(50));
+        drain_timer.async_wait(check_drained);
+    };
+    signals.async_wait([&](error_code ec, int signo) {
+        if (ec) return;
+        hangup.cancel();
+        log::info("shutdown", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"},
+                               {"connections", ctx.connections.load()},
+                               {"grace_ms", impl_->options.shutdown_grace.count()}});
+        for (auto& w : workers) {
+            asio::post(w->io, [&w = *w] {
+                error_code ignored;
+                w.acceptor.close(ignored);
+            });
+        }
+        deadline = std::chrono::steady_clock::now() + impl_->options.shutdown_grace;
+        check_drained({});
+    });
+
+    const auto& l = ctx.cfg->listen;
+    log::info("listening", {{"address", fmt::format("{}:{}", l.address, l.port)},
+                            {"threads", workers.size()},
+                            {"tls", l.tls ? config::to_string(l.tls->mode) : "off"},
+                            {"upstream", fmt::format("{}:{}/{}", ctx.cfg->upstream.host, ctx.cfg->upstream.port,
+                                                     ctx.cfg->upstream.database)}});
+    for (std::size_t i = 1; i < workers.size(); ++i) workers[i]->thread = std::thread([&w = *workers[i]] { w.io.run(); });
+    main_io.run();
+    for (std::size_t i = 1; i < workers.size(); ++i) {
+        if (workers[i]->thread.joinable()) workers[i]->thread.join();
+    }
+    log::info("stopped");
+}
+
+}  // namespace pgsieve::net

@@ -1,0 +1,73 @@
+#pragma once
+// The in-flight queue: every client request that PostgreSQL answers, in the
+// order sent, matched with its replies as they come back, so each statement
+// ends with its command tag, rows, bytes and error. Relaying never waits on
+// it: it observes the upstream stream, it does not steer it.
+
+#include <pgsieve/wire/backend.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgsieve::session {
+
+using clock = std::chrono::steady_clock;
+
+enum class request_kind { query, parse, bind, describe, execute, close, sync, function_call };
+
+struct request {
+    request_kind kind = request_kind::query;
+    std::string name;  // statement (parse, describe 'S', close 'S') or portal (bind, execute, ...)
+    std::string sql;   // query and parse
+    clock::time_point sent{};
+};
+
+// One finished unit of work: a statement of a simple Query (one per result),
+// or one extended-protocol message.
+struct outcome {
+    request_kind kind = request_kind::query;
+    std::string name;
+    std::string sql;
+    std::string command_tag;
+    std::uint64_t rows = 0;
+    std::uint64_t bytes = 0;  // DataRow / CopyData bytes relayed to the client
+    std::optional<wire::received_error> error;
+    bool skipped = false;  // discarded by the server after an earlier error, before Sync
+    std::chrono::microseconds duration{0};
+};
+
+class in_flight {
+public:
+    void push(request r) { queue_.push_back(entry{std::move(r), {}}); }
+
+    // Observes one upstream message; appends what it completes to `done`.
+    void on_backend_message(char type, std::string_view body, std::size_t frame_size, clock::time_point now,
+                            std::vector<outcome>& done);
+
+    std::size_t size() const { return queue_.size(); }
+    bool empty() const { return queue_.empty(); }
+    // Replies that matched no request: the proxy's picture is off, which
+    // enforcement (issue 5) must treat as fatal.
+    std::uint64_t desyncs() const { return desyncs_; }
+
+private:
+    struct entry {
+        request req;
+        outcome result;
+    };
+    void finish_front(clock::time_point now, std::vector<outcome>& done, bool skipped = false);
+    // For a simple Query: emit one statement's result, keep the query open.
+    void finish_query_statement(entry& e, clock::time_point now, std::vector<outcome>& done);
+    void fail(std::string_view body, clock::time_point now, std::vector<outcome>& done);
+
+    std::deque<entry> queue_;
+    bool describe_saw_parameters_ = false;
+    std::uint64_t desyncs_ = 0;
+};
+
+}  // namespace pgsieve::session

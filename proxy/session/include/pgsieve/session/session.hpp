@@ -1,0 +1,150 @@
+#pragma once
+// One client connection as a sans-io state machine: startup → authentication
+// → upstream login → relay. The driver (proxy/net) asks next() what to do,
+// does it with real sockets, and reports back; the session never touches a
+// socket, so every path is unit-tested by scripting bytes in and out.
+
+#include <pgsieve/config/config.hpp>
+#include <pgsieve/session/cancel_registry.hpp>
+#include <pgsieve/session/connection_limits.hpp>
+#include <pgsieve/session/in_flight.hpp>
+#include <pgsieve/wire/backend.hpp>
+#include <pgsieve/wire/frontend.hpp>
+#include <pgsieve/wire/scram.hpp>
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace pgsieve::session {
+
+enum class action {
+    read_client,             // read into client_input(), then call on_client_data()
+    write_client,            // write and clear client_output()
+    client_tls_handshake,    // TLS server handshake on the client socket, then on_client_tls()
+    connect_upstream,        // TCP connect to the configured upstream, then on_upstream_connected()
+    write_upstream,          // write and clear upstream_output()
+    read_upstream,           // read into upstream_input(), then call on_upstream_data()
+    upstream_tls_handshake,  // TLS client handshake with upstream, then on_upstream_tls()
+    forward_cancel,          // send cancel_request() to cancel_destination(), then close
+    relay,                   // authenticated: run relay_client() and relay_upstream() until one says close
+    close,                   // close both sides (client_output() was already written)
+};
+
+// Process-wide things sessions share; every member is thread-safe.
+struct shared_state {
+    cancel_registry cancels;
+    connection_limits limits;
+    std::array<std::uint8_t, 32> mock_secret{};  // random per process: stable fake salts for unknown users
+};
+
+enum class relay_status { keep_going, close };
+
+class session {
+public:
+    session(std::shared_ptr<const config::config> cfg, shared_state& shared);
+    ~session();
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+
+    action next();
+
+    // Buffers the driver reads into and writes from.
+    std::string& client_input() { return client_in_; }
+    std::string& client_output() { return client_out_; }
+    std::string& upstream_input() { return upstream_in_; }
+    std::string& upstream_output() { return upstream_out_; }
+
+    void on_client_data() {}  // bytes were appended to client_input()
+    void on_upstream_data() {}
+    void on_client_tls(bool ok);
+    void on_upstream_connected(bool ok, std::string_view error);
+    void on_upstream_tls(bool ok, std::string_view error);
+    // The client vanished or the upstream closed: nothing more to say.
+    void on_disconnect() { state_ = state::closed; }
+
+    // Steady state, one call per read on each side. On close, a FATAL for
+    // the client (if any) is in take_final_client_output().
+    relay_status relay_client(clock::time_point now);
+    relay_status relay_upstream(clock::time_point now);
+    std::string take_final_client_output() { return std::move(final_client_out_); }
+    // Statements finished since the last call (for the audit).
+    std::vector<outcome> take_outcomes() { return std::exchange(outcomes_, {}); }
+
+    // A FATAL the driver asks to send (limits, timeouts, shutdown).
+    void fail(std::string_view sqlstate, std::string message, std::string hint = {});
+
+    // Facts for logs and for the driver.
+    const std::string& client_name() const { return user_; }
+    const std::string& application_name() const { return application_name_; }
+    bool client_tls() const { return client_tls_; }
+    bool authenticated() const { return state_ == state::relay; }
+    bool closing() const { return state_ == state::closing || state_ == state::closed; }
+    bool idle() const { return in_flight_.empty() && client_in_.empty(); }
+    const config::config& config() const { return *cfg_; }
+    const wire::cancel_request& cancel_request() const { return cancel_; }
+    const cancel_target& cancel_destination() const { return cancel_target_; }
+    const std::string& close_reason() const { return close_reason_; }
+
+private:
+    enum class state {
+        startup,
+        client_tls,
+        sasl_initial,
+        sasl_response,
+        upstream_connect,
+        upstream_ssl_response,
+        upstream_tls,
+        upstream_login,
+        relay,
+        cancel,
+        closing,
+        closed,
+    };
+
+    // Each consumes at most one frame; false when more input is needed.
+    bool step_startup();
+    bool step_auth();
+    bool step_upstream();
+    void on_startup_message(wire::startup_message m);
+    void on_authenticated();
+    void send_upstream_startup();
+    void upstream_failed(std::string why);
+    void upstream_ready(char transaction_status);
+
+    std::shared_ptr<const config::config> cfg_;
+    shared_state& shared_;
+    state state_ = state::startup;
+
+    std::string client_in_, client_out_, upstream_in_, upstream_out_, final_client_out_;
+
+    bool client_tls_ = false;
+    bool ssl_requested_ = false;
+    bool gssenc_requested_ = false;
+    std::string user_;
+    std::string database_;
+    std::string application_name_;
+    wire::startup_message startup_;
+    const config::client* client_ = nullptr;
+    const config::policy* policy_ = nullptr;
+    std::optional<wire::scram::server_exchange> scram_server_;
+    bool holds_client_slot_ = false;
+
+    std::optional<wire::scram::client_exchange> scram_client_;
+    std::vector<std::pair<std::string, std::string>> upstream_parameters_;
+    std::vector<std::pair<std::string, std::string>> upstream_status_;  // ParameterStatus during login
+    wire::backend_key upstream_key_{};
+    std::optional<wire::backend_key> proxy_key_;
+    bool upstream_authenticated_ = false;
+
+    wire::cancel_request cancel_{};
+    cancel_target cancel_target_;
+
+    in_flight in_flight_;
+    std::vector<outcome> outcomes_;
+    std::string close_reason_;
+};
+
+}  // namespace pgsieve::session

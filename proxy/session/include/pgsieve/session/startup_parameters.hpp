@@ -1,0 +1,46 @@
+#pragma once
+// Which startup parameters a client may set, and what the proxy sends
+// upstream instead (DESIGN.md §2, "Startup"). Pure functions over values.
+
+#include <pgsieve/common/expected.hpp>
+#include <pgsieve/config/config.hpp>
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pgsieve::session {
+
+struct parameter_refusal {
+    std::string parameter;  // as the client spelled it
+    std::string message;    // why, for the FATAL
+    std::string hint;
+};
+
+using parameter_list = std::vector<std::pair<std::string, std::string>>;
+
+// Splits a startup `options` value into name=value settings, as PostgreSQL's
+// pg_split_opts and process_postgres_switches read it: whitespace-separated,
+// backslash escapes, "-c name=value", "-cname=value" or "--name=value".
+// Any other switch is refused.
+[[nodiscard]] expected<parameter_list, parameter_refusal> split_options(std::string_view options);
+
+// Parses a search_path value into schema names as PostgreSQL stores them
+// (unquoted names folded to lower case, quoted names kept).
+[[nodiscard]] std::optional<std::vector<std::string>> parse_search_path(std::string_view value);
+
+// PostgreSQL's time units for a GUC in milliseconds (a bare number is ms).
+[[nodiscard]] std::optional<std::int64_t> parse_duration_ms(std::string_view value);
+
+// The startup parameters sent upstream for a client whose own parameters
+// (minus user, database, options, replication) are `requested`. Refuses any
+// parameter outside the safe list or beyond what the policy allows.
+[[nodiscard]] expected<parameter_list, parameter_refusal> upstream_parameters(const parameter_list& requested,
+                                                                              const config::upstream_settings& upstream,
+                                                                              const config::policy& policy);
+
+// Quotes an identifier for a GUC list when it needs it.
+[[nodiscard]] std::string quote_identifier(std::string_view name);
+
+}  // namespace pgsieve::session

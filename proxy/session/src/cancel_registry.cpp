@@ -1,0 +1,41 @@
+#include <pgsieve/session/cancel_registry.hpp>
+#include <pgsieve/wire/random.hpp>
+
+#include <array>
+#include <cstring>
+
+namespace pgsieve::session {
+
+wire::backend_key cancel_registry::add(cancel_target target) {
+    std::lock_guard lock(mutex_);
+    for (;;) {
+        std::array<std::uint8_t, 8> raw{};
+        wire::random_bytes(raw);
+        wire::backend_key key;
+        std::memcpy(&key.process_id, raw.data(), 4);
+        std::memcpy(&key.secret_key, raw.data() + 4, 4);
+        // Clients and tools show the pid; keep it positive like a real one.
+        key.process_id &= 0x7fffffff;
+        if (key.process_id == 0) continue;
+        if (targets_.emplace(slot(key), std::move(target)).second) return key;
+    }
+}
+
+void cancel_registry::remove(wire::backend_key proxy_key) {
+    std::lock_guard lock(mutex_);
+    targets_.erase(slot(proxy_key));
+}
+
+std::optional<cancel_target> cancel_registry::find(wire::backend_key proxy_key) const {
+    std::lock_guard lock(mutex_);
+    const auto it = targets_.find(slot(proxy_key));
+    if (it == targets_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::size_t cancel_registry::size() const {
+    std::lock_guard lock(mutex_);
+    return targets_.size();
+}
+
+}  // namespace pgsieve::session

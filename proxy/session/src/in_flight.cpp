@@ -1,0 +1,127 @@
+#include <pgsieve/session/in_flight.hpp>
+
+namespace pgsieve::session {
+
+namespace {
+bool ends_with_ready_for_query(request_kind k) {
+    return k == request_kind::sync || k == request_kind::query || k == request_kind::function_call;
+}
+}  // namespace
+
+void in_flight::finish_front(clock::time_point now, std::vector<outcome>& done, bool skipped) {
+    auto& e = queue_.front();
+    outcome o = std::move(e.result);
+    o.kind = e.req.kind;
+    o.name = e.req.name;
+    o.sql = e.req.sql;
+    o.skipped = skipped;
+    o.duration = std::chrono::duration_cast<std::chrono::microseconds>(now - e.req.sent);
+    done.push_back(std::move(o));
+    queue_.pop_front();
+}
+
+void in_flight::finish_query_statement(entry& e, clock::time_point now, std::vector<outcome>& done) {
+    outcome o = std::move(e.result);
+    o.kind = request_kind::query;
+    o.sql = e.req.sql;
+    o.duration = std::chrono::duration_cast<std::chrono::microseconds>(now - e.req.sent);
+    done.push_back(std::move(o));
+    e.result = outcome{};
+}
+
+void in_flight::fail(std::string_view body, clock::time_point now, std::vector<outcome>& done) {
+    auto err = wire::parse_error_response(body);
+    auto& e = queue_.front();
+    e.result.error = err ? std::move(*err) : wire::received_error{"ERROR", "", "unreadable ErrorResponse", "", ""};
+    if (e.req.kind == request_kind::query) {
+        // A failed statement ends the Query's work; ReadyForQuery follows.
+        finish_query_statement(e, now, done);
+        return;
+    }
+    if (e.req.kind == request_kind::sync || e.req.kind == request_kind::function_call) return;  // e.g. COMMIT failing
+    finish_front(now, done);
+    // PostgreSQL discards every message up to the next Sync.
+    while (!queue_.empty() && queue_.front().req.kind != request_kind::sync) finish_front(now, done, true);
+}
+
+void in_flight::on_backend_message(char type, std::string_view body, std::size_t frame_size, clock::time_point now,
+                                   std::vector<outcome>& done) {
+    namespace be = wire::backend;
+    switch (type) {
+        // Asynchronous: may arrive at any time, answer nothing.
+        case be::notice_response:
+        case be::notification_response:
+        case be::parameter_status:
+            return;
+        default:
+            break;
+    }
+    if (queue_.empty()) {
+        ++desyncs_;
+        return;
+    }
+    auto& front = queue_.front();
+    const auto kind = front.req.kind;
+    switch (type) {
+        case be::parse_complete:
+        case be::bind_complete:
+        case be::close_complete:
+            if ((type == be::parse_complete && kind != request_kind::parse) ||
+                (type == be::bind_complete && kind != request_kind::bind) ||
+                (type == be::close_complete && kind != request_kind::close))
+                ++desyncs_;
+            finish_front(now, done);
+            return;
+        case be::parameter_description:
+            if (kind != request_kind::describe) ++desyncs_;
+            return;
+        case be::row_description:
+        case be::no_data:
+            if (kind == request_kind::describe) finish_front(now, done);
+            return;  // a Query's result set begins
+        case be::data_row:
+        case be::copy_data:
+            front.result.rows += 1;
+            front.result.bytes += frame_size;
+            return;
+        case be::command_complete:
+        case be::empty_query_response: {
+            if (type == be::command_complete) {
+                if (const auto tag = wire::parse_command_complete(body)) front.result.command_tag = *tag;
+            }
+            if (kind == request_kind::query) finish_query_statement(front, now, done);
+            else finish_front(now, done);
+            return;
+        }
+        case be::portal_suspended:
+            front.result.command_tag = "(suspended)";
+            finish_front(now, done);
+            return;
+        case be::function_call_response:
+            return;  // ReadyForQuery ends it
+        case be::error_response:
+            fail(body, now, done);
+            return;
+        case be::ready_for_query: {
+            // Ends the front Sync or Query; anything before it was not answered.
+            while (!queue_.empty() && !ends_with_ready_for_query(queue_.front().req.kind)) {
+                ++desyncs_;
+                finish_front(now, done, true);
+            }
+            if (!queue_.empty()) {
+                if (queue_.front().req.kind == request_kind::query) {
+                    queue_.pop_front();  // its statements were emitted as they completed
+                } else {
+                    finish_front(now, done);
+                }
+            } else {
+                ++desyncs_;
+            }
+            return;
+        }
+        default:
+            return;  // CopyIn/CopyOut/CopyDone and the like: part of the front request
+    }
+}
+
+}  // namespace pgsieve::session
