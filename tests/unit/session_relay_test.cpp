@@ -1,0 +1,208 @@
+// The steady state: bytes relayed unchanged both ways, requests matched with
+// their replies in the in-flight queue, limits enforced.
+
+#include "session_support.hpp"
+
+#include <pgsieve/wire/backend.hpp>
+
+using namespace pgsieve;
+using namespace pgsieve::test;
+using session::action;
+using session::request_kind;
+
+namespace {
+
+void logged_in(harness& h) {
+    REQUIRE(types_of(client_login(h, "cs_bot", "cs-secret")) == "R");
+    REQUIRE(h.next() == action::connect_upstream);
+    h.s->on_upstream_connected(true, {});
+    REQUIRE(h.next() == action::write_upstream);
+    h.s->upstream_output().clear();
+    REQUIRE(h.next() == action::read_upstream);
+    upstream_accepts(h);
+    REQUIRE(h.next() == action::write_client);
+    h.s->client_output().clear();
+    REQUIRE(h.next() == action::relay);
+}
+
+std::string parse(std::string_view name, std::string_view sql) {
+    std::string out;
+    wire::message_writer(out).begin('P').cstring(name).cstring(sql).int16(0).end();
+    return out;
+}
+std::string bind(std::string_view portal, std::string_view statement) {
+    std::string out;
+    wire::message_writer(out).begin('B').cstring(portal).cstring(statement).int16(0).int16(0).int16(0).end();
+    return out;
+}
+std::string execute(std::string_view portal, int max_rows = 0) {
+    std::string out;
+    wire::message_writer(out).begin('E').cstring(portal).int32(max_rows).end();
+    return out;
+}
+std::string describe_portal(std::string_view portal) {
+    std::string out;
+    wire::message_writer(out).begin('D').byte('P').cstring(portal).end();
+    return out;
+}
+std::string sync_message() { return frame('S', ""); }
+std::string query(std::string_view sql) {
+    std::string out;
+    wire::write_query(out, sql);
+    return out;
+}
+std::string data_row(std::string_view value) {
+    std::string out;
+    wire::message_writer(out).begin('D').int16(1).int32(static_cast<std::int32_t>(value.size())).bytes(value).end();
+    return out;
+}
+std::string complete(std::string_view tag) {
+    std::string out;
+    wire::message_writer(out).begin('C').cstring(tag).end();
+    return out;
+}
+std::string ready(char status = 'I') {
+    std::string out;
+    wire::write_ready_for_query(out, status);
+    return out;
+}
+std::string error(std::string_view code, std::string_view message) {
+    std::string out;
+    wire::error_fields e;
+    e.sqlstate = code;
+    e.message = message;
+    wire::write_error_response(out, e);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("relay: a pipeline passes unchanged and each request gets its outcome", "[session]") {
+    harness h;
+    logged_in(h);
+    const auto now = session::clock::now();
+    const std::string requests = parse("s1", "SELECT id FROM customers") + bind("", "s1") + describe_portal("") +
+                                 execute("") + sync_message() + bind("", "s1") + execute("") + sync_message();
+    h.client_sends(requests);
+    CHECK(h.s->relay_client(now) == session::relay_status::keep_going);
+    CHECK(h.s->upstream_output() == requests);
+
+    const std::string replies = frame('1', "") + frame('2', "") + frame('T', std::string(6, '\0')) + data_row("1") +
+                                data_row("2") + complete("SELECT 2") + ready() + frame('2', "") + data_row("3") +
+                                complete("SELECT 1") + ready();
+    h.upstream_sends(replies);
+    CHECK(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    CHECK(h.s->client_output() == replies);
+
+    const auto outcomes = h.s->take_outcomes();
+    REQUIRE(outcomes.size() == 8);
+    CHECK(outcomes[0].kind == request_kind::parse);
+    CHECK(outcomes[0].name == "s1");
+    CHECK(outcomes[0].sql == "SELECT id FROM customers");
+    CHECK(outcomes[2].kind == request_kind::describe);
+    CHECK(outcomes[3].kind == request_kind::execute);
+    CHECK(outcomes[3].command_tag == "SELECT 2");
+    CHECK(outcomes[3].rows == 2);
+    CHECK(outcomes[3].bytes == 2 * data_row("1").size());
+    CHECK(outcomes[4].kind == request_kind::sync);
+    CHECK(outcomes[6].rows == 1);
+    CHECK(h.s->idle());
+}
+
+TEST_CASE("relay: after an error, requests up to Sync are marked skipped", "[session]") {
+    harness h;
+    logged_in(h);
+    const auto now = session::clock::now();
+    h.client_sends(parse("", "SELECT 1/0") + bind("", "") + execute("") + parse("", "SELECT 2") + bind("", "") +
+                   execute("") + sync_message());
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    h.upstream_sends(frame('1', "") + frame('2', "") + error("22012", "division by zero") + ready());
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    const auto outcomes = h.s->take_outcomes();
+    REQUIRE(outcomes.size() == 7);
+    REQUIRE(outcomes[2].error);
+    CHECK(outcomes[2].error->sqlstate == "22012");
+    CHECK_FALSE(outcomes[2].skipped);
+    CHECK(outcomes[3].skipped);
+    CHECK(outcomes[5].skipped);
+    CHECK(outcomes[6].kind == request_kind::sync);
+    CHECK(h.s->idle());
+}
+
+TEST_CASE("relay: a multi-statement Query yields one outcome per statement", "[session]") {
+    harness h;
+    logged_in(h);
+    const auto now = session::clock::now();
+    h.client_sends(query("SELECT 1; SELECT 2; SELECT 3/0"));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    h.upstream_sends(frame('T', std::string(6, '\0')) + data_row("1") + complete("SELECT 1") +
+                     frame('T', std::string(6, '\0')) + data_row("2") + complete("SELECT 1") +
+                     error("22012", "division by zero") + ready());
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    const auto outcomes = h.s->take_outcomes();
+    REQUIRE(outcomes.size() == 3);
+    CHECK(outcomes[0].command_tag == "SELECT 1");
+    CHECK(outcomes[1].rows == 1);
+    CHECK(outcomes[2].error->message == "division by zero");
+    CHECK(h.s->idle());
+}
+
+TEST_CASE("relay: partial Execute ends with PortalSuspended", "[session]") {
+    harness h;
+    logged_in(h);
+    const auto now = session::clock::now();
+    h.client_sends(bind("c1", "s1") + execute("c1", 2) + sync_message());
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    h.upstream_sends(frame('2', "") + data_row("a") + data_row("b") + frame('s', "") + ready('T'));
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    const auto outcomes = h.s->take_outcomes();
+    REQUIRE(outcomes.size() == 3);
+    CHECK(outcomes[1].rows == 2);
+    CHECK(outcomes[1].command_tag == "(suspended)");
+}
+
+TEST_CASE("relay: a frame split across reads is forwarded only when whole", "[session]") {
+    harness h;
+    logged_in(h);
+    const auto now = session::clock::now();
+    const std::string q = query("SELECT 42");
+    for (std::size_t i = 0; i + 1 < q.size(); ++i) {
+        h.client_sends(q.substr(i, 1));
+        REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+        CHECK(h.s->upstream_output().empty());
+    }
+    h.client_sends(q.substr(q.size() - 1));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    CHECK(h.s->upstream_output() == q);
+}
+
+TEST_CASE("relay: a message over max_message_bytes closes with FATAL 08P01", "[session][security]") {
+    harness h;
+    logged_in(h);
+    h.client_sends(query(std::string(70000, 'x')).substr(0, 5));  // the header alone is enough
+    CHECK(h.s->relay_client(session::clock::now()) == session::relay_status::close);
+    CHECK(h.s->upstream_output().empty());
+    std::string out = h.s->take_final_client_output();
+    const auto e = error_of(take_frames(out).at(0));
+    CHECK(e.severity == "FATAL");
+    CHECK(e.sqlstate == "08P01");
+    CHECK_THAT(e.message, Catch::Matchers::Contains("exceeds the limit of 65536 bytes"));
+}
+
+TEST_CASE("relay: garbage from the client closes its session with FATAL 08P01", "[session][security]") {
+    harness h;
+    logged_in(h);
+    h.client_sends(frame('z', "junk"));
+    CHECK(h.s->relay_client(session::clock::now()) == session::relay_status::close);
+    std::string out = h.s->take_final_client_output();
+    CHECK(error_of(take_frames(out).at(0)).message == "pgsieve: invalid frontend message type 122");
+}
+
+TEST_CASE("relay: Terminate is forwarded and ends the session", "[session]") {
+    harness h;
+    logged_in(h);
+    h.client_sends(frame('X', ""));
+    CHECK(h.s->relay_client(session::clock::now()) == session::relay_status::close);
+    CHECK(h.s->upstream_output() == frame('X', ""));
+    CHECK(h.s->take_final_client_output().empty());
+}
