@@ -11,6 +11,13 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 "$root/deploy/install-deps.sh" || { echo "tests/run.sh: installing dependencies failed"; echo "0 passed, 1 failed"; exit 1; }
 
+# Node.js drivers for the integration tests, pinned by package-lock.json.
+node_dir="$root/tests/integration/node"
+if [ ! -d "$node_dir/node_modules" ] || [ "$node_dir/package-lock.json" -nt "$node_dir/node_modules" ]; then
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error) || { echo "tests/run.sh: npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
+  touch "$node_dir/node_modules"
+fi
+
 passed=0
 failed=0
 broken=()

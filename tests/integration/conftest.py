@@ -51,3 +51,150 @@ def postgres():
         "pid": int(os.environ["PGSIEVE_TEST_PGPID"]),
         "source_dir": os.environ.get("PGSIEVE_SOURCE_DIR", ""),
     }
+
+
+# ---------------------------------------------------------------------------
+# pgsieve serve in front of the fixture's PostgreSQL
+
+import signal
+import socket
+import textwrap
+import time
+
+UPSTREAM_PASSWORD = "upstream-secret"
+CLIENT_PASSWORD = "cs-bot-secret"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_certificate(directory, name="server", hosts=("localhost",), ips=("127.0.0.1",)):
+    """A self-signed certificate (its own CA) for TLS tests; returns (cert, key)."""
+    cert = os.path.join(directory, f"{name}.crt")
+    key = os.path.join(directory, f"{name}.key")
+    san = ",".join([f"DNS:{h}" for h in hosts] + [f"IP:{i}" for i in ips])
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", f"/CN={hosts[0]}", "-addext", f"subjectAltName={san}",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+class Proxy:
+    """A running `pgsieve serve`; connection facts for clients."""
+
+    def __init__(self, directory, config_text, env):
+        self.directory = directory
+        self.config_path = os.path.join(directory, "pgsieve.yaml")
+        with open(self.config_path, "w") as f:
+            f.write(config_text)
+        self.log_path = os.path.join(directory, "pgsieve.log")
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen([pgsieve_bin(), "serve", "-c", self.config_path, "--shutdown-grace", "5"],
+                                        stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.host = "127.0.0.1"
+        self.port = None
+
+    def wait_listening(self, port, timeout=10):
+        self.port = port
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"pgsieve exited with {self.process.returncode}: {self.read_log()}")
+            try:
+                with socket.create_connection((self.host, port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"pgsieve did not listen on {port}: {self.read_log()}")
+
+    def read_log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def dsn(self, user="cs_bot", password=CLIENT_PASSWORD, **extra):
+        parts = {"host": self.host, "port": self.port, "user": user, "password": password, "dbname": "app"}
+        parts.update(extra)
+        return " ".join(f"{k}={v}" for k, v in parts.items())
+
+    def url(self, user="cs_bot", password=CLIENT_PASSWORD, query=""):
+        return f"postgresql://{user}:{password}@{self.host}:{self.port}/app{query}"
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError("pgsieve did not stop within 20 s of SIGTERM")
+        self.log.close()
+        return self.process.returncode
+
+
+DEFAULT_POLICY = """\
+    policies:
+      customer-success:
+        statements: [select, explain]
+        tables:
+          public.customers: {columns: [id, name, plan, created_at]}
+          public.usage_daily: {}
+"""
+
+
+def proxy_config(port, *, tls=None, listen_extra="", upstream_extra="", clients_extra="", policies=DEFAULT_POLICY):
+    tls_block = ""
+    if tls:
+        tls_block = f"  tls: {{cert_file: {tls['cert']}, key_file: {tls['key']}, mode: {tls.get('mode', 'require')}}}\n"
+    return textwrap.dedent(f"""\
+        listen:
+          address: 127.0.0.1
+          port: {port}
+        """) + tls_block + textwrap.indent(textwrap.dedent(listen_extra), "  ") + textwrap.dedent(f"""\
+        upstream:
+          host: 127.0.0.1
+          port: {os.environ['PGPORT']}
+          database: app
+          user: ai_readonly
+          password_env: PGSIEVE_TEST_UPSTREAM_PASSWORD
+          sslmode: disable
+        """) + textwrap.indent(textwrap.dedent(upstream_extra), "  ") + textwrap.dedent("""\
+        audit:
+          sqlite: audit.db
+        clients:
+          - name: cs_bot
+            password_env: PGSIEVE_TEST_CLIENT_PASSWORD
+            policy: customer-success
+        """) + textwrap.indent(textwrap.dedent(clients_extra), "  ") + textwrap.dedent(policies)
+
+
+def start_proxy(tmp_dir, **config):
+    """Starts pgsieve with `proxy_config(**config)`; the caller stops it."""
+    psql(f"ALTER ROLE ai_readonly PASSWORD '{UPSTREAM_PASSWORD}'")
+    env = dict(os.environ)
+    env["PGSIEVE_TEST_UPSTREAM_PASSWORD"] = UPSTREAM_PASSWORD
+    env["PGSIEVE_TEST_CLIENT_PASSWORD"] = CLIENT_PASSWORD
+    port = free_port()
+    p = Proxy(str(tmp_dir), proxy_config(port, **config), env)
+    p.wait_listening(port)
+    return p
+
+
+@pytest.fixture(scope="module", params=["plain", "tls"])
+def proxy(request, postgres, tmp_path_factory):
+    """pgsieve in front of the fixture database, without and with TLS required."""
+    directory = tmp_path_factory.mktemp(f"pgsieve-{request.param}")
+    tls = None
+    if request.param == "tls":
+        cert, key = make_certificate(str(directory))
+        tls = {"cert": cert, "key": key, "mode": "require"}
+    p = start_proxy(directory, tls=tls)
+    p.tls = tls is not None
+    p.sslmode = "require" if p.tls else "disable"
+    yield p
+    rc = p.stop()
+    assert rc == 0, f"pgsieve exited with {rc}: {p.read_log()}"

@@ -233,6 +233,7 @@ TEST_CASE("startup parameters: the safe list and the policy's limits", "[session
     CHECK(refused({{"statement_timeout", "0"}}) ==
           "pgsieve: statement_timeout \"0\" is above policy \"reader\"'s statement_timeout of 5000ms");
     CHECK(refused({{"lock_timeout", "2s"}}).empty());
+    CHECK(refused({{"client_encoding", "'utf-8'"}}).empty());  // as asyncpg sends it
     CHECK(refused({{"search_path", "hr, public"}}) ==
           "pgsieve: schema \"hr\" in search_path is not granted by policy \"reader\"");
     CHECK(refused({{"search_path", "\"$user\", public"}}) ==

@@ -197,9 +197,14 @@ expected<parameter_list, parameter_refusal> upstream_parameters(const parameter_
 
         if (key == "client_encoding") {
             // The proxy parses statement text as UTF-8; another encoding
-            // could hide a quote inside a multibyte character.
-            const std::string v = lower(value);
-            if (v != "utf8" && v != "utf-8" && v != "unicode")
+            // could hide a quote inside a multibyte character. Names are
+            // compared as PostgreSQL's clean_encoding_name does: letters and
+            // digits only, lower case ("'utf-8'" is UTF8, as asyncpg sends it).
+            std::string v;
+            for (const char c : value) {
+                if (std::isalnum(static_cast<unsigned char>(c))) v += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            }
+            if (v != "utf8" && v != "unicode")
                 return unexpected(refuse(name, fmt::format("pgsieve: client_encoding \"{}\" is not allowed; use UTF8",
                                                            value)));
         } else if (key == "statement_timeout" || key == "lock_timeout") {
