@@ -118,7 +118,11 @@ class Proxy:
     def dsn(self, user="cs_bot", password=CLIENT_PASSWORD, **extra):
         parts = {"host": self.host, "port": self.port, "user": user, "password": password, "dbname": "app"}
         parts.update(extra)
-        return " ".join(f"{k}={v}" for k, v in parts.items())
+
+        def quote(value):
+            value = str(value).replace("\\", "\\\\").replace("'", "\\'")
+            return f"'{value}'"
+        return " ".join(f"{k}={quote(v)}" for k, v in parts.items())
 
     def url(self, user="cs_bot", password=CLIENT_PASSWORD, query=""):
         return f"postgresql://{user}:{password}@{self.host}:{self.port}/app{query}"
@@ -146,7 +150,8 @@ DEFAULT_POLICY = """\
 """
 
 
-def proxy_config(port, *, tls=None, listen_extra="", upstream_extra="", clients_extra="", policies=DEFAULT_POLICY):
+def proxy_config(port, *, tls=None, listen_extra="", upstream_port=None, upstream_host="127.0.0.1",
+                 upstream_extra="", clients_extra="", policies=DEFAULT_POLICY):
     tls_block = ""
     if tls:
         tls_block = f"  tls: {{cert_file: {tls['cert']}, key_file: {tls['key']}, mode: {tls.get('mode', 'require')}}}\n"
@@ -156,20 +161,19 @@ def proxy_config(port, *, tls=None, listen_extra="", upstream_extra="", clients_
           port: {port}
         """) + tls_block + textwrap.indent(textwrap.dedent(listen_extra), "  ") + textwrap.dedent(f"""\
         upstream:
-          host: 127.0.0.1
-          port: {os.environ['PGPORT']}
+          host: {upstream_host}
+          port: {upstream_port or os.environ['PGPORT']}
           database: app
           user: ai_readonly
           password_env: PGSIEVE_TEST_UPSTREAM_PASSWORD
-          sslmode: disable
-        """) + textwrap.indent(textwrap.dedent(upstream_extra), "  ") + textwrap.dedent("""\
+        """) + textwrap.indent(textwrap.dedent(upstream_extra or "sslmode: disable\n"), "  ") + textwrap.dedent("""\
         audit:
           sqlite: audit.db
         clients:
           - name: cs_bot
             password_env: PGSIEVE_TEST_CLIENT_PASSWORD
             policy: customer-success
-        """) + textwrap.indent(textwrap.dedent(clients_extra), "  ") + textwrap.dedent(policies)
+        """) + textwrap.indent(textwrap.dedent(clients_extra), "    ") + textwrap.dedent(policies)
 
 
 def start_proxy(tmp_dir, **config):

@@ -29,7 +29,11 @@ connection::connection(tcp::socket socket, server_context& context, std::list<co
 
 connection::~connection() {
     live_.erase(live_entry_);
-    context_.connections.fetch_sub(1, std::memory_order_relaxed);
+    release_slot();
+}
+
+void connection::release_slot() {
+    if (std::exchange(holds_slot_, false)) context_.connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void connection::cancel_io() {
@@ -46,16 +50,19 @@ void connection::terminate(std::string_view sqlstate, std::string message) {
 awaitable<void> connection::run() {
     auto self = shared_from_this();
     if (context_.connections.load() > context_.cfg->listen.max_connections)
-        session_.fail(wire::sqlstate::too_many_connections, "sorry, too many clients already");
+        session_.refuse_at_startup(wire::sqlstate::too_many_connections, "sorry, too many clients already");
     asio::co_spawn(timer_.get_executor(), watchdog(), asio::detached);
     co_await drive();
     done_ = true;
     timer_.cancel();
-    if (session_.authenticated() || !session_.client_name().empty()) {
+    if (started_relay_) {
         log::info("session_end", {{"client", session_.client_name()},
                                   {"peer", peer_},
                                   {"statements", statements_},
                                   {"reason", session_.close_reason().empty() ? "closed" : session_.close_reason()}});
+    } else if (!session_.close_reason().empty()) {
+        log::warn("session_refused",
+                  {{"client", session_.client_name()}, {"peer", peer_}, {"reason", session_.close_reason()}});
     }
 }
 
@@ -72,7 +79,8 @@ awaitable<void> connection::watchdog() {
             co_return;
         }
         auto [ec] = co_await timer_.async_wait(use_tuple);
-        if (ec || done_) co_return;
+        if (done_) co_return;
+        if (ec) continue;  // woken early (authentication finished): re-arm for the new phase
         const auto now = session::clock::now();
         if (!session_.authenticated() && !session_.closing() && now >= started_ + listen.auth_timeout) {
             log::warn("auth_timeout", {{"peer", peer_}});
@@ -140,6 +148,8 @@ awaitable<void> connection::drive() {
                 co_await forward_cancel();
                 co_return;
             case action::relay:
+                timer_.cancel();  // the watchdog switches from auth_timeout to idle_timeout
+                started_relay_ = true;
                 log::info("session_start", {{"client", session_.client_name()},
                                             {"peer", peer_},
                                             {"application_name", session_.application_name()},
@@ -147,6 +157,9 @@ awaitable<void> connection::drive() {
                 co_await relay();
                 break;
             case action::close:
+                // Lingering for the client to read a FATAL must not take a
+                // slot a new client could use.
+                release_slot();
                 if (upstream_) upstream_->close();
                 co_await client_.close_gracefully();
                 co_return;
@@ -207,7 +220,9 @@ awaitable<void> connection::upstream_to_client() {
             break;
         }
         const auto status = session_.relay_upstream(session::clock::now());
-        statements_ += session_.take_outcomes().size();
+        for (const auto& o : session_.take_outcomes()) {
+            if (o.kind == session::request_kind::query || o.kind == session::request_kind::execute) ++statements_;
+        }
         if (!session_.client_output().empty()) {
             const auto ec = co_await client_.write_all(session_.client_output());
             session_.client_output().clear();

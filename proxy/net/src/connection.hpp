@@ -43,6 +43,7 @@ private:
     awaitable<void> forward_cancel();
     awaitable<void> watchdog();
     void cancel_io();
+    void release_slot();
 
     server_context& context_;
     std::list<connection*>& live_;
@@ -55,6 +56,8 @@ private:
     session::clock::time_point started_;
     session::clock::time_point last_client_activity_;
     std::uint64_t statements_ = 0;
+    bool holds_slot_ = true;  // counted in server_context::connections
+    bool started_relay_ = false;
     bool done_ = false;
 };
 

@@ -23,9 +23,11 @@ using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT
 // One thread: its own io_context, its own acceptor on the shared port
 // (SO_REUSEPORT lets the kernel spread connections), its own connections.
 struct worker {
+    // Declared first so it outlives io: destroying io destroys the
+    // connections still pending, and they unlink themselves from this list.
+    std::list<connection*> live;
     asio::io_context io{1};
     tcp::acceptor acceptor{io};
-    std::list<connection*> live;
     std::thread thread;
 };
 

@@ -147,6 +147,10 @@ void session::on_startup_message(wire::startup_message m) {
              fmt::format("unsupported frontend protocol {}.{}: server supports 3.0 to 3.0", m.major, m.minor));
         return;
     }
+    if (startup_refusal_) {
+        fail(startup_refusal_->first, startup_refusal_->second);
+        return;
+    }
     if (cfg_->listen.tls && cfg_->listen.tls->mode == config::tls_mode::require && !client_tls_) {
         fail(sqlstate::invalid_authorization_specification, "pgsieve: this server accepts only TLS connections",
              "connect with sslmode=require");

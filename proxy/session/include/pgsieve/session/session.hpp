@@ -75,6 +75,12 @@ public:
 
     // A FATAL the driver asks to send (limits, timeouts, shutdown).
     void fail(std::string_view sqlstate, std::string message, std::string hint = {});
+    // A FATAL sent in answer to the StartupMessage, once any SSLRequest has
+    // been answered, as PostgreSQL reports "too many clients" (libpq cannot
+    // read an error in place of its SSL answer).
+    void refuse_at_startup(std::string_view sqlstate, std::string message) {
+        startup_refusal_ = {std::string(sqlstate), std::move(message)};
+    }
 
     // Facts for logs and for the driver.
     const std::string& client_name() const { return user_; }
@@ -82,7 +88,9 @@ public:
     bool client_tls() const { return client_tls_; }
     bool authenticated() const { return state_ == state::relay; }
     bool closing() const { return state_ == state::closing || state_ == state::closed; }
-    bool idle() const { return in_flight_.empty() && client_in_.empty(); }
+    // Nothing awaiting a reply. (client_input() is not looked at: the driver
+    // sizes it for the read it has pending.)
+    bool idle() const { return in_flight_.empty(); }
     const config::config& config() const { return *cfg_; }
     const wire::cancel_request& cancel_request() const { return cancel_; }
     const cancel_target& cancel_destination() const { return cancel_target_; }
@@ -145,6 +153,7 @@ private:
     in_flight in_flight_;
     std::vector<outcome> outcomes_;
     std::string close_reason_;
+    std::optional<std::pair<std::string, std::string>> startup_refusal_;
 };
 
 }  // namespace pgsieve::session
