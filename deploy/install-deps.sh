@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git clang libclang-rt-14-dev
   libpg-query-dev libboost1.81-dev libssl-dev libfmt-dev libsqlite3-dev
   libsimdjson-dev libyaml-cpp-dev catch2 libcli11-dev
   postgresql postgresql-client pgbouncer sqlite3 openssl

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds pgsieve and runs every test suite: unit tests, the same unit tests
-# under AddressSanitizer + UndefinedBehaviorSanitizer, and the integration
-# tests against a real PostgreSQL 15. Exits non-zero on any failure; the last
+# under AddressSanitizer + UndefinedBehaviorSanitizer, bounded libFuzzer runs,
+# and the integration tests against a real PostgreSQL 15 and real drivers. Exits non-zero on any failure; the last
 # line is "N passed, N failed" over all suites.
 set -uo pipefail
 
@@ -58,6 +58,9 @@ build() {
 if build release "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
   run_ctest "unit tests" "$root/build" -L unit -j "$jobs"
   run_ctest "integration tests" "$root/build" -L integration -j "$jobs"
+fi
+if build fuzz "$root/build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DPGSIEVE_FUZZ=ON; then
+  run_ctest "fuzz targets (20 s each)" "$root/build-fuzz" -L fuzz -j "$jobs"
 fi
 if build sanitizers "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DPGSIEVE_SANITIZE=ON; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -271,7 +271,9 @@ void read_clients(loader& l, const located& at) {
 }
 
 void warn_unused_policies(config& cfg, const std::vector<std::pair<std::string, located>>& policy_fields) {
-    for (const auto& [name, at] : policy_fields) {
+    for (const auto& field : policy_fields) {
+        const std::string& name = field.first;  // not a structured binding: clang 14 cannot capture those
+        const located& at = field.second;
         const bool used = std::any_of(cfg.clients.begin(), cfg.clients.end(), [&](const client& c) { return c.policy == name; });
         if (!used) cfg.warnings.push_back({at.line, at.key, "no client uses this policy"});
     }

@@ -66,7 +66,6 @@ private:
     void fail(std::string_view body, clock::time_point now, std::vector<outcome>& done);
 
     std::deque<entry> queue_;
-    bool describe_saw_parameters_ = false;
     std::uint64_t desyncs_ = 0;
 };
 
