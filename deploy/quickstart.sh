@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The two-minute tour on a fresh Debian 12 machine (run as root):
-# installs what is missing, builds pgsieve, and checks the demo configuration.
+# The two-minute tour on a fresh Debian 12 machine (run as root): installs
+# what is missing, builds pgsieve, starts a throwaway PostgreSQL 15 with demo
+# data and pgsieve in front of it, and tells you what to try. Ctrl-C stops
+# everything it started.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -10,22 +12,16 @@ cd "$root"
 
 echo "== building pgsieve"
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$root/build" -j "$(nproc)" -- --no-print-directory >/dev/null
-pgsieve="$root/build/proxy/cli/pgsieve"
-echo "built $pgsieve"
+cmake --build "$root/build" -j "$(nproc)" --target pgsieve -- --no-print-directory >/dev/null
+echo "built $root/build/proxy/cli/pgsieve"
+
+export PGSIEVE_DEMO_UPSTREAM_PASSWORD=${PGSIEVE_DEMO_UPSTREAM_PASSWORD:-demo-upstream}
+export PGSIEVE_DEMO_CS_BOT_PASSWORD=${PGSIEVE_DEMO_CS_BOT_PASSWORD:-demo-cs-bot}
 
 echo
 echo "== the demo configuration (deploy/demo/pgsieve.yaml)"
-export PGSIEVE_DEMO_UPSTREAM_PASSWORD=demo-upstream PGSIEVE_DEMO_CS_BOT_PASSWORD=demo-cs-bot
-"$pgsieve" check-config -c "$root/deploy/demo/pgsieve.yaml"
+"$root/build/proxy/cli/pgsieve" check-config -c "$root/deploy/demo/pgsieve.yaml"
 
-cat <<MSG
-
-== what works today
-  $pgsieve passwd cs_bot          # type a password; prints the SCRAM-SHA-256 verifier for clients:
-  $pgsieve check-config -c FILE   # validates a configuration: every error with file, line and key
-
-The proxy itself (pgsieve serve) is not built yet: it lands with issue 3,
-and then this script starts a demo PostgreSQL with pgsieve in front of it.
-Nothing was started, so there is nothing to stop.
-MSG
+echo
+echo "== starting a throwaway PostgreSQL 15 with the demo data (tests/fixture/schema.sql)"
+exec "$root/tests/fixture/with-postgres.sh" -- "$root/deploy/demo/serve-demo.sh"

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs inside tests/fixture/with-postgres.sh (see quickstart.sh): the
+# throwaway PostgreSQL is up with the demo data; start pgsieve in front of it
+# and serve until Ctrl-C.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+pgsieve="$root/build/proxy/cli/pgsieve"
+workdir=$(mktemp -d /tmp/pgsieve-demo.XXXXXX)
+trap 'rm -rf "$workdir"' EXIT
+
+psql -X -q -c "ALTER ROLE ai_readonly PASSWORD '$PGSIEVE_DEMO_UPSTREAM_PASSWORD'"
+
+# The demo configuration, pointed at this cluster and a free port.
+# 6432 unless taken (or PGSIEVE_DEMO_PORT says otherwise; 0 means any free port).
+port=${PGSIEVE_DEMO_PORT:-6432}
+port=$(/usr/bin/python3 -c "
+import socket
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(('127.0.0.1', p)); return s.getsockname()[1]
+    except OSError:
+        return None
+    finally:
+        s.close()
+print(($port and free($port)) or free(0))")
+sed -e "s/^  port: 6432$/  port: $port/" -e "s/^  port: 5432 .*/  port: $PGPORT/" \
+  "$root/deploy/demo/pgsieve.yaml" > "$workdir/pgsieve.yaml"
+log="$workdir/pgsieve.log"
+
+url="postgresql://cs_bot:$PGSIEVE_DEMO_CS_BOT_PASSWORD@127.0.0.1:$port/app"
+cat <<MSG
+
+== pgsieve is serving the demo database on 127.0.0.1:$port (logs: $log)
+
+Connect as the AI client cs_bot:
+  psql "$url"
+
+Try:
+  SELECT id, name, plan FROM customers;            -- allowed
+  SELECT customer_id, sum(api_calls) FROM usage_daily GROUP BY 1;
+  INSERT INTO tickets (customer_id, subject) VALUES (1, 'x');
+      -- refused: pgsieve pins the session read-only for a policy without writes
+  PGOPTIONS='-c default_transaction_read_only=off' psql "$url"
+      -- refused at connect: a startup parameter outside the safe list
+  psql "postgresql://cs_bot:wrong@127.0.0.1:$port/app"
+      -- refused: wrong password (same answer as an unknown user)
+
+Column and table rules of the policy (e.g. SELECT ssn FROM customers) are
+enforced once statement analysis lands; today every statement is relayed.
+
+Press Ctrl-C to stop pgsieve and the demo database.
+MSG
+
+# In the foreground: Ctrl-C reaches pgsieve (it drains and exits), then
+# with-postgres.sh stops the database by its pid.
+"$pgsieve" serve -c "$workdir/pgsieve.yaml" 2>>"$log" || true
+echo "pgsieve stopped."
