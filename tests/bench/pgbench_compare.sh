@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Benchmark, not a test: pgbench -S against the same PostgreSQL directly,
+# through PgBouncer (session mode) and through pgsieve, interleaved round by
+# round so machine noise hits all three alike. Prints each run and the
+# medians. Run from the repository root after a build:
+#
+#   tests/fixture/with-postgres.sh tests/bench/pgbench_compare.sh [SECONDS] [ROUNDS]
+set -euo pipefail
+
+seconds=${1:-10}
+rounds=${2:-3}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+pgsieve="$root/build/proxy/cli/pgsieve"
+work=$(mktemp -d /tmp/pgsieve-bench.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() {
+  for p in "${pids[@]+"${pids[@]}"}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+pgbench -i -q -s 10 app >/dev/null 2>&1
+upw=bench-upstream
+psql -X -q -c "ALTER ROLE ai_readonly PASSWORD '$upw'" \
+     -c "GRANT SELECT ON pgbench_accounts, pgbench_branches, pgbench_tellers TO ai_readonly"
+
+# PgBouncer, session mode; clients log in as ai_readonly with SCRAM.
+bouncer_port=$(free_port)
+printf '"ai_readonly" "%s"\n' "$upw" > "$work/userlist.txt"
+cat > "$work/pgbouncer.ini" <<INI
+[databases]
+app = host=127.0.0.1 port=$PGPORT dbname=app
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bouncer_port
+auth_type = scram-sha-256
+auth_file = $work/userlist.txt
+pool_mode = session
+max_client_conn = 100
+default_pool_size = 20
+logfile = $work/pgbouncer.log
+pidfile = $work/pgbouncer.pid
+INI
+chown -R postgres: "$work" 2>/dev/null || true
+if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- pgbouncer -q "$work/pgbouncer.ini" & else pgbouncer -q "$work/pgbouncer.ini" & fi
+pids+=($!)
+
+# pgsieve, default threads (one per core), no TLS.
+sieve_port=$(free_port)
+cat > "$work/pgsieve.yaml" <<YAML
+listen: {address: 127.0.0.1, port: $sieve_port}
+upstream: {host: 127.0.0.1, port: $PGPORT, database: app, user: ai_readonly, password_env: UPW, sslmode: disable}
+audit: {sqlite: $work/audit.db}
+clients: [{name: ai_readonly, password_env: UPW, policy: bench}]
+policies:
+  bench:
+    statements: [select]
+    tables: {public.pgbench_accounts: {}, public.pgbench_branches: {}, public.pgbench_tellers: {}}
+YAML
+UPW=$upw "$pgsieve" serve -c "$work/pgsieve.yaml" 2>"$work/pgsieve.log" &
+pids+=($!)
+wait_port "$bouncer_port" && wait_port "$sieve_port"
+
+declare -A port=([direct]=$PGPORT [pgbouncer]=$bouncer_port [pgsieve]=$sieve_port)
+declare -A user=([direct]=postgres [pgbouncer]=ai_readonly [pgsieve]=ai_readonly)
+declare -A pass=([direct]=$PGPASSWORD [pgbouncer]=$upw [pgsieve]=$upw)
+results="$work/results.txt"
+: > "$results"
+
+for clients in 1 8; do
+  jobs=$(( clients < 2 ? 1 : 2 ))
+  for round in $(seq "$rounds"); do
+    for target in direct pgbouncer pgsieve; do
+      out=$(PGPASSWORD=${pass[$target]} pgbench -h 127.0.0.1 -p "${port[$target]}" -U "${user[$target]}" \
+              -n -S -c "$clients" -j "$jobs" -T "$seconds" app 2>&1)
+      tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' <<<"$out")
+      lat=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' <<<"$out")
+      echo "clients=$clients round=$round target=$target tps=$tps latency_ms=$lat" | tee -a "$results"
+    done
+  done
+done
+
+echo
+echo "medians (pgbench -S, ${seconds}s x $rounds rounds each, $(nproc) cores):"
+/usr/bin/python3 - "$results" <<'PY'
+import re, statistics, sys
+rows = [dict(kv.split("=") for kv in line.split()) for line in open(sys.argv[1])]
+for clients in ("1", "8"):
+    med = {}
+    for target in ("direct", "pgbouncer", "pgsieve"):
+        sel = [r for r in rows if r["clients"] == clients and r["target"] == target]
+        med[target] = (statistics.median(float(r["tps"]) for r in sel),
+                       statistics.median(float(r["latency_ms"]) for r in sel))
+    d, b, s = med["direct"], med["pgbouncer"], med["pgsieve"]
+    print(f"  {clients} client(s): direct {d[0]:.0f} tps {d[1]:.3f} ms | pgbouncer {b[0]:.0f} tps {b[1]:.3f} ms"
+          f" | pgsieve {s[0]:.0f} tps {s[1]:.3f} ms | pgsieve/pgbouncer tps {s[0]/b[0]:.2f}"
+          f" | added latency: pgbouncer {1000*(b[1]-d[1]):.0f} us, pgsieve {1000*(s[1]-d[1]):.0f} us")
+PY
