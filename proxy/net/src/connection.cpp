@@ -10,6 +10,14 @@ namespace pgsieve::net {
 namespace {
 // Per read; buffers grow only when a message is larger.
 constexpr std::size_t read_chunk = 16 * 1024;
+
+// Empties a written buffer. A large one is freed rather than kept: an idle
+// session should hold only its two pending read buffers (DESIGN.md §6 asks
+// for at most 64 KiB per idle connection).
+void written(std::string& buffer) {
+    if (buffer.capacity() > 4096) std::string().swap(buffer);
+    else buffer.clear();
+}
 }  // namespace
 
 connection::connection(tcp::socket socket, server_context& context, std::list<connection*>& live)
@@ -110,7 +118,7 @@ awaitable<void> connection::drive() {
             }
             case action::write_client: {
                 const auto ec = co_await client_.write_all(session_.client_output());
-                session_.client_output().clear();
+                written(session_.client_output());
                 if (ec) session_.on_disconnect();
                 break;
             }
@@ -132,7 +140,7 @@ awaitable<void> connection::drive() {
             }
             case action::write_upstream: {
                 const auto ec = co_await upstream_->write_all(session_.upstream_output());
-                session_.upstream_output().clear();
+                written(session_.upstream_output());
                 if (ec) session_.fail(wire::sqlstate::connection_failure,
                                       fmt::format("pgsieve: upstream server: {}", ec.message()));
                 break;
@@ -203,7 +211,7 @@ awaitable<void> connection::client_to_upstream() {
         const auto status = session_.relay_client(now);
         if (!session_.upstream_output().empty()) {
             const auto ec = co_await upstream_->write_all(session_.upstream_output());
-            session_.upstream_output().clear();
+            written(session_.upstream_output());
             if (ec) break;
         }
         if (status == session::relay_status::close) break;
@@ -225,7 +233,7 @@ awaitable<void> connection::upstream_to_client() {
         }
         if (!session_.client_output().empty()) {
             const auto ec = co_await client_.write_all(session_.client_output());
-            session_.client_output().clear();
+            written(session_.client_output());
             if (ec) break;
         }
         if (status == session::relay_status::close) break;
