@@ -198,6 +198,20 @@ TEST_CASE("relay: garbage from the client closes its session with FATAL 08P01", 
     CHECK(error_of(take_frames(out).at(0)).message == "pgsieve: invalid frontend message type 122");
 }
 
+TEST_CASE("relay: Flush is forwarded and expects no reply of its own", "[session]") {
+    harness h;
+    logged_in(h);
+    const auto now = session::clock::now();
+    const std::string requests = parse("s", "SELECT 1") + frame('H', "");
+    h.client_sends(requests);
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    CHECK(h.s->upstream_output() == requests);
+    h.upstream_sends(frame('1', ""));
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    CHECK(h.s->take_outcomes().size() == 1);
+    CHECK(h.s->idle());
+}
+
 TEST_CASE("relay: Terminate is forwarded and ends the session", "[session]") {
     harness h;
     logged_in(h);
