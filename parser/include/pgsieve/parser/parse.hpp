@@ -1,0 +1,24 @@
+#pragma once
+// SQL text → one statement_facts per statement, with PostgreSQL's own grammar.
+
+#include <pgsieve/common/expected.hpp>
+#include <pgsieve/parser/facts.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgsieve::parser {
+
+[[nodiscard]] expected<std::vector<statement_facts>, parse_error> parse(std::string_view sql);
+
+// libpg_query's fingerprint (same for statements differing only in constants)
+// and normalized text (constants replaced by $n), for the audit log.
+[[nodiscard]] std::string fingerprint(std::string_view sql);
+[[nodiscard]] std::string normalize(std::string_view sql);
+
+// PostgreSQL's error position: 1-based, in characters, from a byte offset
+// (libpg_query's locations); 0 for an unknown (negative) offset.
+[[nodiscard]] int character_position(std::string_view text, int byte_offset);
+
+}  // namespace pgsieve::parser
