@@ -206,7 +206,32 @@ void walker::statement(element stmt) {
             f_.kind = statement_kind::set;
             f_.parameter = name;
             f_.set_local = bool_field(s, "is_local");
-            if (kind == "VAR_SET_MULTI") f_.parameter = name;  // e.g. SET TRANSACTION SNAPSHOT
+            if (kind != "VAR_SET_VALUE") f_.set_value_unknown = true;
+            array args;
+            if (s["args"].get_array().get(args) == simdjson::SUCCESS) {
+                for (element arg : args) {
+                    auto v = node_of(arg);
+                    if (v.type == "TypeCast") {  // SET x = '1s'::interval and the like
+                        element inner;
+                        if (v.fields["arg"].get(inner) == simdjson::SUCCESS) v = node_of(inner);
+                    }
+                    if (v.type != "A_Const") {
+                        f_.set_value_unknown = true;
+                        continue;
+                    }
+                    object value;
+                    if (v.fields["sval"].get_object().get(value) == simdjson::SUCCESS)
+                        f_.parameter_values.emplace_back(string_field(value, "sval"));
+                    else if (v.fields["ival"].get_object().get(value) == simdjson::SUCCESS)
+                        f_.parameter_values.push_back(std::to_string(int_field(value, "ival", 0)));
+                    else if (v.fields["fval"].get_object().get(value) == simdjson::SUCCESS)
+                        f_.parameter_values.emplace_back(string_field(value, "fval"));
+                    else if (v.fields["boolval"].get_object().get(value) == simdjson::SUCCESS)
+                        f_.parameter_values.emplace_back(bool_field(value, "boolval") ? "true" : "false");
+                    else
+                        f_.set_value_unknown = true;
+                }
+            }
         }
     } else if (t == "TransactionStmt") {
         f_.kind = statement_kind::transaction;

@@ -125,6 +125,8 @@ struct statement_facts {
     std::vector<statement_facts> inner;  // EXPLAIN, PREPARE, DECLARE CURSOR, COPY (query): the wrapped statement
 
     std::string parameter;        // SET / SHOW / RESET: lower-cased name ("all" for RESET ALL)
+    std::vector<std::string> parameter_values;  // SET: each value as text (constants only; see set_value_unknown)
+    bool set_value_unknown = false;             // SET … = DEFAULT / FROM CURRENT / a non-constant
     bool set_local = false;
     std::string transaction_kind; // begin, start, commit, rollback, savepoint, release, rollback_to, prepare, commit_prepared, rollback_prepared
     bool read_write = false;      // BEGIN/SET TRANSACTION READ WRITE

@@ -1,0 +1,47 @@
+#pragma once
+// decide(): whether a policy allows a query string, and if not, an answer a
+// person and a language model can act on (DESIGN.md §3).
+
+#include <pgsieve/config/config.hpp>
+#include <pgsieve/parser/facts.hpp>
+#include <pgsieve/policy/catalog.hpp>
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgsieve::policy {
+
+struct decision {
+    bool allowed = true;      // what happens: false refuses (never in monitor mode)
+    bool would_block = false; // monitor mode: enforce would have refused
+    std::string rule;         // statement, relation, column, function, operator, unsupported, syntax, prepared
+    std::string message;      // ErrorResponse M
+    std::string detail;       // D: the rule that decided
+    std::string hint;         // H: what would be allowed
+    int position = 0;         // P: 1-based character position in the query string, 0 if none
+
+    // What the statements read or write, for the audit.
+    std::vector<std::string> tables;     // schema.table
+    std::vector<std::string> columns;    // schema.table.column
+    std::vector<std::string> functions;  // schema.function
+    std::vector<std::string> kinds;      // statement kind of each statement
+};
+
+struct context {
+    const config::config& cfg;  // classification labels
+    const config::policy& policy;
+    const catalog& cat;
+    std::vector<std::string> search_path;
+    // Whether a SQL-level prepared statement of that name was allowed in this
+    // session; unset (as in `pgsieve check`): EXECUTE is refused.
+    std::function<bool(const std::string&)> prepared_allowed;
+};
+
+// Parses and decides a whole query string: every statement must be allowed.
+[[nodiscard]] decision decide(std::string_view sql, const context& ctx);
+[[nodiscard]] decision decide(const std::vector<parser::statement_facts>& statements, std::string_view sql,
+                              const context& ctx);
+
+}  // namespace pgsieve::policy

@@ -1,0 +1,238 @@
+// decide() against a small hand-built catalog: resolution and each rule.
+// The data-driven corpus against a real PostgreSQL catalog is in
+// tests/policy_corpus/.
+
+#include "config_support.hpp"
+
+#include <pgsieve/policy/decide.hpp>
+
+#include <catch2/catch.hpp>
+
+using namespace pgsieve;
+
+namespace {
+
+const std::string policy_yaml = R"(upstream: {host: h, database: app, user: u}
+audit: {sqlite: /a.db}
+classification:
+  pii: [public.customers.email, public.customers.ssn]
+clients: [{name: cs_bot, password_env: P, policy: cs}]
+policies:
+  cs:
+    statements: [select, explain]
+    catalog: introspection
+    statement_timeout: 5s
+    functions: [public.plan_label]
+    tables:
+      public.customers: {columns: [id, name, plan, created_at, email]}
+      public.usage_daily: {}
+      public.accounts: {deny_columns: [phone]}
+)";
+
+struct fixture {
+    std::shared_ptr<const config::config> cfg;
+    policy::catalog cat;
+
+    fixture() {
+        test::fake_environment env;
+        env.variables = {{"P", "pw"}};
+        auto loaded = config::load_text(policy_yaml, "/p.yaml", env.get());
+        REQUIRE(loaded);
+        cfg = *loaded;
+        cat = policy::catalog(
+            {
+                {"public", "customers", 'r', {"id", "name", "plan", "email", "ssn", "created_at"}},
+                {"public", "accounts", 'r', {"id", "customer_id", "email", "phone", "balance"}},
+                {"public", "usage_daily", 'r', {"customer_id", "day", "api_calls"}},
+                {"hr", "employees", 'r', {"id", "name", "ssn", "salary"}},
+                {"pg_catalog", "pg_class", 'r', {"oid", "relname", "relnamespace", "relkind"}},
+                {"pg_catalog", "pg_authid", 'r', {"oid", "rolname", "rolpassword"}},
+                {"information_schema", "columns", 'v', {"table_schema", "table_name", "column_name"}},
+            },
+            {
+                {"pg_catalog", "count", 'i', 'a'}, {"pg_catalog", "sum", 'i', 'a'}, {"pg_catalog", "avg", 'i', 'a'}, {"pg_catalog", "now", 's', 'f'},
+                {"pg_catalog", "lower", 'i', 'f'}, {"pg_catalog", "random", 'v', 'f'},
+                {"pg_catalog", "pg_sleep", 'v', 'f'}, {"pg_catalog", "query_to_xml", 's', 'f'},
+                {"pg_catalog", "nextval", 'v', 'f'}, {"pg_catalog", "row_to_json", 's', 'f'},
+                {"pg_catalog", "generate_series", 'i', 'f'}, {"pg_catalog", "pg_get_indexdef", 's', 'f'},
+                {"pg_catalog", "txid_current", 'v', 'f'}, {"public", "plan_label", 'i', 'f'},
+                {"public", "secret_fn", 's', 'f'}, {"pg_catalog", "date_trunc", 'i', 'f'},
+            },
+            {{"public", "===", "public", "secret_fn"}});
+    }
+
+    policy::decision decide(std::string_view sql) {
+        policy::context ctx{*cfg, *cfg->find_policy("cs"), cat, {"public"}, {}};
+        return policy::decide(sql, ctx);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("policy: ordinary analytical SQL is allowed", "[policy]") {
+    fixture fx;
+    for (const char* sql : {
+             "SELECT id, name FROM customers",
+             "SELECT c.name, sum(u.api_calls) FROM customers c JOIN usage_daily u ON u.customer_id = c.id "
+             "GROUP BY c.name ORDER BY 2 DESC LIMIT 10",
+             "WITH recent AS (SELECT customer_id, api_calls FROM usage_daily WHERE day > now() - interval '7 days') "
+             "SELECT customer_id, avg(api_calls) FROM recent GROUP BY 1",
+             "SELECT plan_label(plan), count(*) FROM customers GROUP BY 1",
+             "SELECT * FROM usage_daily WHERE customer_id IN (SELECT id FROM customers WHERE plan = 'team')",
+             "SELECT x.n FROM (SELECT id AS n FROM customers) x",
+             "SELECT id, CASE WHEN plan = 'free' THEN 0 ELSE 1 END FROM customers",
+             "SELECT date_trunc('week', day), sum(api_calls) OVER (ORDER BY day) FROM usage_daily",
+             "SELECT id FROM customers UNION SELECT customer_id FROM usage_daily",
+             "SELECT id, balance FROM accounts",
+             "EXPLAIN SELECT * FROM usage_daily",
+             "SELECT relname FROM pg_class",
+             "SELECT table_name, column_name FROM information_schema.columns",
+             "BEGIN; SELECT 1; COMMIT",
+             "SET statement_timeout = '2s'",
+             "SHOW TimeZone",
+             "SELECT g FROM generate_series(1, 10) g",
+             "",
+         }) {
+        INFO(sql);
+        const auto d = fx.decide(sql);
+        INFO(d.message << " | " << d.detail);
+        CHECK(d.allowed);
+    }
+}
+
+TEST_CASE("policy: columns outside the grant are refused with the allowed ones as hint", "[policy]") {
+    fixture fx;
+    const auto d = fx.decide("SELECT id, ssn FROM customers");
+    REQUIRE_FALSE(d.allowed);
+    CHECK(d.rule == "column");
+    CHECK(d.message == "pgsieve: column \"ssn\" of table \"public.customers\" is not allowed by policy \"cs\"");
+    CHECK(d.hint == "allowed columns of public.customers: id, name, plan, created_at");
+    CHECK(d.position == 12);
+}
+
+TEST_CASE("policy: classified columns need accept_classified", "[policy]") {
+    fixture fx;
+    const auto d = fx.decide("SELECT email FROM customers");  // listed, but classified pii
+    REQUIRE_FALSE(d.allowed);
+    CHECK_THAT(d.detail, Catch::Matchers::Contains("classified \"pii\""));
+}
+
+TEST_CASE("policy: denied columns hide in every clause", "[policy][security]") {
+    fixture fx;
+    for (const char* sql : {
+             "SELECT id FROM customers WHERE ssn LIKE '078%'",
+             "SELECT id FROM customers ORDER BY ssn",
+             "SELECT count(*) FROM customers GROUP BY ssn",
+             "SELECT count(*) FILTER (WHERE ssn IS NULL) FROM customers",
+             "SELECT max(ssn) FROM customers",
+             "SELECT * FROM customers",
+             "SELECT c.* FROM customers c",
+             "SELECT customers FROM customers",
+             "SELECT row_to_json(c) FROM customers c",
+             "SELECT c::text FROM customers c",
+             "SELECT (c).id FROM customers c",
+             "SELECT * FROM (SELECT * FROM customers) s",
+             "SELECT s.x FROM (SELECT ssn AS x FROM customers) s",
+             "WITH t AS (SELECT ssn FROM customers) SELECT 1 FROM t",
+             "SELECT id FROM customers c WHERE EXISTS (SELECT 1 FROM accounts a WHERE a.phone = c.name)",
+             "SELECT phone FROM accounts",
+             "SELECT \"ssn\" FROM customers",
+             "SELECT U&\"\\0073sn\" FROM customers",
+             "SELECT id FROM customers JOIN accounts USING (email)",
+             "SELECT 1 FROM accounts NATURAL JOIN customers",
+             "SELECT id FROM customers, LATERAL (SELECT ssn) x",
+             "SELECT public.customers.ssn FROM public.customers",
+         }) {
+        INFO(sql);
+        const auto d = fx.decide(sql);
+        CHECK_FALSE(d.allowed);
+    }
+}
+
+TEST_CASE("attack: a non-recursive CTE named like a table reads the table", "[policy][security]") {
+    fixture fx;
+    // Inside its own body, "customers" is the real table, not the CTE.
+    const auto d = fx.decide("WITH customers AS (SELECT * FROM customers) SELECT id FROM customers");
+    CHECK_FALSE(d.allowed);
+    CHECK(d.rule == "column");
+    // A CTE does shadow the table for the main query.
+    CHECK(fx.decide("WITH customers AS (SELECT id, name FROM public.customers) SELECT * FROM customers").allowed);
+    CHECK_FALSE(fx.decide("WITH hr AS (SELECT 1) SELECT * FROM hr.employees").allowed);
+}
+
+TEST_CASE("policy: relations outside the policy", "[policy][security]") {
+    fixture fx;
+    auto d = fx.decide("SELECT name FROM hr.employees");
+    REQUIRE_FALSE(d.allowed);
+    CHECK(d.message == "pgsieve: table \"hr.employees\" is not allowed by policy \"cs\"");
+    CHECK(d.hint == "allowed tables: public.accounts, public.customers, public.usage_daily");
+    CHECK_FALSE(fx.decide("SELECT rolpassword FROM pg_authid").allowed);
+    CHECK_FALSE(fx.decide("SELECT * FROM nowhere").allowed);
+    CHECK_FALSE(fx.decide("SELECT 1 FROM customers WHERE id IN (SELECT id FROM hr.employees)").allowed);
+}
+
+TEST_CASE("policy: statement kinds and the published escapes", "[policy][security]") {
+    fixture fx;
+    for (const char* sql : {
+             "COMMIT; DROP TABLE customers",
+             "COMMIT; CREATE TABLE x (a int); SELECT 1",
+             "DELETE FROM customers",
+             "INSERT INTO customers (id) VALUES (1)",
+             "UPDATE customers SET name = 'x'",
+             "WITH d AS (DELETE FROM customers RETURNING id) SELECT * FROM d",
+             "SELECT id INTO copy_of FROM customers",
+             "SELECT id FROM customers FOR UPDATE",
+             "EXPLAIN ANALYZE DELETE FROM customers",
+             "EXPLAIN DELETE FROM customers",
+             "SELECT query_to_xml('SELECT ssn FROM customers', true, true, '')",
+             "SELECT nextval('s')",
+             "SELECT pg_sleep(10)",
+             "SELECT txid_current()",
+             "SELECT secret_fn()",
+             "SELECT * FROM secret_fn()",
+             "SELECT 1 === 2",
+             "SET search_path = hr",
+             "SET ROLE postgres",
+             "SET SESSION AUTHORIZATION postgres",
+             "SET statement_timeout = 0",
+             "SET client_encoding = 'SJIS'",
+             "BEGIN READ WRITE",
+             "DO $$ BEGIN PERFORM 1; END $$",
+             "COPY customers FROM STDIN",
+             "COPY customers TO '/tmp/x'",
+             "COPY (SELECT ssn FROM customers) TO STDOUT",
+             "COPY customers TO STDOUT",
+             "LISTEN x",
+             "VACUUM customers",
+             "EXECUTE never_prepared",
+             "MERGE INTO customers USING accounts ON true WHEN MATCHED THEN DELETE",
+         }) {
+        INFO(sql);
+        const auto d = fx.decide(sql);
+        CHECK_FALSE(d.allowed);
+    }
+    CHECK(fx.decide("COPY customers (id, name) TO STDOUT").allowed);
+    CHECK(fx.decide("EXPLAIN ANALYZE SELECT id FROM customers").allowed);
+    CHECK(fx.decide("DECLARE c CURSOR FOR SELECT id FROM customers; FETCH 10 FROM c; CLOSE c").allowed);
+}
+
+TEST_CASE("policy: a refusal names the statement of a multi-statement string", "[policy]") {
+    fixture fx;
+    const auto d = fx.decide("SELECT 1; DROP TABLE customers");
+    REQUIRE_FALSE(d.allowed);
+    CHECK(d.message == "pgsieve: DROP statements are not allowed by policy \"cs\"");
+    CHECK_THAT(d.detail, Catch::Matchers::Contains("statement 2 of 2; none of them runs"));
+    CHECK(d.position == 11);
+}
+
+TEST_CASE("policy: what was read is reported for the audit", "[policy]") {
+    fixture fx;
+    const auto d = fx.decide("SELECT c.name, sum(u.api_calls) FROM customers c JOIN usage_daily u ON u.customer_id = c.id GROUP BY 1");
+    REQUIRE(d.allowed);
+    CHECK(d.tables == std::vector<std::string>{"public.customers", "public.usage_daily"});
+    auto columns = d.columns;
+    std::sort(columns.begin(), columns.end());
+    CHECK(columns == std::vector<std::string>{"public.customers.id", "public.customers.name",
+                                              "public.usage_daily.api_calls", "public.usage_daily.customer_id"});
+    CHECK(d.functions == std::vector<std::string>{"pg_catalog.sum"});
+}
