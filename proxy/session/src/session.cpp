@@ -64,13 +64,8 @@ action session::next() {
             case state::upstream_connect:
                 if (!client_out_.empty()) return action::write_client;
                 return action::connect_upstream;
-            case state::upstream_tls:
-                return action::upstream_tls_handshake;
-            case state::upstream_ssl_response:
             case state::upstream_login:
-                if (!upstream_out_.empty()) return action::write_upstream;
-                if (!step_upstream()) return action::read_upstream;
-                continue;
+                return next_upstream();
         }
     }
 }

@@ -8,6 +8,7 @@
 #include <pgsieve/session/cancel_registry.hpp>
 #include <pgsieve/session/connection_limits.hpp>
 #include <pgsieve/session/in_flight.hpp>
+#include <pgsieve/session/upstream_login.hpp>
 #include <pgsieve/wire/backend.hpp>
 #include <pgsieve/wire/frontend.hpp>
 #include <pgsieve/wire/scram.hpp>
@@ -103,8 +104,6 @@ private:
         sasl_initial,
         sasl_response,
         upstream_connect,
-        upstream_ssl_response,
-        upstream_tls,
         upstream_login,
         relay,
         cancel,
@@ -115,12 +114,11 @@ private:
     // Each consumes at most one frame; false when more input is needed.
     bool step_startup();
     bool step_auth();
-    bool step_upstream();
+    action next_upstream();
     void on_startup_message(wire::startup_message m);
     void on_authenticated();
-    void send_upstream_startup();
     void upstream_failed(std::string why);
-    void upstream_ready(char transaction_status);
+    void upstream_ready();
 
     std::shared_ptr<const config::config> cfg_;
     shared_state& shared_;
@@ -140,12 +138,9 @@ private:
     std::optional<wire::scram::server_exchange> scram_server_;
     bool holds_client_slot_ = false;
 
-    std::optional<wire::scram::client_exchange> scram_client_;
     std::vector<std::pair<std::string, std::string>> upstream_parameters_;
-    std::vector<std::pair<std::string, std::string>> upstream_status_;  // ParameterStatus during login
-    wire::backend_key upstream_key_{};
+    std::optional<upstream_login> login_;
     std::optional<wire::backend_key> proxy_key_;
-    bool upstream_authenticated_ = false;
 
     wire::cancel_request cancel_{};
     cancel_target cancel_target_;
