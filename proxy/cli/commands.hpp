@@ -23,6 +23,14 @@ struct serve_options {
 };
 int run_serve(const serve_options& options);
 
+struct check_options {
+    std::string config_file;
+    std::string client;
+    std::string sql;
+    bool json = false;
+};
+int run_check(const check_options& options);
+
 struct check_config_options {
     std::string config_file;
 };

@@ -23,6 +23,14 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0, 86400))
         ->capture_default_str();
 
+    cli::check_options check;
+    auto* check_cmd = app.add_subcommand(
+        "check", "Decide a statement as the client's policy would (exit 0 allowed, 1 refused, 2 error)");
+    check_cmd->add_option("-c,--config", check.config_file, "configuration file")->required();
+    check_cmd->add_option("--client", check.client, "the client identity whose policy decides")->required();
+    check_cmd->add_flag("--json", check.json, "print the decision and what the statement reads as JSON");
+    check_cmd->add_option("SQL", check.sql, "the statement(s) to decide")->required();
+
     cli::passwd_options passwd;
     passwd.iterations = pgsieve::wire::scram::default_iterations;
     auto* passwd_cmd = app.add_subcommand(
@@ -45,6 +53,7 @@ int main(int argc, char** argv) {
     }
 
     if (*serve_cmd) return cli::run_serve(serve);
+    if (*check_cmd) return cli::run_check(check);
     if (*passwd_cmd) return cli::run_passwd(passwd);
     if (*check_config_cmd) return cli::run_check_config(check_config);
     return cli::exit_usage;

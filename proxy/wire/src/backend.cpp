@@ -143,4 +143,23 @@ expected<std::string_view, std::string> parse_command_complete(std::string_view 
     return tag;
 }
 
+expected<std::vector<std::optional<std::string_view>>, std::string> parse_data_row(std::string_view body) {
+    message_reader r(body);
+    const auto count = r.int16();
+    if (!r.ok() || count < 0) return malformed("DataRow");
+    std::vector<std::optional<std::string_view>> values;
+    values.reserve(static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) {
+        const auto length = r.int32();
+        if (length == -1) {
+            values.emplace_back(std::nullopt);
+            continue;
+        }
+        if (length < 0) return malformed("DataRow");
+        values.emplace_back(r.bytes(static_cast<std::size_t>(length)));
+    }
+    if (!r.done()) return malformed("DataRow");
+    return values;
+}
+
 }  // namespace pgsieve::wire

@@ -101,5 +101,7 @@ struct received_error {
 [[nodiscard]] expected<char, std::string> parse_ready_for_query(std::string_view body);
 [[nodiscard]] expected<received_error, std::string> parse_error_response(std::string_view body);
 [[nodiscard]] expected<std::string_view, std::string> parse_command_complete(std::string_view body);
+// A DataRow's column values (text or binary as sent); nullopt for NULL.
+[[nodiscard]] expected<std::vector<std::optional<std::string_view>>, std::string> parse_data_row(std::string_view body);
 
 }  // namespace pgsieve::wire

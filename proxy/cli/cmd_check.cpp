@@ -1,0 +1,106 @@
+// pgsieve check -c FILE --client NAME [--json] "SQL": the decision a client's
+// policy makes for a statement, against the upstream's live catalog.
+
+#include "commands.hpp"
+
+#include <pgsieve/common/log.hpp>
+#include <pgsieve/config/load.hpp>
+#include <pgsieve/net/catalog_loader.hpp>
+#include <pgsieve/policy/decide.hpp>
+
+#include <fmt/format.h>
+
+#include <iostream>
+
+namespace pgsieve::cli {
+
+namespace {
+
+std::string json_list(const std::vector<std::string>& items) {
+    std::string out = "[";
+    for (const auto& i : items) {
+        if (out.size() > 1) out += ",";
+        log::append_json_string(out, i);
+    }
+    return out + "]";
+}
+
+std::string json_string(std::string_view s) {
+    std::string out;
+    log::append_json_string(out, s);
+    return out;
+}
+
+// The line of `sql` holding character `position` (1-based) and a caret under it.
+std::string caret(std::string_view sql, int position) {
+    int chars = 0;
+    std::size_t line_start = 0;
+    std::size_t column = 0;
+    for (std::size_t i = 0; i < sql.size(); ++i) {
+        if ((static_cast<unsigned char>(sql[i]) & 0xC0) == 0x80) continue;
+        if (++chars == position) break;
+        if (sql[i] == '\n') {
+            line_start = i + 1;
+            column = 0;
+        } else {
+            ++column;
+        }
+    }
+    const auto end = sql.find('\n', line_start);
+    const auto line = sql.substr(line_start, end == std::string_view::npos ? std::string_view::npos : end - line_start);
+    return fmt::format("  {}\n  {}^", line, std::string(column, ' '));
+}
+
+}  // namespace
+
+int run_check(const check_options& options) {
+    const auto loaded = config::load_file(options.config_file);
+    if (!loaded) {
+        for (const auto& e : loaded.error()) std::cerr << e.str() << "\n";
+        return exit_usage;
+    }
+    const auto& cfg = **loaded;
+    const auto* client = cfg.find_client(options.client);
+    if (!client) {
+        std::vector<std::string> names;
+        for (const auto& c : cfg.clients) names.push_back(c.name);
+        std::cerr << fmt::format("pgsieve check: no client \"{}\" in {} (clients: {})\n", options.client,
+                                 options.config_file, fmt::join(names, ", "));
+        return exit_usage;
+    }
+    const auto& policy = *cfg.find_policy(client->policy);
+    const auto catalog = net::load_catalog(cfg);
+    if (!catalog) {
+        std::cerr << "pgsieve check: cannot read the catalog from the " << catalog.error() << "\n";
+        return exit_usage;
+    }
+    const policy::context ctx{cfg, policy, **catalog, cfg.upstream.search_path, {}};
+    const auto d = policy::decide(options.sql, ctx);
+    const bool refused = !d.allowed || d.would_block;
+    const std::string verdict = !d.allowed ? "refused" : d.would_block ? "would_block" : "allowed";
+
+    if (options.json) {
+        std::cout << fmt::format(
+            "{{\"verdict\":\"{}\",\"client\":{},\"policy\":{},\"rule\":{},\"message\":{},\"detail\":{},\"hint\":{},"
+            "\"position\":{},\"statements\":{},\"tables\":{},\"columns\":{},\"functions\":{}}}\n",
+            verdict, json_string(client->name), json_string(policy.name), json_string(d.rule), json_string(d.message),
+            json_string(d.detail), json_string(d.hint), d.position, json_list(d.kinds), json_list(d.tables),
+            json_list(d.columns), json_list(d.functions));
+        return refused ? exit_refused : exit_ok;
+    }
+    if (refused) {
+        std::cout << fmt::format("{}  {}\n", d.would_block ? "would be refused (monitor mode: relayed)" : "refused",
+                                 d.message);
+        if (!d.detail.empty()) std::cout << fmt::format("  detail: {}\n", d.detail);
+        if (!d.hint.empty()) std::cout << fmt::format("  hint:   {}\n", d.hint);
+        if (d.position > 0) std::cout << caret(options.sql, d.position) << "\n";
+        return exit_refused;
+    }
+    std::cout << fmt::format("allowed  by policy \"{}\" for client \"{}\"\n", policy.name, client->name);
+    if (!d.tables.empty()) std::cout << fmt::format("  tables:    {}\n", fmt::join(d.tables, ", "));
+    if (!d.columns.empty()) std::cout << fmt::format("  columns:   {}\n", fmt::join(d.columns, ", "));
+    if (!d.functions.empty()) std::cout << fmt::format("  functions: {}\n", fmt::join(d.functions, ", "));
+    return exit_ok;
+}
+
+}  // namespace pgsieve::cli

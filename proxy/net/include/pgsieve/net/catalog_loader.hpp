@@ -1,0 +1,19 @@
+#pragma once
+// Reads a catalog snapshot from the configured upstream server, logging in
+// as the proxy does for its sessions. Blocking: for start-up, reloads and
+// `pgsieve check`.
+
+#include <pgsieve/common/expected.hpp>
+#include <pgsieve/config/config.hpp>
+#include <pgsieve/policy/catalog.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace pgsieve::net {
+
+[[nodiscard]] expected<std::shared_ptr<const policy::catalog>, std::string> load_catalog(
+    const config::config& cfg, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+}  // namespace pgsieve::net

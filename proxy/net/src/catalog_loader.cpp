@@ -1,0 +1,147 @@
+#include "stream.hpp"
+#include "tls.hpp"
+
+#include <pgsieve/net/catalog_loader.hpp>
+#include <pgsieve/session/upstream_login.hpp>
+#include <pgsieve/wire/backend.hpp>
+#include <pgsieve/wire/frame.hpp>
+#include <pgsieve/wire/frontend.hpp>
+
+#include <fmt/format.h>
+
+namespace pgsieve::net {
+
+namespace {
+
+struct loader {
+    const config::config& cfg;
+    std::unique_ptr<asio::ssl::context> tls;
+    std::optional<stream> upstream;
+    std::string in, out;
+    std::string error;
+    std::vector<std::vector<policy::row>> results;
+
+    awaitable<bool> flush() {
+        if (out.empty()) co_return true;
+        const auto ec = co_await upstream->write_all(out);
+        out.clear();
+        if (ec) error = ec.message();
+        co_return !ec;
+    }
+
+    awaitable<bool> read() {
+        const auto ec = co_await upstream->read_some(in, 64 * 1024);
+        if (ec) error = ec == asio::error::eof ? "the server closed the connection" : ec.message();
+        co_return !ec;
+    }
+
+    awaitable<bool> login() {
+        session::upstream_login l(cfg.upstream, {{"application_name", "pgsieve catalog"}}, in, out);
+        l.on_connected();
+        for (;;) {
+            switch (l.next()) {
+                case session::upstream_login::step::write:
+                    if (!co_await flush()) co_return false;
+                    break;
+                case session::upstream_login::step::read:
+                    if (!co_await read()) co_return false;
+                    break;
+                case session::upstream_login::step::tls_handshake: {
+                    const auto ec = co_await upstream->tls_connect(*tls, cfg.upstream.host,
+                                                                   cfg.upstream.ssl == config::sslmode::verify_full);
+                    l.on_tls(!ec, ec.message());
+                    break;
+                }
+                case session::upstream_login::step::ready:
+                    co_return true;
+                case session::upstream_login::step::failed:
+                    error = l.error();
+                    co_return false;
+            }
+        }
+    }
+
+    // One simple Query; its DataRows as text.
+    awaitable<bool> query(const char* sql, std::vector<policy::row>& rows) {
+        wire::write_query(out, sql);
+        if (!co_await flush()) co_return false;
+        std::string failure;
+        for (;;) {
+            const auto r = wire::decode_frame(in, 1u << 30);
+            if (r.status == wire::decode_status::error) {
+                error = r.error;
+                co_return false;
+            }
+            if (r.status == wire::decode_status::need_more) {
+                if (!co_await read()) co_return false;
+                continue;
+            }
+            const auto& f = r.message;
+            if (f.type == wire::backend::data_row) {
+                const auto values = wire::parse_data_row(f.body);
+                if (!values) {
+                    error = values.error();
+                    co_return false;
+                }
+                policy::row row;
+                for (const auto& v : *values) row.push_back(v ? std::optional<std::string>(std::string(*v)) : std::nullopt);
+                rows.push_back(std::move(row));
+            } else if (f.type == wire::backend::error_response) {
+                const auto e = wire::parse_error_response(f.body);
+                failure = e ? e->message : "unreadable ErrorResponse";
+            } else if (f.type == wire::backend::ready_for_query) {
+                in.erase(0, f.size);
+                if (!failure.empty()) error = "reading the catalog: " + failure;
+                co_return failure.empty();
+            }
+            in.erase(0, f.size);
+        }
+    }
+
+    awaitable<void> run() {
+        auto executor = co_await asio::this_coro::executor;
+        tcp::resolver resolver(executor);
+        auto [rec, endpoints] =
+            co_await resolver.async_resolve(cfg.upstream.host, std::to_string(cfg.upstream.port), use_tuple);
+        if (rec) {
+            error = "cannot connect: " + rec.message();
+            co_return;
+        }
+        tcp::socket socket(executor);
+        auto [cec, endpoint] = co_await asio::async_connect(socket, endpoints, use_tuple);
+        if (cec) {
+            error = "cannot connect: " + cec.message();
+            co_return;
+        }
+        upstream.emplace(std::move(socket));
+        if (!co_await login()) co_return;
+        results.resize(3);
+        if (!co_await query(policy::catalog_sql::relations, results[0])) co_return;
+        if (!co_await query(policy::catalog_sql::functions, results[1])) co_return;
+        if (!co_await query(policy::catalog_sql::operators, results[2])) co_return;
+        wire::write_terminate(out);
+        co_await flush();
+    }
+};
+
+}  // namespace
+
+expected<std::shared_ptr<const policy::catalog>, std::string> load_catalog(const config::config& cfg,
+                                                                         std::chrono::milliseconds timeout) {
+    const auto where = fmt::format("upstream server {}:{}", cfg.upstream.host, cfg.upstream.port);
+    loader l{cfg, nullptr, std::nullopt, {}, {}, {}, {}};
+    try {
+        if (cfg.upstream.ssl != config::sslmode::disable) l.tls = make_upstream_tls(cfg.upstream);
+    } catch (const std::exception& e) {
+        return unexpected(fmt::format("{}: {}", where, e.what()));
+    }
+    asio::io_context io(1);
+    bool finished = false;
+    asio::co_spawn(io, l.run(), [&](std::exception_ptr) { finished = true; });
+    io.run_for(timeout);
+    if (!finished) return unexpected(fmt::format("{}: no catalog within {} ms", where, timeout.count()));
+    if (!l.error.empty() || l.results.size() != 3) return unexpected(fmt::format("{}: {}", where, l.error));
+    return policy::catalog_from_rows(l.results[0], l.results[1], l.results[2]);
+}
+
+}  // namespace pgsieve::net
