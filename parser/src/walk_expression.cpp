@@ -8,7 +8,15 @@ namespace pgsieve::parser::detail {
 typed_node node_of(element e) {
     typed_node t;
     object o;
+    if (e.is_null()) {
+        t.null = true;
+        return t;
+    }
     if (e.get_object().get(o) != simdjson::SUCCESS) return t;
+    if (o.size() == 0) {
+        t.null = true;
+        return t;
+    }
     for (auto [key, value] : o) {
         object fields;
         if (value.get_object().get(fields) != simdjson::SUCCESS) return t;
@@ -115,7 +123,11 @@ void walker::expression(int q, element e, clause c) {
         return;
     }
     const auto n = node_of(e);
-    if (!n.ok) return;
+    if (n.null) return;
+    if (!n.ok) {
+        unknown("an unreadable expression node");
+        return;
+    }
     const auto& t = n.type;
     const object o = n.fields;
 

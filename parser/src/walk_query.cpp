@@ -33,7 +33,7 @@ int walker::query_node(element n, int parent, bool lateral_scope) {
         f_.data_modifying_cte = true;
         return -1;
     }
-    if (t.ok) unknown(t.type);
+    if (!t.null) unknown(t.ok ? t.type : std::string_view("an unreadable query node"));
     return -1;
 }
 
@@ -174,7 +174,7 @@ int walker::from_item(int q, element item) {
         unknown(n.type);
         return -1;
     } else {
-        if (n.ok) unknown(n.type);
+        if (!n.null) unknown(n.ok ? n.type : std::string_view("an unreadable FROM item"));
         return -1;
     }
     f_.queries[q].ranges.push_back(std::move(entry));
@@ -190,9 +190,16 @@ int walker::select(object s, int parent, bool lateral_scope) {
 
     const auto op = string_field(s, "op");
     if (!op.empty() && op != "SETOP_NONE") {
-        element left, right;
-        if (s["larg"].get(left) == simdjson::SUCCESS) f_.queries[q].set_left = query_node(left, q, false);
-        if (s["rarg"].get(right) == simdjson::SUCCESS) f_.queries[q].set_right = query_node(right, q, false);
+        // larg/rarg are SelectStmt pointers, which libpg_query writes
+        // without the {"SelectStmt": …} wrapper.
+        object left, right;
+        if (s["larg"].get_object().get(left) != simdjson::SUCCESS ||
+            s["rarg"].get_object().get(right) != simdjson::SUCCESS) {
+            unknown("a set operation without both arms");
+            return q;
+        }
+        f_.queries[q].set_left = select(left, q, false);
+        f_.queries[q].set_right = select(right, q, false);
         // ORDER BY / LIMIT of a set operation name its output columns.
         expressions(q, s, "sortClause", clause::order_by);
         expressions(q, s, "limitCount", clause::limit);

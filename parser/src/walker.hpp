@@ -21,6 +21,7 @@ struct typed_node {
     std::string_view type;
     object fields;
     bool ok = false;
+    bool null = false;  // {} or JSON null: a NULL pointer in the parse tree
 };
 typed_node node_of(element e);
 

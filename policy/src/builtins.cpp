@@ -38,6 +38,8 @@ const denied_family denied[] = {
     {"sleeps", {"pg_sleep", "pg_sleep_for", "pg_sleep_until"}, {}},
     {"takes advisory locks", {}, {"pg_advisory", "pg_try_advisory"}},
     {"manipulates sequences", {"nextval", "setval", "currval", "lastval"}, {}},
+    // Stable in pg_proc, yet each call assigns a transaction ID.
+    {"assigns transaction IDs", {"txid_current", "pg_current_xact_id"}, {}},
     {"signals backends or reloads configuration",
      {"pg_cancel_backend", "pg_terminate_backend", "pg_reload_conf", "pg_rotate_logfile",
       "pg_log_backend_memory_contexts", "pg_notify"},

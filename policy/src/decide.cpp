@@ -85,6 +85,9 @@ public:
 
     verdict statement(const parser::statement_facts& f) {
         out_.kinds.emplace_back(kind_name(f));
+        // MERGE is not analysed yet; a policy without merge refuses it as a kind.
+        if (f.kind == statement_kind::merge && !ctx_.policy.statements.contains(config::statement_kind::merge))
+            return kind_refusal(f, ctx_, "MERGE");
         if (!f.unknown.empty()) {
             return plain("unsupported",
                          fmt::format("pgsieve: the statement uses {}, which pgsieve does not analyse", f.unknown.front()),

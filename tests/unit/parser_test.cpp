@@ -168,6 +168,17 @@ TEST_CASE("parser: what the walker does not understand is recorded, not skipped"
     CHECK(one("SELECT 1").unknown.empty());
 }
 
+TEST_CASE("attack: both arms of a set operation are walked", "[parser][security]") {
+    const auto f = one("SELECT a FROM t1 UNION SELECT b FROM t2");
+    const auto& top = f.queries[f.root];
+    REQUIRE(top.set_left >= 0);
+    REQUIRE(top.set_right >= 0);
+    CHECK(joined(f.queries[top.set_left].columns) == std::vector<std::string>{"a"});
+    CHECK(joined(f.queries[top.set_right].columns) == std::vector<std::string>{"b"});
+    CHECK(f.relations.size() == 2);
+    CHECK(f.unknown.empty());
+}
+
 TEST_CASE("parser: fingerprint and normalized text", "[parser]") {
     CHECK(fingerprint("SELECT * FROM t WHERE id = 1") == fingerprint("select * from t where id = 42"));
     CHECK(fingerprint("SELECT * FROM t WHERE id = 1") != fingerprint("SELECT * FROM u WHERE id = 1"));

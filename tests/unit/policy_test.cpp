@@ -160,6 +160,16 @@ TEST_CASE("attack: a non-recursive CTE named like a table reads the table", "[po
     CHECK_FALSE(fx.decide("WITH hr AS (SELECT 1) SELECT * FROM hr.employees").allowed);
 }
 
+TEST_CASE("attack: a denied column in an arm of UNION / INTERSECT / EXCEPT", "[policy][security]") {
+    fixture fx;
+    // libpg_query writes set-operation arms without their node wrapper; an
+    // arm the walker skipped would never be checked.
+    CHECK_FALSE(fx.decide("SELECT id FROM customers UNION SELECT ssn FROM customers").allowed);
+    CHECK_FALSE(fx.decide("SELECT 1 INTERSECT SELECT 1 FROM hr.employees").allowed);
+    CHECK_FALSE(fx.decide("SELECT id FROM customers EXCEPT (SELECT id FROM customers UNION SELECT phone FROM accounts)").allowed);
+    CHECK(fx.decide("SELECT id FROM customers UNION ALL SELECT customer_id FROM usage_daily").allowed);
+}
+
 TEST_CASE("policy: relations outside the policy", "[policy][security]") {
     fixture fx;
     auto d = fx.decide("SELECT name FROM hr.employees");
