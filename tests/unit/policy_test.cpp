@@ -246,3 +246,24 @@ TEST_CASE("policy: what was read is reported for the audit", "[policy]") {
                                               "public.usage_daily.api_calls", "public.usage_daily.customer_id"});
     CHECK(d.functions == std::vector<std::string>{"pg_catalog.sum"});
 }
+
+#include <pgsieve/policy/decision_cache.hpp>
+
+TEST_CASE("decision cache: keyed by generation, policy, search_path and text; bounded", "[policy]") {
+    policy::decision_cache cache(2);
+    policy::decision refused;
+    refused.allowed = false;
+    const policy::decision_cache::scope a{1, "cs", "public"};
+    cache.insert(a, "SELECT 1", refused);
+    REQUIRE(cache.find(a, "SELECT 1"));
+    CHECK_FALSE(cache.find(a, "SELECT 1")->allowed);
+    CHECK_FALSE(cache.find({2, "cs", "public"}, "SELECT 1"));   // after a reload
+    CHECK_FALSE(cache.find({1, "ops", "public"}, "SELECT 1"));  // another policy
+    CHECK_FALSE(cache.find({1, "cs", "hr"}, "SELECT 1"));       // another search_path
+    cache.insert(a, "SELECT 2", {});
+    cache.find(a, "SELECT 1");        // most recently used
+    cache.insert(a, "SELECT 3", {});  // evicts SELECT 2
+    CHECK(cache.size() == 2);
+    CHECK(cache.find(a, "SELECT 1"));
+    CHECK_FALSE(cache.find(a, "SELECT 2"));
+}

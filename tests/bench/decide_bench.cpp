@@ -1,0 +1,107 @@
+// Benchmark, not a test: the cost of a decision (parse + analyse + decide)
+// for pgbench's select, a ~500-byte catalog query, and a cache hit.
+// DESIGN.md §6 targets: ≤ 5 µs, ≤ 25 µs, ≤ 0.5 µs (medians).
+//
+//   build/tests/decide_bench [ROUNDS]
+//
+// Each round times a batch of calls; the median of the rounds is reported.
+
+#include <pgsieve/config/load.hpp>
+#include <pgsieve/parser/parse.hpp>
+#include <pgsieve/policy/decide.hpp>
+#include <pgsieve/policy/decision_cache.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+using namespace pgsieve;
+
+namespace {
+
+template <class F>
+double median_microseconds(int rounds, int batch, F&& f) {
+    std::vector<double> samples;
+    for (int r = 0; r < rounds; ++r) {
+        const auto start = std::chrono::steady_clock::now();
+        for (int i = 0; i < batch; ++i) f();
+        const auto elapsed = std::chrono::steady_clock::now() - start;
+        samples.push_back(std::chrono::duration<double, std::micro>(elapsed).count() / batch);
+    }
+    std::sort(samples.begin(), samples.end());
+    return samples[samples.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const int rounds = argc > 1 ? std::atoi(argv[1]) : 31;
+    config::environment env{[](const std::string&) -> std::optional<std::string> { return "x"; },
+                            [](const std::string&) -> std::optional<std::string> { return std::nullopt; }};
+    const auto cfg = config::load_text(R"(upstream: {host: h, database: app, user: u}
+audit: {sqlite: /a.db}
+clients: [{name: bench, password_env: P, policy: p}]
+policies:
+  p:
+    statements: [select]
+    catalog: introspection
+    tables:
+      public.pgbench_accounts: {}
+      public.pgbench_branches: {}
+)",
+                                       "/bench.yaml", env);
+    if (!cfg) return 2;
+    const policy::catalog cat(
+        {{"public", "pgbench_accounts", 'r', {"aid", "bid", "abalance", "filler"}},
+         {"public", "pgbench_branches", 'r', {"bid", "bbalance", "filler"}},
+         {"pg_catalog", "pg_class", 'r', {"oid", "relname", "relnamespace", "relkind", "relowner"}},
+         {"pg_catalog", "pg_namespace", 'r', {"oid", "nspname"}},
+         {"pg_catalog", "pg_attribute", 'r', {"attrelid", "attname", "atttypid", "attnum", "attnotnull", "atttypmod", "attisdropped"}},
+         {"pg_catalog", "pg_description", 'r', {"objoid", "classoid", "objsubid", "description"}}},
+        {{"pg_catalog", "format_type", 's', 'f'}, {"pg_catalog", "col_description", 's', 'f'},
+         {"pg_catalog", "pg_table_is_visible", 's', 'f'}},
+        {});
+    const policy::context ctx{**cfg, *(*cfg)->find_policy("p"), cat, {"public"}, {}};
+
+    const std::string pgbench = "SELECT abalance FROM pgbench_accounts WHERE aid = 48213;";
+    const std::string catalog_query =
+        "SELECT n.nspname AS schema_name, c.relname AS table_name, a.attname AS column_name, "
+        "pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type, "
+        "pg_catalog.col_description(c.oid, a.attnum) AS column_comment "
+        "FROM pg_catalog.pg_attribute a "
+        "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'v', 'm', 'p') AND a.attnum > 0 AND NOT a.attisdropped "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+        "ORDER BY n.nspname, c.relname, a.attnum";
+
+    for (const auto* sql : {&pgbench, &catalog_query}) {
+        const auto d = policy::decide(*sql, ctx);
+        if (!d.allowed) {
+            fmt::print(stderr, "benchmark statement refused: {} ({})\n", d.message, d.detail);
+            return 1;
+        }
+    }
+    policy::decision_cache cache;
+    const policy::decision_cache::scope scope{1, "p", "public"};
+    cache.insert(scope, pgbench, policy::decide(pgbench, ctx));
+
+    volatile bool sink = false;
+    const double parse_pgbench = median_microseconds(rounds, 2000, [&] { sink = parser::parse(pgbench).has_value(); });
+    const double decide_pgbench = median_microseconds(rounds, 2000, [&] { sink = policy::decide(pgbench, ctx).allowed; });
+    const double decide_catalog = median_microseconds(rounds, 500, [&] { sink = policy::decide(catalog_query, ctx).allowed; });
+    const double cache_hit = median_microseconds(rounds, 20000, [&] { sink = cache.find(scope, pgbench) != nullptr; });
+    (void)sink;
+
+    fmt::print("decision cost, median of {} rounds (DESIGN.md §6 target in brackets):\n", rounds);
+    fmt::print("  pgbench select ({} bytes): parse {:.2f} us, parse+analyse+decide {:.2f} us [<= 5]\n", pgbench.size(),
+               parse_pgbench, decide_pgbench);
+    fmt::print("  catalog query ({} bytes): parse+analyse+decide {:.2f} us [<= 25]\n", catalog_query.size(),
+               decide_catalog);
+    fmt::print("  decision cache hit: {:.3f} us [<= 0.5]\n", cache_hit);
+    return 0;
+}
