@@ -40,15 +40,18 @@ Connect as the AI client cs_bot:
 Try:
   SELECT id, name, plan FROM customers;            -- allowed
   SELECT customer_id, sum(api_calls) FROM usage_daily GROUP BY 1;
-  INSERT INTO tickets (customer_id, subject) VALUES (1, 'x');
-      -- refused: pgsieve pins the session read-only for a policy without writes
+  SELECT name, ssn FROM customers;                 -- refused: ssn is not granted (the hint lists what is)
+  SELECT * FROM customers;                         -- refused: * reads ssn and email too
+  SELECT * FROM hr.employees;                      -- refused: table not in the policy
+  COMMIT; DROP TABLE customers;                    -- refused: nothing of it runs
+  INSERT INTO tickets (customer_id, subject) VALUES (1, 'x');   -- refused: the policy has no writes
   PGOPTIONS='-c default_transaction_read_only=off' psql "$url"
       -- refused at connect: a startup parameter outside the safe list
   psql "postgresql://cs_bot:wrong@127.0.0.1:$port/app"
       -- refused: wrong password (same answer as an unknown user)
 
-Column and table rules of the policy (e.g. SELECT ssn FROM customers) are
-enforced once statement analysis lands; today every statement is relayed.
+Ask pgsieve without running anything:
+  $root/build/proxy/cli/pgsieve check -c $workdir/pgsieve.yaml --client cs_bot "SELECT ssn FROM customers"
 
 Press Ctrl-C to stop pgsieve and the demo database.
 MSG

@@ -92,11 +92,13 @@ bool introspection_relation(std::string_view schema, std::string_view name) {
     // Never: pg_authid, pg_shadow, pg_stat_*, pg_settings, pg_statistic and
     // pg_stats (they hold column values), pg_largeobject, pg_hba_file_rules,
     // user mappings.
-    static constexpr std::array<std::string_view, 26> names = {
+    static constexpr std::array<std::string_view, 28> names = {
         "pg_class", "pg_namespace", "pg_attribute", "pg_type", "pg_index", "pg_constraint", "pg_description",
         "pg_tables", "pg_views", "pg_indexes", "pg_matviews", "pg_attrdef", "pg_am", "pg_inherits", "pg_enum",
         "pg_collation", "pg_extension", "pg_proc", "pg_trigger", "pg_depend", "pg_database", "pg_range",
-        "pg_partitioned_table", "pg_sequence", "pg_language", "pg_event_trigger"};
+        "pg_partitioned_table", "pg_sequence", "pg_language", "pg_event_trigger",
+        // The session's own prepared statements and cursors (drivers look).
+        "pg_prepared_statements", "pg_cursors"};
     return contains(names, name);
 }
 

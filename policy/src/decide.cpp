@@ -108,12 +108,19 @@ public:
                 if (f.read_write && !has_write_kind(ctx_.policy)) return kind_refusal(f, ctx_, "READ WRITE transaction");
                 return std::nullopt;
             case statement_kind::prepare:
-            case statement_kind::declare_cursor:
+            case statement_kind::declare_cursor: {
                 // Decided as the statement they wrap; the session remembers the name.
                 if (f.inner.size() != 1) return kind_refusal(f, ctx_, kind_name(f));
                 if (f.kind == statement_kind::declare_cursor && f.inner[0].kind != statement_kind::select)
                     return kind_refusal(f, ctx_, "DECLARE of a non-SELECT");
-                return statement(f.inner[0]);
+                auto v = statement(f.inner[0]);
+                if (!v) {
+                    using k = session_effect::kind;
+                    out_.effects.push_back({f.kind == statement_kind::prepare ? k::prepare : k::declare_cursor,
+                                            f.object_name, f.text});
+                }
+                return v;
+            }
             case statement_kind::execute:
                 if (!ctx_.prepared_allowed || !ctx_.prepared_allowed(f.object_name))
                     return plain("prepared",
@@ -124,9 +131,25 @@ public:
                                  f.location);
                 return references(f);
             case statement_kind::deallocate:
-            case statement_kind::fetch:
+                out_.effects.push_back({f.object_name.empty() ? session_effect::kind::deallocate_all
+                                                              : session_effect::kind::deallocate,
+                                        f.object_name, {}});
+                return std::nullopt;
             case statement_kind::close_cursor:
+                out_.effects.push_back({f.object_name.empty() ? session_effect::kind::close_all_cursors
+                                                              : session_effect::kind::close_cursor,
+                                        f.object_name, {}});
+                return std::nullopt;
             case statement_kind::discard:
+                if (f.discard_kind == "all") out_.effects.push_back({session_effect::kind::discard_all, {}, {}});
+                return std::nullopt;
+            case statement_kind::fetch:
+                // A cursor declared under an earlier policy is decided again.
+                if (ctx_.cursor_allowed && !ctx_.cursor_allowed(f.object_name))
+                    return plain("prepared",
+                                 fmt::format("pgsieve: cursor \"{}\" is no longer allowed by policy \"{}\"",
+                                             f.object_name, ctx_.policy.name),
+                                 "rule: the cursor's query is decided again after a policy reload", "", start_of(f));
                 return std::nullopt;
             case statement_kind::copy: return copy(f);
             case statement_kind::merge: return kind_refusal(f, ctx_, "MERGE");
@@ -140,7 +163,9 @@ private:
         const auto res = resolve(f, ctx_.cat, ctx_.search_path);
         if (res.unresolved)
             return plain("unresolved", "pgsieve: " + res.unresolved->message,
-                         "rule: every relation and column must resolve against the catalog", "",
+                         "rule: every relation and column must resolve against the catalog",
+                         "check the name; if the object was created moments ago, retry shortly (pgsieve re-reads "
+                         "the catalog when a statement names something it lacks)",
                          res.unresolved->location >= 0 ? res.unresolved->location : f.location);
         // Defence in depth: every relation the parser saw was checked.
         for (const auto& r : f.relations) {

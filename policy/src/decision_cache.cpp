@@ -16,14 +16,14 @@ std::string decision_cache::key(const scope& s, std::string_view sql) {
     return k;
 }
 
-const decision* decision_cache::find(const scope& s, std::string_view sql) {
+std::shared_ptr<const decision> decision_cache::find(const scope& s, std::string_view sql) {
     const auto it = entries_.find(key(s, sql));
     if (it == entries_.end()) return nullptr;
     recency_.splice(recency_.begin(), recency_, it->second.recency);
-    return &it->second.value;
+    return it->second.value;
 }
 
-void decision_cache::insert(const scope& s, std::string_view sql, decision d) {
+void decision_cache::insert(const scope& s, std::string_view sql, std::shared_ptr<const decision> d) {
     if (capacity_ == 0) return;
     auto k = key(s, sql);
     if (auto it = entries_.find(k); it != entries_.end()) {

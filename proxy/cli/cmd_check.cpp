@@ -74,7 +74,7 @@ int run_check(const check_options& options) {
         std::cerr << "pgsieve check: cannot read the catalog from the " << catalog.error() << "\n";
         return exit_usage;
     }
-    const policy::context ctx{cfg, policy, **catalog, cfg.upstream.search_path, {}};
+    const policy::context ctx{cfg, policy, **catalog, cfg.upstream.search_path, {}, {}};
     const auto d = policy::decide(options.sql, ctx);
     const bool refused = !d.allowed || d.would_block;
     const std::string verdict = !d.allowed ? "refused" : d.would_block ? "would_block" : "allowed";

@@ -29,6 +29,7 @@ int run_serve(const serve_options& options) {
     std::signal(SIGPIPE, SIG_IGN);
     try {
         net::server_options server_options;
+        server_options.config_path = options.config_file;
         server_options.threads = options.threads;
         server_options.shutdown_grace = std::chrono::seconds(options.shutdown_grace_seconds);
         net::server server(cfg, server_options);

@@ -65,7 +65,7 @@ policies:
         {{"pg_catalog", "format_type", 's', 'f'}, {"pg_catalog", "col_description", 's', 'f'},
          {"pg_catalog", "pg_table_is_visible", 's', 'f'}},
         {});
-    const policy::context ctx{**cfg, *(*cfg)->find_policy("p"), cat, {"public"}, {}};
+    const policy::context ctx{**cfg, *(*cfg)->find_policy("p"), cat, {"public"}, {}, {}};
 
     const std::string pgbench = "SELECT abalance FROM pgbench_accounts WHERE aid = 48213;";
     const std::string catalog_query =
@@ -88,7 +88,7 @@ policies:
     }
     policy::decision_cache cache;
     const policy::decision_cache::scope scope{1, "p", "public"};
-    cache.insert(scope, pgbench, policy::decide(pgbench, ctx));
+    cache.insert(scope, pgbench, std::make_shared<policy::decision>(policy::decide(pgbench, ctx)));
 
     volatile bool sink = false;
     const double parse_pgbench = median_microseconds(rounds, 2000, [&] { sink = parser::parse(pgbench).has_value(); });

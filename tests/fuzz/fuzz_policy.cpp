@@ -36,7 +36,7 @@ policies:
         {{"pg_catalog", "count", 'i', 'a'}, {"pg_catalog", "now", 's', 'f'}, {"pg_catalog", "pg_sleep", 'v', 'f'},
          {"public", "f", 's', 'f'}},
         {{"public", "===", "public", "f"}});
-    const policy::context ctx{*cfg, *cfg->find_policy("p"), cat, {"public"}, {}};
+    const policy::context ctx{*cfg, *cfg->find_policy("p"), cat, {"public"}, {}, {}};
     const std::string_view sql(reinterpret_cast<const char*>(data), size);
     if (sql.find('\0') != std::string_view::npos) return 0;  // a Query's text cannot hold NUL
     const auto d = policy::decide(sql, ctx);

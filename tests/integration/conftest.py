@@ -144,10 +144,17 @@ DEFAULT_POLICY = """\
     policies:
       customer-success:
         statements: [select, explain]
+        catalog: introspection
+        functions: [pg_catalog.pg_sleep, public.say_hello]
         tables:
           public.customers: {columns: [id, name, plan, created_at]}
           public.usage_daily: {}
+          public.pgbench_accounts: {}
+          public.pgbench_branches: {}
+          public.pgbench_tellers: {}
 """
+
+MONITOR_POLICY = DEFAULT_POLICY.replace("statements: [select, explain]", "mode: monitor\n        statements: [select, explain]")
 
 
 def proxy_config(port, *, tls=None, listen_extra="", upstream_port=None, upstream_host="127.0.0.1",

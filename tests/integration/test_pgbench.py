@@ -16,7 +16,7 @@ def pgbench_tables(postgres):
 
 
 @pytest.mark.parametrize("mode", ["simple", "extended", "prepared"])
-def test_pgbench_select_only(proxy, pgbench_tables, mode):
+def test_pgbench_select_only(pgbench_tables, proxy, mode):  # tables first: in the catalog pgsieve reads at start
     env = dict(os.environ, PGHOST=proxy.host, PGPORT=str(proxy.port), PGUSER="cs_bot",
                PGPASSWORD=CLIENT_PASSWORD, PGSSLMODE=proxy.sslmode)
     result = subprocess.run(["pgbench", "-n", "-S", "-M", mode, "-c", "4", "-j", "2", "-t", "200", "app"],

@@ -6,7 +6,9 @@ import subprocess
 
 import psycopg
 
-from conftest import CLIENT_PASSWORD, psql
+import pytest
+
+from conftest import CLIENT_PASSWORD, MONITOR_POLICY, psql, start_proxy
 
 
 def connect(proxy, **kwargs):
@@ -35,8 +37,18 @@ def test_notice_response_reaches_the_client(proxy):
         assert notices == ["hello from postgres"]
 
 
-def test_notification_response_reaches_the_client(proxy):
-    with connect(proxy) as conn:
+@pytest.fixture(scope="module")
+def monitor_proxy(postgres, tmp_path_factory):
+    """LISTEN is refused under enforce; a monitor-mode policy relays it."""
+    p = start_proxy(tmp_path_factory.mktemp("monitor"), policies=MONITOR_POLICY)
+    p.tls = False
+    p.sslmode = "disable"
+    yield p
+    assert p.stop() == 0, p.read_log()
+
+
+def test_notification_response_reaches_the_client(monitor_proxy):
+    with connect(monitor_proxy) as conn:
         conn.execute("LISTEN pgsieve_test")
         psql("NOTIFY pgsieve_test, 'payload-42'")
         # Sent before we wait, so the generator returns at once.

@@ -62,7 +62,7 @@ struct fixture {
     }
 
     policy::decision decide(std::string_view sql) {
-        policy::context ctx{*cfg, *cfg->find_policy("cs"), cat, {"public"}, {}};
+        policy::context ctx{*cfg, *cfg->find_policy("cs"), cat, {"public"}, {}, {}};
         return policy::decide(sql, ctx);
     }
 };
@@ -251,8 +251,8 @@ TEST_CASE("policy: what was read is reported for the audit", "[policy]") {
 
 TEST_CASE("decision cache: keyed by generation, policy, search_path and text; bounded", "[policy]") {
     policy::decision_cache cache(2);
-    policy::decision refused;
-    refused.allowed = false;
+    auto refused = std::make_shared<policy::decision>();
+    refused->allowed = false;
     const policy::decision_cache::scope a{1, "cs", "public"};
     cache.insert(a, "SELECT 1", refused);
     REQUIRE(cache.find(a, "SELECT 1"));
@@ -260,9 +260,9 @@ TEST_CASE("decision cache: keyed by generation, policy, search_path and text; bo
     CHECK_FALSE(cache.find({2, "cs", "public"}, "SELECT 1"));   // after a reload
     CHECK_FALSE(cache.find({1, "ops", "public"}, "SELECT 1"));  // another policy
     CHECK_FALSE(cache.find({1, "cs", "hr"}, "SELECT 1"));       // another search_path
-    cache.insert(a, "SELECT 2", {});
+    cache.insert(a, "SELECT 2", std::make_shared<policy::decision>());
     cache.find(a, "SELECT 1");        // most recently used
-    cache.insert(a, "SELECT 3", {});  // evicts SELECT 2
+    cache.insert(a, "SELECT 3", std::make_shared<policy::decision>());  // evicts SELECT 2
     CHECK(cache.size() == 2);
     CHECK(cache.find(a, "SELECT 1"));
     CHECK_FALSE(cache.find(a, "SELECT 2"));

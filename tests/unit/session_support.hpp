@@ -56,7 +56,7 @@ policies:
   reader:
     statements: [select]
     statement_timeout: 5s
-    tables: {public.customers: {}}
+    tables: {public.customers: {columns: [id, name]}}
 )";
 
 struct harness {
@@ -71,7 +71,17 @@ struct harness {
         auto loaded = config::load_text(yaml, "/etc/pgsieve/pgsieve.yaml", env.get());
         REQUIRE(loaded);
         cfg = *loaded;
+        shared.policies.update(cfg, test_catalog());
         s = std::make_unique<session::session>(cfg, shared);
+    }
+
+    static std::shared_ptr<const policy::catalog> test_catalog() {
+        return std::make_shared<const policy::catalog>(
+            std::vector<policy::relation_info>{{"public", "customers", 'r', {"id", "name", "ssn"}},
+                                               {"public", "tickets", 'r', {"id", "subject"}}},
+            std::vector<policy::function_info>{{"pg_catalog", "count", 'i', 'a'},
+                                               {"pg_catalog", "pg_sleep", 'v', 'f'}},
+            std::vector<policy::operator_info>{});
     }
 
     void client_sends(std::string_view bytes) { s->client_input().append(bytes); }

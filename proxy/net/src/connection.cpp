@@ -24,7 +24,9 @@ connection::connection(tcp::socket socket, server_context& context, std::list<co
     : context_(context),
       live_(live),
       client_(std::move(socket)),
-      session_(context.cfg, context.shared),
+      // New sessions start with the configuration in force now (a reload
+      // changes clients, verifiers and policies for the next connection).
+      session_(context.shared.policies.current()->cfg, context.shared),
       timer_(client_.socket().get_executor()),
       started_(session::clock::now()),
       last_client_activity_(started_) {

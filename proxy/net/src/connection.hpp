@@ -17,8 +17,8 @@ namespace pgsieve::net {
 
 // What every connection of a server shares.
 struct server_context {
-    std::shared_ptr<const config::config> cfg;
-    session::shared_state shared;
+    std::shared_ptr<const config::config> cfg;  // as at start: listen settings, TLS
+    session::shared_state shared;               // shared.policies: the current configuration and catalog
     std::unique_ptr<asio::ssl::context> client_tls;    // null without listen.tls
     std::unique_ptr<asio::ssl::context> upstream_tls;  // null with sslmode: disable
     std::atomic<int> connections{0};

@@ -1,4 +1,5 @@
 #include "connection.hpp"
+#include "policy_refresher.hpp"
 #include "tls.hpp"
 
 #include <pgsieve/common/log.hpp>
@@ -50,6 +51,7 @@ awaitable<void> accept_loop(worker& w, server_context& context) {
 struct server::impl {
     server_context context;
     server_options options;
+    std::unique_ptr<policy_refresher> refresher;
     std::vector<std::unique_ptr<worker>> workers;
 };
 
@@ -58,6 +60,9 @@ server::server(std::shared_ptr<const config::config> cfg, server_options options
     ctx.cfg = std::move(cfg);
     impl_->options = options;
     wire::random_bytes(ctx.shared.mock_secret);
+    ctx.shared.policies.update(ctx.cfg, nullptr);
+    impl_->refresher = std::make_unique<policy_refresher>(options.config_path, ctx.shared.policies);
+    ctx.shared.catalog_missing = [r = impl_->refresher.get()] { r->request_refresh(); };
     if (ctx.cfg->listen.tls) ctx.client_tls = make_client_side_tls(*ctx.cfg->listen.tls);
     if (ctx.cfg->upstream.ssl != config::sslmode::disable) ctx.upstream_tls = make_upstream_tls(ctx.cfg->upstream);
 
@@ -86,17 +91,17 @@ server::~server() = default;
 void server::run() {
     auto& ctx = impl_->context;
     auto& workers = impl_->workers;
+    impl_->refresher->start();
     for (auto& w : workers) asio::co_spawn(w->io, accept_loop(*w, ctx), asio::detached);
 
     // Signals are handled on the first worker's thread.
     auto& main_io = workers.front()->io;
     asio::signal_set signals(main_io, SIGTERM, SIGINT);
-    // Reloading the configuration on SIGHUP comes with policy enforcement;
-    // until then SIGHUP must not kill the process (its default action).
     asio::signal_set hangup(main_io, SIGHUP);
     std::function<void(error_code, int)> on_hangup = [&](error_code ec, int) {
         if (ec) return;
-        log::warn("reload_unsupported", {{"message", "this build does not reload its configuration; restart to apply changes"}});
+        log::info("reload_requested", {{"file", impl_->options.config_path}});
+        impl_->refresher->request_reload();
         hangup.async_wait(on_hangup);
     };
     hangup.async_wait(on_hangup);
@@ -154,6 +159,7 @@ void server::run() {
     for (std::size_t i = 1; i < workers.size(); ++i) {
         if (workers[i]->thread.joinable()) workers[i]->thread.join();
     }
+    impl_->refresher->stop();
     log::info("stopped");
 }
 

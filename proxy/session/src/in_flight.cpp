@@ -14,6 +14,8 @@ void in_flight::finish_front(clock::time_point now, std::vector<outcome>& done, 
     o.kind = e.req.kind;
     o.name = e.req.name;
     o.sql = e.req.sql;
+    o.decision = e.req.decision;
+    o.refused = e.req.refused;
     o.skipped = skipped;
     o.duration = std::chrono::duration_cast<std::chrono::microseconds>(now - e.req.sent);
     done.push_back(std::move(o));
@@ -24,6 +26,8 @@ void in_flight::finish_query_statement(entry& e, clock::time_point now, std::vec
     outcome o = std::move(e.result);
     o.kind = request_kind::query;
     o.sql = e.req.sql;
+    o.decision = e.req.decision;
+    o.refused = e.req.refused;
     o.duration = std::chrono::duration_cast<std::chrono::microseconds>(now - e.req.sent);
     done.push_back(std::move(o));
     e.result = outcome{};

@@ -1,5 +1,5 @@
-// The steady state: messages framed (not decoded) in both directions, the
-// few the proxy acts on read, every request queued in flight.
+// The steady state: messages framed (not decoded) in both directions; the
+// few the proxy acts on are read, decided (enforce.cpp) and queued in flight.
 
 #include <pgsieve/session/session.hpp>
 #include <pgsieve/wire/frame.hpp>
@@ -13,8 +13,8 @@ namespace {
 
 constexpr std::uint32_t max_upstream_message_bytes = 1u << 30;
 
-// Moves the first `n` bytes of `in` to the end of `out`; when that is all of
-// `in` and `out` is empty, swaps the buffers instead of copying.
+// Moves `in[0, n)` to the end of `out` — by swapping the buffers when that
+// is all of `in` and `out` is empty, the common case.
 void move_prefix(std::string& in, std::size_t n, std::string& out) {
     if (n == 0) return;
     if (n == in.size() && out.empty()) {
@@ -25,13 +25,68 @@ void move_prefix(std::string& in, std::size_t n, std::string& out) {
     in.erase(0, n);
 }
 
+request make_request(request_kind kind, std::string_view name, std::string_view sql, clock::time_point now) {
+    request r;
+    r.kind = kind;
+    r.name = name;
+    r.sql = sql;
+    r.sent = now;
+    return r;
+}
+
+// The request a client message asks the server to answer, if any.
+std::optional<request> request_of(const wire::frame& f, clock::time_point now, std::string& malformed) {
+    namespace fe = wire::frontend;
+    auto fail = [&](const std::string& e) {
+        malformed = e;
+        return std::nullopt;
+    };
+    switch (f.type) {
+        case fe::query: {
+            const auto m = wire::parse_query(f.body);
+            if (!m) return fail(m.error());
+            return make_request(request_kind::query, {}, m->sql, now);
+        }
+        case fe::parse: {
+            const auto m = wire::parse_parse(f.body);
+            if (!m) return fail(m.error());
+            return make_request(request_kind::parse, m->statement, m->sql, now);
+        }
+        case fe::bind: {
+            const auto m = wire::parse_bind(f.body);
+            if (!m) return fail(m.error());
+            return make_request(request_kind::bind, m->portal, {}, now);
+        }
+        case fe::execute: {
+            const auto m = wire::parse_execute(f.body);
+            if (!m) return fail(m.error());
+            return make_request(request_kind::execute, m->portal, {}, now);
+        }
+        case fe::describe: {
+            const auto m = wire::parse_describe(f.body);
+            if (!m) return fail(m.error());
+            return make_request(request_kind::describe, m->name, {}, now);
+        }
+        case fe::close: {
+            const auto m = wire::parse_close(f.body);
+            if (!m) return fail(m.error());
+            return make_request(request_kind::close, m->name, {}, now);
+        }
+        case fe::sync: return make_request(request_kind::sync, {}, {}, now);
+        case fe::function_call: return make_request(request_kind::function_call, {}, {}, now);
+        default: return std::nullopt;
+    }
+}
+
 }  // namespace
 
 relay_status session::relay_client(clock::time_point now) {
     namespace fe = wire::frontend;
-    std::string_view input = client_in_;
+    const std::string_view input = client_in_;
     std::size_t consumed = 0;
+    std::size_t forwarded = 0;  // input before this was copied to upstream_out_ already
     bool terminate = false;
+    std::string substitute;
     while (!terminate) {
         const auto r = wire::decode_frame(input.substr(consumed),
                                           static_cast<std::uint32_t>(cfg_->listen.max_message_bytes));
@@ -42,62 +97,46 @@ relay_status session::relay_client(clock::time_point now) {
         }
         const wire::frame& f = r.message;
         std::string malformed;
-        auto track = [&](auto parsed, request_kind kind, auto&& name_of, auto&& sql_of) {
-            if (!parsed) {
-                malformed = parsed.error();
-                return;
-            }
-            in_flight_.push(request{kind, std::string(name_of(*parsed)), std::string(sql_of(*parsed)), now});
-        };
-        auto none = [](const auto&) { return std::string_view(); };
-        // Each request the server will answer is queued in flight. This is
-        // where policy decides Query, Parse, Bind, Execute and FunctionCall
-        // before they are forwarded (issues 4 and 5); today all are relayed.
         switch (f.type) {
-            case fe::query:
-                track(wire::parse_query(f.body), request_kind::query, none, [](auto& m) { return m.sql; });
-                break;
-            case fe::parse:
-                track(wire::parse_parse(f.body), request_kind::parse, [](auto& m) { return m.statement; },
-                      [](auto& m) { return m.sql; });
-                break;
-            case fe::bind:
-                track(wire::parse_bind(f.body), request_kind::bind, [](auto& m) { return m.portal; }, none);
-                break;
-            case fe::execute:
-                track(wire::parse_execute(f.body), request_kind::execute, [](auto& m) { return m.portal; }, none);
-                break;
-            case fe::describe:
-                track(wire::parse_describe(f.body), request_kind::describe, [](auto& m) { return m.name; }, none);
-                break;
-            case fe::close:
-                track(wire::parse_close(f.body), request_kind::close, [](auto& m) { return m.name; }, none);
-                break;
-            case fe::sync:
-                in_flight_.push(request{request_kind::sync, {}, {}, now});
-                break;
-            case fe::function_call:
-                in_flight_.push(request{request_kind::function_call, {}, {}, now});
-                break;
-            case fe::flush:
-            case fe::copy_data:
-            case fe::copy_done:
-            case fe::copy_fail:
+            case fe::query: case fe::parse: case fe::bind: case fe::execute: case fe::describe:
+            case fe::close: case fe::sync: case fe::function_call: case fe::flush:
+            case fe::copy_data: case fe::copy_done: case fe::copy_fail:
                 break;
             case fe::terminate:
                 terminate = true;
                 break;
             default:
                 malformed = fmt::format("invalid frontend message type {}", static_cast<int>(f.type));
-                break;
         }
+        auto req = malformed.empty() ? request_of(f, now, malformed) : std::nullopt;
         if (!malformed.empty()) {
             fail(wire::sqlstate::protocol_violation, "pgsieve: " + malformed);
             return relay_status::close;
         }
+        if (req) {
+            if (f.type == fe::close) {
+                const auto m = wire::parse_close(f.body);
+                if (m->kind == 'S') statements_.erase(std::string(m->name));
+                else portals_.erase(std::string(m->name));
+            }
+            substitute.clear();
+            if (enforce(f, *req, substitute)) {
+                // Forward what came before, then the substitute in this message's place.
+                upstream_out_.append(input.substr(forwarded, consumed - forwarded));
+                upstream_out_ += substitute;
+                forwarded = consumed + f.size;
+                req->refused = true;
+            }
+            in_flight_.push(std::move(*req));
+        }
         consumed += f.size;
     }
-    move_prefix(client_in_, consumed, upstream_out_);
+    if (forwarded == 0) {
+        move_prefix(client_in_, consumed, upstream_out_);
+    } else {
+        upstream_out_.append(input.substr(forwarded, consumed - forwarded));
+        client_in_.erase(0, consumed);
+    }
     if (terminate) {
         close_reason_ = "client sent Terminate";
         state_ = state::closing;
@@ -107,8 +146,9 @@ relay_status session::relay_client(clock::time_point now) {
 }
 
 relay_status session::relay_upstream(clock::time_point now) {
-    std::string_view input = upstream_in_;
+    const std::string_view input = upstream_in_;
     std::size_t consumed = 0;
+    std::size_t forwarded = 0;
     for (;;) {
         const auto r = wire::decode_frame(input.substr(consumed), max_upstream_message_bytes);
         if (r.status == wire::decode_status::need_more) break;
@@ -117,10 +157,29 @@ relay_status session::relay_upstream(clock::time_point now) {
             return relay_status::close;
         }
         const wire::frame& f = r.message;
+        const request* front = in_flight_.front();
+        if (f.type == wire::backend::error_response && front && front->refused && front->decision) {
+            // The substitute's error: say why pgsieve refused instead.
+            const auto& d = *front->decision;
+            client_out_.append(input.substr(forwarded, consumed - forwarded));
+            wire::error_fields e;
+            e.sqlstate = std::string(wire::sqlstate::insufficient_privilege);
+            e.message = d.message;
+            e.detail = d.detail;
+            e.hint = d.hint;
+            e.position = d.position;
+            wire::write_error_response(client_out_, e);
+            forwarded = consumed + f.size;
+        }
         in_flight_.on_backend_message(f.type, f.body, f.size, now, outcomes_);
         consumed += f.size;
     }
-    move_prefix(upstream_in_, consumed, client_out_);
+    if (forwarded == 0) {
+        move_prefix(upstream_in_, consumed, client_out_);
+    } else {
+        client_out_.append(input.substr(forwarded, consumed - forwarded));
+        upstream_in_.erase(0, consumed);
+    }
     return relay_status::keep_going;
 }
 

@@ -276,6 +276,9 @@ void session::on_authenticated() {
         return;
     }
     upstream_parameters_ = std::move(*upstream);
+    for (const auto& [name, value] : upstream_parameters_) {
+        if (name == "search_path") search_path_ = parse_search_path(value).value_or(std::vector<std::string>{});
+    }
 
     if (!shared_.limits.acquire(user_, client_->max_connections.value_or(0))) {
         fail(sqlstate::too_many_connections,

@@ -13,6 +13,15 @@
 
 namespace pgsieve::policy {
 
+// What an allowed statement changes in the session's named objects, so the
+// session can decide EXECUTE / FETCH later (SQL-level PREPARE and cursors).
+struct session_effect {
+    enum class kind { prepare, deallocate, deallocate_all, declare_cursor, close_cursor, close_all_cursors, discard_all };
+    kind what = kind::prepare;
+    std::string name;
+    std::string text;  // PREPARE / DECLARE: the statement, to decide again after a reload
+};
+
 struct decision {
     bool allowed = true;      // what happens: false refuses (never in monitor mode)
     bool would_block = false; // monitor mode: enforce would have refused
@@ -27,6 +36,7 @@ struct decision {
     std::vector<std::string> columns;    // schema.table.column
     std::vector<std::string> functions;  // schema.function
     std::vector<std::string> kinds;      // statement kind of each statement
+    std::vector<session_effect> effects;
 };
 
 struct context {
@@ -34,9 +44,11 @@ struct context {
     const config::policy& policy;
     const catalog& cat;
     std::vector<std::string> search_path;
-    // Whether a SQL-level prepared statement of that name was allowed in this
-    // session; unset (as in `pgsieve check`): EXECUTE is refused.
+    // Whether a SQL-level prepared statement (or a cursor, for FETCH) of that
+    // name is allowed in this session now; unset (as in `pgsieve check`):
+    // EXECUTE is refused and FETCH allowed (PostgreSQL errors on an unknown cursor).
     std::function<bool(const std::string&)> prepared_allowed;
+    std::function<bool(const std::string&)> cursor_allowed;
 };
 
 // Parses and decides a whole query string: every statement must be allowed.

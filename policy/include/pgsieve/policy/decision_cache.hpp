@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -25,15 +26,15 @@ public:
         std::string_view search_path;  // as sent upstream
     };
 
-    const decision* find(const scope& s, std::string_view sql);
-    void insert(const scope& s, std::string_view sql, decision d);
+    std::shared_ptr<const decision> find(const scope& s, std::string_view sql);
+    void insert(const scope& s, std::string_view sql, std::shared_ptr<const decision> d);
     std::size_t size() const { return entries_.size(); }
 
 private:
     static std::string key(const scope& s, std::string_view sql);
 
     struct entry {
-        decision value;
+        std::shared_ptr<const decision> value;
         std::list<std::string>::iterator recency;
     };
     std::size_t capacity_;

@@ -6,11 +6,13 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 
 namespace pgsieve::net {
 
 struct server_options {
-    int threads = 0;  // 0: one per core
+    std::string config_path;  // re-read on SIGHUP
+    int threads = 0;          // 0: one per core
     std::chrono::milliseconds shutdown_grace = std::chrono::seconds(30);
 };
 
@@ -21,7 +23,8 @@ public:
     server(std::shared_ptr<const config::config> cfg, server_options options);
     ~server();
 
-    // Serves until SIGTERM or SIGINT (then drains: see DESIGN.md §2).
+    // Serves until SIGTERM or SIGINT (then drains: see DESIGN.md §2);
+    // SIGHUP reloads the configuration file.
     void run();
 
 private:

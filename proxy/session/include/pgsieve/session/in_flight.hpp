@@ -4,6 +4,7 @@
 // ends with its command tag, rows, bytes and error. Relaying never waits on
 // it: it observes the upstream stream, it does not steer it.
 
+#include <pgsieve/policy/decide.hpp>
 #include <pgsieve/wire/backend.hpp>
 
 #include <chrono>
@@ -25,6 +26,10 @@ struct request {
     std::string name;  // statement (parse, describe 'S', close 'S') or portal (bind, execute, ...)
     std::string sql;   // query and parse
     clock::time_point sent{};
+    // The policy's decision (query, parse, and bind/execute decided again);
+    // refused requests were forwarded as a substitute whose error is rewritten.
+    std::shared_ptr<const policy::decision> decision;
+    bool refused = false;
 };
 
 // One finished unit of work: a statement of a simple Query (one per result),
@@ -39,6 +44,8 @@ struct outcome {
     std::optional<wire::received_error> error;
     bool skipped = false;  // discarded by the server after an earlier error, before Sync
     std::chrono::microseconds duration{0};
+    std::shared_ptr<const policy::decision> decision;
+    bool refused = false;
 };
 
 class in_flight {
@@ -50,6 +57,7 @@ public:
                             std::vector<outcome>& done);
 
     std::size_t size() const { return queue_.size(); }
+    const request* front() const { return queue_.empty() ? nullptr : &queue_.front().req; }
     bool empty() const { return queue_.empty(); }
     // Replies that matched no request: the proxy's picture is off, which
     // enforcement (issue 5) must treat as fatal.

@@ -7,12 +7,18 @@
 #include <pgsieve/config/config.hpp>
 #include <pgsieve/session/cancel_registry.hpp>
 #include <pgsieve/session/connection_limits.hpp>
+#include <pgsieve/policy/decide.hpp>
+#include <pgsieve/policy/decision_cache.hpp>
 #include <pgsieve/session/in_flight.hpp>
+#include <pgsieve/session/policy_snapshot.hpp>
 #include <pgsieve/session/upstream_login.hpp>
 #include <pgsieve/wire/backend.hpp>
+#include <pgsieve/wire/frame.hpp>
 #include <pgsieve/wire/frontend.hpp>
 #include <pgsieve/wire/scram.hpp>
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -38,6 +44,10 @@ enum class action {
 struct shared_state {
     cancel_registry cancels;
     connection_limits limits;
+    policy_source policies;
+    // Asks for a catalog refresh soon (rate-limited by the server), when a
+    // statement names something the snapshot lacks. May be empty.
+    std::function<void()> catalog_missing;
     std::array<std::uint8_t, 32> mock_secret{};  // random per process: stable fake salts for unknown users
 };
 
@@ -149,6 +159,30 @@ private:
     std::vector<outcome> outcomes_;
     std::string close_reason_;
     std::optional<std::pair<std::string, std::string>> startup_refusal_;
+
+    // Enforcement (enforce.cpp).
+    struct remembered {
+        std::string sql;
+        std::uint64_t generation = 0;
+    };
+    // Decides `sql` with the current snapshot and this client's policy.
+    std::shared_ptr<const policy::decision> decide(std::string_view sql, std::uint64_t* generation);
+    // The refusal of a remembered statement, decided again after a reload;
+    // null while it is still allowed.
+    std::shared_ptr<const policy::decision> still_refused(remembered& r);
+    void apply_effects(const policy::decision& d, std::uint64_t generation);
+    // The client message to forward: the original, or a substitute PostgreSQL
+    // rejects at once; returns whether the request was refused.
+    bool enforce(const wire::frame& f, request& req, std::string& substitute);
+    // A statement or portal name this session has not created.
+    std::string unused_name(std::string_view prefix) const;
+
+    std::vector<std::string> search_path_;
+    std::map<std::string, remembered> statements_;    // protocol-level prepared statements
+    std::map<std::string, std::string> portals_;      // portal → its statement
+    std::map<std::string, remembered> sql_prepared_;  // PREPARE name → its text
+    std::map<std::string, remembered> cursors_;       // DECLARE name → its text
+    policy::decision_cache cache_{256};
 };
 
 }  // namespace pgsieve::session

@@ -1,0 +1,115 @@
+#include "policy_refresher.hpp"
+
+#include <pgsieve/common/log.hpp>
+#include <pgsieve/config/load.hpp>
+#include <pgsieve/net/catalog_loader.hpp>
+
+#include <fmt/format.h>
+
+namespace pgsieve::net {
+
+namespace {
+// A statement naming an unknown relation triggers at most one refresh per interval.
+constexpr auto min_refresh_interval = std::chrono::seconds(2);
+}  // namespace
+
+policy_refresher::policy_refresher(std::string config_path, session::policy_source& policies)
+    : config_path_(std::move(config_path)), policies_(policies) {}
+
+policy_refresher::~policy_refresher() { stop(); }
+
+void policy_refresher::start() {
+    refresh_catalog();  // before serving, so the first statements can be decided
+    thread_ = std::thread([this] { run(); });
+}
+
+void policy_refresher::request_refresh() {
+    {
+        std::lock_guard lock(mutex_);
+        refresh_wanted_ = true;
+    }
+    wake_.notify_one();
+}
+
+void policy_refresher::request_reload() {
+    {
+        std::lock_guard lock(mutex_);
+        reload_wanted_ = true;
+    }
+    wake_.notify_one();
+}
+
+void policy_refresher::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_one();
+    if (thread_.joinable()) thread_.join();
+}
+
+void policy_refresher::run() {
+    auto last_refresh = std::chrono::steady_clock::now();
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        const auto snapshot = policies_.current();
+        const auto interval = snapshot && snapshot->cfg ? snapshot->cfg->upstream.catalog_refresh : std::chrono::seconds(60);
+        // Without a catalog (upstream was down), retry sooner.
+        const auto wait = snapshot && snapshot->catalog ? std::chrono::duration_cast<std::chrono::milliseconds>(interval)
+                                                        : std::chrono::milliseconds(std::chrono::seconds(5));
+        wake_.wait_for(lock, wait, [&] { return stopping_ || reload_wanted_ || refresh_wanted_; });
+        if (stopping_) return;
+        const bool reload = std::exchange(reload_wanted_, false);
+        bool refresh = std::exchange(refresh_wanted_, false);
+        const auto now = std::chrono::steady_clock::now();
+        if (refresh && !reload && now - last_refresh < min_refresh_interval) {
+            // Too soon: come back when the interval has passed.
+            refresh_wanted_ = true;
+            wake_.wait_for(lock, min_refresh_interval - (now - last_refresh), [&] { return stopping_; });
+            continue;
+        }
+        lock.unlock();
+        if (reload) reload_config();
+        refresh_catalog();
+        last_refresh = std::chrono::steady_clock::now();
+        lock.lock();
+    }
+}
+
+void policy_refresher::refresh_catalog() {
+    const auto snapshot = policies_.current();
+    if (!snapshot || !snapshot->cfg) return;
+    const auto started = std::chrono::steady_clock::now();
+    auto catalog = load_catalog(*snapshot->cfg);
+    if (!catalog) {
+        log::error("catalog_load_failed", {{"error", catalog.error()}});
+        return;
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    log::info("catalog_loaded", {{"relations", (*catalog)->relation_count()},
+                                 {"functions", (*catalog)->function_count()},
+                                 {"ms", ms.count()}});
+    policies_.update(nullptr, std::move(*catalog));
+}
+
+void policy_refresher::reload_config() {
+    auto loaded = config::load_file(config_path_);
+    if (!loaded) {
+        for (const auto& e : loaded.error()) log::error("reload_rejected", {{"error", e.str()}});
+        log::error("reload_failed", {{"file", config_path_}, {"message", "the previous configuration stays in force"}});
+        return;
+    }
+    const auto old = policies_.current();
+    const auto& next = **loaded;
+    if (old && old->cfg) {
+        const auto& o = *old->cfg;
+        if (o.listen.address != next.listen.address || o.listen.port != next.listen.port || (o.listen.tls.has_value() != next.listen.tls.has_value()))
+            log::warn("reload_needs_restart", {{"message", "listen address, port and TLS change only on restart"}});
+    }
+    for (const auto& w : next.warnings)
+        log::warn("config_warning", {{"file", next.source_path}, {"line", w.line}, {"key", w.key}, {"message", w.message}});
+    policies_.update(*loaded, nullptr);
+    log::info("reloaded", {{"file", config_path_}, {"clients", next.clients.size()}, {"policies", next.policies.size()}});
+}
+
+}  // namespace pgsieve::net

@@ -1,0 +1,42 @@
+#pragma once
+// Keeps the sessions' policy snapshot current: reads the upstream catalog
+// at start, every catalog_refresh, and soon after a statement names
+// something the snapshot lacks (at most every few seconds); reloads the
+// configuration file on request (SIGHUP), keeping the old one if the new
+// one is invalid. Runs on its own thread so no session waits on it.
+
+#include <pgsieve/session/policy_snapshot.hpp>
+
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace pgsieve::net {
+
+class policy_refresher {
+public:
+    policy_refresher(std::string config_path, session::policy_source& policies);
+    ~policy_refresher();
+
+    void start();
+    void request_refresh();  // thread-safe; rate-limited
+    void request_reload();   // thread-safe
+    void stop();
+
+private:
+    void run();
+    void refresh_catalog();
+    void reload_config();
+
+    std::string config_path_;
+    session::policy_source& policies_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool refresh_wanted_ = false;
+    bool reload_wanted_ = false;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+}  // namespace pgsieve::net

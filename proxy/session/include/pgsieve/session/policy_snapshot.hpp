@@ -1,0 +1,48 @@
+#pragma once
+// What decisions are made against: the configuration and the upstream
+// catalog, with a generation that changes whenever either is replaced.
+// Shared by every session; swapped whole, atomically, on reload or refresh.
+
+#include <pgsieve/config/config.hpp>
+#include <pgsieve/policy/catalog.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+namespace pgsieve::session {
+
+struct policy_snapshot {
+    std::shared_ptr<const config::config> cfg;
+    std::shared_ptr<const policy::catalog> catalog;  // null until first loaded
+    std::uint64_t generation = 0;
+};
+
+class policy_source {
+public:
+    std::shared_ptr<const policy_snapshot> current() const { return current_.load(); }
+
+    // Installs a new configuration and/or catalog (null keeps the current one).
+    void update(std::shared_ptr<const config::config> cfg, std::shared_ptr<const policy::catalog> catalog) {
+        std::lock_guard lock(update_mutex_);  // a reload and a refresh must not lose each other's change
+        auto old = current_.load();
+        auto next = std::make_shared<policy_snapshot>();
+        next->cfg = cfg ? std::move(cfg) : (old ? old->cfg : nullptr);
+        next->catalog = catalog ? std::move(catalog) : (old ? old->catalog : nullptr);
+        next->generation = (old ? old->generation : 0) + 1;
+        current_.store(std::move(next));
+    }
+
+    // Forgets everything: decisions fail closed until the next update.
+    void reset() {
+        std::lock_guard lock(update_mutex_);
+        current_.store(nullptr);
+    }
+
+private:
+    std::mutex update_mutex_;
+    std::atomic<std::shared_ptr<const policy_snapshot>> current_;
+};
+
+}  // namespace pgsieve::session

@@ -1,0 +1,199 @@
+// Every statement decided before it is forwarded. A refused message is
+// replaced by one PostgreSQL rejects at once without touching anything, so
+// its own state machine stays in charge (transaction aborted, messages
+// skipped until Sync, ReadyForQuery status); the error it sends back is
+// rewritten into pgsieve's refusal (relay.cpp).
+
+#include <pgsieve/session/session.hpp>
+#include <pgsieve/wire/message_io.hpp>
+
+#include <fmt/format.h>
+
+namespace pgsieve::session {
+
+namespace {
+
+// Not SQL: PostgreSQL fails it in the raw parser, before any lookup, even
+// inside an aborted transaction.
+constexpr std::string_view refused_sql = "pgsieve refused this statement";
+
+std::shared_ptr<const policy::decision> refusal(std::string rule, std::string message, std::string detail,
+                                                std::string hint = {}) {
+    auto d = std::make_shared<policy::decision>();
+    d->allowed = false;
+    d->rule = std::move(rule);
+    d->message = std::move(message);
+    d->detail = std::move(detail);
+    d->hint = std::move(hint);
+    return d;
+}
+
+bool session_dependent(const policy::decision& d) {
+    for (const auto& k : d.kinds) {
+        if (k == "execute" || k == "fetch") return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+std::shared_ptr<const policy::decision> session::decide(std::string_view sql, std::uint64_t* generation) {
+    const auto snapshot = shared_.policies.current();
+    *generation = snapshot ? snapshot->generation : 0;
+    if (!snapshot || !snapshot->cfg) return refusal("catalog", "pgsieve: no policy is loaded", "rule: fail closed");
+    const auto* client = snapshot->cfg->find_client(user_);
+    const auto* policy = client ? snapshot->cfg->find_policy(client->policy) : nullptr;
+    if (!policy)
+        return refusal("policy", fmt::format("pgsieve: client \"{}\" is no longer in the configuration", user_),
+                       "rule: a reloaded configuration without this client refuses its statements",
+                       "reconnect with a configured client");
+    if (!snapshot->catalog) {
+        if (shared_.catalog_missing) shared_.catalog_missing();
+        return refusal("catalog", "pgsieve: the upstream catalog has not been read yet; statements are refused until it is",
+                       "rule: names are resolved against the upstream catalog", "retry in a moment");
+    }
+
+    const std::string path = fmt::format("{}", fmt::join(search_path_, ","));
+    const policy::decision_cache::scope scope{snapshot->generation, policy->name, path};
+    if (auto hit = cache_.find(scope, sql)) return hit;
+
+    policy::context ctx{*snapshot->cfg, *policy, *snapshot->catalog, search_path_, {}, {}};
+    ctx.prepared_allowed = [this](const std::string& name) {
+        const auto it = sql_prepared_.find(name);
+        return it != sql_prepared_.end() && !still_refused(it->second);
+    };
+    ctx.cursor_allowed = [this](const std::string& name) {
+        const auto it = cursors_.find(name);
+        return it == cursors_.end() || !still_refused(it->second);
+    };
+    auto d = std::make_shared<const policy::decision>(policy::decide(sql, ctx));
+    if (d->rule == "unresolved" && shared_.catalog_missing) shared_.catalog_missing();
+    if (!session_dependent(*d)) cache_.insert(scope, sql, d);
+    return d;
+}
+
+std::shared_ptr<const policy::decision> session::still_refused(remembered& r) {
+    const auto snapshot = shared_.policies.current();
+    if (snapshot && snapshot->generation == r.generation) return nullptr;
+    std::uint64_t generation = 0;
+    auto d = decide(r.sql, &generation);
+    if (!d->allowed) return d;
+    r.generation = generation;
+    return nullptr;
+}
+
+void session::apply_effects(const policy::decision& d, std::uint64_t generation) {
+    using k = policy::session_effect::kind;
+    for (const auto& e : d.effects) {
+        switch (e.what) {
+            case k::prepare: sql_prepared_[e.name] = {e.text, generation}; break;
+            case k::deallocate:  // protocol-level and SQL-level statements share one namespace
+                sql_prepared_.erase(e.name);
+                statements_.erase(e.name);
+                break;
+            case k::deallocate_all:
+                sql_prepared_.clear();
+                statements_.clear();
+                break;
+            case k::declare_cursor: cursors_[e.name] = {e.text, generation}; break;
+            case k::close_cursor:
+                cursors_.erase(e.name);
+                portals_.erase(e.name);
+                break;
+            case k::close_all_cursors:
+                cursors_.clear();
+                portals_.clear();
+                break;
+            case k::discard_all:
+                sql_prepared_.clear();
+                statements_.clear();
+                cursors_.clear();
+                portals_.clear();
+                break;
+        }
+    }
+}
+
+std::string session::unused_name(std::string_view prefix) const {
+    for (int i = 0;; ++i) {
+        std::string name = fmt::format("{}{}", prefix, i);
+        if (!statements_.contains(name) && !portals_.contains(name) && !sql_prepared_.contains(name) &&
+            !cursors_.contains(name))
+            return name;
+    }
+}
+
+bool session::enforce(const wire::frame& f, request& req, std::string& substitute) {
+    namespace fe = wire::frontend;
+    std::uint64_t generation = 0;
+    switch (f.type) {
+        case fe::query: {
+            req.decision = decide(req.sql, &generation);
+            if (!req.decision->allowed) {
+                wire::write_query(substitute, refused_sql);
+                return true;
+            }
+            apply_effects(*req.decision, generation);
+            return false;
+        }
+        case fe::parse: {
+            req.decision = decide(req.sql, &generation);
+            if (!req.decision->allowed) {
+                statements_.erase(req.name);
+                wire::message_writer(substitute).begin(fe::parse).cstring(req.name).cstring(refused_sql).int16(0).end();
+                return true;
+            }
+            statements_[req.name] = {req.sql, generation};
+            return false;
+        }
+        case fe::bind: {
+            const auto bind = wire::parse_bind(f.body);
+            if (!bind) return false;  // relay.cpp already refused a malformed Bind
+            portals_[std::string(bind->portal)] = std::string(bind->statement);
+            const auto it = statements_.find(std::string(bind->statement));
+            if (it == statements_.end()) return false;  // unknown here: PostgreSQL says it does not exist
+            req.sql = it->second.sql;
+            auto refused = still_refused(it->second);
+            if (!refused) return false;
+            req.decision = std::move(refused);
+            portals_.erase(std::string(bind->portal));
+            // The same Bind, naming a statement that does not exist.
+            const auto rest = f.body.substr(bind->portal.size() + 1 + bind->statement.size() + 1);
+            wire::message_writer(substitute)
+                .begin(fe::bind)
+                .cstring(bind->portal)
+                .cstring(unused_name("pgsieve_refused_"))
+                .bytes(rest)
+                .end();
+            return true;
+        }
+        case fe::execute: {
+            const auto execute = wire::parse_execute(f.body);
+            if (!execute) return false;
+            const auto portal = portals_.find(std::string(execute->portal));
+            if (portal == portals_.end()) return false;
+            const auto it = statements_.find(portal->second);
+            if (it == statements_.end()) return false;
+            req.sql = it->second.sql;
+            auto refused = still_refused(it->second);
+            if (!refused) return false;
+            req.decision = std::move(refused);
+            wire::message_writer(substitute)
+                .begin(fe::execute)
+                .cstring(unused_name("pgsieve_refused_"))
+                .int32(execute->max_rows)
+                .end();
+            return true;
+        }
+        case fe::function_call:
+            req.decision = refusal("statement", "pgsieve: the fast-path function call protocol (FunctionCall) is not allowed",
+                                   "rule: FunctionCall messages are always refused",
+                                   "call functions from a SELECT, where policy can check them");
+            wire::write_query(substitute, refused_sql);
+            return true;
+        default:
+            return false;
+    }
+}
+
+}  // namespace pgsieve::session

@@ -1,0 +1,207 @@
+// Enforcement on the wire: refused messages are replaced by substitutes
+// PostgreSQL rejects, and the resulting errors rewritten, in lockstep.
+
+#include "session_support.hpp"
+
+#include <pgsieve/wire/backend.hpp>
+
+using namespace pgsieve;
+using namespace pgsieve::test;
+using session::action;
+
+namespace {
+
+void logged_in(harness& h) {
+    REQUIRE(types_of(client_login(h, "cs_bot", "cs-secret")) == "R");
+    REQUIRE(h.next() == action::connect_upstream);
+    h.s->on_upstream_connected(true, {});
+    REQUIRE(h.next() == action::write_upstream);
+    h.s->upstream_output().clear();
+    REQUIRE(h.next() == action::read_upstream);
+    upstream_accepts(h);
+    REQUIRE(h.next() == action::write_client);
+    h.s->client_output().clear();
+    REQUIRE(h.next() == action::relay);
+}
+
+std::string query(std::string_view sql) {
+    std::string out;
+    wire::write_query(out, sql);
+    return out;
+}
+std::string parse(std::string_view name, std::string_view sql) {
+    std::string out;
+    wire::message_writer(out).begin('P').cstring(name).cstring(sql).int16(0).end();
+    return out;
+}
+std::string bind(std::string_view portal, std::string_view statement) {
+    std::string out;
+    wire::message_writer(out).begin('B').cstring(portal).cstring(statement).int16(0).int16(0).int16(0).end();
+    return out;
+}
+std::string execute(std::string_view portal) {
+    std::string out;
+    wire::message_writer(out).begin('E').cstring(portal).int32(0).end();
+    return out;
+}
+std::string error_reply() {
+    std::string out;
+    wire::error_fields e;
+    e.sqlstate = "42601";
+    e.message = "syntax error at or near \"pgsieve\"";
+    wire::write_error_response(out, e);
+    return out;
+}
+std::string ready(char status = 'I') {
+    std::string out;
+    wire::write_ready_for_query(out, status);
+    return out;
+}
+
+// What the upstream received, as (type, body) pairs.
+std::vector<message> sent_upstream(harness& h) { return h.upstream_receives(); }
+
+}  // namespace
+
+TEST_CASE("enforce: an allowed Query passes unchanged", "[session][enforce]") {
+    harness h;
+    logged_in(h);
+    h.client_sends(query("SELECT id, name FROM customers"));
+    REQUIRE(h.s->relay_client(session::clock::now()) == session::relay_status::keep_going);
+    CHECK(h.s->upstream_output() == query("SELECT id, name FROM customers"));
+}
+
+TEST_CASE("enforce: a refused Query is replaced and its error rewritten as 42501", "[session][enforce][security]") {
+    harness h;
+    logged_in(h);
+    const auto now = session::clock::now();
+    h.client_sends(query("SELECT id, ssn FROM customers"));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    const auto sent = sent_upstream(h);
+    REQUIRE(types_of(sent) == "Q");
+    CHECK(wire::parse_query(sent[0].body)->sql == "pgsieve refused this statement");
+
+    h.upstream_sends(error_reply() + ready());
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    const auto replies = h.client_receives();
+    REQUIRE(types_of(replies) == "EZ");
+    const auto e = error_of(replies[0]);
+    CHECK(e.severity == "ERROR");
+    CHECK(e.sqlstate == "42501");
+    CHECK(e.message == "pgsieve: column \"ssn\" of table \"public.customers\" is not allowed by policy \"reader\"");
+    CHECK(e.hint == "allowed columns of public.customers: id, name");
+    CHECK(replies[0].body.find(std::string("P12\0", 4)) != std::string::npos);  // position of ssn
+    const auto outcomes = h.s->take_outcomes();
+    REQUIRE(outcomes.size() == 1);
+    CHECK(outcomes[0].refused);
+}
+
+TEST_CASE("attack: a refused statement in the middle of a pipeline leaves the rest in lockstep", "[session][enforce][security]") {
+    harness h;
+    logged_in(h);
+    const auto now = session::clock::now();
+    const std::string sync = frame('S', "");
+    h.client_sends(parse("a", "SELECT id FROM customers") + bind("", "a") + execute("") + sync +
+                   parse("b", "DELETE FROM customers") + bind("", "b") + execute("") + sync +
+                   parse("c", "SELECT name FROM customers") + bind("", "c") + execute("") + sync);
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    const auto sent = sent_upstream(h);
+    REQUIRE(types_of(sent) == "PBESPBESPBES");
+    CHECK(sent[4].body.find("pgsieve refused this statement") != std::string::npos);
+    CHECK(sent[0].body.find("SELECT id FROM customers") != std::string::npos);
+    CHECK(sent[8].body.find("SELECT name FROM customers") != std::string::npos);
+    // PostgreSQL: the first group runs; the substitute Parse fails and Bind/Execute
+    // are skipped up to Sync; the third group runs.
+    const std::string ok = frame('1', "") + frame('2', "") + frame('C', std::string("SELECT 0\0", 9)) + ready();
+    h.upstream_sends(ok + error_reply() + ready() + ok);
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    const auto replies = h.client_receives();
+    CHECK(types_of(replies) == "12CZEZ12CZ");
+    CHECK(error_of(replies[4]).message == "pgsieve: delete statements are not allowed by policy \"reader\"");
+}
+
+TEST_CASE("enforce: FunctionCall is always refused", "[session][enforce][security]") {
+    harness h;
+    logged_in(h);
+    std::string call;
+    wire::message_writer(call).begin('F').int32(2263).int16(0).int16(0).int16(1).end();
+    h.client_sends(call);
+    REQUIRE(h.s->relay_client(session::clock::now()) == session::relay_status::keep_going);
+    const auto sent = sent_upstream(h);
+    REQUIRE(types_of(sent) == "Q");
+    h.upstream_sends(error_reply() + ready());
+    REQUIRE(h.s->relay_upstream(session::clock::now()) == session::relay_status::keep_going);
+    CHECK_THAT(error_of(h.client_receives().at(0)).message, Catch::Matchers::Contains("FunctionCall"));
+}
+
+TEST_CASE("enforce: a prepared statement allowed, then refused after a reload", "[session][enforce][security]") {
+    harness h;
+    logged_in(h);
+    const auto now = session::clock::now();
+    h.client_sends(parse("s1", "SELECT name FROM customers") + frame('S', ""));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    CHECK(h.s->upstream_output().find("SELECT name FROM customers") != std::string::npos);
+    h.s->upstream_output().clear();
+
+    // The policy is reloaded: customers.name is no longer granted.
+    std::string yaml = session_yaml;
+    yaml.replace(yaml.find("columns: [id, name]"), 19, "columns: [id]");
+    test::fake_environment env;
+    env.variables = {{"UP", "up-secret"}, {"CS", "cs-secret"}};
+    h.shared.policies.update(*config::load_text(yaml, "/etc/pgsieve/pgsieve.yaml", env.get()), nullptr);
+
+    h.client_sends(bind("", "s1") + execute("") + frame('S', ""));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    const auto sent = sent_upstream(h);
+    REQUIRE(types_of(sent) == "BES");
+    CHECK(sent[0].body.find("s1") == std::string::npos);  // bound to a statement that cannot exist
+    CHECK(sent[0].body.find("pgsieve_refused_") != std::string::npos);
+}
+
+TEST_CASE("enforce: SQL-level PREPARE / EXECUTE / DEALLOCATE are tracked", "[session][enforce]") {
+    harness h;
+    logged_in(h);
+    const auto now = session::clock::now();
+    auto forwarded = [&](std::string_view sql) {
+        h.client_sends(query(sql));
+        REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+        const bool same = h.s->upstream_output() == query(sql);
+        h.s->upstream_output().clear();
+        return same;
+    };
+    CHECK_FALSE(forwarded("EXECUTE q"));
+    CHECK(forwarded("PREPARE q AS SELECT id FROM customers"));
+    CHECK(forwarded("EXECUTE q"));
+    CHECK(forwarded("DEALLOCATE q"));
+    CHECK_FALSE(forwarded("EXECUTE q"));
+    CHECK_FALSE(forwarded("PREPARE r AS SELECT ssn FROM customers"));
+    CHECK_FALSE(forwarded("EXECUTE r"));
+}
+
+TEST_CASE("enforce: without a catalog every statement is refused (fail closed)", "[session][enforce][security]") {
+    harness h;
+    logged_in(h);
+    h.shared.policies.reset();  // nothing loaded
+    h.client_sends(query("SELECT 1"));
+    REQUIRE(h.s->relay_client(session::clock::now()) == session::relay_status::keep_going);
+    CHECK(h.s->upstream_output().find("pgsieve refused") != std::string::npos);
+}
+
+TEST_CASE("enforce: monitor mode relays what enforce would refuse, marked would_block", "[session][enforce]") {
+    std::string yaml = session_yaml;
+    yaml.replace(yaml.find("    statements: [select]"), 24, "    mode: monitor\n    statements: [select]");
+    harness h(yaml);
+    logged_in(h);
+    const auto now = session::clock::now();
+    h.client_sends(query("SELECT ssn FROM customers"));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    CHECK(h.s->upstream_output() == query("SELECT ssn FROM customers"));
+    h.s->upstream_output().clear();
+    h.upstream_sends(frame('C', std::string("SELECT 0\0", 9)) + ready());
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    const auto outcomes = h.s->take_outcomes();
+    REQUIRE(outcomes.size() == 1);
+    CHECK_FALSE(outcomes[0].refused);
+    REQUIRE(outcomes[0].decision);
+    CHECK(outcomes[0].decision->would_block);
+}
