@@ -196,3 +196,20 @@ def test_reload_applies_to_the_next_statement_including_prepared_ones(postgres, 
 def test_monitor_mode_relays_and_the_statement_runs(corpus_proxy):
     with connect(corpus_proxy, client="watch_bot", autocommit=True) as conn:
         assert conn.execute("SELECT ssn FROM customers WHERE id = 1").fetchone() == ("078-05-1120",)
+
+
+def test_max_rows_truncates_with_54000_and_the_session_goes_on(postgres, tmp_path):
+    base = open(os.path.join(CORPUS, "pgsieve.yaml")).read()
+    limited = base.replace("    statement_timeout: 5s\n", "    statement_timeout: 5s\n    max_rows: 5\n", 1)
+    assert limited != base
+    p = proxy_for(tmp_path, limited)
+    try:
+        for cursor_factory in (psycopg.ClientCursor, psycopg.Cursor):  # simple, then extended protocol
+            with connect(p, autocommit=True, cursor_factory=cursor_factory) as conn:
+                with pytest.raises(psycopg.errors.ProgramLimitExceeded) as info:
+                    conn.execute("SELECT day FROM usage_daily").fetchall()
+                assert "max_rows=5" in str(info.value)
+                assert len(conn.execute("SELECT day FROM usage_daily LIMIT 5").fetchall()) == 5
+                assert conn.execute("SELECT count(*) FROM usage_daily").fetchone() == (21,)
+    finally:
+        assert p.stop() == 0, p.read_log()

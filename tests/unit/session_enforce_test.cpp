@@ -205,3 +205,33 @@ TEST_CASE("enforce: monitor mode relays what enforce would refuse, marked would_
     REQUIRE(outcomes[0].decision);
     CHECK(outcomes[0].decision->would_block);
 }
+
+TEST_CASE("enforce: rows beyond max_rows are dropped and the result ends with ERROR 54000", "[session][enforce]") {
+    std::string yaml = session_yaml;
+    yaml.replace(yaml.find("    statements: [select]"), 24, "    max_rows: 2\n    statements: [select]");
+    harness h(yaml);
+    logged_in(h);
+    const auto now = session::clock::now();
+    h.client_sends(query("SELECT id FROM customers"));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    h.s->upstream_output().clear();
+    auto row = [](std::string_view v) {
+        std::string out;
+        wire::message_writer(out).begin('D').int16(1).int32(static_cast<std::int32_t>(v.size())).bytes(v).end();
+        return out;
+    };
+    h.upstream_sends(frame('T', std::string(6, '\0')) + row("1") + row("2") + row("3") + row("4") +
+                     frame('C', std::string("SELECT 4\0", 9)) + ready());
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    const auto replies = h.client_receives();
+    REQUIRE(types_of(replies) == "TDDEZ");
+    const auto e = error_of(replies[3]);
+    CHECK(e.sqlstate == "54000");
+    CHECK(e.message == "pgsieve: result exceeds max_rows=2; add a LIMIT");
+    // The next result starts counting afresh.
+    h.client_sends(query("SELECT id FROM customers"));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    h.upstream_sends(frame('T', std::string(6, '\0')) + row("1") + frame('C', std::string("SELECT 1\0", 9)) + ready());
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    CHECK(types_of(h.client_receives()) == "TDCZ");
+}

@@ -53,6 +53,7 @@ std::shared_ptr<const policy::decision> session::decide(std::string_view sql, st
                        "rule: names are resolved against the upstream catalog", "retry in a moment");
     }
 
+    max_rows_ = policy->max_rows.value_or(0);
     const std::string path = fmt::format("{}", fmt::join(search_path_, ","));
     const policy::decision_cache::scope scope{snapshot->generation, policy->name, path};
     if (auto hit = cache_.find(scope, sql)) return hit;

@@ -158,6 +158,32 @@ relay_status session::relay_upstream(clock::time_point now) {
         }
         const wire::frame& f = r.message;
         const request* front = in_flight_.front();
+        namespace be = wire::backend;
+        // max_rows: rows beyond the limit are dropped as they arrive, and the
+        // result's completion becomes ERROR 54000.
+        if (max_rows_ > 0) {
+            if (f.type == be::data_row || f.type == be::copy_data) {
+                if (++result_rows_ > max_rows_) {
+                    client_out_.append(input.substr(forwarded, consumed - forwarded));
+                    forwarded = consumed + f.size;
+                    result_truncated_ = true;
+                }
+            } else if (f.type == be::command_complete || f.type == be::portal_suspended ||
+                       f.type == be::error_response || f.type == be::row_description) {
+                if (result_truncated_ && f.type != be::row_description && f.type != be::error_response) {
+                    client_out_.append(input.substr(forwarded, consumed - forwarded));
+                    wire::error_fields e;
+                    e.sqlstate = std::string(wire::sqlstate::program_limit_exceeded);
+                    e.message = fmt::format("pgsieve: result exceeds max_rows={}; add a LIMIT", max_rows_);
+                    e.detail = fmt::format("rule: max_rows (rows after the first {} were not returned)", max_rows_);
+                    e.hint = fmt::format("add LIMIT {} or narrow the query", max_rows_);
+                    wire::write_error_response(client_out_, e);
+                    forwarded = consumed + f.size;
+                }
+                result_rows_ = 0;
+                result_truncated_ = false;
+            }
+        }
         if (f.type == wire::backend::error_response && front && front->refused && front->decision) {
             // The substitute's error: say why pgsieve refused instead.
             const auto& d = *front->decision;

@@ -183,6 +183,11 @@ private:
     std::map<std::string, remembered> sql_prepared_;  // PREPARE name → its text
     std::map<std::string, remembered> cursors_;       // DECLARE name → its text
     policy::decision_cache cache_{256};
+    // max_rows (relay.cpp): the policy's limit, rows of the current result,
+    // and whether rows were dropped.
+    std::uint64_t max_rows_ = 0;
+    std::uint64_t result_rows_ = 0;
+    bool result_truncated_ = false;
 };
 
 }  // namespace pgsieve::session
