@@ -3,9 +3,14 @@ simple and the extended protocol; nothing refused runs; no value of a denied
 column or table appears in any output; refusals keep the session in lockstep;
 a reload applies to the next statement, prepared ones included."""
 
+import asyncio
+import json
 import os
 import signal
+import subprocess
 import time
+
+import asyncpg
 
 import psycopg
 import pytest
@@ -53,7 +58,7 @@ def tickets():
 
 
 def run_case(proxy, client, sql, extended):
-    """Runs one statement; returns (sqlstate or None, everything the client saw, rows it changed)."""
+    """Runs one statement; returns (sqlstate or None, everything the client saw)."""
     seen = []
     cursor_factory = psycopg.Cursor if extended else psycopg.ClientCursor
     with psycopg.connect(proxy.dsn(user=client, password=CLIENT_PASSWORD), autocommit=True,
@@ -61,32 +66,78 @@ def run_case(proxy, client, sql, extended):
         conn.add_notice_handler(lambda d: seen.append(str(d.message_primary)))
         try:
             cur = conn.execute(sql, prepare=True) if extended else conn.execute(sql)
-            changed = cur.rowcount if cur.description is None or sql.upper().startswith("INSERT") else 0
             while True:
                 if cur.description:
                     seen.append(repr(cur.fetchall()))
                 if not cur.nextset():
                     break
-            return None, "\n".join(seen), max(changed, 0)
+            return None, "\n".join(seen)
         except psycopg.Error as e:
             seen.append(str(e))
-            return e.sqlstate, "\n".join(seen), 0
+            return e.sqlstate, "\n".join(seen)
 
 
-def replay(proxy, extended):
+def replayable(sql, extended):
+    if extended and (";" in sql.rstrip().rstrip(";") or sql.lstrip().startswith("--")):
+        return False  # one statement per Parse; comments alone are not a statement
+    return not sql.upper().startswith("COPY")  # COPY … TO STDOUT: test_relay_protocol, psql
+
+
+def psycopg_runner(proxy, extended):
+    return lambda client, sql: run_case(proxy, client, sql, extended)
+
+
+def asyncpg_runner(proxy):
+    async def one(client, sql):
+        conn = await asyncpg.connect(host=proxy.host, port=proxy.port, user=client, password=CLIENT_PASSWORD,
+                                     database="app", ssl=False)
+        seen = []
+        conn.add_log_listener(lambda c, m: seen.append(str(m)))
+        try:
+            rows = await conn.fetch(sql)
+            seen.append(repr(rows))
+            return None, "\n".join(seen)
+        except asyncpg.PostgresError as e:
+            seen.append(f"{e} {getattr(e, 'detail', '')} {getattr(e, 'hint', '')}")
+            return e.sqlstate, "\n".join(seen)
+        except asyncpg.InterfaceError as e:
+            seen.append(str(e))
+            return "client", "\n".join(seen)
+        finally:
+            await conn.close()
+    return lambda client, sql: asyncio.run(one(client, sql))
+
+
+def node_results(proxy, cases):
+    env = dict(os.environ, PGSIEVE_HOST=proxy.host, PGSIEVE_PORT=str(proxy.port), PGSIEVE_PASSWORD=CLIENT_PASSWORD)
+    result = subprocess.run(["node", os.path.join(os.path.dirname(__file__), "node", "replay_corpus.mjs")],
+                            input=json.dumps([{"client": c, "sql": s} for c, s in cases]),
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return [(r["sqlstate"], r["output"], r["changed"]) for r in json.loads(result.stdout)]
+
+
+def replay(proxy, extended, runner=None, batch=None):
+    """Replays the corpus through `runner(client, sql)` -> (sqlstate, output), or through
+    `batch(cases)` -> [(sqlstate, output, rows inserted)] for all cases at once."""
+    runner = runner or psycopg_runner(proxy, extended)
     before = state_of_database()
     tickets_expected = tickets()
     failures = []
     replayed = 0
-    for case in load_cases():
-        client, verdict, rule, sql = case.values
-        if extended and (";" in sql.rstrip().rstrip(";") or sql.lstrip().startswith("--")):
-            continue  # one statement per Parse; comments alone are not a statement
-        if sql.upper().startswith("COPY"):
-            continue  # COPY … TO STDOUT is covered by test_relay_protocol / psql
-        sqlstate, output, changed = run_case(proxy, client, sql, extended)
+    cases = [c.values for c in load_cases() if replayable(c.values[3], extended)]
+    results = batch([(c[0], c[3]) for c in cases]) if batch else None
+    for index, (client, verdict, rule, sql) in enumerate(cases):
+        allowed_insert = verdict == "allow" and sql.upper().startswith("INSERT INTO TICKETS")
+        if results:
+            sqlstate, output, changed = results[index]
+        else:
+            # An allowed INSERT may add rows; measure exactly how many.
+            tickets_before = tickets() if allowed_insert else 0
+            sqlstate, output = runner(client, sql)
+            changed = tickets() - tickets_before if allowed_insert else 0
         replayed += 1
-        if verdict == "allow" and sql.upper().startswith("INSERT INTO TICKETS"):
+        if allowed_insert:
             tickets_expected += changed
         refused_by_us = sqlstate == "42501" and "pgsieve:" in output
         if verdict == "refuse" and not refused_by_us:
@@ -110,6 +161,14 @@ def test_corpus_over_the_simple_protocol(corpus_proxy):
 
 def test_corpus_over_the_extended_protocol(corpus_proxy):
     replay(corpus_proxy, extended=True)
+
+
+def test_corpus_over_asyncpg(corpus_proxy):
+    replay(corpus_proxy, extended=True, runner=asyncpg_runner(corpus_proxy))
+
+
+def test_corpus_over_node_postgres(corpus_proxy):
+    replay(corpus_proxy, extended=True, batch=lambda cases: node_results(corpus_proxy, cases))
 
 
 def connect(proxy, client="cs_bot", **kwargs):
