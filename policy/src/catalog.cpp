@@ -20,6 +20,12 @@ const char* const operators =
     "JOIN pg_catalog.pg_proc f ON f.oid = o.oprcode "
     "JOIN pg_catalog.pg_namespace fn ON fn.oid = f.pronamespace "
     "WHERE n.nspname <> 'pg_catalog'";
+const char* const role =
+    "SELECT r.rolsuper, r.rolbypassrls, n.nspname, c.relname "
+    "FROM pg_catalog.pg_roles r "
+    "LEFT JOIN pg_catalog.pg_class c ON c.relowner = r.oid AND c.relkind IN ('r', 'v', 'm', 'f', 'p') "
+    "LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE r.rolname = current_user";
 }  // namespace catalog_sql
 
 catalog::catalog(std::vector<relation_info> relations, std::vector<function_info> functions,
@@ -69,7 +75,7 @@ std::vector<const operator_info*> catalog::user_operators(const std::string& nam
 }
 
 std::shared_ptr<const catalog> catalog_from_rows(const std::vector<row>& relations, const std::vector<row>& functions,
-                                                 const std::vector<row>& operators) {
+                                                 const std::vector<row>& operators, const std::vector<row>& role) {
     auto text = [](const row& r, std::size_t i) { return i < r.size() && r[i] ? *r[i] : std::string(); };
     std::vector<relation_info> rels;
     for (const auto& r : relations) {
@@ -93,7 +99,13 @@ std::shared_ptr<const catalog> catalog_from_rows(const std::vector<row>& relatio
     }
     std::vector<operator_info> ops;
     for (const auto& r : operators) ops.push_back({text(r, 0), text(r, 1), text(r, 2), text(r, 3)});
-    return std::make_shared<const catalog>(std::move(rels), std::move(fns), std::move(ops));
+    auto result = std::make_shared<catalog>(std::move(rels), std::move(fns), std::move(ops));
+    for (const auto& r : role) {
+        result->upstream_role.superuser = text(r, 0) == "t";
+        result->upstream_role.bypass_rls = text(r, 1) == "t";
+        if (r.size() > 3 && r[2] && r[3]) result->upstream_role.owned.emplace_back(*r[2], *r[3]);
+    }
+    return result;
 }
 
 }  // namespace pgsieve::policy

@@ -213,3 +213,18 @@ def test_sigterm_ends_sessions_still_running_after_the_grace_period(postgres, tm
     assert time.monotonic() - started < 15
     assert p.process.wait(10) == 0
     p.stop()
+
+
+def test_a_superuser_upstream_role_is_warned_about(postgres, tmp_path):
+    psql("ALTER ROLE ai_readonly SUPERUSER")
+    try:
+        p = start_proxy(tmp_path)
+        try:
+            deadline = time.time() + 10
+            while "upstream_role_superuser" not in p.read_log() and time.time() < deadline:
+                time.sleep(0.05)
+            assert '"event":"upstream_role_superuser"' in p.read_log()
+        finally:
+            assert p.stop() == 0, p.read_log()
+    finally:
+        psql("ALTER ROLE ai_readonly NOSUPERUSER")

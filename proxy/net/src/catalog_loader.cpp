@@ -115,10 +115,11 @@ struct loader {
         }
         upstream.emplace(std::move(socket));
         if (!co_await login()) co_return;
-        results.resize(3);
+        results.resize(4);
         if (!co_await query(policy::catalog_sql::relations, results[0])) co_return;
         if (!co_await query(policy::catalog_sql::functions, results[1])) co_return;
         if (!co_await query(policy::catalog_sql::operators, results[2])) co_return;
+        if (!co_await query(policy::catalog_sql::role, results[3])) co_return;
         wire::write_terminate(out);
         co_await flush();
     }
@@ -140,8 +141,8 @@ expected<std::shared_ptr<const policy::catalog>, std::string> load_catalog(const
     asio::co_spawn(io, l.run(), [&](std::exception_ptr) { finished = true; });
     io.run_for(timeout);
     if (!finished) return unexpected(fmt::format("{}: no catalog within {} ms", where, timeout.count()));
-    if (!l.error.empty() || l.results.size() != 3) return unexpected(fmt::format("{}: {}", where, l.error));
-    return policy::catalog_from_rows(l.results[0], l.results[1], l.results[2]);
+    if (!l.error.empty() || l.results.size() != 4) return unexpected(fmt::format("{}: {}", where, l.error));
+    return policy::catalog_from_rows(l.results[0], l.results[1], l.results[2], l.results[3]);
 }
 
 }  // namespace pgsieve::net

@@ -89,7 +89,38 @@ void policy_refresher::refresh_catalog() {
     log::info("catalog_loaded", {{"relations", (*catalog)->relation_count()},
                                  {"functions", (*catalog)->function_count()},
                                  {"ms", ms.count()}});
+    warn_about_role(*snapshot->cfg, **catalog);
     policies_.update(nullptr, std::move(*catalog));
+}
+
+void policy_refresher::warn_about_role(const config::config& cfg, const policy::catalog& catalog) {
+    const auto& role = catalog.upstream_role;
+    std::string summary = fmt::format("{}{}", role.superuser, role.bypass_rls);
+    std::vector<std::string> owned_granted;
+    for (const auto& [schema, name] : role.owned) {
+        for (const auto& [policy_name, p] : cfg.policies) {
+            if (p.tables.contains(config::qualified_name{schema, name})) {
+                owned_granted.push_back(schema + "." + name);
+                break;
+            }
+        }
+    }
+    for (const auto& t : owned_granted) summary += t;
+    if (summary == last_role_warning_) return;  // once per change, not every refresh
+    last_role_warning_ = summary;
+    const auto user = cfg.upstream.user;
+    if (role.superuser)
+        log::warn("upstream_role_superuser", {{"user", user}, {"message", "the upstream role is a superuser: it bypasses "
+                                                                           "every privilege check; use a dedicated "
+                                                                           "read-only role"}});
+    else if (role.bypass_rls)
+        log::warn("upstream_role_bypassrls", {{"user", user}, {"message", "the upstream role bypasses row-level security"}});
+    if (!owned_granted.empty())
+        log::warn("upstream_role_owns_tables",
+                  {{"user", user},
+                   {"tables", fmt::format("{}", fmt::join(owned_granted, ", "))},
+                   {"message", "the upstream role owns granted tables: an owner can alter them and bypasses their "
+                               "row-level security; grant it SELECT on tables owned by another role"}});
 }
 
 void policy_refresher::reload_config() {

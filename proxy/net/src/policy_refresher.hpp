@@ -28,6 +28,7 @@ private:
     void run();
     void refresh_catalog();
     void reload_config();
+    void warn_about_role(const config::config& cfg, const policy::catalog& catalog);
 
     std::string config_path_;
     session::policy_source& policies_;
@@ -37,6 +38,7 @@ private:
     bool reload_wanted_ = false;
     bool stopping_ = false;
     std::thread thread_;
+    std::string last_role_warning_;  // only the refresher thread touches it
 };
 
 }  // namespace pgsieve::net

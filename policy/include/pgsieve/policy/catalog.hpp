@@ -53,6 +53,15 @@ public:
     std::vector<const operator_info*> user_operators(const std::string& name) const;
 
     std::size_t relation_count() const { return relations_.size(); }
+
+    // The upstream role pgsieve logs in as: a superuser or an owner of
+    // granted tables is more than a dedicated reader should be.
+    struct role_info {
+        bool superuser = false;
+        bool bypass_rls = false;
+        std::vector<std::pair<std::string, std::string>> owned;  // schema, relation
+    };
+    role_info upstream_role;
     std::size_t function_count() const { return function_count_; }
 
 private:
@@ -71,11 +80,13 @@ extern const char* const relations;
 extern const char* const functions;
 // schema, operator, function schema, function name (outside pg_catalog only)
 extern const char* const operators;
+// rolsuper, rolbypassrls, schema, relation it owns (NULLs when it owns none)
+extern const char* const role;
 }  // namespace catalog_sql
 
 using row = std::vector<std::optional<std::string>>;
 // Builds a snapshot from the rows of the three queries.
 std::shared_ptr<const catalog> catalog_from_rows(const std::vector<row>& relations, const std::vector<row>& functions,
-                                                 const std::vector<row>& operators);
+                                                 const std::vector<row>& operators, const std::vector<row>& role = {});
 
 }  // namespace pgsieve::policy
