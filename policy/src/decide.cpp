@@ -159,8 +159,11 @@ public:
     }
 
 private:
-    verdict references(const parser::statement_facts& f) {
-        const auto res = resolve(f, ctx_.cat, ctx_.search_path);
+    // Resolves and checks what `f` reads; `resolved`, if given, receives the resolution.
+    verdict references(const parser::statement_facts& f, resolution* resolved = nullptr) {
+        resolution local;
+        resolution& res = resolved ? *resolved : local;
+        res = resolve(f, ctx_.cat, ctx_.search_path);
         if (res.unresolved)
             return plain("unresolved", "pgsieve: " + res.unresolved->message,
                          "rule: every relation and column must resolve against the catalog",
@@ -203,9 +206,8 @@ private:
         if (f.data_modifying_cte)
             return plain("statement", "pgsieve: WITH queries that INSERT, UPDATE or DELETE are not allowed",
                          "rule: statements (a data-modifying CTE writes)", "", start_of(f));
-        auto v = references(f);
-        if (v) return v;
-        const auto res = resolve(f, ctx_.cat, ctx_.search_path);
+        resolution res;
+        if (auto v = references(f, &res)) return v;
         if (!res.target) return plain("relation", "pgsieve: the written relation is not known", "", "", start_of(f));
         const auto it = ctx_.policy.tables.find({res.target->schema, res.target->name});
         const std::string table = res.target->schema + "." + res.target->name;
