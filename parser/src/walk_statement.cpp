@@ -34,8 +34,8 @@ bool asks_read_write(object o, std::string_view key) {
 
 }  // namespace
 
-void walker::insert(object s) {
-    f_.kind = statement_kind::insert;
+int walker::dml_root(object s, statement_kind kind) {
+    f_.kind = kind;
     const int q = new_query(-1, false);
     f_.root = q;
     object with;
@@ -46,6 +46,11 @@ void walker::insert(object s) {
         object alias;
         if (rel["alias"].get_object().get(alias) == simdjson::SUCCESS) f_.target_alias = string_field(alias, "aliasname");
     }
+    return q;
+}
+
+void walker::insert(object s) {
+    const int q = dml_root(s, statement_kind::insert);
     array cols;
     if (s["cols"].get_array().get(cols) == simdjson::SUCCESS) {
         for (element c : cols) {
@@ -90,17 +95,7 @@ void walker::insert(object s) {
 }
 
 void walker::update(object s) {
-    f_.kind = statement_kind::update;
-    const int q = new_query(-1, false);
-    f_.root = q;
-    object with;
-    if (s["withClause"].get_object().get(with) == simdjson::SUCCESS) with_clause(q, with);
-    object rel;
-    if (s["relation"].get_object().get(rel) == simdjson::SUCCESS) {
-        f_.target_relation = relation(rel);
-        object alias;
-        if (rel["alias"].get_object().get(alias) == simdjson::SUCCESS) f_.target_alias = string_field(alias, "aliasname");
-    }
+    const int q = dml_root(s, statement_kind::update);
     array from;
     if (s["fromClause"].get_array().get(from) == simdjson::SUCCESS) {
         for (element item : from) {
@@ -122,17 +117,7 @@ void walker::update(object s) {
 }
 
 void walker::delete_(object s) {
-    f_.kind = statement_kind::delete_;
-    const int q = new_query(-1, false);
-    f_.root = q;
-    object with;
-    if (s["withClause"].get_object().get(with) == simdjson::SUCCESS) with_clause(q, with);
-    object rel;
-    if (s["relation"].get_object().get(rel) == simdjson::SUCCESS) {
-        f_.target_relation = relation(rel);
-        object alias;
-        if (rel["alias"].get_object().get(alias) == simdjson::SUCCESS) f_.target_alias = string_field(alias, "aliasname");
-    }
+    const int q = dml_root(s, statement_kind::delete_);
     array using_list;
     if (s["usingClause"].get_array().get(using_list) == simdjson::SUCCESS) {
         for (element item : using_list) {

@@ -53,6 +53,8 @@ private:
     void targets(int q, object s, std::string_view key, clause c, bool record_outputs);
     relation_ref relation(object range_var);
     void function_call(int q, object call, clause c, bool in_from);
+    // The root query of INSERT/UPDATE/DELETE: its WITH, target relation and alias.
+    int dml_root(object s, statement_kind kind);
     void insert(object s);
     void update(object s);
     void delete_(object s);

@@ -56,7 +56,7 @@ std::string caret(std::string_view sql, int position) {
 int run_check(const check_options& options) {
     const auto loaded = config::load_file(options.config_file);
     if (!loaded) {
-        for (const auto& e : loaded.error()) std::cerr << e.str() << "\n";
+        print_config_errors(loaded.error(), options.config_file);
         return exit_usage;
     }
     const auto& cfg = **loaded;

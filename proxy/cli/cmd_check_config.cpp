@@ -56,12 +56,17 @@ void print_summary(const config::config& cfg) {
 
 }  // namespace
 
+void print_config_errors(const std::vector<config::load_error>& errors, const std::string& file,
+                         std::string_view consequence) {
+    for (const auto& e : errors) std::cerr << e.str() << "\n";
+    std::cerr << fmt::format("pgsieve: {} error{} in {}{}\n", errors.size(), errors.size() == 1 ? "" : "s", file,
+                             consequence);
+}
+
 int run_check_config(const check_config_options& options) {
     const auto loaded = config::load_file(options.config_file);
     if (!loaded) {
-        for (const auto& e : loaded.error()) std::cerr << e.str() << "\n";
-        std::cerr << fmt::format("pgsieve: {} error{} in {}\n", loaded.error().size(),
-                                 loaded.error().size() == 1 ? "" : "s", options.config_file);
+        print_config_errors(loaded.error(), options.config_file);
         return exit_usage;
     }
     const auto& cfg = **loaded;

@@ -16,9 +16,7 @@ namespace pgsieve::cli {
 int run_serve(const serve_options& options) {
     const auto loaded = config::load_file(options.config_file);
     if (!loaded) {
-        for (const auto& e : loaded.error()) std::cerr << e.str() << "\n";
-        std::cerr << fmt::format("pgsieve: {} error{} in {}; not serving\n", loaded.error().size(),
-                                 loaded.error().size() == 1 ? "" : "s", options.config_file);
+        print_config_errors(loaded.error(), options.config_file, "; not serving");
         return exit_usage;
     }
     const auto& cfg = *loaded;

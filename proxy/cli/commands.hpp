@@ -2,6 +2,11 @@
 // One function per subcommand; each returns the process exit code.
 
 #include <string>
+#include <vector>
+
+namespace pgsieve::config {
+struct load_error;
+}
 
 namespace pgsieve::cli {
 
@@ -9,6 +14,10 @@ namespace pgsieve::cli {
 inline constexpr int exit_ok = 0;
 inline constexpr int exit_refused = 1;  // check: the statement is refused
 inline constexpr int exit_usage = 2;    // bad arguments, bad configuration, bad input
+
+// Prints each error as FILE:LINE: key: message, then a count line.
+void print_config_errors(const std::vector<config::load_error>& errors, const std::string& file,
+                         std::string_view consequence = {});
 
 struct passwd_options {
     std::string name;

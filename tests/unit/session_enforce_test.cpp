@@ -11,50 +11,13 @@ using session::action;
 
 namespace {
 
-void logged_in(harness& h) {
-    REQUIRE(types_of(client_login(h, "cs_bot", "cs-secret")) == "R");
-    REQUIRE(h.next() == action::connect_upstream);
-    h.s->on_upstream_connected(true, {});
-    REQUIRE(h.next() == action::write_upstream);
-    h.s->upstream_output().clear();
-    REQUIRE(h.next() == action::read_upstream);
-    upstream_accepts(h);
-    REQUIRE(h.next() == action::write_client);
-    h.s->client_output().clear();
-    REQUIRE(h.next() == action::relay);
-}
 
-std::string query(std::string_view sql) {
-    std::string out;
-    wire::write_query(out, sql);
-    return out;
-}
-std::string parse(std::string_view name, std::string_view sql) {
-    std::string out;
-    wire::message_writer(out).begin('P').cstring(name).cstring(sql).int16(0).end();
-    return out;
-}
-std::string bind(std::string_view portal, std::string_view statement) {
-    std::string out;
-    wire::message_writer(out).begin('B').cstring(portal).cstring(statement).int16(0).int16(0).int16(0).end();
-    return out;
-}
-std::string execute(std::string_view portal) {
-    std::string out;
-    wire::message_writer(out).begin('E').cstring(portal).int32(0).end();
-    return out;
-}
 std::string error_reply() {
     std::string out;
     wire::error_fields e;
     e.sqlstate = "42601";
     e.message = "syntax error at or near \"pgsieve\"";
     wire::write_error_response(out, e);
-    return out;
-}
-std::string ready(char status = 'I') {
-    std::string out;
-    wire::write_ready_for_query(out, status);
     return out;
 }
 

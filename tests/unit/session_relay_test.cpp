@@ -12,45 +12,13 @@ using session::request_kind;
 
 namespace {
 
-void logged_in(harness& h) {
-    REQUIRE(types_of(client_login(h, "cs_bot", "cs-secret")) == "R");
-    REQUIRE(h.next() == action::connect_upstream);
-    h.s->on_upstream_connected(true, {});
-    REQUIRE(h.next() == action::write_upstream);
-    h.s->upstream_output().clear();
-    REQUIRE(h.next() == action::read_upstream);
-    upstream_accepts(h);
-    REQUIRE(h.next() == action::write_client);
-    h.s->client_output().clear();
-    REQUIRE(h.next() == action::relay);
-}
 
-std::string parse(std::string_view name, std::string_view sql) {
-    std::string out;
-    wire::message_writer(out).begin('P').cstring(name).cstring(sql).int16(0).end();
-    return out;
-}
-std::string bind(std::string_view portal, std::string_view statement) {
-    std::string out;
-    wire::message_writer(out).begin('B').cstring(portal).cstring(statement).int16(0).int16(0).int16(0).end();
-    return out;
-}
-std::string execute(std::string_view portal, int max_rows = 0) {
-    std::string out;
-    wire::message_writer(out).begin('E').cstring(portal).int32(max_rows).end();
-    return out;
-}
 std::string describe_portal(std::string_view portal) {
     std::string out;
     wire::message_writer(out).begin('D').byte('P').cstring(portal).end();
     return out;
 }
 std::string sync_message() { return frame('S', ""); }
-std::string query(std::string_view sql) {
-    std::string out;
-    wire::write_query(out, sql);
-    return out;
-}
 std::string data_row(std::string_view value) {
     std::string out;
     wire::message_writer(out).begin('D').int16(1).int32(static_cast<std::int32_t>(value.size())).bytes(value).end();
@@ -59,11 +27,6 @@ std::string data_row(std::string_view value) {
 std::string complete(std::string_view tag) {
     std::string out;
     wire::message_writer(out).begin('C').cstring(tag).end();
-    return out;
-}
-std::string ready(char status = 'I') {
-    std::string out;
-    wire::write_ready_for_query(out, status);
     return out;
 }
 std::string error(std::string_view code, std::string_view message) {

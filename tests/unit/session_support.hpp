@@ -144,4 +144,44 @@ inline std::string frame(char type, std::string_view body) {
     return out;
 }
 
+// An authenticated session in the relay state, its replies read.
+inline void logged_in(harness& h) {
+    REQUIRE(types_of(client_login(h, "cs_bot", "cs-secret")) == "R");
+    REQUIRE(h.next() == session::action::connect_upstream);
+    h.s->on_upstream_connected(true, {});
+    REQUIRE(h.next() == session::action::write_upstream);
+    h.s->upstream_output().clear();
+    REQUIRE(h.next() == session::action::read_upstream);
+    upstream_accepts(h);
+    REQUIRE(h.next() == session::action::write_client);
+    h.s->client_output().clear();
+    REQUIRE(h.next() == session::action::relay);
+}
+
+inline std::string query(std::string_view sql) {
+    std::string out;
+    wire::write_query(out, sql);
+    return out;
+}
+inline std::string parse(std::string_view name, std::string_view sql) {
+    std::string out;
+    wire::message_writer(out).begin('P').cstring(name).cstring(sql).int16(0).end();
+    return out;
+}
+inline std::string bind(std::string_view portal, std::string_view statement) {
+    std::string out;
+    wire::message_writer(out).begin('B').cstring(portal).cstring(statement).int16(0).int16(0).int16(0).end();
+    return out;
+}
+inline std::string execute(std::string_view portal, int max_rows = 0) {
+    std::string out;
+    wire::message_writer(out).begin('E').cstring(portal).int32(max_rows).end();
+    return out;
+}
+inline std::string ready(char status = 'I') {
+    std::string out;
+    wire::write_ready_for_query(out, status);
+    return out;
+}
+
 }  // namespace pgsieve::test
