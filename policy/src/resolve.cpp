@@ -282,6 +282,14 @@ private:
                 }
                 if (found) return;
             }
+            // ORDER BY, GROUP BY and DISTINCT ON may name an output column
+            // (SELECT plan AS p … ORDER BY p): its sources were checked as targets.
+            if (ref.where == parser::clause::order_by || ref.where == parser::clause::group_by ||
+                ref.where == parser::clause::distinct) {
+                const auto& targets = f_.queries[q].targets;
+                if (std::any_of(targets.begin(), targets.end(), [&](const auto& t) { return !t.star && t.name == name; }))
+                    return;
+            }
             // Not a column: a whole-row reference to a FROM entry (SELECT t FROM t).
             if (const auto* e = find_entry(q, name, {})) {
                 read_all(*e, ref);
