@@ -23,6 +23,13 @@ int run_serve(const serve_options& options) {
     for (const auto& w : cfg->warnings)
         log::warn("config_warning", {{"file", cfg->source_path}, {"line", w.line}, {"key", w.key}, {"message", w.message}});
 
+    // Say plainly what this build does not do yet, rather than accept the keys silently.
+    log::warn("audit_not_written", {{"file", cfg->audit.sqlite},
+                                    {"message", "this build does not write the audit log yet; statements are logged "
+                                                "only as session counts"}});
+    if (cfg->admin)
+        log::warn("admin_not_served", {{"message", "this build does not serve /metrics and /healthz yet"}});
+
     // A peer that goes away mid-write must not kill the process.
     std::signal(SIGPIPE, SIG_IGN);
     try {
