@@ -228,3 +228,13 @@ def test_a_superuser_upstream_role_is_warned_about(postgres, tmp_path):
             assert p.stop() == 0, p.read_log()
     finally:
         psql("ALTER ROLE ai_readonly NOSUPERUSER")
+
+
+def test_startup_search_path_is_honoured_when_granted_then_pinned(limited):
+    with psycopg.connect(limited.dsn(options="-c search_path=public,pg_catalog"), autocommit=True) as conn:
+        assert conn.execute("SHOW search_path").fetchone() == ("public, pg_catalog",)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as info:
+            conn.execute("SET search_path = hr")
+        assert "SET search_path is not allowed" in str(info.value)
+    message = connect_error(limited, options="-c search_path=hr")
+    assert 'schema "hr" in search_path is not granted by policy "customer-success"' in message
