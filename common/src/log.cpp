@@ -1,6 +1,6 @@
 #include <pgsieve/common/log.hpp>
+#include <pgsieve/common/time.hpp>
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <atomic>
@@ -44,10 +44,8 @@ void append_json_string(std::string& out, std::string_view s) {
 
 void write(level lvl, std::string_view event, std::initializer_list<field> fields) {
     if (lvl < min_level.load(std::memory_order_relaxed)) return;
-    const auto now = std::chrono::system_clock::now();
-    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1'000'000;
-    std::string line = fmt::format("{{\"ts\":\"{:%Y-%m-%dT%H:%M:%S}.{:06d}Z\",\"level\":\"{}\",\"event\":",
-                                   std::chrono::floor<std::chrono::seconds>(now), micros, name(lvl));
+    std::string line = fmt::format("{{\"ts\":\"{}\",\"level\":\"{}\",\"event\":",
+                                   rfc3339(std::chrono::system_clock::now()), name(lvl));
     append_json_string(line, event);
     for (const auto& f : fields) {
         line += ',';

@@ -5,6 +5,7 @@
 #include <pgsieve/wire/scram.hpp>
 
 #include <fmt/format.h>
+#include <openssl/evp.h>
 
 #include <algorithm>
 #include <fstream>
@@ -13,6 +14,19 @@
 namespace pgsieve::config {
 
 using namespace detail;
+
+namespace {
+// The first 16 hex digits of the text's SHA-256: names the exact rules a
+// verdict was made under, across restarts and machines.
+std::string version_of(std::string_view text) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
+    std::string hex;
+    for (unsigned int i = 0; i < 8 && i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
+    return hex;
+}
+}  // namespace
 
 std::string detail::loader::resolve_path(const std::string& path) const {
     const std::filesystem::path p(path);
@@ -294,6 +308,7 @@ load_result load_text(const std::string& text, const std::string& file, const en
     auto cfg = std::make_shared<config>();
     cfg->source_path = file;
     cfg->source_text = text;
+    cfg->version = version_of(text);
     yaml_reader reader(file, errors);
     loader l{reader, env, std::filesystem::path(file).parent_path(), *cfg};
 

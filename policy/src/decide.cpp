@@ -347,12 +347,29 @@ private:
     decision& out_;
 };
 
+void merge_unique(std::vector<std::string>& into, const std::vector<std::string>& from) {
+    for (const auto& item : from) {
+        if (std::find(into.begin(), into.end(), item) == into.end()) into.push_back(item);
+    }
+}
+
 }  // namespace
 
 decision decide(const std::vector<parser::statement_facts>& statements, std::string_view sql, const context& ctx) {
     decision out;
+    out.policy_version = ctx.cfg.version;
     for (const auto& f : statements) {
-        auto v = decider(ctx, out).statement(f);
+        // With several statements, each one's reads are kept apart, then merged.
+        decision part;
+        auto v = decider(ctx, statements.size() == 1 ? out : part).statement(f);
+        if (statements.size() > 1) {
+            merge_unique(out.tables, part.tables);
+            merge_unique(out.columns, part.columns);
+            merge_unique(out.functions, part.functions);
+            out.kinds.insert(out.kinds.end(), part.kinds.begin(), part.kinds.end());
+            out.effects.insert(out.effects.end(), part.effects.begin(), part.effects.end());
+            out.parts.push_back({f.text, std::move(part.tables), std::move(part.columns)});
+        }
         if (!v) continue;
         out.rule = std::move(v->rule);
         out.message = std::move(v->message);
@@ -373,6 +390,7 @@ decision decide(std::string_view sql, const context& ctx) {
     const auto parsed = parser::parse(sql);
     if (!parsed) {
         decision out;
+        out.policy_version = ctx.cfg.version;
         out.rule = "syntax";
         out.message = "pgsieve: " + parsed.error().message;
         out.detail = "rule: statements must parse with PostgreSQL's grammar";

@@ -2,6 +2,7 @@
 
 #include "commands.hpp"
 
+#include <pgsieve/audit/sink.hpp>
 #include <pgsieve/common/log.hpp>
 #include <pgsieve/config/load.hpp>
 #include <pgsieve/net/server.hpp>
@@ -23,10 +24,23 @@ int run_serve(const serve_options& options) {
     for (const auto& w : cfg->warnings)
         log::warn("config_warning", {{"file", cfg->source_path}, {"line", w.line}, {"key", w.key}, {"message", w.message}});
 
+    // No audit, no service: every statement must be recordable.
+    audit::sink_options audit_options;
+    audit_options.path = cfg->audit.sqlite;
+    audit_options.normalize_sql = cfg->audit.sql == config::store_sql::normalized;
+    audit_options.drop_on_overflow = cfg->audit.overflow == config::on_overflow::drop;
+    audit_options.flush_interval = cfg->audit.flush_interval;
+    auto sink = audit::sink::open(audit_options);
+    if (!sink) {
+        log::error("audit_open_failed", {{"error", sink.error()}});
+        std::cerr << "pgsieve: audit.sqlite: " << sink.error() << "; not serving\n";
+        return exit_refused;
+    }
+    log::info("audit_open", {{"file", cfg->audit.sqlite}, {"store_sql", config::to_string(cfg->audit.sql)},
+                             {"on_failure", config::to_string(cfg->audit.failure)},
+                             {"on_overflow", config::to_string(cfg->audit.overflow)}});
+
     // Say plainly what this build does not do yet, rather than accept the keys silently.
-    log::warn("audit_not_written", {{"file", cfg->audit.sqlite},
-                                    {"message", "this build does not write the audit log yet; statements are logged "
-                                                "only as session counts"}});
     if (cfg->admin)
         log::warn("admin_not_served", {{"message", "this build does not serve /metrics and /healthz yet"}});
 
@@ -37,13 +51,24 @@ int run_serve(const serve_options& options) {
         server_options.config_path = options.config_file;
         server_options.threads = options.threads;
         server_options.shutdown_grace = std::chrono::seconds(options.shutdown_grace_seconds);
-        net::server server(cfg, server_options);
-        server.run();
+        server_options.audit = sink->get();
+        {
+            net::server server(cfg, server_options);
+            server.run();
+        }  // every session has handed over its records
     } catch (const std::exception& e) {
         log::error("startup_failed", {{"error", e.what()}});
         std::cerr << "pgsieve: " << e.what() << "\n";
+        (*sink)->close();
         return exit_refused;
     }
+    (*sink)->close();
+    const auto stats = (*sink)->stats();
+    log::info("audit_closed", {{"file", cfg->audit.sqlite}, {"written", stats.written}, {"dropped", stats.dropped},
+                               {"failed_writes", stats.failed_writes}});
+    if (stats.dropped > 0)
+        log::error("audit_records_dropped", {{"file", cfg->audit.sqlite}, {"dropped", stats.dropped},
+                                             {"message", "see the audit_dropped events in the audit log"}});
     return exit_ok;
 }
 

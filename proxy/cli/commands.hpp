@@ -1,6 +1,7 @@
 #pragma once
 // One function per subcommand; each returns the process exit code.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -44,5 +45,21 @@ struct check_config_options {
     std::string config_file;
 };
 int run_check_config(const check_config_options& options);
+
+struct audit_options {
+    std::string command;  // list, show, stats, export, verify
+    std::string config_file;
+    std::string db;
+    bool json = false;
+    bool blocked = false;
+    std::string client;
+    std::string table;
+    std::string since;
+    std::int64_t limit = 50;
+    std::int64_t id = 0;
+    std::string format = "jsonl";
+};
+// verify: exit 0 intact, 1 tampered; every command: 2 on errors.
+int run_audit(const audit_options& options);
 
 }  // namespace pgsieve::cli

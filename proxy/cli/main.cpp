@@ -45,6 +45,39 @@ int main(int argc, char** argv) {
         "check-config", "Validate a configuration file without serving; print its clients and policies");
     check_config_cmd->add_option("-c,--config", check_config.config_file, "configuration file")->required();
 
+    cli::audit_options audit;
+    auto* audit_cmd = app.add_subcommand("audit", "Review the audit log: what ran, what was refused, for whom, why");
+    audit_cmd->require_subcommand(1);
+    auto audit_leaf = [&](const char* name, const char* description) {
+        auto* c = audit_cmd->add_subcommand(name, description);
+        c->add_option("-c,--config", audit.config_file, "configuration file (its audit.sqlite)");
+        c->add_option("--db", audit.db, "the audit database file");
+        c->callback([&audit, name] { audit.command = name; });
+        return c;
+    };
+    auto add_filters = [&](CLI::App* c) {
+        c->add_option("--since", audit.since, "only statements since: 90s, 30m, 1h, 7d, or a UTC time");
+        c->add_option("--client", audit.client, "only this client");
+        c->add_option("--table", audit.table, "only statements on this table (schema.table or table)");
+        c->add_flag("--blocked", audit.blocked, "only refused statements (blocked and would_block)");
+    };
+    auto* audit_list = audit_leaf("list", "Recent statements, newest first");
+    add_filters(audit_list);
+    audit_list->add_option("--limit", audit.limit, "at most this many (0: all)")->capture_default_str();
+    audit_list->add_flag("--json", audit.json, "JSON for tools");
+    auto* audit_show = audit_leaf("show", "One statement in full, with its session and the policy text in force");
+    audit_show->add_option("ID", audit.id, "statement id (from audit list)")->required();
+    audit_show->add_flag("--json", audit.json, "JSON for tools");
+    auto* audit_stats = audit_leaf("stats", "Verdicts by client, top refusals and rules, top tables, by hour");
+    audit_stats->add_option("--since", audit.since, "only statements since: 90s, 30m, 24h, 7d, or a UTC time");
+    audit_stats->add_flag("--json", audit.json, "JSON for tools");
+    auto* audit_export = audit_leaf("export", "Every statement column, oldest first");
+    add_filters(audit_export);
+    audit_export->add_option("--format", audit.format, "jsonl or csv")
+        ->check(CLI::IsMember({"jsonl", "csv"}))
+        ->capture_default_str();
+    audit_leaf("verify", "Recompute the hash chain; name the first statement that does not match (exit 1)");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -56,5 +89,6 @@ int main(int argc, char** argv) {
     if (*check_cmd) return cli::run_check(check);
     if (*passwd_cmd) return cli::run_passwd(passwd);
     if (*check_config_cmd) return cli::run_check_config(check_config);
+    if (*audit_cmd) return cli::run_audit(audit);
     return cli::exit_usage;
 }

@@ -158,7 +158,7 @@ MONITOR_POLICY = DEFAULT_POLICY.replace("statements: [select, explain]", "mode: 
 
 
 def proxy_config(port, *, tls=None, listen_extra="", upstream_port=None, upstream_host="127.0.0.1",
-                 upstream_extra="", clients_extra="", policies=DEFAULT_POLICY):
+                 upstream_extra="", clients_extra="", policies=DEFAULT_POLICY, audit_extra=""):
     tls_block = ""
     if tls:
         tls_block = f"  tls: {{cert_file: {tls['cert']}, key_file: {tls['key']}, mode: {tls.get('mode', 'require')}}}\n"
@@ -176,6 +176,7 @@ def proxy_config(port, *, tls=None, listen_extra="", upstream_port=None, upstrea
         """) + textwrap.indent(textwrap.dedent(upstream_extra or "sslmode: disable\n"), "  ") + textwrap.dedent("""\
         audit:
           sqlite: audit.db
+        """) + textwrap.indent(textwrap.dedent(audit_extra), "  ") + textwrap.dedent("""\
         clients:
           - name: cs_bot
             password_env: PGSIEVE_TEST_CLIENT_PASSWORD

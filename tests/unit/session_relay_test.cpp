@@ -19,16 +19,6 @@ std::string describe_portal(std::string_view portal) {
     return out;
 }
 std::string sync_message() { return frame('S', ""); }
-std::string data_row(std::string_view value) {
-    std::string out;
-    wire::message_writer(out).begin('D').int16(1).int32(static_cast<std::int32_t>(value.size())).bytes(value).end();
-    return out;
-}
-std::string complete(std::string_view tag) {
-    std::string out;
-    wire::message_writer(out).begin('C').cstring(tag).end();
-    return out;
-}
 std::string error(std::string_view code, std::string_view message) {
     std::string out;
     wire::error_fields e;

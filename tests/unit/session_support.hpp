@@ -178,6 +178,16 @@ inline std::string execute(std::string_view portal, int max_rows = 0) {
     wire::message_writer(out).begin('E').cstring(portal).int32(max_rows).end();
     return out;
 }
+inline std::string data_row(std::string_view value) {
+    std::string out;
+    wire::message_writer(out).begin('D').int16(1).int32(static_cast<std::int32_t>(value.size())).bytes(value).end();
+    return out;
+}
+inline std::string complete(std::string_view tag) {
+    std::string out;
+    wire::message_writer(out).begin('C').cstring(tag).end();
+    return out;
+}
 inline std::string ready(char status = 'I') {
     std::string out;
     wire::write_ready_for_query(out, status);

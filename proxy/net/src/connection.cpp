@@ -35,11 +35,24 @@ connection::connection(tcp::socket socket, server_context& context, std::list<co
     client_.socket().set_option(tcp::no_delay(true), ec);
     const auto endpoint = client_.socket().remote_endpoint(ec);
     peer_ = ec ? "unknown" : fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+    session_.set_peer(ec ? "" : endpoint.address().to_string());
 }
 
 connection::~connection() {
+    if (!done_) {  // pgsieve stopped with this session still running
+        session_.on_closed(std::chrono::system_clock::now(), "pgsieve stopped");
+        submit_audit();
+    }
     live_.erase(live_entry_);
     release_slot();
+}
+
+void connection::submit_audit() {
+    auto records = session_.take_audit_records(std::chrono::system_clock::now());
+    for (auto& r : records) {
+        if (std::holds_alternative<audit::statement>(r)) ++statements_;
+        if (context_.shared.audit) context_.shared.audit->submit(std::move(r));
+    }
 }
 
 void connection::release_slot() {
@@ -65,6 +78,8 @@ awaitable<void> connection::run() {
     co_await drive();
     done_ = true;
     timer_.cancel();
+    session_.on_closed(std::chrono::system_clock::now());
+    submit_audit();
     if (started_relay_) {
         log::info("session_end", {{"client", session_.client_name()},
                                   {"peer", peer_},
@@ -230,9 +245,7 @@ awaitable<void> connection::upstream_to_client() {
             break;
         }
         const auto status = session_.relay_upstream(session::clock::now());
-        for (const auto& o : session_.take_outcomes()) {
-            if (o.kind == session::request_kind::query || o.kind == session::request_kind::execute) ++statements_;
-        }
+        submit_audit();
         if (!session_.client_output().empty()) {
             const auto ec = co_await client_.write_all(session_.client_output());
             written(session_.client_output());

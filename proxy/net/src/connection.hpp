@@ -44,6 +44,8 @@ private:
     awaitable<void> watchdog();
     void cancel_io();
     void release_slot();
+    // Hands the session's audit records to the sink (which may wait: on_overflow: wait).
+    void submit_audit();
 
     server_context& context_;
     std::list<connection*>& live_;

@@ -13,8 +13,8 @@ namespace {
 constexpr auto min_refresh_interval = std::chrono::seconds(2);
 }  // namespace
 
-policy_refresher::policy_refresher(std::string config_path, session::policy_source& policies)
-    : config_path_(std::move(config_path)), policies_(policies) {}
+policy_refresher::policy_refresher(std::string config_path, session::policy_source& policies, audit::sink* audit)
+    : config_path_(std::move(config_path)), policies_(policies), audit_(audit) {}
 
 policy_refresher::~policy_refresher() { stop(); }
 
@@ -126,8 +126,15 @@ void policy_refresher::warn_about_role(const config::config& cfg, const policy::
 void policy_refresher::reload_config() {
     auto loaded = config::load_file(config_path_);
     if (!loaded) {
-        for (const auto& e : loaded.error()) log::error("reload_rejected", {{"error", e.str()}});
+        std::string errors;
+        for (const auto& e : loaded.error()) {
+            log::error("reload_rejected", {{"error", e.str()}});
+            errors += e.str() + "\n";
+        }
         log::error("reload_failed", {{"file", config_path_}, {"message", "the previous configuration stays in force"}});
+        if (audit_)
+            audit_->submit(audit::event{std::chrono::system_clock::now(), 0, "policy_reload_failed",
+                                        audit::detail_json({{"file", config_path_}, {"errors", errors}})});
         return;
     }
     const auto old = policies_.current();
@@ -140,6 +147,14 @@ void policy_refresher::reload_config() {
     for (const auto& w : next.warnings)
         log::warn("config_warning", {{"file", next.source_path}, {"line", w.line}, {"key", w.key}, {"message", w.message}});
     policies_.update(*loaded, nullptr);
+    if (audit_) {
+        const auto now = std::chrono::system_clock::now();
+        audit_->submit(audit::policy_version{next.version, now, next.source_text});
+        audit_->submit(audit::event{now, 0, "policy_reload",
+                                    audit::detail_json({{"file", config_path_},
+                                                        {"previous_version", old && old->cfg ? old->cfg->version : ""},
+                                                        {"version", next.version}})});
+    }
     log::info("reloaded", {{"file", config_path_}, {"clients", next.clients.size()}, {"policies", next.policies.size()}});
 }
 

@@ -5,6 +5,7 @@
 // configuration file on request (SIGHUP), keeping the old one if the new
 // one is invalid. Runs on its own thread so no session waits on it.
 
+#include <pgsieve/audit/sink.hpp>
 #include <pgsieve/session/policy_snapshot.hpp>
 
 #include <condition_variable>
@@ -16,7 +17,8 @@ namespace pgsieve::net {
 
 class policy_refresher {
 public:
-    policy_refresher(std::string config_path, session::policy_source& policies);
+    // `audit` (may be null) records each configuration in force and each reload.
+    policy_refresher(std::string config_path, session::policy_source& policies, audit::sink* audit);
     ~policy_refresher();
 
     void start();
@@ -32,6 +34,7 @@ private:
 
     std::string config_path_;
     session::policy_source& policies_;
+    audit::sink* audit_;
     std::mutex mutex_;
     std::condition_variable wake_;
     bool refresh_wanted_ = false;

@@ -53,6 +53,7 @@ std::shared_ptr<const policy::decision> session::decide(std::string_view sql, st
                        "rule: names are resolved against the upstream catalog", "retry in a moment");
     }
 
+    if (auto refused = audit_refusal(*snapshot)) return refused;
     max_rows_ = policy->max_rows.value_or(0);
     const std::string path = fmt::format("{}", fmt::join(search_path_, ","));
     const policy::decision_cache::scope scope{snapshot->generation, policy->name, path};
@@ -73,13 +74,33 @@ std::shared_ptr<const policy::decision> session::decide(std::string_view sql, st
     return d;
 }
 
+std::shared_ptr<const policy::decision> session::audit_refusal(const policy_snapshot& snapshot) const {
+    if (!shared_.audit || shared_.audit->writable() || !snapshot.cfg ||
+        snapshot.cfg->audit.failure != config::on_failure::block)
+        return nullptr;
+    auto d = std::make_shared<policy::decision>();
+    d->allowed = false;
+    d->rule = "audit";
+    d->message = "pgsieve: the audit log cannot be written, so statements are refused";
+    d->detail = "rule: audit.on_failure: block (nothing runs unless it can be recorded)";
+    d->hint = "retry later; the operator should check the audit file named in pgsieve's log";
+    d->sqlstate = "58030";  // io_error
+    d->policy_version = snapshot.cfg->version;
+    return d;
+}
+
 std::shared_ptr<const policy::decision> session::still_refused(remembered& r) {
     const auto snapshot = shared_.policies.current();
+    // Prepared statements too: nothing runs that cannot be recorded.
+    if (snapshot) {
+        if (auto refused = audit_refusal(*snapshot)) return refused;
+    }
     if (snapshot && snapshot->generation == r.generation) return nullptr;
     std::uint64_t generation = 0;
     auto d = decide(r.sql, &generation);
     if (!d->allowed) return d;
     r.generation = generation;
+    r.decision = std::move(d);
     return nullptr;
 }
 
@@ -87,7 +108,7 @@ void session::apply_effects(const policy::decision& d, std::uint64_t generation)
     using k = policy::session_effect::kind;
     for (const auto& e : d.effects) {
         switch (e.what) {
-            case k::prepare: sql_prepared_[e.name] = {e.text, generation}; break;
+            case k::prepare: sql_prepared_[e.name] = {e.text, generation, nullptr}; break;
             case k::deallocate:  // protocol-level and SQL-level statements share one namespace
                 sql_prepared_.erase(e.name);
                 statements_.erase(e.name);
@@ -96,7 +117,7 @@ void session::apply_effects(const policy::decision& d, std::uint64_t generation)
                 sql_prepared_.clear();
                 statements_.clear();
                 break;
-            case k::declare_cursor: cursors_[e.name] = {e.text, generation}; break;
+            case k::declare_cursor: cursors_[e.name] = {e.text, generation, nullptr}; break;
             case k::close_cursor:
                 cursors_.erase(e.name);
                 portals_.erase(e.name);
@@ -144,18 +165,22 @@ bool session::enforce(const wire::frame& f, request& req, std::string& substitut
                 wire::message_writer(substitute).begin(fe::parse).cstring(req.name).cstring(refused_sql).int16(0).end();
                 return true;
             }
-            statements_[req.name] = {req.sql, generation};
+            statements_[req.name] = {req.sql, generation, req.decision};
             return false;
         }
         case fe::bind: {
             const auto bind = wire::parse_bind(f.body);
             if (!bind) return false;  // relay.cpp already refused a malformed Bind
             portals_[std::string(bind->portal)] = std::string(bind->statement);
+            req.name = bind->statement;  // the audit names the prepared statement, not the portal
             const auto it = statements_.find(std::string(bind->statement));
             if (it == statements_.end()) return false;  // unknown here: PostgreSQL says it does not exist
             req.sql = it->second.sql;
             auto refused = still_refused(it->second);
-            if (!refused) return false;
+            if (!refused) {
+                req.decision = it->second.decision;
+                return false;
+            }
             req.decision = std::move(refused);
             portals_.erase(std::string(bind->portal));
             // The same Bind, naming a statement that does not exist.
@@ -176,8 +201,12 @@ bool session::enforce(const wire::frame& f, request& req, std::string& substitut
             const auto it = statements_.find(portal->second);
             if (it == statements_.end()) return false;
             req.sql = it->second.sql;
+            req.name = portal->second;  // the audit names the prepared statement, not the portal
             auto refused = still_refused(it->second);
-            if (!refused) return false;
+            if (!refused) {
+                req.decision = it->second.decision;
+                return false;
+            }
             req.decision = std::move(refused);
             wire::message_writer(substitute)
                 .begin(fe::execute)

@@ -28,6 +28,7 @@ void in_flight::finish_query_statement(entry& e, clock::time_point now, std::vec
     o.sql = e.req.sql;
     o.decision = e.req.decision;
     o.refused = e.req.refused;
+    o.statement_index = e.results++;
     o.duration = std::chrono::duration_cast<std::chrono::microseconds>(now - e.req.sent);
     done.push_back(std::move(o));
     e.result = outcome{};
@@ -46,6 +47,16 @@ void in_flight::fail(std::string_view body, clock::time_point now, std::vector<o
     finish_front(now, done);
     // PostgreSQL discards every message up to the next Sync.
     while (!queue_.empty() && queue_.front().req.kind != request_kind::sync) finish_front(now, done, true);
+}
+
+void in_flight::abandon(clock::time_point now, std::vector<outcome>& done) {
+    while (!queue_.empty()) {
+        auto& e = queue_.front();
+        // It may or may not have run: PostgreSQL rolls back an open transaction when we close.
+        if (!e.result.error)
+            e.result.error = wire::received_error{"ERROR", "08006", "the connection closed before the reply came", "", ""};
+        finish_front(now, done);
+    }
 }
 
 void in_flight::on_backend_message(char type, std::string_view body, std::size_t frame_size, clock::time_point now,

@@ -159,6 +159,7 @@ relay_status session::relay_upstream(clock::time_point now) {
         const wire::frame& f = r.message;
         const request* front = in_flight_.front();
         namespace be = wire::backend;
+        bool truncated = false;
         // max_rows: rows beyond the limit are dropped as they arrive, and the
         // result's completion becomes ERROR 54000.
         if (max_rows_ > 0) {
@@ -179,6 +180,7 @@ relay_status session::relay_upstream(clock::time_point now) {
                     e.hint = fmt::format("add LIMIT {} or narrow the query", max_rows_);
                     wire::write_error_response(client_out_, e);
                     forwarded = consumed + f.size;
+                    truncated = true;
                 }
                 result_rows_ = 0;
                 result_truncated_ = false;
@@ -189,7 +191,7 @@ relay_status session::relay_upstream(clock::time_point now) {
             const auto& d = *front->decision;
             client_out_.append(input.substr(forwarded, consumed - forwarded));
             wire::error_fields e;
-            e.sqlstate = std::string(wire::sqlstate::insufficient_privilege);
+            e.sqlstate = d.sqlstate.empty() ? std::string(wire::sqlstate::insufficient_privilege) : d.sqlstate;
             e.message = d.message;
             e.detail = d.detail;
             e.hint = d.hint;
@@ -197,7 +199,9 @@ relay_status session::relay_upstream(clock::time_point now) {
             wire::write_error_response(client_out_, e);
             forwarded = consumed + f.size;
         }
+        const auto finished = outcomes_.size();
         in_flight_.on_backend_message(f.type, f.body, f.size, now, outcomes_);
+        if (truncated && outcomes_.size() > finished) outcomes_.back().truncated = true;
         consumed += f.size;
     }
     if (forwarded == 0) {

@@ -25,6 +25,7 @@ session::~session() {
 void session::fail(std::string_view code, std::string message, std::string hint) {
     if (state_ == state::closed) return;
     close_reason_ = message;
+    close_sqlstate_ = std::string(code);
     wire::error_fields e;
     e.severity = "FATAL";
     e.sqlstate = std::string(code);

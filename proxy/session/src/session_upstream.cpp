@@ -45,6 +45,19 @@ void session::upstream_ready() {
     wire::write_backend_key_data(client_out_, proxy_key_->process_id, proxy_key_->secret_key);
     wire::write_ready_for_query(client_out_, login_->transaction_status());
     state_ = state::relay;
+
+    audit_id_ = shared_.audit ? shared_.audit->new_session_id() : 0;
+    audit_started_ = true;
+    audit::session_started started;
+    started.id = audit_id_;
+    started.started_at = std::chrono::system_clock::now();
+    started.client = user_;
+    started.policy = client_ ? client_->policy : "";
+    started.client_addr = peer_;
+    started.application_name = application_name_;
+    started.database = database_;
+    started.tls = client_tls_;
+    audit_.emplace_back(std::move(started));
 }
 
 }  // namespace pgsieve::session

@@ -121,6 +121,7 @@ struct warning {
 struct config {
     std::string source_path;  // the file it came from
     std::string source_text;  // its exact text, for the audit's policy_versions
+    std::string version;      // a hash of source_text: the audit's policy_version
     listen_settings listen;
     std::optional<admin_settings> admin;
     upstream_settings upstream;

@@ -37,6 +37,17 @@ struct decision {
     std::vector<std::string> functions;  // schema.function
     std::vector<std::string> kinds;      // statement kind of each statement
     std::vector<session_effect> effects;
+
+    std::string policy_version;  // config::config::version of the rules that decided
+    std::string sqlstate;        // of the refusal; empty: 42501 insufficient_privilege
+    // With several statements in one query string, each one's own text and
+    // reads, so the audit records them one by one.
+    struct part {
+        std::string text;
+        std::vector<std::string> tables;
+        std::vector<std::string> columns;
+    };
+    std::vector<part> parts;
 };
 
 struct context {

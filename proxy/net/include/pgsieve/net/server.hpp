@@ -2,6 +2,7 @@
 // `pgsieve serve`: listens, runs one session per client connection on a
 // pool of threads, forwards CancelRequests, and shuts down gracefully.
 
+#include <pgsieve/audit/sink.hpp>
 #include <pgsieve/config/config.hpp>
 
 #include <chrono>
@@ -14,6 +15,7 @@ struct server_options {
     std::string config_path;  // re-read on SIGHUP
     int threads = 0;          // 0: one per core
     std::chrono::milliseconds shutdown_grace = std::chrono::seconds(30);
+    audit::sink* audit = nullptr;  // outlives the server: it drains what the sessions left
 };
 
 class server {

@@ -23,7 +23,7 @@ enum class request_kind { query, parse, bind, describe, execute, close, sync, fu
 
 struct request {
     request_kind kind = request_kind::query;
-    std::string name;  // statement (parse, describe 'S', close 'S') or portal (bind, execute, ...)
+    std::string name;  // the prepared statement (parse, bind, execute, describe/close 'S'), or portal
     std::string sql;   // query and parse
     clock::time_point sent{};
     // The policy's decision (query, parse, and bind/execute decided again);
@@ -46,6 +46,8 @@ struct outcome {
     std::chrono::microseconds duration{0};
     std::shared_ptr<const policy::decision> decision;
     bool refused = false;
+    std::size_t statement_index = 0;  // a simple Query's statement this result belongs to
+    bool truncated = false;           // rows beyond max_rows were dropped (relay.cpp)
 };
 
 class in_flight {
@@ -55,6 +57,9 @@ public:
     // Observes one upstream message; appends what it completes to `done`.
     void on_backend_message(char type, std::string_view body, std::size_t frame_size, clock::time_point now,
                             std::vector<outcome>& done);
+
+    // The connection closed: every request still waiting ends, unanswered.
+    void abandon(clock::time_point now, std::vector<outcome>& done);
 
     std::size_t size() const { return queue_.size(); }
     const request* front() const { return queue_.empty() ? nullptr : &queue_.front().req; }
@@ -67,6 +72,7 @@ private:
     struct entry {
         request req;
         outcome result;
+        std::size_t results = 0;  // a simple Query's statements finished so far
     };
     void finish_front(clock::time_point now, std::vector<outcome>& done, bool skipped = false);
     // For a simple Query: emit one statement's result, keep the query open.

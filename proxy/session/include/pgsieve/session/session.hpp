@@ -4,6 +4,8 @@
 // does it with real sockets, and reports back; the session never touches a
 // socket, so every path is unit-tested by scripting bytes in and out.
 
+#include <pgsieve/audit/records.hpp>
+#include <pgsieve/audit/sink.hpp>
 #include <pgsieve/config/config.hpp>
 #include <pgsieve/session/cancel_registry.hpp>
 #include <pgsieve/session/connection_limits.hpp>
@@ -49,6 +51,9 @@ struct shared_state {
     // statement names something the snapshot lacks. May be empty.
     std::function<void()> catalog_missing;
     std::array<std::uint8_t, 32> mock_secret{};  // random per process: stable fake salts for unknown users
+    // Where audit records go; null in unit tests (records are still made,
+    // with session id 0). Consulted for audit.on_failure: block.
+    audit::sink* audit = nullptr;
 };
 
 enum class relay_status { keep_going, close };
@@ -81,8 +86,15 @@ public:
     relay_status relay_client(clock::time_point now);
     relay_status relay_upstream(clock::time_point now);
     std::string take_final_client_output() { return std::move(final_client_out_); }
-    // Statements finished since the last call (for the audit).
+    // Requests finished since the last call, before they become audit records.
     std::vector<outcome> take_outcomes() { return std::exchange(outcomes_, {}); }
+    // Audit records made since the last call: the session's start, its
+    // statements as they finish, its end or why it was refused.
+    std::vector<audit::record> take_audit_records(sys_time now);
+    // The driver is done with the connection (or pgsieve is stopping): the
+    // session's end, or a refused startup, becomes an audit record.
+    void on_closed(sys_time now, std::string_view reason = {});
+    void set_peer(std::string peer) { peer_ = std::move(peer); }
 
     // A FATAL the driver asks to send (limits, timeouts, shutdown).
     void fail(std::string_view sqlstate, std::string message, std::string hint = {});
@@ -129,6 +141,7 @@ private:
     void on_authenticated();
     void upstream_failed(std::string why);
     void upstream_ready();
+    void audit_outcome(const outcome& o, sys_time now);
 
     std::shared_ptr<const config::config> cfg_;
     shared_state& shared_;
@@ -158,18 +171,27 @@ private:
     in_flight in_flight_;
     std::vector<outcome> outcomes_;
     std::string close_reason_;
+    std::string close_sqlstate_;  // of the FATAL that ended the session, if any
+    std::string peer_;
+    std::uint64_t audit_id_ = 0;
+    bool audit_started_ = false;
+    bool audit_closed_ = false;
+    std::vector<audit::record> audit_;
     std::optional<std::pair<std::string, std::string>> startup_refusal_;
 
     // Enforcement (enforce.cpp).
     struct remembered {
         std::string sql;
         std::uint64_t generation = 0;
+        std::shared_ptr<const policy::decision> decision;  // while allowed: what it reads, for the audit
     };
     // Decides `sql` with the current snapshot and this client's policy.
     std::shared_ptr<const policy::decision> decide(std::string_view sql, std::uint64_t* generation);
     // The refusal of a remembered statement, decided again after a reload;
     // null while it is still allowed.
     std::shared_ptr<const policy::decision> still_refused(remembered& r);
+    // audit.on_failure: block while the audit log cannot be written; else null.
+    std::shared_ptr<const policy::decision> audit_refusal(const policy_snapshot& snapshot) const;
     void apply_effects(const policy::decision& d, std::uint64_t generation);
     // The client message to forward: the original, or a substitute PostgreSQL
     // rejects at once; returns whether the request was refused.

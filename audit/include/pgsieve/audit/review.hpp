@@ -1,0 +1,70 @@
+#pragma once
+// The incident-review queries behind `pgsieve audit list|show|stats|export|
+// verify` (DESIGN.md §5). They open the file read-only: reviewing never
+// changes the log, and works while pgsieve is writing it (WAL).
+
+#include <pgsieve/common/expected.hpp>
+#include <pgsieve/common/time.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace pgsieve::audit {
+
+using cell = std::variant<std::monostate, std::int64_t, std::string>;
+
+// A titled table of results; formats in review_format.hpp.
+struct result_set {
+    std::string title;
+    std::vector<std::string> columns;
+    std::vector<std::vector<cell>> rows;
+};
+
+struct statement_filter {
+    bool refused_only = false;  // blocked and would_block
+    std::string client;
+    std::string table;  // schema.table, or a table name in any schema
+    std::optional<std::string> since;  // an RFC 3339 time (compared as text)
+    std::int64_t limit = 50;           // list only; 0: no limit
+};
+
+struct verify_result {
+    std::uint64_t checked = 0;
+    std::optional<std::int64_t> first_bad_id;  // the first row that does not match
+    std::string why;
+};
+
+// "1h", "30m", "7d", "90s" before `now`, or an RFC 3339 time / date as is.
+[[nodiscard]] expected<std::string, std::string> parse_since(std::string_view text, sys_time now);
+
+class database_reader;
+using row_callback = std::function<void(const std::vector<std::string>& columns, const std::vector<cell>& row)>;
+
+class review {
+public:
+    [[nodiscard]] static expected<review, std::string> open(const std::string& path);
+    review(review&&) noexcept;
+    ~review();
+
+    // Newest first.
+    [[nodiscard]] expected<result_set, std::string> list(const statement_filter& f);
+    // One statement, every column, with its session and the policy text in force.
+    [[nodiscard]] expected<std::vector<result_set>, std::string> show(std::int64_t id);
+    // What was refused, for whom, why, on which tables, over time.
+    [[nodiscard]] expected<std::vector<result_set>, std::string> stats(const std::optional<std::string>& since);
+    // Every statement column, oldest first, one row at a time.
+    [[nodiscard]] expected<void, std::string> export_statements(const statement_filter& f,
+                                                                const row_callback& row);
+    [[nodiscard]] expected<verify_result, std::string> verify();
+
+private:
+    explicit review(std::unique_ptr<database_reader> db);
+    std::unique_ptr<database_reader> db_;
+};
+
+}  // namespace pgsieve::audit

@@ -1,0 +1,76 @@
+#pragma once
+// The audit sink: sessions submit records to a bounded queue; one thread
+// writes them to SQLite (WAL) in batched transactions, so a statement never
+// waits on disk. close() drains the queue: nothing submitted is lost.
+
+#include <pgsieve/audit/records.hpp>
+#include <pgsieve/common/expected.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace pgsieve::audit {
+
+struct sink_options {
+    std::string path;
+    bool normalize_sql = false;  // store_sql: normalized
+    bool drop_on_overflow = false;  // on_overflow: drop (default: wait)
+    std::chrono::milliseconds flush_interval{50};
+    std::size_t capacity = 65536;  // queued records
+};
+
+struct sink_stats {
+    std::uint64_t written = 0;  // records committed
+    std::uint64_t dropped = 0;  // records dropped (full queue, or unwritable file)
+    std::uint64_t failed_writes = 0;
+    std::size_t queued = 0;
+};
+
+class writer;
+
+class sink {
+public:
+    // Opens (creating or migrating) the database; an error names the file
+    // and what is wrong. The writing thread starts at once.
+    [[nodiscard]] static expected<std::unique_ptr<sink>, std::string> open(sink_options options);
+    ~sink();  // close()
+    sink(const sink&) = delete;
+    sink& operator=(const sink&) = delete;
+
+    // Thread-safe. With a full queue: waits for room, or drops and counts
+    // (drop_on_overflow, or while the file cannot be written).
+    void submit(record r);
+    // A session id unique in this database, across restarts.
+    std::uint64_t new_session_id() { return next_session_id_.fetch_add(1, std::memory_order_relaxed); }
+    // False after a batch failed to commit, until one succeeds: with
+    // on_failure: block, sessions refuse statements meanwhile.
+    bool writable() const { return writable_.load(std::memory_order_relaxed); }
+    // Writes everything queued, then stops the thread. Idempotent.
+    void close();
+    sink_stats stats() const;
+
+private:
+    explicit sink(sink_options options);
+    void run();
+
+    sink_options options_;
+    std::unique_ptr<writer> writer_;
+    std::atomic<std::uint64_t> next_session_id_{1};
+    std::atomic<bool> writable_{true};
+    std::atomic<std::uint64_t> written_{0}, dropped_{0}, failed_writes_{0};
+
+    mutable std::mutex mutex_;
+    std::condition_variable has_work_, has_room_;
+    std::deque<record> queue_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+}  // namespace pgsieve::audit

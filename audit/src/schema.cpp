@@ -1,0 +1,139 @@
+#include "schema.hpp"
+
+#include <fmt/format.h>
+#include <openssl/evp.h>
+
+namespace pgsieve::audit {
+
+namespace {
+
+constexpr const char* create_v1 = R"sql(
+CREATE TABLE sessions (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    client TEXT NOT NULL,
+    policy TEXT,
+    client_addr TEXT,
+    application_name TEXT,
+    database TEXT,
+    tls INTEGER NOT NULL,
+    end_reason TEXT
+);
+CREATE TABLE statements (
+    id INTEGER PRIMARY KEY,
+    session_id INTEGER,
+    ts TEXT NOT NULL,
+    client TEXT,
+    policy TEXT,
+    policy_version TEXT,
+    protocol TEXT NOT NULL,
+    statement_name TEXT,
+    sql TEXT,
+    fingerprint TEXT,
+    verdict TEXT NOT NULL,
+    reason TEXT,
+    rule TEXT,
+    tables TEXT NOT NULL,
+    columns TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    command_tag TEXT,
+    rows INTEGER,
+    bytes INTEGER,
+    duration_us INTEGER,
+    sqlstate TEXT,
+    error TEXT,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX statements_ts ON statements (ts);
+CREATE INDEX statements_client_ts ON statements (client, ts);
+CREATE INDEX statements_verdict_ts ON statements (verdict, ts);
+CREATE INDEX statements_session ON statements (session_id);
+CREATE INDEX statements_fingerprint ON statements (fingerprint);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    ts TEXT NOT NULL,
+    session_id INTEGER,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX events_ts ON events (ts);
+CREATE INDEX events_kind_ts ON events (kind, ts);
+CREATE TABLE policy_versions (
+    version TEXT PRIMARY KEY,
+    loaded_at TEXT NOT NULL,
+    source TEXT NOT NULL
+);
+PRAGMA user_version = 1;
+)sql";
+
+expected<int, std::string> user_version(sqlite::database& db) {
+    auto s = db.prepare("PRAGMA user_version");
+    if (!s) return unexpected(s.error());
+    if (s->step() != SQLITE_ROW) return unexpected(db.error());
+    return static_cast<int>(s->integer(0));
+}
+
+expected<bool, std::string> has_tables(sqlite::database& db) {
+    auto s = db.prepare("SELECT count(*) FROM sqlite_master");
+    if (!s) return unexpected(s.error());
+    if (s->step() != SQLITE_ROW) return unexpected(db.error());
+    return s->integer(0) > 0;
+}
+
+}  // namespace
+
+expected<void, std::string> check_schema(sqlite::database& db) {
+    const auto version = user_version(db);
+    if (!version) return unexpected(version.error());
+    if (*version > schema_version)
+        return unexpected(fmt::format("written by a newer pgsieve (audit schema {}; this build knows {})", *version,
+                                      schema_version));
+    if (*version < 1) return unexpected(std::string("not a pgsieve audit log (no audit schema version)"));
+    return {};
+}
+
+expected<void, std::string> ensure_schema(sqlite::database& db) {
+    if (auto r = db.exec("PRAGMA journal_mode = WAL"); !r) return r;
+    // WAL + NORMAL: a commit is durable against a process crash; an OS crash
+    // may lose the last batches, never corrupt the file.
+    if (auto r = db.exec("PRAGMA synchronous = NORMAL"); !r) return r;
+    const auto version = user_version(db);
+    if (!version) return unexpected(version.error());
+    if (*version == 0) {
+        const auto tables = has_tables(db);
+        if (!tables) return unexpected(tables.error());
+        if (*tables) return unexpected(std::string("not a pgsieve audit log (it has other tables)"));
+        if (auto r = db.exec("BEGIN"); !r) return r;
+        if (auto r = db.exec(create_v1); !r) {
+            (void)db.exec("ROLLBACK");
+            return r;
+        }
+        return db.exec("COMMIT");
+    }
+    return check_schema(db);
+}
+
+std::string chain_hash(std::string_view prev_hash, const std::vector<sqlite::value>& row) {
+    std::string canonical(prev_hash);
+    for (const auto& v : row) {
+        if (const auto* n = std::get_if<std::int64_t>(&v)) {
+            fmt::format_to(std::back_inserter(canonical), "I{};", *n);
+        } else if (const auto* s = std::get_if<std::string>(&v)) {
+            fmt::format_to(std::back_inserter(canonical), "T{}:", s->size());
+            canonical += *s;
+        } else {
+            canonical += "N;";
+        }
+    }
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(canonical.data(), canonical.size(), digest, &length, EVP_sha256(), nullptr);
+    std::string hex;
+    hex.reserve(length * 2);
+    for (unsigned int i = 0; i < length; ++i) fmt::format_to(std::back_inserter(hex), "{:02x}", digest[i]);
+    return hex;
+}
+
+}  // namespace pgsieve::audit

@@ -1,0 +1,36 @@
+#pragma once
+// The audit database's schema (DESIGN.md §4: the column names are a
+// contract users' own queries rely on) and the hash chain over statements.
+
+#include "sqlite.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgsieve::audit {
+
+// PRAGMA user_version of a database this build writes. A later release that
+// changes the schema migrates from each earlier version in ensure_schema().
+constexpr int schema_version = 1;
+
+// Creates the tables in a new file, checks the version of an existing one,
+// and sets WAL mode.
+[[nodiscard]] expected<void, std::string> ensure_schema(sqlite::database& db);
+// Refuses a file written by a newer pgsieve, or one that is not an audit log.
+[[nodiscard]] expected<void, std::string> check_schema(sqlite::database& db);
+
+// The statements columns covered by the hash, in order: all but prev_hash and hash.
+inline constexpr std::string_view chained_columns =
+    "id, session_id, ts, client, policy, policy_version, protocol, statement_name, sql, fingerprint, verdict, "
+    "reason, rule, tables, columns, tags, command_tag, rows, bytes, duration_us, sqlstate, error";
+inline constexpr int chained_column_count = 22;
+
+// The first row's prev_hash.
+inline const std::string genesis_hash(64, '0');
+
+// hash = SHA-256(prev_hash ‖ canonical row), lower-case hex. The canonical
+// row encodes each value with its type and length, so no two rows share one.
+[[nodiscard]] std::string chain_hash(std::string_view prev_hash, const std::vector<sqlite::value>& row);
+
+}  // namespace pgsieve::audit

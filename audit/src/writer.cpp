@@ -1,0 +1,190 @@
+#include "writer.hpp"
+
+#include "schema.hpp"
+
+#include <pgsieve/audit/tags.hpp>
+#include <pgsieve/common/log.hpp>
+#include <pgsieve/parser/parse.hpp>
+
+#include <fmt/format.h>
+
+namespace pgsieve::audit {
+
+namespace {
+
+enum prepared_index { insert_session, end_session, insert_statement, insert_event, insert_policy };
+
+constexpr std::string_view prepared_sql[] = {
+    "INSERT OR REPLACE INTO sessions (id, started_at, client, policy, client_addr, application_name, database, tls) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?",
+    "INSERT INTO statements (id, session_id, ts, client, policy, policy_version, protocol, statement_name, sql, "
+    "fingerprint, verdict, reason, rule, tables, columns, tags, command_tag, rows, bytes, duration_us, sqlstate, "
+    "error, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO events (ts, session_id, kind, detail) VALUES (?, ?, ?, ?)",
+    "INSERT OR IGNORE INTO policy_versions (version, loaded_at, source) VALUES (?, ?, ?)",
+};
+
+sqlite::value text_or_null(const std::string& s) {
+    if (s.empty()) return std::monostate{};
+    return s;
+}
+
+std::string json_array(const std::vector<std::string>& items) {
+    std::string out = "[";
+    for (const auto& item : items) {
+        if (out.size() > 1) out += ',';
+        log::append_json_string(out, item);
+    }
+    out += ']';
+    return out;
+}
+
+std::int64_t as_int(std::uint64_t n) { return static_cast<std::int64_t>(n); }
+
+}  // namespace
+
+expected<std::unique_ptr<writer>, std::string> writer::open(const std::string& path) {
+    auto db = sqlite::database::open(path, false);
+    if (!db) return unexpected(db.error());
+    if (auto r = ensure_schema(*db); !r) return unexpected(fmt::format("{}: {}", path, r.error()));
+    std::unique_ptr<writer> w(new writer(std::move(*db)));
+    if (auto r = w->prepare_statements(); !r) return unexpected(fmt::format("{}: {}", path, r.error()));
+
+    auto last = w->db_.prepare("SELECT id, hash FROM statements ORDER BY id DESC LIMIT 1");
+    if (!last) return unexpected(fmt::format("{}: {}", path, last.error()));
+    if (last->step() == SQLITE_ROW) {
+        w->last_id_ = last->integer(0);
+        w->last_hash_ = last->text(1);
+    } else {
+        w->last_hash_ = genesis_hash;
+    }
+    auto sessions = w->db_.prepare("SELECT coalesce(max(id), 0) FROM sessions");
+    if (!sessions || sessions->step() != SQLITE_ROW) return unexpected(fmt::format("{}: {}", path, w->db_.error()));
+    w->max_session_id_ = static_cast<std::uint64_t>(sessions->integer(0));
+    return w;
+}
+
+expected<void, std::string> writer::prepare_statements() {
+    for (const auto sql : prepared_sql) {
+        auto s = db_.prepare(sql);
+        if (!s) return unexpected(s.error());
+        prepared_.push_back(std::move(*s));
+    }
+    return {};
+}
+
+expected<void, std::string> writer::insert(pending& p, bool normalize_sql) {
+    sqlite::statement* s = nullptr;
+    if (const auto* r = std::get_if<session_started>(&p.r)) {
+        s = &prepared_[insert_session];
+        s->bind(1, as_int(r->id));
+        s->bind(2, rfc3339(r->started_at));
+        s->bind(3, r->client);
+        s->bind_value(4, text_or_null(r->policy));
+        s->bind_value(5, text_or_null(r->client_addr));
+        s->bind_value(6, text_or_null(r->application_name));
+        s->bind_value(7, text_or_null(r->database));
+        s->bind(8, std::int64_t{r->tls ? 1 : 0});
+    } else if (const auto* r = std::get_if<session_ended>(&p.r)) {
+        s = &prepared_[end_session];
+        s->bind(1, rfc3339(r->ended_at));
+        s->bind_value(2, text_or_null(r->end_reason));
+        s->bind(3, as_int(r->id));
+    } else if (auto* r = std::get_if<statement>(&p.r)) {
+        if (!p.enriched) {
+            // Off the sessions' threads: each costs a parse of the text.
+            p.fingerprint = parser::fingerprint(r->sql);
+            p.tags = tags_json(r->sql, r->application_name);
+            if (normalize_sql) {
+                if (auto normalized = parser::normalize(r->sql); !normalized.empty()) r->sql = std::move(normalized);
+            }
+            p.enriched = true;
+        }
+        const std::vector<sqlite::value> row{
+            last_id_ + 1,
+            r->session_id ? sqlite::value(as_int(r->session_id)) : sqlite::value(std::monostate{}),
+            rfc3339(r->ts),
+            r->client,
+            text_or_null(r->policy),
+            text_or_null(r->policy_version),
+            r->protocol,
+            text_or_null(r->statement_name),
+            r->sql,
+            text_or_null(p.fingerprint),
+            std::string(to_string(r->outcome)),
+            text_or_null(r->reason),
+            text_or_null(r->rule),
+            json_array(r->tables),
+            json_array(r->columns),
+            p.tags,
+            text_or_null(r->command_tag),
+            as_int(r->rows),
+            as_int(r->bytes),
+            as_int(r->duration_us),
+            text_or_null(r->sqlstate),
+            text_or_null(r->error),
+        };
+        std::string hash = chain_hash(last_hash_, row);
+        s = &prepared_[insert_statement];
+        int i = 1;
+        for (const auto& v : row) s->bind_value(i++, v);
+        s->bind(i++, last_hash_);
+        s->bind(i, hash);
+        if (s->step() != SQLITE_DONE) {
+            std::string why = db_.error();
+            s->reset();
+            return unexpected(std::move(why));
+        }
+        s->reset();
+        ++last_id_;
+        last_hash_ = std::move(hash);
+        return {};
+    } else if (const auto* r = std::get_if<event>(&p.r)) {
+        s = &prepared_[insert_event];
+        s->bind(1, rfc3339(r->ts));
+        if (r->session_id) s->bind(2, as_int(r->session_id));
+        else s->bind_null(2);
+        s->bind(3, r->kind);
+        s->bind(4, r->detail.empty() ? std::string_view("{}") : std::string_view(r->detail));
+    } else if (const auto* r = std::get_if<policy_version>(&p.r)) {
+        s = &prepared_[insert_policy];
+        s->bind(1, r->version);
+        s->bind(2, rfc3339(r->loaded_at));
+        s->bind(3, r->source);
+    }
+    const int rc = s->step();
+    s->reset();
+    if (rc != SQLITE_DONE) return unexpected(db_.error());
+    return {};
+}
+
+expected<void, std::string> writer::write(std::vector<pending>& batch, bool normalize_sql) {
+    // IMMEDIATE takes the write lock now (waiting up to the busy timeout),
+    // rather than failing halfway through the batch.
+    if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return r;
+    const auto id = last_id_;
+    const auto hash = last_hash_;
+    auto undo = [&](std::string why) -> expected<void, std::string> {
+        (void)db_.exec("ROLLBACK");
+        last_id_ = id;
+        last_hash_ = hash;
+        return unexpected(std::move(why));
+    };
+    for (auto& p : batch) {
+        if (auto r = insert(p, normalize_sql); !r) return undo(r.error());
+    }
+    if (auto r = db_.exec("COMMIT"); !r) return undo(r.error());
+    return {};
+}
+
+std::string_view to_string(verdict v) {
+    switch (v) {
+        case verdict::allowed: return "allowed";
+        case verdict::blocked: return "blocked";
+        case verdict::would_block: return "would_block";
+    }
+    return "allowed";
+}
+
+}  // namespace pgsieve::audit

@@ -1,0 +1,45 @@
+#pragma once
+// The sink thread's half: turns batches of records into one SQLite
+// transaction each, extending the hash chain over statements.
+
+#include "sqlite.hpp"
+
+#include <pgsieve/audit/records.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pgsieve::audit {
+
+// A record with what the sink computes for it once, however often its
+// batch is retried.
+struct pending {
+    explicit pending(record rec) : r(std::move(rec)) {}
+    record r;
+    bool enriched = false;
+    std::string fingerprint;
+    std::string tags;
+};
+
+class writer {
+public:
+    [[nodiscard]] static expected<std::unique_ptr<writer>, std::string> open(const std::string& path);
+
+    std::uint64_t max_session_id() const { return max_session_id_; }
+    // All of the batch in one transaction, or (on error) none of it.
+    [[nodiscard]] expected<void, std::string> write(std::vector<pending>& batch, bool normalize_sql);
+
+private:
+    writer(sqlite::database db) : db_(std::move(db)) {}
+    expected<void, std::string> prepare_statements();
+    expected<void, std::string> insert(pending& p, bool normalize_sql);
+
+    sqlite::database db_;
+    std::vector<sqlite::statement> prepared_;  // indexed by record alternative, plus session end
+    std::int64_t last_id_ = 0;
+    std::string last_hash_;
+    std::uint64_t max_session_id_ = 0;
+};
+
+}  // namespace pgsieve::audit

@@ -1,0 +1,325 @@
+// The audit layer without sockets: sqlcommenter tags, the sink's schema,
+// batching, hash chain and drop counting on a temporary SQLite file, the
+// review queries, and the records a session makes.
+
+#include "session_support.hpp"
+
+#include <pgsieve/audit/review.hpp>
+#include <pgsieve/audit/review_format.hpp>
+#include <pgsieve/audit/sink.hpp>
+#include <pgsieve/audit/tags.hpp>
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+using namespace pgsieve;
+using namespace pgsieve::test;
+
+namespace {
+
+// A fresh directory for one test's database, removed afterwards.
+struct temp_dir {
+    std::filesystem::path path;
+    temp_dir() {
+        std::random_device rd;
+        path = std::filesystem::temp_directory_path() / ("pgsieve-audit-" + std::to_string(rd()));
+        std::filesystem::create_directories(path);
+    }
+    ~temp_dir() { std::filesystem::remove_all(path); }
+    std::string file(const char* name) const { return (path / name).string(); }
+};
+
+audit::statement statement_record(std::string sql, audit::verdict v = audit::verdict::allowed) {
+    audit::statement s;
+    s.session_id = 1;
+    s.ts = std::chrono::system_clock::now();
+    s.client = "cs_bot";
+    s.policy = "reader";
+    s.protocol = "simple";
+    s.sql = std::move(sql);
+    s.outcome = v;
+    s.tables = {"public.customers"};
+    s.columns = {"public.customers.id"};
+    return s;
+}
+
+// Runs SQL against the file directly (as a tamperer, or to read back).
+std::vector<std::string> sqlite_column(const std::string& file, const std::string& sql) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+    std::vector<std::string> out;
+    sqlite3_stmt* s = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const auto* text = sqlite3_column_text(s, 0);
+        out.emplace_back(text ? reinterpret_cast<const char*>(text) : "NULL");
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return out;
+}
+
+std::unique_ptr<audit::sink> open_sink(const std::string& file, bool normalize = false) {
+    audit::sink_options o;
+    o.path = file;
+    o.normalize_sql = normalize;
+    o.flush_interval = std::chrono::milliseconds(5);
+    auto s = audit::sink::open(o);
+    REQUIRE(s);
+    return std::move(*s);
+}
+
+}  // namespace
+
+TEST_CASE("audit tags: sqlcommenter pairs from comments, not from literals", "[audit]") {
+    CHECK(audit::sqlcommenter_tags("SELECT 1 /* tool='query', request_id='r%2D1' */") ==
+          audit::tag_list{{"tool", "query"}, {"request_id", "r-1"}});
+    CHECK(audit::sqlcommenter_tags("/*action='a\\'b'*/ SELECT 1") == audit::tag_list{{"action", "a'b"}});
+    // A comment that is prose, a comment inside a literal, a dollar quote or an identifier: no tags.
+    CHECK(audit::sqlcommenter_tags("SELECT 1 /* just a note */").empty());
+    CHECK(audit::sqlcommenter_tags("SELECT '/* tool=''x'' */'").empty());
+    CHECK(audit::sqlcommenter_tags("SELECT $q$ /* tool='x' */ $q$").empty());
+    CHECK(audit::sqlcommenter_tags("SELECT 1 AS \"/* tool='x' */\"").empty());
+    CHECK(audit::sqlcommenter_tags("SELECT $1 /* tool='y' */") == audit::tag_list{{"tool", "y"}});
+    CHECK(audit::tags_json("SELECT 1 /* tool='query' */", "mcp \"server\"") ==
+          R"({"tool":"query","application_name":"mcp \"server\""})");
+    CHECK(audit::tags_json("SELECT 1", "") == "{}");
+}
+
+TEST_CASE("audit sink: records are written with the contract columns and a verifiable chain", "[audit]") {
+    temp_dir dir;
+    const auto file = dir.file("audit.db");
+    {
+        auto sink = open_sink(file);
+        const auto id = sink->new_session_id();
+        CHECK(id == 1);
+        sink->submit(audit::session_started{id, std::chrono::system_clock::now(), "cs_bot", "reader", "127.0.0.1",
+                                            "psql", "app", true});
+        sink->submit(audit::policy_version{"0123456789abcdef", std::chrono::system_clock::now(), "policies: {}"});
+        for (int i = 0; i < 1000; ++i) sink->submit(statement_record("SELECT " + std::to_string(i)));
+        auto refused = statement_record("SELECT ssn FROM customers /* tool='query' */", audit::verdict::blocked);
+        refused.rule = "column";
+        refused.sqlstate = "42501";
+        sink->submit(refused);
+        sink->submit(audit::session_ended{id, std::chrono::system_clock::now(), "client sent Terminate"});
+        sink->close();
+        CHECK(sink->stats().written == 1004);
+        CHECK(sink->stats().dropped == 0);
+    }
+    CHECK(sqlite_column(file, "SELECT count(*) FROM statements") == std::vector<std::string>{"1001"});
+    CHECK(sqlite_column(file, "PRAGMA journal_mode") == std::vector<std::string>{"wal"});
+    CHECK(sqlite_column(file, "SELECT tags FROM statements WHERE verdict = 'blocked'") ==
+          std::vector<std::string>{R"({"tool":"query"})"});
+    CHECK(sqlite_column(file, "SELECT tables || columns FROM statements WHERE id = 1") ==
+          std::vector<std::string>{R"(["public.customers"]["public.customers.id"])"});
+    // Statements differing only in constants share a fingerprint.
+    CHECK(sqlite_column(file, "SELECT count(DISTINCT fingerprint) FROM statements WHERE verdict = 'allowed'") ==
+          std::vector<std::string>{"1"});
+    CHECK(sqlite_column(file, "SELECT end_reason FROM sessions") == std::vector<std::string>{"client sent Terminate"});
+
+    auto review = audit::review::open(file);
+    REQUIRE(review);
+    auto verified = review->verify();
+    REQUIRE(verified);
+    CHECK(verified->checked == 1001);
+    CHECK_FALSE(verified->first_bad_id);
+
+    // Reopening continues the chain and the session ids.
+    {
+        auto sink = open_sink(file);
+        CHECK(sink->new_session_id() == 2);
+        sink->submit(statement_record("SELECT 'after restart'"));
+    }
+    auto again = audit::review::open(file);
+    REQUIRE(again);
+    CHECK(again->verify()->checked == 1002);
+    CHECK_FALSE(again->verify()->first_bad_id);
+}
+
+TEST_CASE("attack: editing an audited statement is named by verify", "[audit][security]") {
+    temp_dir dir;
+    const auto file = dir.file("audit.db");
+    {
+        auto sink = open_sink(file);
+        for (int i = 0; i < 10; ++i) sink->submit(statement_record("SELECT " + std::to_string(i)));
+    }
+    sqlite_column(file, "UPDATE statements SET sql = 'SELECT 42' WHERE id = 7");
+    auto review = audit::review::open(file);
+    REQUIRE(review);
+    const auto r = review->verify();
+    REQUIRE(r);
+    REQUIRE(r->first_bad_id);
+    CHECK(*r->first_bad_id == 7);
+    CHECK(r->checked == 6);
+}
+
+TEST_CASE("audit sink: a full queue drops and counts with on_overflow: drop, and says so in the log", "[audit]") {
+    temp_dir dir;
+    const auto file = dir.file("audit.db");
+    audit::sink_options o;
+    o.path = file;
+    o.drop_on_overflow = true;
+    o.capacity = 4;
+    o.flush_interval = std::chrono::hours(1);  // nothing is written until close()
+    {
+        auto sink = audit::sink::open(o);
+        REQUIRE(sink);
+        for (int i = 0; i < 10; ++i) (*sink)->submit(statement_record("SELECT " + std::to_string(i)));
+        // The queue wakes the writer at half capacity; whatever it took, some were dropped.
+        (*sink)->close();
+        const auto stats = (*sink)->stats();
+        CHECK(stats.dropped > 0);
+        CHECK(stats.dropped + std::stoull(sqlite_column(file, "SELECT count(*) FROM statements")[0]) == 10);
+    }
+    const auto detail = sqlite_column(file, "SELECT detail FROM events WHERE kind = 'audit_dropped'");
+    REQUIRE(detail.size() == 1);
+    CHECK(detail[0].find("\"dropped\":") != std::string::npos);
+}
+
+TEST_CASE("audit sink: store_sql: normalized keeps no constants", "[audit]") {
+    temp_dir dir;
+    const auto file = dir.file("audit.db");
+    open_sink(file, true)->submit(statement_record("SELECT name FROM customers WHERE ssn = '123-45-6789'"));
+    CHECK(sqlite_column(file, "SELECT sql FROM statements") ==
+          std::vector<std::string>{"SELECT name FROM customers WHERE ssn = $1"});
+}
+
+TEST_CASE("audit sink: a file that is not an audit log, or from a newer pgsieve, is refused", "[audit]") {
+    temp_dir dir;
+    const auto other = dir.file("other.db");
+    sqlite_column(other, "CREATE TABLE accounts (id int)");
+    const auto r = audit::sink::open({other});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().find("not a pgsieve audit log") != std::string::npos);
+
+    const auto newer = dir.file("newer.db");
+    open_sink(newer).reset();
+    sqlite_column(newer, "PRAGMA user_version = 99");
+    const auto n = audit::sink::open({newer});
+    REQUIRE_FALSE(n);
+    CHECK(n.error().find("newer pgsieve") != std::string::npos);
+
+    const auto missing = audit::sink::open({dir.file("no/such/dir/audit.db")});
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().find("no/such/dir/audit.db") != std::string::npos);
+}
+
+TEST_CASE("audit review: list filters, stats sections and formats", "[audit]") {
+    temp_dir dir;
+    const auto file = dir.file("audit.db");
+    {
+        auto sink = open_sink(file);
+        sink->submit(statement_record("SELECT id FROM customers"));
+        auto refused = statement_record("SELECT ssn FROM customers", audit::verdict::blocked);
+        refused.rule = "column";
+        refused.reason = "column \"ssn\" is not allowed";
+        sink->submit(refused);
+        auto other = statement_record("SELECT 1");
+        other.client = "ops_bot";
+        other.tables = {"hr.employees"};
+        sink->submit(other);
+    }
+    auto review = audit::review::open(file);
+    REQUIRE(review);
+    audit::statement_filter f;
+    f.refused_only = true;
+    auto refused = review->list(f);
+    REQUIRE(refused);
+    REQUIRE(refused->rows.size() == 1);
+    f = {};
+    f.table = "employees";
+    CHECK(review->list(f)->rows.size() == 1);
+    f.table = "public.customers";
+    CHECK(review->list(f)->rows.size() == 2);
+    f = {};
+    f.client = "ops_bot";
+    CHECK(review->list(f)->rows.size() == 1);
+    f = {};
+    f.since = "2999-01-01";
+    CHECK(review->list(f)->rows.empty());
+
+    const auto table = audit::format_table(*refused);
+    CHECK(table.find("SELECT ssn FROM customers") != std::string::npos);
+    CHECK(table.find("(1 row)") != std::string::npos);
+
+    auto stats = review->stats(std::nullopt);
+    REQUIRE(stats);
+    REQUIRE(stats->size() == 6);
+    CHECK((*stats)[0].title == "verdicts by client");
+    CHECK(audit::json_sections(*stats).find(R"("refusals by rule":[{"rule":"column","refused":1)") != std::string::npos);
+
+    CHECK(audit::csv_row({std::string("a,\"b\""), std::int64_t{3}, std::monostate{}}) == "\"a,\"\"b\"\"\",3,\r\n");
+    CHECK(audit::json_object({"tables", "rows", "error"}, {std::string(R"(["t"])"), std::int64_t{2}, std::monostate{}}) ==
+          R"({"tables":["t"],"rows":2,"error":null})");
+
+    const auto now = std::chrono::system_clock::now();
+    CHECK(audit::parse_since("1h", now).value() < rfc3339(now));
+    CHECK(audit::parse_since("2026-11-24", now).value() == "2026-11-24");
+    CHECK_FALSE(audit::parse_since("yesterday", now));
+}
+
+TEST_CASE("session audit: start, each statement with its verdict and reads, end", "[audit][session]") {
+    harness h;
+    h.s->set_peer("10.0.0.7");
+    logged_in(h);
+    const auto now = session::clock::now();
+    h.client_sends(query("SELECT id FROM customers; SELECT name FROM customers"));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    h.upstream_sends(frame('T', std::string(6, '\0')) + data_row("1") + complete("SELECT 1") +
+                     frame('T', std::string(6, '\0')) + data_row("a") + data_row("b") + complete("SELECT 2") + ready());
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    h.client_sends(query("SELECT ssn FROM customers"));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    wire::error_fields syntax;
+    syntax.sqlstate = "42601";
+    syntax.message = "syntax error";
+    std::string reply;
+    wire::write_error_response(reply, syntax);
+    h.upstream_sends(reply + ready());
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    // A statement still in flight when the connection closes is recorded too.
+    h.client_sends(query("SELECT name FROM customers WHERE id = 1"));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    h.s->on_closed(std::chrono::system_clock::now(), "client vanished");
+
+    const auto records = h.s->take_audit_records(std::chrono::system_clock::now());
+    REQUIRE(records.size() == 6);
+    const auto& started = std::get<audit::session_started>(records[0]);
+    CHECK(started.client == "cs_bot");
+    CHECK(started.policy == "reader");
+    CHECK(started.client_addr == "10.0.0.7");
+    const auto& first = std::get<audit::statement>(records[1]);
+    CHECK(first.sql == "SELECT id FROM customers");
+    CHECK(first.columns == std::vector<std::string>{"public.customers.id"});
+    CHECK(first.command_tag == "SELECT 1");
+    CHECK(first.rows == 1);
+    const auto& second = std::get<audit::statement>(records[2]);
+    CHECK(second.sql == " SELECT name FROM customers");
+    CHECK(second.columns == std::vector<std::string>{"public.customers.name"});
+    CHECK(second.rows == 2);
+    const auto& refused = std::get<audit::statement>(records[3]);
+    CHECK(refused.outcome == audit::verdict::blocked);
+    CHECK(refused.rule == "column");
+    CHECK(refused.sqlstate == "42501");
+    CHECK(refused.reason.find("ssn") != std::string::npos);
+    CHECK(refused.policy_version == h.cfg->version);
+    const auto& abandoned = std::get<audit::statement>(records[4]);
+    CHECK(abandoned.sql == "SELECT name FROM customers WHERE id = 1");
+    CHECK(abandoned.sqlstate == "08006");
+    const auto& ended = std::get<audit::session_ended>(records[5]);
+    CHECK(ended.end_reason == "client vanished");
+}
+
+TEST_CASE("session audit: a wrong password is an auth_failed event", "[audit][session]") {
+    harness h;
+    client_login(h, "cs_bot", "wrong");
+    h.s->on_closed(std::chrono::system_clock::now());
+    const auto records = h.s->take_audit_records(std::chrono::system_clock::now());
+    REQUIRE(records.size() == 1);
+    const auto& e = std::get<audit::event>(records[0]);
+    CHECK(e.kind == "auth_failed");
+    CHECK(e.detail.find(R"("sqlstate":"28P01")") != std::string::npos);
+}
