@@ -130,9 +130,12 @@ std::string chain_hash(std::string_view prev_hash, const std::vector<sqlite::val
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
     EVP_Digest(canonical.data(), canonical.size(), digest, &length, EVP_sha256(), nullptr);
-    std::string hex;
-    hex.reserve(length * 2);
-    for (unsigned int i = 0; i < length; ++i) fmt::format_to(std::back_inserter(hex), "{:02x}", digest[i]);
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string hex(length * 2, '0');
+    for (unsigned int i = 0; i < length; ++i) {
+        hex[2 * i] = digits[digest[i] >> 4];
+        hex[2 * i + 1] = digits[digest[i] & 0xF];
+    }
     return hex;
 }
 

@@ -5,6 +5,10 @@
 # medians. Run from the repository root after a build:
 #
 #   tests/fixture/with-postgres.sh tests/bench/pgbench_compare.sh [SECONDS] [ROUNDS]
+#
+# PGSIEVE_PEER_BIN=/path/to/other/pgsieve adds a fourth target, "peer": the
+# same configuration served by another build (e.g. one from before a change,
+# to measure that change's cost in the same run).
 set -euo pipefail
 
 seconds=${1:-10}
@@ -67,15 +71,26 @@ pids+=($!)
 wait_port "$bouncer_port" && wait_port "$sieve_port"
 
 declare -A port=([direct]=$PGPORT [pgbouncer]=$bouncer_port [pgsieve]=$sieve_port)
-declare -A user=([direct]=postgres [pgbouncer]=ai_readonly [pgsieve]=ai_readonly)
-declare -A pass=([direct]=$PGPASSWORD [pgbouncer]=$upw [pgsieve]=$upw)
+declare -A user=([direct]=postgres [pgbouncer]=ai_readonly [pgsieve]=ai_readonly [peer]=ai_readonly)
+declare -A pass=([direct]=$PGPASSWORD [pgbouncer]=$upw [pgsieve]=$upw [peer]=$upw)
+targets="direct pgbouncer pgsieve"
+if [ -n "${PGSIEVE_PEER_BIN:-}" ]; then
+  peer_port=$(free_port)
+  sed -e "s/port: $sieve_port}/port: $peer_port}/" -e "s#$work/audit.db#$work/peer-audit.db#" \
+      "$work/pgsieve.yaml" > "$work/peer.yaml"
+  UPW=$upw "$PGSIEVE_PEER_BIN" serve -c "$work/peer.yaml" 2>"$work/peer.log" &
+  pids+=($!)
+  wait_port "$peer_port"
+  port[peer]=$peer_port
+  targets="$targets peer"
+fi
 results="$work/results.txt"
 : > "$results"
 
 for clients in 1 8; do
   jobs=$(( clients < 2 ? 1 : 2 ))
   for round in $(seq "$rounds"); do
-    for target in direct pgbouncer pgsieve; do
+    for target in $targets; do
       out=$(PGPASSWORD=${pass[$target]} pgbench -h 127.0.0.1 -p "${port[$target]}" -U "${user[$target]}" \
               -n -S -c "$clients" -j "$jobs" -T "$seconds" app 2>&1)
       tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' <<<"$out")
@@ -100,4 +115,8 @@ for clients in ("1", "8"):
     print(f"  {clients} client(s): direct {d[0]:.0f} tps {d[1]:.3f} ms | pgbouncer {b[0]:.0f} tps {b[1]:.3f} ms"
           f" | pgsieve {s[0]:.0f} tps {s[1]:.3f} ms | pgsieve/pgbouncer tps {s[0]/b[0]:.2f}"
           f" | added latency: pgbouncer {1000*(b[1]-d[1]):.0f} us, pgsieve {1000*(s[1]-d[1]):.0f} us")
+    peer = [r for r in rows if r["clients"] == clients and r["target"] == "peer"]
+    if peer:
+        p = (statistics.median(float(r["tps"]) for r in peer), statistics.median(float(r["latency_ms"]) for r in peer))
+        print(f"      peer build {p[0]:.0f} tps {p[1]:.3f} ms | pgsieve/peer tps {s[0]/p[0]:.2f}")
 PY

@@ -192,7 +192,9 @@ relay_status session::relay_upstream(clock::time_point now) {
             client_out_.append(input.substr(forwarded, consumed - forwarded));
             wire::error_fields e;
             e.sqlstate = d.sqlstate.empty() ? std::string(wire::sqlstate::insufficient_privilege) : d.sqlstate;
-            e.message = d.message;
+            // MCP servers hand the model only the error's message, so the
+            // hint travels in it too (and, for people, in HINT as usual).
+            e.message = d.hint.empty() ? d.message : fmt::format("{}; hint: {}", d.message, d.hint);
             e.detail = d.detail;
             e.hint = d.hint;
             e.position = d.position;
