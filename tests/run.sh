@@ -11,12 +11,15 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 "$root/deploy/install-deps.sh" || { echo "tests/run.sh: installing dependencies failed"; echo "0 passed, 1 failed"; exit 1; }
 
-# Node.js drivers for the integration tests, pinned by package-lock.json.
-node_dir="$root/tests/integration/node"
-if [ ! -d "$node_dir/node_modules" ] || [ "$node_dir/package-lock.json" -nt "$node_dir/node_modules" ]; then
-  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error) || { echo "tests/run.sh: npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
-  touch "$node_dir/node_modules"
-fi
+# Node.js drivers and the MCP servers for the integration tests, pinned by
+# their package-lock.json files (install scripts are not needed: --ignore-scripts).
+for node_dir in "$root/tests/integration/node" "$root/tests/integration/mcp"; do
+  if [ ! -d "$node_dir/node_modules" ] || [ "$node_dir/package-lock.json" -nt "$node_dir/node_modules" ]; then
+    (cd "$node_dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) ||
+      { echo "tests/run.sh: npm ci failed in $node_dir"; echo "0 passed, 1 failed"; exit 1; }
+    touch "$node_dir/node_modules"
+  fi
+done
 
 passed=0
 failed=0
