@@ -2,6 +2,7 @@
 
 #include "schema.hpp"
 
+#include <pgsieve/audit/fingerprint.hpp>
 #include <pgsieve/audit/tags.hpp>
 #include <pgsieve/common/log.hpp>
 #include <pgsieve/parser/parse.hpp>
@@ -93,8 +94,8 @@ expected<void, std::string> writer::insert(pending& p, bool normalize_sql) {
         s->bind(3, as_int(r->id));
     } else if (auto* r = std::get_if<statement>(&p.r)) {
         if (!p.enriched) {
-            // Off the sessions' threads: each costs a parse of the text.
-            p.fingerprint = parser::fingerprint(r->sql);
+            // Off the sessions' threads.
+            p.fingerprint = fingerprint(r->sql);
             p.tags = tags_json(r->sql, r->application_name);
             if (normalize_sql) {
                 if (auto normalized = parser::normalize(r->sql); !normalized.empty()) r->sql = std::move(normalized);

@@ -51,14 +51,6 @@ expected<std::vector<statement_facts>, parse_error> parse(std::string_view sql) 
     return out;
 }
 
-std::string fingerprint(std::string_view sql) {
-    const std::string text(sql);
-    PgQueryFingerprintResult r = pg_query_fingerprint(text.c_str());
-    std::string out = r.error ? std::string() : std::string(r.fingerprint_str);
-    pg_query_free_fingerprint_result(r);
-    return out;
-}
-
 std::string normalize(std::string_view sql) {
     const std::string text(sql);
     PgQueryNormalizeResult r = pg_query_normalize(text.c_str());

@@ -4,6 +4,7 @@
 
 #include "session_support.hpp"
 
+#include <pgsieve/audit/fingerprint.hpp>
 #include <pgsieve/audit/review.hpp>
 #include <pgsieve/audit/review_format.hpp>
 #include <pgsieve/audit/sink.hpp>
@@ -87,6 +88,23 @@ TEST_CASE("audit tags: sqlcommenter pairs from comments, not from literals", "[a
     CHECK(audit::tags_json("SELECT 1 /* tool='query' */", "mcp \"server\"") ==
           R"({"tool":"query","application_name":"mcp \"server\""})");
     CHECK(audit::tags_json("SELECT 1", "") == "{}");
+}
+
+TEST_CASE("audit fingerprint: the same query whatever its constants, spacing, comments and case", "[audit]") {
+    using audit::fingerprint;
+    const auto base = fingerprint("SELECT abalance FROM pgbench_accounts WHERE aid = 42;");
+    CHECK(base.size() == 16);
+    CHECK(fingerprint("select abalance\n  from pgbench_accounts where aid = 7") == base);
+    CHECK(fingerprint("SELECT abalance FROM pgbench_accounts WHERE aid = $1") == base);
+    CHECK(fingerprint("/* tool='q' */ SELECT abalance FROM pgbench_accounts -- x\n WHERE aid = 1.5e3") == base);
+    CHECK(fingerprint("SELECT name FROM t WHERE s = 'a''b'") == fingerprint("SELECT name FROM t WHERE s = E'x\\'y'"));
+    CHECK(fingerprint("SELECT $$ a $$") == fingerprint("SELECT 'b'"));
+    // Different tables, columns, quoted identifiers or statements are different queries.
+    CHECK(fingerprint("SELECT abalance FROM pgbench_tellers WHERE aid = 42") != base);
+    CHECK(fingerprint("SELECT bbalance FROM pgbench_accounts WHERE aid = 42") != base);
+    CHECK(fingerprint("SELECT \"Id\" FROM t") != fingerprint("SELECT \"id\" FROM t"));
+    CHECK(fingerprint("SELECT 1; SELECT 2") != fingerprint("SELECT 1"));
+    CHECK(fingerprint("SELECT t1.x FROM t1") != fingerprint("SELECT t2.x FROM t2"));
 }
 
 TEST_CASE("audit sink: records are written with the contract columns and a verifiable chain", "[audit]") {

@@ -12,9 +12,8 @@ namespace pgsieve::parser {
 
 [[nodiscard]] expected<std::vector<statement_facts>, parse_error> parse(std::string_view sql);
 
-// libpg_query's fingerprint (same for statements differing only in constants)
-// and normalized text (constants replaced by $n), for the audit log.
-[[nodiscard]] std::string fingerprint(std::string_view sql);
+// libpg_query's normalized text (constants replaced by $n), for the audit
+// log's store_sql: normalized.
 [[nodiscard]] std::string normalize(std::string_view sql);
 
 // PostgreSQL's error position: 1-based, in characters, from a byte offset
