@@ -34,7 +34,7 @@ def main():
     try:
         warm = [psycopg.connect(proxy.dsn(), autocommit=True) for _ in range(5)]
         for c in warm:
-            c.execute("SELECT * FROM customers").fetchall()
+            c.execute("SELECT id, name FROM customers").fetchall()
         time.sleep(0.3)
         before = rss_kib(proxy.process.pid)
         conns = [psycopg.connect(proxy.dsn(), autocommit=True) for _ in range(count)]
