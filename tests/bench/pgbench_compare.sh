@@ -8,7 +8,8 @@
 #
 # PGSIEVE_PEER_BIN=/path/to/other/pgsieve adds a fourth target, "peer": the
 # same configuration served by another build (e.g. one from before a change,
-# to measure that change's cost in the same run).
+# to measure that change's cost in the same run). PGBENCH_MODE=prepared runs
+# pgbench -M prepared: each statement is then decided once, at its Parse.
 set -euo pipefail
 
 seconds=${1:-10}
@@ -92,7 +93,7 @@ for clients in 1 8; do
   for round in $(seq "$rounds"); do
     for target in $targets; do
       out=$(PGPASSWORD=${pass[$target]} pgbench -h 127.0.0.1 -p "${port[$target]}" -U "${user[$target]}" \
-              -n -S -c "$clients" -j "$jobs" -T "$seconds" app 2>&1)
+              -n -S -M "${PGBENCH_MODE:-simple}" -c "$clients" -j "$jobs" -T "$seconds" app 2>&1)
       tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' <<<"$out")
       lat=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' <<<"$out")
       echo "clients=$clients round=$round target=$target tps=$tps latency_ms=$lat" | tee -a "$results"
@@ -101,7 +102,7 @@ for clients in 1 8; do
 done
 
 echo
-echo "medians (pgbench -S, ${seconds}s x $rounds rounds each, $(nproc) cores):"
+echo "medians (pgbench -S -M ${PGBENCH_MODE:-simple}, ${seconds}s x $rounds rounds each, $(nproc) cores):"
 /usr/bin/python3 - "$results" <<'PY'
 import re, statistics, sys
 rows = [dict(kv.split("=") for kv in line.split()) for line in open(sys.argv[1])]
