@@ -33,6 +33,17 @@ sink::~sink() { close(); }
 
 void sink::submit(record r) {
     std::unique_lock lock(mutex_);
+    enqueue(lock, std::move(r));
+}
+
+void sink::submit(std::vector<record>&& records) {
+    if (records.empty()) return;
+    std::unique_lock lock(mutex_);
+    for (auto& r : records) enqueue(lock, std::move(r));
+    records.clear();
+}
+
+void sink::enqueue(std::unique_lock<std::mutex>& lock, record&& r) {
     while (queue_.size() >= options_.capacity || stopping_) {
         // Waiting for an unwritable file would stall every session; waiting
         // after close() would never end.

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -27,6 +28,15 @@ void set_min_level(level lvl) { min_level = lvl; }
 
 void append_json_string(std::string& out, std::string_view s) {
     out += '"';
+    // Most text needs no escaping: copy it whole (the audit writes several strings a statement).
+    const bool plain = std::none_of(s.begin(), s.end(), [](char c) {
+        return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+    });
+    if (plain) {
+        out += s;
+        out += '"';
+        return;
+    }
     for (const char c : s) {
         switch (c) {
             case '"': out += "\\\""; break;

@@ -49,10 +49,10 @@ connection::~connection() {
 
 void connection::submit_audit() {
     auto records = session_.take_audit_records(std::chrono::system_clock::now());
-    for (auto& r : records) {
+    for (const auto& r : records) {
         if (std::holds_alternative<audit::statement>(r)) ++statements_;
-        if (context_.shared.audit) context_.shared.audit->submit(std::move(r));
     }
+    if (context_.shared.audit) context_.shared.audit->submit(std::move(records));
 }
 
 void connection::release_slot() {

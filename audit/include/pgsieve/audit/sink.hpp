@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace pgsieve::audit {
 
@@ -47,6 +48,8 @@ public:
     // Thread-safe. With a full queue: waits for room, or drops and counts
     // (drop_on_overflow, or while the file cannot be written).
     void submit(record r);
+    // The same for several records, taking the lock once (a session's records of one read).
+    void submit(std::vector<record>&& records);
     // A session id unique in this database, across restarts.
     std::uint64_t new_session_id() { return next_session_id_.fetch_add(1, std::memory_order_relaxed); }
     // False after a batch failed to commit, until one succeeds: with
@@ -59,6 +62,7 @@ public:
 private:
     explicit sink(sink_options options);
     void run();
+    void enqueue(std::unique_lock<std::mutex>& lock, record&& r);
 
     sink_options options_;
     std::unique_ptr<writer> writer_;
