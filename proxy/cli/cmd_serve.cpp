@@ -40,9 +40,6 @@ int run_serve(const serve_options& options) {
                              {"on_failure", config::to_string(cfg->audit.failure)},
                              {"on_overflow", config::to_string(cfg->audit.overflow)}});
 
-    // Say plainly what this build does not do yet, rather than accept the keys silently.
-    if (cfg->admin)
-        log::warn("admin_not_served", {{"message", "this build does not serve /metrics and /healthz yet"}});
 
     // A peer that goes away mid-write must not kill the process.
     std::signal(SIGPIPE, SIG_IGN);

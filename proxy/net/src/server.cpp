@@ -1,3 +1,4 @@
+#include "admin.hpp"
 #include "connection.hpp"
 #include "policy_refresher.hpp"
 #include "tls.hpp"
@@ -53,7 +54,43 @@ struct server::impl {
     server_options options;
     std::unique_ptr<policy_refresher> refresher;
     std::vector<std::unique_ptr<worker>> workers;
+    std::unique_ptr<tcp::acceptor> admin;  // on the first worker's io_context; null without admin:
 };
+
+namespace {
+
+// What /metrics and /healthz answer, from the state every session shares.
+http_response admin_answer(server_context& ctx, std::string_view path) {
+    const auto snapshot = ctx.shared.policies.current();
+    const bool catalog_loaded = snapshot && snapshot->catalog;
+    const bool audit_writable = !ctx.shared.audit || ctx.shared.audit->writable();
+    if (path == "/metrics") {
+        session::gauges g;
+        g.connections = ctx.connections.load();
+        g.catalog_loaded = catalog_loaded;
+        g.audit_writable = audit_writable;
+        if (ctx.shared.audit) {
+            const auto stats = ctx.shared.audit->stats();
+            g.audit_queued = stats.queued;
+            g.audit_written = stats.written;
+            g.audit_dropped = stats.dropped;
+            g.audit_write_failures = stats.failed_writes;
+        }
+        return {200, "text/plain; version=0.0.4; charset=utf-8", ctx.shared.metrics.render(g)};
+    }
+    if (path == "/healthz") {
+        // Unhealthy means statements are being refused for a reason an operator must fix.
+        std::string problems;
+        if (!catalog_loaded) problems += "the upstream catalog has not been read\n";
+        if (!audit_writable && ctx.cfg->audit.failure == config::on_failure::block)
+            problems += "the audit log cannot be written (audit.on_failure: block refuses statements)\n";
+        if (!problems.empty()) return {503, "text/plain; charset=utf-8", problems};
+        return {200, "text/plain; charset=utf-8", "ok\n"};
+    }
+    return {404, "text/plain; charset=utf-8", "not found: pgsieve serves /metrics and /healthz\n"};
+}
+
+}  // namespace
 
 server::server(std::shared_ptr<const config::config> cfg, server_options options) : impl_(std::make_unique<impl>()) {
     auto& ctx = impl_->context;
@@ -87,6 +124,20 @@ server::server(std::shared_ptr<const config::config> cfg, server_options options
             throw std::runtime_error(fmt::format("cannot listen on {}:{}: {}", listen.address, listen.port, ec.message()));
         impl_->workers.push_back(std::move(w));
     }
+    if (const auto& admin = ctx.cfg->admin) {
+        const auto admin_address = asio::ip::make_address(admin->address, ec);
+        if (ec) throw std::runtime_error(fmt::format("admin.address \"{}\": {}", admin->address, ec.message()));
+        auto a = std::make_unique<tcp::acceptor>(impl_->workers.front()->io);
+        const tcp::endpoint admin_endpoint(admin_address, admin->port);
+        a->open(admin_endpoint.protocol(), ec);
+        if (!ec) a->set_option(tcp::acceptor::reuse_address(true), ec);
+        if (!ec) a->bind(admin_endpoint, ec);
+        if (!ec) a->listen(asio::socket_base::max_listen_connections, ec);
+        if (ec)
+            throw std::runtime_error(
+                fmt::format("cannot listen on admin {}:{}: {}", admin->address, admin->port, ec.message()));
+        impl_->admin = std::move(a);
+    }
 }
 
 server::~server() = default;
@@ -97,8 +148,11 @@ void server::run() {
     impl_->refresher->start();
     for (auto& w : workers) asio::co_spawn(w->io, accept_loop(*w, ctx), asio::detached);
 
-    // Signals are handled on the first worker's thread.
+    // Signals and the admin endpoint are handled on the first worker's thread.
     auto& main_io = workers.front()->io;
+    if (impl_->admin)
+        asio::co_spawn(main_io, serve_admin(*impl_->admin, [&ctx](std::string_view path) { return admin_answer(ctx, path); }),
+                       asio::detached);
     asio::signal_set signals(main_io, SIGTERM, SIGINT);
     asio::signal_set hangup(main_io, SIGHUP);
     std::function<void(error_code, int)> on_hangup = [&](error_code ec, int) {
@@ -138,6 +192,10 @@ void server::run() {
     signals.async_wait([&](error_code ec, int signo) {
         if (ec) return;
         hangup.cancel();
+        if (impl_->admin) {
+            error_code ignored;
+            impl_->admin->close(ignored);
+        }
         log::info("shutdown", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"},
                                {"connections", ctx.connections.load()},
                                {"grace_ms", impl_->options.shutdown_grace.count()}});
@@ -152,6 +210,9 @@ void server::run() {
     });
 
     const auto& l = ctx.cfg->listen;
+    if (const auto& admin = ctx.cfg->admin)
+        log::info("admin_listening", {{"address", fmt::format("{}:{}", admin->address, admin->port)},
+                                      {"paths", "/metrics /healthz"}});
     log::info("listening", {{"address", fmt::format("{}:{}", l.address, l.port)},
                             {"threads", workers.size()},
                             {"tls", l.tls ? config::to_string(l.tls->mode) : "off"},

@@ -38,6 +38,13 @@ bool session_dependent(const policy::decision& d) {
 }  // namespace
 
 std::shared_ptr<const policy::decision> session::decide(std::string_view sql, std::uint64_t* generation) {
+    const auto start = clock::now();
+    auto d = decide_uncounted(sql, generation);
+    shared_.metrics.decision.observe(clock::now() - start);
+    return d;
+}
+
+std::shared_ptr<const policy::decision> session::decide_uncounted(std::string_view sql, std::uint64_t* generation) {
     const auto snapshot = shared_.policies.current();
     *generation = snapshot ? snapshot->generation : 0;
     if (!snapshot || !snapshot->cfg) return refusal("catalog", "pgsieve: no policy is loaded", "rule: fail closed");

@@ -82,6 +82,8 @@ void session::audit_outcome(const outcome& o, sys_time now) {
         s.sqlstate = o.error->sqlstate;
         s.error = o.error->message;
     }
+    shared_.metrics.count_statement(s.policy, audit::to_string(s.outcome));
+    if (!o.refused) shared_.metrics.upstream.observe(o.duration);
     audit_.emplace_back(std::move(s));
 }
 
@@ -109,6 +111,8 @@ void session::on_closed(sys_time now, std::string_view reason) {
                                       {"sqlstate", close_sqlstate_},
                                       {"reason", why}});
     // 28P01: a wrong password or an unknown user, which look the same to the client.
+    if (close_sqlstate_ == "28P01") ++shared_.metrics.auth_failures;
+    else ++shared_.metrics.startups_refused;
     audit_.emplace_back(audit::event{now, 0, close_sqlstate_ == "28P01" ? "auth_failed" : "startup_refused",
                                      std::move(detail)});
 }

@@ -12,6 +12,7 @@
 #include <pgsieve/policy/decide.hpp>
 #include <pgsieve/policy/decision_cache.hpp>
 #include <pgsieve/session/in_flight.hpp>
+#include <pgsieve/session/metrics.hpp>
 #include <pgsieve/session/policy_snapshot.hpp>
 #include <pgsieve/session/upstream_login.hpp>
 #include <pgsieve/wire/backend.hpp>
@@ -54,6 +55,7 @@ struct shared_state {
     // Where audit records go; null in unit tests (records are still made,
     // with session id 0). Consulted for audit.on_failure: block.
     audit::sink* audit = nullptr;
+    session::metrics metrics;
 };
 
 enum class relay_status { keep_going, close };
@@ -187,6 +189,7 @@ private:
     };
     // Decides `sql` with the current snapshot and this client's policy.
     std::shared_ptr<const policy::decision> decide(std::string_view sql, std::uint64_t* generation);
+    std::shared_ptr<const policy::decision> decide_uncounted(std::string_view sql, std::uint64_t* generation);
     // The refusal of a remembered statement, decided again after a reload;
     // null while it is still allowed.
     std::shared_ptr<const policy::decision> still_refused(remembered& r);
