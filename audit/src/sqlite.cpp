@@ -55,14 +55,14 @@ statement& statement::operator=(statement&& o) noexcept {
 
 statement::~statement() { sqlite3_finalize(stmt_); }
 
-void statement::bind_value(int i, const value& v) {
+void statement::bind_value(int i, const value& v, bool copy) {
     if (const auto* n = std::get_if<std::int64_t>(&v)) bind(i, *n);
-    else if (const auto* s = std::get_if<std::string>(&v)) bind(i, std::string_view(*s));
+    else if (const auto* s = std::get_if<std::string>(&v)) bind(i, std::string_view(*s), copy);
     else bind_null(i);
 }
 
-void statement::bind(int i, std::string_view text) {
-    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+void statement::bind(int i, std::string_view text, bool copy) {
+    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), copy ? SQLITE_TRANSIENT : SQLITE_STATIC);
 }
 
 void statement::bind(int i, std::int64_t n) { sqlite3_bind_int64(stmt_, i, n); }

@@ -46,8 +46,10 @@ public:
     ~statement();
 
     // 1-based, as SQLite counts parameters.
-    void bind_value(int i, const value& v);
-    void bind(int i, std::string_view text);
+    // `copy` false: SQLite reads the text in place, so it must stay alive
+    // and unchanged until the statement is reset.
+    void bind_value(int i, const value& v, bool copy = true);
+    void bind(int i, std::string_view text, bool copy = true);
     void bind(int i, std::int64_t n);
     void bind_null(int i);
     // SQLITE_ROW, SQLITE_DONE, or an error code.

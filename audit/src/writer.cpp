@@ -33,6 +33,9 @@ sqlite::value text_or_null(const std::string& s) {
 
 std::string json_array(const std::vector<std::string>& items) {
     std::string out = "[";
+    std::size_t size = 2;
+    for (const auto& item : items) size += item.size() + 3;
+    out.reserve(size);
     for (const auto& item : items) {
         if (out.size() > 1) out += ',';
         log::append_json_string(out, item);
@@ -128,10 +131,11 @@ expected<void, std::string> writer::insert(pending& p, bool normalize_sql) {
         };
         std::string hash = chain_hash(last_hash_, row);
         s = &prepared_[insert_statement];
+        // `row`, `last_hash_` and `hash` outlive the step: SQLite need not copy them.
         int i = 1;
-        for (const auto& v : row) s->bind_value(i++, v);
-        s->bind(i++, last_hash_);
-        s->bind(i, hash);
+        for (const auto& v : row) s->bind_value(i++, v, false);
+        s->bind(i++, last_hash_, false);
+        s->bind(i, hash, false);
         if (s->step() != SQLITE_DONE) {
             std::string why = db_.error();
             s->reset();
