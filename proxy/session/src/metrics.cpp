@@ -48,9 +48,17 @@ void histogram::render(std::string& out, std::string_view name, std::string_view
                    count_.load(std::memory_order_relaxed));
 }
 
-void metrics::count_statement(const std::string& policy, std::string_view verdict) {
+namespace {
+constexpr std::array<std::string_view, 3> verdicts{"allowed", "blocked", "would_block"};
+}  // namespace
+
+void metrics::count_statement(std::string_view policy, std::string_view verdict) {
+    std::size_t v = 0;
+    while (v + 1 < verdicts.size() && verdicts[v] != verdict) ++v;
     std::lock_guard lock(mutex_);
-    ++statements_[{policy, std::string(verdict)}];
+    auto it = statements_.find(policy);
+    if (it == statements_.end()) it = statements_.emplace(std::string(policy), std::array<std::uint64_t, 3>{}).first;
+    ++it->second[v];
 }
 
 std::string metrics::render(const gauges& g) const {
@@ -60,9 +68,14 @@ std::string metrics::render(const gauges& g) const {
         std::lock_guard lock(mutex_);
         out += "# HELP pgsieve_statements_total Statements finished or refused, by policy and verdict.\n"
                "# TYPE pgsieve_statements_total counter\n";
-        for (const auto& [key, n] : statements_)
-            fmt::format_to(std::back_inserter(out), "pgsieve_statements_total{{policy=\"{}\",verdict=\"{}\"}} {}\n",
-                           label(key.first), label(key.second), n);
+        for (const auto& [policy, counts] : statements_) {
+            for (std::size_t v = 0; v < verdicts.size(); ++v) {
+                if (counts[v] == 0) continue;
+                fmt::format_to(std::back_inserter(out),
+                               "pgsieve_statements_total{{policy=\"{}\",verdict=\"{}\"}} {}\n", label(policy),
+                               verdicts[v], counts[v]);
+            }
+        }
     }
     decision.render(out, "pgsieve_decision_seconds", "Time to parse, analyse and decide a statement.");
     upstream.render(out, "pgsieve_upstream_seconds", "Time from forwarding a statement to its completion.");

@@ -48,12 +48,14 @@ public:
     std::atomic<std::uint64_t> auth_failures{0};
     std::atomic<std::uint64_t> startups_refused{0};
 
-    void count_statement(const std::string& policy, std::string_view verdict);
+    // verdict: "allowed", "blocked" or "would_block".
+    void count_statement(std::string_view policy, std::string_view verdict);
     std::string render(const gauges& g) const;
 
 private:
     mutable std::mutex mutex_;
-    std::map<std::pair<std::string, std::string>, std::uint64_t> statements_;  // (policy, verdict)
+    // By policy (found without allocating), then by verdict.
+    std::map<std::string, std::array<std::uint64_t, 3>, std::less<>> statements_;
 };
 
 }  // namespace pgsieve::session
