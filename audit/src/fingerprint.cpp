@@ -1,5 +1,7 @@
 #include <pgsieve/audit/fingerprint.hpp>
 
+#include "sql_scan.hpp"
+
 #include <cctype>
 #include <cstdint>
 
@@ -25,20 +27,6 @@ private:
 bool word_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || (c & 0x80); }
 bool word_char(char c) { return word_start(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '$'; }
 
-// The end of a quoted run starting at `i` (on the opening quote); doubled
-// quotes stay inside, and with `backslashes` (E'…') so do escaped ones.
-std::size_t skip_quoted(std::string_view s, std::size_t i, char quote, bool backslashes) {
-    for (++i; i < s.size(); ++i) {
-        if (backslashes && s[i] == '\\') {
-            ++i;
-        } else if (s[i] == quote) {
-            if (i + 1 < s.size() && s[i + 1] == quote) ++i;
-            else return i + 1;
-        }
-    }
-    return s.size();
-}
-
 }  // namespace
 
 std::string fingerprint(std::string_view sql) {
@@ -57,37 +45,22 @@ std::string fingerprint(std::string_view sql) {
             ++i;
         } else if (c == '-' && i + 1 < n && sql[i + 1] == '-') {
             while (i < n && sql[i] != '\n') ++i;
-        } else if (c == '/' && i + 1 < n && sql[i + 1] == '*') {  // comments nest
-            int depth = 0;
-            do {
-                if (sql[i] == '/' && i + 1 < n && sql[i + 1] == '*') {
-                    ++depth;
-                    i += 2;
-                } else if (sql[i] == '*' && i + 1 < n && sql[i + 1] == '/') {
-                    --depth;
-                    i += 2;
-                } else {
-                    ++i;
-                }
-            } while (i < n && depth > 0);
+        } else if (c == '/' && i + 1 < n && sql[i + 1] == '*') {
+            i = scan::block_comment_end(sql, i);
         } else if (c == '\'') {
-            i = skip_quoted(sql, i, '\'', false);
+            i = scan::quoted_end(sql, i, '\'');
             token("?");
         } else if (c == '"') {  // a quoted identifier is kept exactly
-            const std::size_t end = skip_quoted(sql, i, '"', false);
+            const std::size_t end = scan::quoted_end(sql, i, '"');
             token(sql.substr(i, end - i));
             i = end;
         } else if (c == '$' && i + 1 < n && std::isdigit(static_cast<unsigned char>(sql[i + 1]))) {
             ++i;  // a parameter $n counts as a constant
             while (i < n && std::isdigit(static_cast<unsigned char>(sql[i]))) ++i;
             token("?");
-        } else if (c == '$') {  // $tag$ … $tag$
-            std::size_t j = i + 1;
-            while (j < n && word_char(sql[j]) && sql[j] != '$') ++j;
-            if (j < n && sql[j] == '$') {
-                const std::string_view delimiter = sql.substr(i, j - i + 1);
-                const auto end = sql.find(delimiter, j + 1);
-                i = end == std::string_view::npos ? n : end + delimiter.size();
+        } else if (c == '$') {
+            if (const auto end = scan::dollar_quote_end(sql, i)) {
+                i = end;
                 token("?");
             } else {
                 token("$");
@@ -105,7 +78,7 @@ std::string fingerprint(std::string_view sql) {
             // E'…', B'…', X'…', N'…' and U&'…' are constants with a prefix.
             const std::string_view word = sql.substr(start, i - start);
             if (i < n && sql[i] == '\'' && word.size() == 1 && std::string_view("eEbBxXnN").find(word[0]) != std::string_view::npos) {
-                i = skip_quoted(sql, i, '\'', word[0] == 'e' || word[0] == 'E');
+                i = scan::quoted_end(sql, i, '\'', word[0] == 'e' || word[0] == 'E');
                 token("?");
                 continue;
             }

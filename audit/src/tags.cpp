@@ -1,6 +1,8 @@
 #include <pgsieve/audit/tags.hpp>
 #include <pgsieve/common/log.hpp>
 
+#include "sql_scan.hpp"
+
 #include <cctype>
 #include <optional>
 #include <set>
@@ -85,43 +87,18 @@ tag_list sqlcommenter_tags(std::string_view sql) {
     const std::size_t n = sql.size();
     while (i < n) {
         const char c = sql[i];
-        if (c == '\'' || c == '"') {  // a literal or quoted identifier; doubled quotes stay inside
-            for (++i; i < n; ++i) {
-                if (sql[i] == c) {
-                    if (i + 1 < n && sql[i + 1] == c) ++i;
-                    else break;
-                }
-            }
-            ++i;
+        if (c == '\'' || c == '"') {  // a literal or a quoted identifier
+            i = scan::quoted_end(sql, i, c);
         } else if (c == '-' && i + 1 < n && sql[i + 1] == '-') {
             while (i < n && sql[i] != '\n') ++i;
-        } else if (c == '$') {  // $tag$ … $tag$ (tag: letters, digits, _), or a parameter $1
-            std::size_t j = i + 1;
-            while (j < n && (std::isalnum(static_cast<unsigned char>(sql[j])) || sql[j] == '_')) ++j;
-            if (j < n && sql[j] == '$' && !(j > i + 1 && std::isdigit(static_cast<unsigned char>(sql[i + 1])))) {
-                const std::string_view delimiter = sql.substr(i, j - i + 1);
-                const auto end = sql.find(delimiter, j + 1);
-                i = end == std::string_view::npos ? n : end + delimiter.size();
-            } else {
-                i = j;
-            }
-        } else if (c == '/' && i + 1 < n && sql[i + 1] == '*') {  // comments nest in PostgreSQL
+        } else if (c == '$') {
+            const auto end = scan::dollar_quote_end(sql, i);
+            i = end ? end : i + 1;
+        } else if (c == '/' && i + 1 < n && sql[i + 1] == '*') {
             const std::size_t start = i + 2;
-            int depth = 1;
-            i = start;
-            while (i < n && depth > 0) {
-                if (sql[i] == '/' && i + 1 < n && sql[i + 1] == '*') {
-                    ++depth;
-                    i += 2;
-                } else if (sql[i] == '*' && i + 1 < n && sql[i + 1] == '/') {
-                    --depth;
-                    i += 2;
-                } else {
-                    ++i;
-                }
-            }
-            const std::size_t end = depth == 0 ? i - 2 : n;
-            if (auto pairs = parse_pairs(sql.substr(start, end - start))) {
+            i = scan::block_comment_end(sql, i);
+            const std::size_t body_end = sql.substr(0, i).ends_with("*/") ? i - 2 : i;
+            if (auto pairs = parse_pairs(sql.substr(start, body_end - start))) {
                 tags.insert(tags.end(), pairs->begin(), pairs->end());
             }
         } else {
