@@ -3,6 +3,8 @@
 
 #include "walker.hpp"
 
+#include <array>
+
 namespace pgsieve::parser::detail {
 
 typed_node node_of(element e) {
@@ -116,6 +118,40 @@ void walker::function_call(int q, object call, clause c, bool in_from) {
     (void)c;
 }
 
+namespace {
+
+// Nodes that only hold expressions, and the fields of each that are walked.
+// A type neither here nor handled in expression() is unknown, and refused.
+struct container {
+    std::string_view type;
+    std::array<std::string_view, 3> fields;
+};
+constexpr container containers[] = {
+    {"A_Indices", {"lidx", "uidx"}},
+    {"BoolExpr", {"args", "named_args"}},
+    {"CoalesceExpr", {"args", "named_args"}},
+    {"MinMaxExpr", {"args", "named_args"}},
+    {"RowExpr", {"args", "named_args"}},
+    {"GroupingFunc", {"args", "named_args"}},
+    {"XmlExpr", {"args", "named_args"}},
+    {"CaseExpr", {"arg", "args", "defresult"}},
+    {"CaseWhen", {"expr", "result"}},
+    {"NullTest", {"arg"}},
+    {"BooleanTest", {"arg"}},
+    {"CollateClause", {"arg"}},
+    {"NamedArgExpr", {"arg"}},
+    {"A_ArrayExpr", {"elements"}},
+    {"List", {"items"}},
+    {"ResTarget", {"val", "indirection"}},
+    {"SortBy", {"node"}},
+    {"GroupingSet", {"content"}},
+    {"XmlSerialize", {"expr"}},
+    {"MultiAssignRef", {"source"}},
+    {"RowCompareExpr", {"largs", "rargs"}},
+};
+
+}  // namespace
+
 void walker::expression(int q, element e, clause c) {
     array items;
     if (e.get_array().get(items) == simdjson::SUCCESS) {
@@ -182,11 +218,6 @@ void walker::expression(int q, element e, clause c) {
         expressions(q, o, "indirection", c);
         return;
     }
-    if (t == "A_Indices") {
-        expressions(q, o, "lidx", c);
-        expressions(q, o, "uidx", c);
-        return;
-    }
     if (t == "SubLink") {
         expressions(q, o, "testexpr", c);
         if (has(o, "operName")) {
@@ -199,59 +230,11 @@ void walker::expression(int q, element e, clause c) {
         if (o["subselect"].get(sub) == simdjson::SUCCESS) query_node(sub, q, false);
         return;
     }
-    if (t == "BoolExpr" || t == "CoalesceExpr" || t == "MinMaxExpr" || t == "RowExpr" || t == "GroupingFunc" ||
-        t == "XmlExpr") {
-        expressions(q, o, "args", c);
-        expressions(q, o, "named_args", c);
-        return;
-    }
-    if (t == "CaseExpr") {
-        expressions(q, o, "arg", c);
-        expressions(q, o, "args", c);
-        expressions(q, o, "defresult", c);
-        return;
-    }
-    if (t == "CaseWhen") {
-        expressions(q, o, "expr", c);
-        expressions(q, o, "result", c);
-        return;
-    }
-    if (t == "NullTest" || t == "BooleanTest" || t == "CollateClause" || t == "NamedArgExpr") {
-        expressions(q, o, "arg", c);
-        return;
-    }
-    if (t == "A_ArrayExpr") {
-        expressions(q, o, "elements", c);
-        return;
-    }
-    if (t == "List") {
-        expressions(q, o, "items", c);
-        return;
-    }
-    if (t == "ResTarget") {
-        expressions(q, o, "val", c);
-        expressions(q, o, "indirection", c);
-        return;
-    }
-    if (t == "SortBy") {
-        expressions(q, o, "node", c);
-        return;
-    }
-    if (t == "GroupingSet") {
-        expressions(q, o, "content", c);
-        return;
-    }
-    if (t == "XmlSerialize") {
-        expressions(q, o, "expr", c);
-        return;
-    }
-    if (t == "MultiAssignRef") {
-        expressions(q, o, "source", c);
-        return;
-    }
-    if (t == "RowCompareExpr") {
-        expressions(q, o, "largs", c);
-        expressions(q, o, "rargs", c);
+    for (const auto& k : containers) {
+        if (k.type != t) continue;
+        for (const auto field : k.fields) {
+            if (!field.empty()) expressions(q, o, field, c);
+        }
         return;
     }
     unknown(t);
