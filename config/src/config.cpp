@@ -21,6 +21,11 @@ const policy* config::find_policy(std::string_view name) const {
     return it == policies.end() ? nullptr : &it->second;
 }
 
+bool policy::writes() const {
+    return statements.contains(statement_kind::insert) || statements.contains(statement_kind::update) ||
+           statements.contains(statement_kind::delete_) || statements.contains(statement_kind::merge);
+}
+
 std::string load_error::str() const {
     std::string out = file;
     if (line > 0) out += fmt::format(":{}", line);

@@ -123,7 +123,8 @@ std::optional<std::string> read_readable_path(loader& l, const located& at) {
 void read_listen(loader& l, const located& at) {
     auto& out = l.cfg.listen;
     const auto fields = l.reader.mapping(
-        at, {"address", "port", "tls", "max_connections", "auth_timeout", "idle_timeout", "max_message_bytes"});
+        at, {"address", "port", "tls", "max_connections", "auth_timeout", "idle_timeout", "max_message_bytes",
+             "max_statement_bytes"});
     if (const auto* f = find(fields, "address")) {
         if (auto v = l.reader.string(*f)) out.address = *v;
     }
@@ -152,6 +153,10 @@ void read_listen(loader& l, const located& at) {
     if (const auto* f = find(fields, "max_message_bytes")) {
         // PostgreSQL itself never accepts a message over 1 GiB (MaxAllocSize).
         if (auto v = l.reader.integer(*f, 8192, 1ll << 30)) out.max_message_bytes = static_cast<std::uint64_t>(*v);
+    }
+    if (const auto* f = find(fields, "max_statement_bytes")) {
+        // Each byte of SQL costs the analysis memory and stack: bounded well below a message.
+        if (auto v = l.reader.integer(*f, 1024, 64ll << 20)) out.max_statement_bytes = static_cast<std::uint64_t>(*v);
     }
 }
 

@@ -1,324 +1,211 @@
-// Expressions: every column reference, function call, operator and
-// sub-query they contain, recorded in the query they belong to.
+// Expressions: the handlers of the expression nodes that carry more than
+// sub-expressions — column references, constants, operators (written or
+// implied), function calls, casts, sub-queries.
 
 #include "walker.hpp"
 
-#include <array>
+#include <fmt/format.h>
 
 namespace pgsieve::parser::detail {
 
-typed_node node_of(element e) {
-    typed_node t;
-    object o;
-    if (e.is_null()) {
-        t.null = true;
-        return t;
-    }
-    if (e.get_object().get(o) != simdjson::SUCCESS) return t;
-    if (o.size() == 0) {
-        t.null = true;
-        return t;
-    }
-    for (auto [key, value] : o) {
-        object fields;
-        if (value.get_object().get(fields) != simdjson::SUCCESS) return t;
-        t.type = key;
-        t.fields = fields;
-        t.ok = true;
-        return t;
-    }
-    return t;
-}
-
-std::string_view string_field(object o, std::string_view key) {
-    std::string_view v;
-    if (o[key].get_string().get(v) != simdjson::SUCCESS) return {};
-    return v;
-}
-
-bool bool_field(object o, std::string_view key) {
-    bool v = false;
-    if (o[key].get_bool().get(v) != simdjson::SUCCESS) return false;
-    return v;
-}
-
-int int_field(object o, std::string_view key, int fallback) {
-    int64_t v = 0;
-    if (o[key].get_int64().get(v) != simdjson::SUCCESS) return fallback;
-    return static_cast<int>(v);
-}
-
-bool has(object o, std::string_view key) {
-    element e;
-    return o[key].get(e) == simdjson::SUCCESS;
-}
-
-std::vector<std::string> string_list(object o, std::string_view key) {
-    std::vector<std::string> out;
-    array items;
-    if (o[key].get_array().get(items) != simdjson::SUCCESS) return out;
-    for (element item : items) {
-        const auto n = node_of(item);
-        if (n.ok && n.type == "String") out.emplace_back(string_field(n.fields, "sval"));
-    }
-    return out;
-}
-
-namespace {
-
-// Names of the fields of a ColumnRef; sets star for a trailing A_Star.
-column_ref column_reference(object fields, clause c) {
-    column_ref ref;
-    ref.where = c;
-    ref.location = int_field(fields, "location");
-    array parts;
-    if (fields["fields"].get_array().get(parts) == simdjson::SUCCESS) {
+void walker::column_ref(node& n, walk_ctx& ctx) {
+    parser::column_ref ref;
+    ref.where = ctx.c;
+    ref.location = n.location();
+    if (const auto fields = n.take("fields")) {
+        array parts;
+        if (fields->get_array().get(parts) != simdjson::SUCCESS) {
+            unsupported("ColumnRef.fields", ref.location);
+            return;
+        }
+        const std::size_t count = parts.size();
+        std::size_t i = 0;
         for (element part : parts) {
-            const auto n = node_of(part);
-            if (n.type == "String") ref.fields.emplace_back(string_field(n.fields, "sval"));
-            else if (n.type == "A_Star") ref.star = true;
-        }
-    }
-    return ref;
-}
-
-}  // namespace
-
-void walker::expressions(int q, object o, std::string_view key, clause c) {
-    element e;
-    if (o[key].get(e) != simdjson::SUCCESS) return;
-    array items;
-    if (e.get_array().get(items) == simdjson::SUCCESS) {
-        for (element item : items) expression(q, item, c);
-    } else {
-        expression(q, e, c);
-    }
-}
-
-void walker::function_call(int q, object call, clause c, bool in_from) {
-    function_ref fn;
-    fn.name = string_list(call, "funcname");
-    fn.location = int_field(call, "location");
-    fn.in_from = in_from;
-    f_.functions.push_back(fn);
-    expressions(q, call, "args", clause::function_argument);
-    expressions(q, call, "agg_order", clause::order_by);
-    expressions(q, call, "agg_filter", clause::filter);
-    element over;
-    if (call["over"].get(over) == simdjson::SUCCESS) {
-        object w;
-        if (over.get_object().get(w) == simdjson::SUCCESS) {
-            // A WindowDef directly (not wrapped in a typed node).
-            expressions(q, w, "partitionClause", clause::window);
-            expressions(q, w, "orderClause", clause::window);
-            expressions(q, w, "startOffset", clause::window);
-            expressions(q, w, "endOffset", clause::window);
-        }
-    }
-    (void)c;
-}
-
-namespace {
-
-// Nodes that only hold expressions, and the fields of each that are walked.
-// A type neither here nor handled in expression() is unknown, and refused.
-struct container {
-    std::string_view type;
-    std::array<std::string_view, 3> fields;
-};
-constexpr container containers[] = {
-    {"A_Indices", {"lidx", "uidx"}},
-    {"BoolExpr", {"args", "named_args"}},
-    {"CoalesceExpr", {"args", "named_args"}},
-    {"MinMaxExpr", {"args", "named_args"}},
-    {"RowExpr", {"args", "named_args"}},
-    {"GroupingFunc", {"args", "named_args"}},
-    {"XmlExpr", {"args", "named_args"}},
-    {"CaseExpr", {"arg", "args", "defresult"}},
-    {"CaseWhen", {"expr", "result"}},
-    {"NullTest", {"arg"}},
-    {"BooleanTest", {"arg"}},
-    {"CollateClause", {"arg"}},
-    {"NamedArgExpr", {"arg"}},
-    {"A_ArrayExpr", {"elements"}},
-    {"List", {"items"}},
-    {"ResTarget", {"val", "indirection"}},
-    {"SortBy", {"node"}},
-    {"GroupingSet", {"content"}},
-    {"XmlSerialize", {"expr"}},
-    {"MultiAssignRef", {"source"}},
-    {"RowCompareExpr", {"largs", "rargs"}},
-};
-
-}  // namespace
-
-void walker::expression(int q, element e, clause c) {
-    array items;
-    if (e.get_array().get(items) == simdjson::SUCCESS) {
-        for (element item : items) expression(q, item, c);
-        return;
-    }
-    const auto n = node_of(e);
-    if (n.null) return;
-    if (!n.ok) {
-        unknown("an unreadable expression node");
-        return;
-    }
-    const auto& t = n.type;
-    const object o = n.fields;
-
-    if (t == "ColumnRef") {
-        f_.queries[q].columns.push_back(column_reference(o, c));
-        return;
-    }
-    if (t == "A_Const" || t == "ParamRef" || t == "SQLValueFunction" || t == "SetToDefault" || t == "String" ||
-        t == "Integer" || t == "Float" || t == "Boolean" || t == "BitString" || t == "A_Star" || t == "TypeName")
-        return;
-    if (t == "A_Expr") {
-        operator_ref op;
-        op.name = string_list(o, "name");
-        op.location = int_field(o, "location");
-        f_.operators.push_back(op);
-        expressions(q, o, "lexpr", c);
-        expressions(q, o, "rexpr", c);
-        return;
-    }
-    if (t == "FuncCall") {
-        function_call(q, o, c, false);
-        return;
-    }
-    if (t == "TypeCast") {
-        // t::text turns a whole row into a value.
-        element arg;
-        if (o["arg"].get(arg) == simdjson::SUCCESS) {
-            const auto inner = node_of(arg);
-            if (inner.type == "ColumnRef") {
-                auto ref = column_reference(inner.fields, c);
-                ref.whole_row_candidate = true;
-                f_.queries[q].columns.push_back(std::move(ref));
+            ++i;
+            const auto p = node_of(part);
+            if (p.ok && p.type == "String") {
+                ref.fields.emplace_back(string_field(p.fields, "sval"));
+            } else if (p.ok && p.type == "A_Star" && i == count) {
+                ref.star = true;
+            } else {
+                unsupported("a column reference pgsieve cannot read", ref.location);
                 return;
             }
-            expression(q, arg, c);
         }
+    }
+    if (ctx.q < 0) {
+        unsupported("a column reference outside a query", ref.location);
         return;
     }
-    if (t == "A_Indirection") {
-        // (t).col and (t).* read through a whole row.
-        element arg;
-        if (o["arg"].get(arg) == simdjson::SUCCESS) {
-            const auto inner = node_of(arg);
-            if (inner.type == "ColumnRef") {
-                auto ref = column_reference(inner.fields, c);
-                ref.whole_row_candidate = true;
-                f_.queries[q].columns.push_back(std::move(ref));
-            } else {
-                expression(q, arg, c);
-            }
-        }
-        expressions(q, o, "indirection", c);
-        return;
-    }
-    if (t == "SubLink") {
-        expressions(q, o, "testexpr", c);
-        if (has(o, "operName")) {
-            operator_ref op;
-            op.name = string_list(o, "operName");
-            op.location = int_field(o, "location");
-            f_.operators.push_back(op);
-        }
-        element sub;
-        if (o["subselect"].get(sub) == simdjson::SUCCESS) query_node(sub, q, false);
-        return;
-    }
-    for (const auto& k : containers) {
-        if (k.type != t) continue;
-        for (const auto field : k.fields) {
-            if (!field.empty()) expressions(q, o, field, c);
-        }
-        return;
-    }
-    unknown(t);
+    f_.queries[ctx.q].columns.push_back(std::move(ref));
 }
 
-void walker::unknown(std::string_view type) {
-    f_.unknown.emplace_back(type);
+void walker::a_const(node& n, walk_ctx&) {
+    // The value is an unwrapped Integer/Float/Boolean/String/BitString
+    // message holding one scalar: nothing in it can name an object.
+    for (const std::string_view key : {"ival", "fval", "boolval", "sval", "bsval"}) {
+        const auto v = n.take(key);
+        if (!v) continue;
+        object o;
+        bool scalar_only = v->get_object().get(o) == simdjson::SUCCESS && o.size() <= 1;
+        for (auto [k, value] : o) {
+            const auto t = value.type();
+            if (t == simdjson::dom::element_type::OBJECT || t == simdjson::dom::element_type::ARRAY) scalar_only = false;
+        }
+        if (!scalar_only) unsupported("a constant pgsieve cannot read", n.location());
+    }
 }
 
-std::string figure_column_name(element value) {
-    const auto n = node_of(value);
-    if (!n.ok) return "?column?";
-    const auto& t = n.type;
-    if (t == "ColumnRef") {
-        const auto names = string_list(n.fields, "fields");
-        return names.empty() ? "?column?" : names.back();
+void walker::operator_names(std::optional<element> names, int location, bool implicit) {
+    if (!names) return;
+    auto name = string_list(*names);
+    if (!name || name->empty() || name->size() > 2) {
+        unsupported("an operator name pgsieve cannot read", location);
+        return;
     }
-    if (t == "FuncCall") {
-        const auto names = string_list(n.fields, "funcname");
-        return names.empty() ? "?column?" : names.back();
+    f_.operators.push_back({std::move(*name), location, implicit});
+}
+
+void walker::implicit_operator(std::string_view name, int location) {
+    f_.operators.push_back({{std::string(name)}, location, true});
+}
+
+void walker::a_expr(node& n, walk_ctx&) {
+    const auto kind = n.take_string("kind");
+    const int location = n.location();
+    const auto name = n.take("name");
+    if (kind == "AEXPR_BETWEEN" || kind == "AEXPR_NOT_BETWEEN" || kind == "AEXPR_BETWEEN_SYM" ||
+        kind == "AEXPR_NOT_BETWEEN_SYM") {
+        // The name is the keyword; PostgreSQL compares with >= and <=.
+        if (name && !string_list(*name)) unsupported("BETWEEN", location);
+        implicit_operator(">=", location);
+        implicit_operator("<=", location);
+        return;
     }
-    if (t == "A_Indirection") {
-        const auto names = string_list(n.fields, "indirection");
-        if (!names.empty()) return names.back();
-        element arg;
-        if (n.fields["arg"].get(arg) == simdjson::SUCCESS) return figure_column_name(arg);
-        return "?column?";
+    // AEXPR_OP, _OP_ANY, _OP_ALL, DISTINCT, NOT_DISTINCT, NULLIF, IN,
+    // LIKE, ILIKE, SIMILAR: the name is the operator PostgreSQL looks up.
+    const bool implicit = kind == "AEXPR_DISTINCT" || kind == "AEXPR_NOT_DISTINCT" || kind == "AEXPR_NULLIF" ||
+                          kind == "AEXPR_IN";
+    if (!name) {
+        unsupported("an operator expression without an operator", location);
+        return;
     }
-    if (t == "TypeCast") {
-        element arg;
-        if (n.fields["arg"].get(arg) == simdjson::SUCCESS) {
-            const auto inner = figure_column_name(arg);
-            if (inner != "?column?") return inner;
+    operator_names(name, location, implicit);
+}
+
+void walker::func_call(node& n, walk_ctx& ctx) {
+    function_ref fn;
+    fn.location = n.location();
+    if (const auto names = n.take("funcname")) {
+        if (auto list = string_list(*names); list && !list->empty()) fn.name = std::move(*list);
+    }
+    if (fn.name.empty()) {
+        unsupported("a function call pgsieve cannot read", fn.location);
+        return;
+    }
+    fn.star = n.take_bool("agg_star");
+    fn.variadic = n.take_bool("func_variadic");
+    if (const auto args = n.take("args")) {
+        array list;
+        if (args->get_array().get(list) != simdjson::SUCCESS) {
+            unsupported("FuncCall.args", fn.location);
+            return;
         }
-        object type_name;
-        if (n.fields["typeName"].get_object().get(type_name) == simdjson::SUCCESS) {
-            const auto names = string_list(type_name, "names");
-            if (!names.empty()) return names.back();
-        }
-        return "?column?";
-    }
-    if (t == "CaseExpr") return "case";
-    if (t == "CoalesceExpr") return "coalesce";
-    if (t == "A_ArrayExpr") return "array";
-    if (t == "RowExpr") return "row";
-    if (t == "MinMaxExpr") return string_field(n.fields, "op") == "IS_GREATEST" ? "greatest" : "least";
-    if (t == "SubLink") {
-        const auto kind = string_field(n.fields, "subLinkType");
-        if (kind == "EXISTS_SUBLINK") return "exists";
-        if (kind == "ARRAY_SUBLINK") return "array";
-        if (kind == "EXPR_SUBLINK") {
-            element sub;
-            if (n.fields["subselect"].get(sub) == simdjson::SUCCESS) {
-                const auto s = node_of(sub);
-                array targets;
-                if (s.ok && s.fields["targetList"].get_array().get(targets) == simdjson::SUCCESS) {
-                    for (element target : targets) {
-                        const auto rt = node_of(target);
-                        const auto name = string_field(rt.fields, "name");
-                        if (!name.empty()) return std::string(name);
-                        element val;
-                        if (rt.fields["val"].get(val) == simdjson::SUCCESS) return figure_column_name(val);
-                    }
+        fn.arguments = static_cast<int>(list.size());
+        bool first = true;
+        for (element arg : list) {
+            if (first) {
+                // 'x' and 'x'::text are constants a built-in's safety may depend on.
+                const auto a = node_of(arg);
+                element inner = arg;
+                if (a.ok && a.type == "TypeCast" && a.fields["arg"].get(inner) != simdjson::SUCCESS) inner = arg;
+                if (const auto text = constant_text(inner); text && node_of(inner).type == "A_Const") {
+                    fn.first_argument_constant = true;
+                    if (node_of(inner).fields["sval"].error() == simdjson::SUCCESS) fn.first_text_argument = *text;
                 }
+                first = false;
             }
-        }
-        return "?column?";
-    }
-    if (t == "SQLValueFunction") {
-        const auto op = string_field(n.fields, "op");
-        static const std::pair<std::string_view, std::string_view> names[] = {
-            {"SVFOP_CURRENT_DATE", "current_date"}, {"SVFOP_CURRENT_TIME", "current_time"},
-            {"SVFOP_CURRENT_TIME_N", "current_time"}, {"SVFOP_CURRENT_TIMESTAMP", "current_timestamp"},
-            {"SVFOP_CURRENT_TIMESTAMP_N", "current_timestamp"}, {"SVFOP_LOCALTIME", "localtime"},
-            {"SVFOP_LOCALTIME_N", "localtime"}, {"SVFOP_LOCALTIMESTAMP", "localtimestamp"},
-            {"SVFOP_LOCALTIMESTAMP_N", "localtimestamp"}, {"SVFOP_CURRENT_ROLE", "current_role"},
-            {"SVFOP_CURRENT_USER", "current_user"}, {"SVFOP_USER", "user"}, {"SVFOP_SESSION_USER", "session_user"},
-            {"SVFOP_CURRENT_CATALOG", "current_catalog"}, {"SVFOP_CURRENT_SCHEMA", "current_schema"}};
-        for (const auto& [k, v] : names) {
-            if (op == k) return std::string(v);
+            expressions(ctx.in(clause::function_argument), arg);
         }
     }
-    if (t == "A_Expr" && string_field(n.fields, "kind") == "AEXPR_NULLIF") return "nullif";
-    return "?column?";
+    // Inside an aggregate, ORDER BY names input columns, never outputs.
+    const auto order = n.take("agg_order");
+    // WITHIN GROUP (ORDER BY x): x is an argument of the ordered-set aggregate too.
+    array ordered;
+    if (n.take_bool("agg_within_group") && order && as_list(*order, ordered)) fn.arguments += static_cast<int>(ordered.size());
+    sort_items(ctx.in(clause::order_by), order, false);
+    if (const auto over = n.take("over")) {
+        if (auto w = open_message(*over, "WindowDef")) {
+            window_def(ctx, *w);
+            finish(*w, ctx.in(clause::window));
+        }
+    }
+    // Last, after the calls in its arguments: a FROM item reads it as back().
+    f_.functions.push_back(std::move(fn));
+}
+
+void walker::type_name(node& n, walk_ctx&) {
+    if (const auto names = n.take("names")) {
+        auto list = string_list(*names);
+        if (!list || list->empty()) {
+            unsupported("a type name pgsieve cannot read", n.location());
+            return;
+        }
+        f_.types.push_back({std::move(*list), n.location()});
+    }
+}
+
+void walker::type_cast(node& n, walk_ctx& ctx) {
+    if (const auto t = n.take("typeName")) {
+        if (auto tn = open_message(*t, "TypeName")) {
+            walk_ctx local = ctx;
+            type_name(*tn, local);
+            finish(*tn, local);
+        }
+    }
+}
+
+void walker::xml_serialize(node& n, walk_ctx& ctx) { type_cast(n, ctx); }
+
+void walker::sub_link(node& n, walk_ctx& ctx) {
+    const int location = n.location();
+    const auto type = n.take_string("subLinkType");
+    if (const auto op = n.take("operName")) {
+        operator_names(op, location, false);
+    } else if (type == "ANY_SUBLINK" || type == "ALL_SUBLINK") {
+        implicit_operator("=", location);  // x IN (SELECT …)
+    }
+    if (const auto sub = n.take("subselect")) query_node(*sub, ctx.q, false);
+}
+
+void walker::case_expr(node& n, walk_ctx& ctx) {
+    if (const auto arg = n.take("arg")) {
+        implicit_operator("=", n.location());  // CASE x WHEN v compares x = v
+        expressions(ctx, *arg);
+    }
+}
+
+void walker::min_max_expr(node& n, walk_ctx&) {
+    // GREATEST and LEAST compare with the type's ordering operators.
+    implicit_operator("<", n.location());
+    implicit_operator(">", n.location());
+}
+
+void walker::xml_expr(node& n, walk_ctx& ctx) {
+    // XMLATTRIBUTES / XMLFOREST items are ResTargets: a name and a value.
+    const auto items = n.take("named_args");
+    if (!items) return;
+    array list;
+    if (items->get_array().get(list) != simdjson::SUCCESS) {
+        unsupported("XmlExpr.named_args", n.location());
+        return;
+    }
+    for (element item : list) {
+        auto target = open(item, "ResTarget");
+        if (!target) continue;
+        if (const auto val = target->take("val")) expressions(ctx, *val);
+        finish(*target, ctx);
+    }
 }
 
 }  // namespace pgsieve::parser::detail

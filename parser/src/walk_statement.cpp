@@ -3,6 +3,8 @@
 
 #include "walker.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace pgsieve::parser::detail {
@@ -15,281 +17,325 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-// BEGIN/SET TRANSACTION options: READ WRITE is transaction_read_only = 0.
-bool asks_read_write(object o, std::string_view key) {
-    array options;
-    if (o[key].get_array().get(options) != simdjson::SUCCESS) return false;
-    for (element item : options) {
-        const auto def = node_of(item);
-        if (def.type != "DefElem" || string_field(def.fields, "defname") != "transaction_read_only") continue;
-        element arg;
-        if (def.fields["arg"].get(arg) != simdjson::SUCCESS) continue;
-        const auto c = node_of(arg);
-        object ival;
-        if (c.fields["ival"].get_object().get(ival) == simdjson::SUCCESS && int_field(ival, "ival", 0) == 0) return true;
-        if (!has(c.fields, "ival")) return true;  // ival 0 is omitted from the JSON
-    }
-    return false;
-}
+// PostgreSQL's CURSOR_OPT_HOLD (portalcmds.h): DECLARE … WITH HOLD.
+constexpr std::int64_t cursor_opt_hold = 0x0020;
 
 }  // namespace
 
-int walker::dml_root(object s, statement_kind kind) {
+void walker::statement(element stmt) {
+    const auto t = node_of(stmt);
+    if (!t.ok) {
+        unsupported("an unreadable statement");
+        return;
+    }
+    f_.node = std::string(t.type);
+    const node_rule* rule = find_rule(t.type);
+    if (t.type == "MergeStmt") f_.kind = statement_kind::merge;
+    if (rule && rule->kind == node_kind::refused_statement) {
+        f_.kind = statement_kind::other;  // refused whole by its kind: nothing inside can matter
+        return;
+    }
+    auto n = open(stmt, {});
+    if (!n) return;
+    if (n->rule().kind != node_kind::statement) {
+        unsupported(fmt::format("{} as a statement", n->type()), n->location());
+        return;
+    }
+    walk_ctx ctx;
+    (this->*(n->rule().handle))(*n, ctx);
+    finish(*n, ctx);
+}
+
+void walker::raw_stmt(node& n, walk_ctx&) {
+    if (const auto stmt = n.take("stmt")) statement(*stmt);
+}
+
+void walker::inner_statement(std::optional<element> stmt) {
+    if (!stmt) {
+        unsupported("a statement without its query");
+        return;
+    }
+    statement_facts wrapped;
+    walker(wrapped, depth_).statement(*stmt);
+    f_.inner.push_back(std::move(wrapped));
+}
+
+void walker::select_stmt(node& n, walk_ctx& ctx) {
+    f_.kind = statement_kind::select;
+    f_.root = ctx.q = select(n, -1, false);
+}
+
+int walker::dml_root(node& s, statement_kind kind) {
     f_.kind = kind;
     const int q = new_query(-1, false);
     f_.root = q;
-    object with;
-    if (s["withClause"].get_object().get(with) == simdjson::SUCCESS) with_clause(q, with);
-    object rel;
-    if (s["relation"].get_object().get(rel) == simdjson::SUCCESS) {
-        f_.target_relation = relation(rel);
-        object alias;
-        if (rel["alias"].get_object().get(alias) == simdjson::SUCCESS) f_.target_alias = string_field(alias, "aliasname");
+    if (const auto with = s.take("withClause")) with_clause(q, *with);
+    if (const auto rel = s.take("relation")) {
+        if (auto rv = open_message(*rel, "RangeVar")) {
+            f_.target_relation = relation(*rv);
+            range_entry alias_holder;
+            alias(*rv, alias_holder);
+            f_.target_alias = alias_holder.alias;
+            if (!alias_holder.column_aliases.empty()) unsupported("column aliases on a written table", rv->location());
+            finish(*rv, {q, clause::other});
+        }
     }
+    if (f_.target_relation.name.empty()) unsupported("a write without its table");
     return q;
 }
 
-void walker::insert(object s) {
-    const int q = dml_root(s, statement_kind::insert);
-    array cols;
-    if (s["cols"].get_array().get(cols) == simdjson::SUCCESS) {
-        for (element c : cols) {
-            const auto rt = node_of(c);
-            f_.written_columns.emplace_back(string_field(rt.fields, "name"));
-            expressions(q, rt.fields, "indirection", clause::insert_columns);
-        }
+void walker::set_clause(int q, std::optional<element> list, clause c) {
+    each(list, "a SET list", [&](element item) {
+        auto rt = open(item, "ResTarget");
+        if (!rt) return;
+        f_.written_columns.emplace_back(rt->take_string("name"));
+        if (const auto val = rt->take("val")) expressions({q, c}, *val);
+        finish(*rt, {q, c});
+    });
+}
+
+void walker::insert_stmt(node& n, walk_ctx& ctx) {
+    const int q = ctx.q = dml_root(n, statement_kind::insert);
+    each(n.take("cols"), "InsertStmt.cols", [&](element item) {
+        auto rt = open(item, "ResTarget");
+        if (!rt) return;
+        f_.written_columns.emplace_back(rt->take_string("name"));
+        finish(*rt, {q, clause::insert_columns});  // subscripts and field names
+    });
+    if (const auto source = n.take("selectStmt")) {
+        if (query_node(*source, q, false) < 0 && !f_.data_modifying_cte) unsupported("an INSERT source pgsieve cannot read");
     }
-    element source;
-    if (s["selectStmt"].get(source) == simdjson::SUCCESS) query_node(source, q, false);
-    object conflict;
-    if (s["onConflictClause"].get_object().get(conflict) == simdjson::SUCCESS) {
-        object infer;
-        if (conflict["infer"].get_object().get(infer) == simdjson::SUCCESS) {
-            array elems;
-            if (infer["indexElems"].get_array().get(elems) == simdjson::SUCCESS) {
-                for (element e : elems) {
-                    const auto ie = node_of(e);
-                    const auto name = string_field(ie.fields, "name");
-                    if (!name.empty()) {
-                        column_ref ref;
-                        ref.fields = {std::string(name)};
-                        ref.where = clause::on_conflict;
-                        f_.queries[q].columns.push_back(ref);
+    if (const auto conflict = n.take("onConflictClause")) {
+        if (auto oc = open_message(*conflict, "OnConflictClause")) {
+            f_.on_conflict_update = oc->take_string("action") == "ONCONFLICT_UPDATE";
+            if (const auto infer = oc->take("infer")) {
+                if (auto ic = open_message(*infer, "InferClause")) {
+                    if (const auto elems = ic->take("indexElems")) {
+                        each(elems, "a list", [&](element e) {
+                            auto ie = open(e, "IndexElem");
+                            if (!ie) return;
+                            // The conflict target's columns are read, as PostgreSQL checks them.
+                            if (const auto name = ie->take_string("name"); !name.empty()) {
+                                parser::column_ref ref;
+                                ref.fields = {std::string(name)};
+                                ref.where = clause::on_conflict;
+                                ref.location = oc->location();
+                                f_.queries[q].columns.push_back(std::move(ref));
+                            }
+                            finish(*ie, {q, clause::on_conflict});
+                        });
                     }
-                    expressions(q, ie.fields, "expr", clause::on_conflict);
+                    finish(*ic, {q, clause::on_conflict});
                 }
             }
-            expressions(q, infer, "whereClause", clause::on_conflict);
+            set_clause(q, oc->take("targetList"), clause::on_conflict);
+            finish(*oc, {q, clause::on_conflict});
         }
-        array set;
-        if (conflict["targetList"].get_array().get(set) == simdjson::SUCCESS) {
-            for (element item : set) {
-                const auto rt = node_of(item);
-                f_.written_columns.emplace_back(string_field(rt.fields, "name"));
-                expressions(q, rt.fields, "val", clause::on_conflict);
-            }
-        }
-        expressions(q, conflict, "whereClause", clause::on_conflict);
     }
-    targets(q, s, "returningList", clause::returning, false);
+    targets(q, n.take("returningList"), clause::returning, false);
 }
 
-void walker::update(object s) {
-    const int q = dml_root(s, statement_kind::update);
-    array from;
-    if (s["fromClause"].get_array().get(from) == simdjson::SUCCESS) {
-        for (element item : from) {
+void walker::update_stmt(node& n, walk_ctx& ctx) {
+    const int q = ctx.q = dml_root(n, statement_kind::update);
+    if (const auto from = n.take("fromClause")) {
+        each(from, "a list", [&](element item) {
             const int at = from_item(q, item);
             if (at >= 0) f_.queries[q].from.push_back(at);
-        }
+        });
     }
-    array set;
-    if (s["targetList"].get_array().get(set) == simdjson::SUCCESS) {
-        for (element item : set) {
-            const auto rt = node_of(item);
-            f_.written_columns.emplace_back(string_field(rt.fields, "name"));
-            expressions(q, rt.fields, "val", clause::update_set);
-            expressions(q, rt.fields, "indirection", clause::update_set);
-        }
-    }
-    expressions(q, s, "whereClause", clause::where);
-    targets(q, s, "returningList", clause::returning, false);
+    set_clause(q, n.take("targetList"), clause::update_set);
+    targets(q, n.take("returningList"), clause::returning, false);
 }
 
-void walker::delete_(object s) {
-    const int q = dml_root(s, statement_kind::delete_);
-    array using_list;
-    if (s["usingClause"].get_array().get(using_list) == simdjson::SUCCESS) {
-        for (element item : using_list) {
+void walker::delete_stmt(node& n, walk_ctx& ctx) {
+    const int q = ctx.q = dml_root(n, statement_kind::delete_);
+    if (const auto from = n.take("usingClause")) {
+        each(from, "a list", [&](element item) {
             const int at = from_item(q, item);
             if (at >= 0) f_.queries[q].from.push_back(at);
-        }
+        });
     }
-    expressions(q, s, "whereClause", clause::where);
-    targets(q, s, "returningList", clause::returning, false);
+    targets(q, n.take("returningList"), clause::returning, false);
 }
 
-void walker::statement(element stmt) {
-    const auto n = node_of(stmt);
-    f_.node = std::string(n.type);
-    const auto& t = n.type;
-    const object s = n.fields;
-
-    if (t == "SelectStmt") {
-        f_.kind = statement_kind::select;
-        f_.root = select(s, -1, false);
-    } else if (t == "InsertStmt") {
-        insert(s);
-    } else if (t == "UpdateStmt") {
-        update(s);
-    } else if (t == "DeleteStmt") {
-        delete_(s);
-    } else if (t == "MergeStmt") {
-        // MERGE is a write kind; its analysis is not built yet, so it is
-        // recorded as not understood and refused.
-        f_.kind = statement_kind::merge;
-        unknown("MergeStmt");
-    } else if (t == "ExplainStmt") {
-        f_.kind = statement_kind::explain;
-        array options;
-        if (s["options"].get_array().get(options) == simdjson::SUCCESS) {
-            for (element o : options) {
-                const auto def = node_of(o);
-                if (string_field(def.fields, "defname") != "analyze") continue;
+void walker::explain_stmt(node& n, walk_ctx&) {
+    f_.kind = statement_kind::explain;
+    if (const auto options = n.take("options")) {
+        each(options, "a list", [&](element o) {
+            auto def = open(o, "DefElem");
+            if (!def) return;
+            if (def->take_string("defname") == "analyze") {
                 // EXPLAIN (ANALYZE false) does not run the statement.
-                element arg;
                 f_.explain_analyze = true;
-                if (def.fields["arg"].get(arg) == simdjson::SUCCESS) {
-                    const auto v = node_of(arg);
-                    const auto text = lower(string_field(v.fields, "sval"));
+                if (const auto arg = def->take("arg")) {
+                    const auto text = lower(constant_text(*arg).value_or("true"));
                     if (text == "false" || text == "off" || text == "0" || text == "no") f_.explain_analyze = false;
-                    object boolval;
-                    if (v.type == "Boolean" && !bool_field(v.fields, "boolval")) f_.explain_analyze = false;
-                    if (v.type == "Integer" && int_field(v.fields, "ival", 0) == 0) f_.explain_analyze = false;
                 }
             }
-        }
-        element inner;
-        if (s["query"].get(inner) == simdjson::SUCCESS) {
-            statement_facts wrapped;
-            walker(wrapped).statement(inner);
-            f_.inner.push_back(std::move(wrapped));
-        }
-    } else if (t == "VariableShowStmt") {
-        f_.kind = statement_kind::show;
-        f_.parameter = lower(string_field(s, "name"));
-    } else if (t == "VariableSetStmt") {
-        const auto kind = string_field(s, "kind");
-        const auto name = lower(string_field(s, "name"));
-        if (kind == "VAR_SET_MULTI" && (name == "transaction" || name == "session characteristics")) {
-            f_.kind = statement_kind::set_transaction;
-            f_.read_write = asks_read_write(s, "args");
-        } else if (kind == "VAR_RESET" || kind == "VAR_RESET_ALL") {
-            f_.kind = statement_kind::reset;
-            f_.parameter = kind == "VAR_RESET_ALL" ? "all" : name;
-        } else {
-            f_.kind = statement_kind::set;
-            f_.parameter = name;
-            f_.set_local = bool_field(s, "is_local");
-            if (kind != "VAR_SET_VALUE") f_.set_value_unknown = true;
-            array args;
-            if (s["args"].get_array().get(args) == simdjson::SUCCESS) {
-                for (element arg : args) {
-                    auto v = node_of(arg);
-                    if (v.type == "TypeCast") {  // SET x = '1s'::interval and the like
-                        element inner;
-                        if (v.fields["arg"].get(inner) == simdjson::SUCCESS) v = node_of(inner);
-                    }
-                    if (v.type != "A_Const") {
-                        f_.set_value_unknown = true;
-                        continue;
-                    }
-                    object value;
-                    if (v.fields["sval"].get_object().get(value) == simdjson::SUCCESS)
-                        f_.parameter_values.emplace_back(string_field(value, "sval"));
-                    else if (v.fields["ival"].get_object().get(value) == simdjson::SUCCESS)
-                        f_.parameter_values.push_back(std::to_string(int_field(value, "ival", 0)));
-                    else if (v.fields["fval"].get_object().get(value) == simdjson::SUCCESS)
-                        f_.parameter_values.emplace_back(string_field(value, "fval"));
-                    else if (v.fields["boolval"].get_object().get(value) == simdjson::SUCCESS)
-                        f_.parameter_values.emplace_back(bool_field(value, "boolval") ? "true" : "false");
-                    else
-                        f_.set_value_unknown = true;
-                }
-            }
-        }
-    } else if (t == "TransactionStmt") {
-        f_.kind = statement_kind::transaction;
-        static const std::pair<std::string_view, std::string_view> kinds[] = {
-            {"TRANS_STMT_BEGIN", "begin"}, {"TRANS_STMT_START", "start"}, {"TRANS_STMT_COMMIT", "commit"},
-            {"TRANS_STMT_ROLLBACK", "rollback"}, {"TRANS_STMT_SAVEPOINT", "savepoint"},
-            {"TRANS_STMT_RELEASE", "release"}, {"TRANS_STMT_ROLLBACK_TO", "rollback_to"},
-            {"TRANS_STMT_PREPARE", "prepare"}, {"TRANS_STMT_COMMIT_PREPARED", "commit_prepared"},
-            {"TRANS_STMT_ROLLBACK_PREPARED", "rollback_prepared"}};
-        const auto kind = string_field(s, "kind");
-        for (const auto& [k, v] : kinds) {
-            if (kind == k) f_.transaction_kind = v;
-        }
-        f_.read_write = asks_read_write(s, "options");
-    } else if (t == "PrepareStmt") {
-        f_.kind = statement_kind::prepare;
-        f_.object_name = string_field(s, "name");
-        element inner;
-        if (s["query"].get(inner) == simdjson::SUCCESS) {
-            statement_facts wrapped;
-            walker(wrapped).statement(inner);
-            f_.inner.push_back(std::move(wrapped));
-        }
-    } else if (t == "ExecuteStmt") {
-        f_.kind = statement_kind::execute;
-        f_.object_name = string_field(s, "name");
-        const int q = new_query(-1, false);
-        f_.root = q;
-        expressions(q, s, "params", clause::function_argument);
-    } else if (t == "DeallocateStmt") {
-        f_.kind = statement_kind::deallocate;
-        f_.object_name = string_field(s, "name");
-    } else if (t == "DeclareCursorStmt") {
-        f_.kind = statement_kind::declare_cursor;
-        f_.object_name = string_field(s, "portalname");
-        element inner;
-        if (s["query"].get(inner) == simdjson::SUCCESS) {
-            statement_facts wrapped;
-            walker(wrapped).statement(inner);
-            f_.inner.push_back(std::move(wrapped));
-        }
-    } else if (t == "FetchStmt") {
-        f_.kind = statement_kind::fetch;
-        f_.object_name = string_field(s, "portalname");
-    } else if (t == "ClosePortalStmt") {
-        f_.kind = statement_kind::close_cursor;
-        f_.object_name = string_field(s, "portalname");
-    } else if (t == "DiscardStmt") {
-        f_.kind = statement_kind::discard;
-        const auto target = string_field(s, "target");
-        f_.discard_kind = target == "DISCARD_ALL" ? "all"
-                          : target == "DISCARD_PLANS" ? "plans"
-                          : target == "DISCARD_SEQUENCES" ? "sequences"
-                                                          : "temp";
-    } else if (t == "CopyStmt") {
-        f_.kind = statement_kind::copy;
-        f_.copy_from = bool_field(s, "is_from");
-        f_.copy_to_file = bool_field(s, "is_program") || !string_field(s, "filename").empty();
-        object rel;
-        if (s["relation"].get_object().get(rel) == simdjson::SUCCESS) {
-            f_.target_relation = relation(rel);
-            f_.written_columns = string_list(s, "attlist");  // for COPY TO: the columns read
-        }
-        element inner;
-        if (s["query"].get(inner) == simdjson::SUCCESS) {
-            statement_facts wrapped;
-            walker(wrapped).statement(inner);
-            f_.inner.push_back(std::move(wrapped));
-        }
-        if (has(s, "whereClause")) unknown("COPY … WHERE");
-    } else {
-        f_.kind = statement_kind::other;
+            finish(*def, {});
+        });
     }
+    inner_statement(n.take("query"));
+}
+
+void walker::variable_show_stmt(node& n, walk_ctx&) {
+    f_.kind = statement_kind::show;
+    f_.parameter = lower(n.take_string("name"));
+}
+
+namespace {
+// BEGIN/SET TRANSACTION options: READ WRITE is transaction_read_only = 0.
+bool asks_read_write(std::string_view defname, const std::optional<std::string>& value) {
+    return defname == "transaction_read_only" && value && (*value == "0" || *value == "false");
+}
+}  // namespace
+
+void walker::variable_set_stmt(node& n, walk_ctx&) {
+    const auto kind = n.take_string("kind");
+    const auto name = lower(n.take_string("name"));
+    const auto args = n.take("args");
+    if (kind == "VAR_SET_MULTI" && (name == "transaction" || name == "session characteristics")) {
+        f_.kind = statement_kind::set_transaction;
+        each(args, "VariableSetStmt.args", [&](element arg) {
+            auto def = open(arg, "DefElem");
+            if (!def) return;
+            const auto defname = def->take_string("defname");
+            const auto a = def->take("arg");
+            if (a && asks_read_write(defname, constant_text(*a))) f_.read_write = true;
+            if (a) expressions({}, *a);
+            finish(*def, {});
+        });
+        return;
+    }
+    if (kind == "VAR_RESET" || kind == "VAR_RESET_ALL") {
+        f_.kind = statement_kind::reset;
+        f_.parameter = kind == "VAR_RESET_ALL" ? "all" : name;
+        return;
+    }
+    f_.kind = statement_kind::set;
+    f_.parameter = name;
+    f_.set_local = n.take_bool("is_local");
+    if (kind != "VAR_SET_VALUE") f_.set_value_unknown = true;
+    each(args, "VariableSetStmt.args", [&](element arg) {
+        // SET x = '1s'::interval and the like: the constant inside the cast.
+        auto v = node_of(arg);
+        element value = arg;
+        if (v.ok && v.type == "TypeCast" && v.fields["arg"].get(value) != simdjson::SUCCESS) value = arg;
+        const auto text = node_of(value).type == "A_Const" ? constant_text(value) : std::nullopt;
+        if (text) f_.parameter_values.push_back(*text);
+        else f_.set_value_unknown = true;
+        expressions({}, arg);
+    });
+}
+
+void walker::transaction_stmt(node& n, walk_ctx&) {
+    f_.kind = statement_kind::transaction;
+    static constexpr std::pair<std::string_view, transaction_kind> kinds[] = {
+        {"TRANS_STMT_BEGIN", transaction_kind::begin},
+        {"TRANS_STMT_START", transaction_kind::start},
+        {"TRANS_STMT_COMMIT", transaction_kind::commit},
+        {"TRANS_STMT_ROLLBACK", transaction_kind::rollback},
+        {"TRANS_STMT_SAVEPOINT", transaction_kind::savepoint},
+        {"TRANS_STMT_RELEASE", transaction_kind::release},
+        {"TRANS_STMT_ROLLBACK_TO", transaction_kind::rollback_to},
+        {"TRANS_STMT_PREPARE", transaction_kind::prepare},
+        {"TRANS_STMT_COMMIT_PREPARED", transaction_kind::commit_prepared},
+        {"TRANS_STMT_ROLLBACK_PREPARED", transaction_kind::rollback_prepared}};
+    const auto kind = n.take_string("kind");
+    for (const auto& [k, v] : kinds) {
+        if (kind == k) f_.transaction = v;
+    }
+    if (f_.transaction == transaction_kind::none) unsupported(fmt::format("the transaction command {}", kind));
+    if (const auto options = n.take("options")) {
+        each(options, "a list", [&](element o) {
+            auto def = open(o, "DefElem");
+            if (!def) return;
+            const auto defname = def->take_string("defname");
+            const auto a = def->take("arg");
+            if (a && asks_read_write(defname, constant_text(*a))) f_.read_write = true;
+            if (a) expressions({}, *a);
+            finish(*def, {});
+        });
+    }
+}
+
+void walker::prepare_stmt(node& n, walk_ctx&) {
+    f_.kind = statement_kind::prepare;
+    f_.object_name = std::string(n.take_string("name"));
+    if (const auto types = n.take("argtypes")) {
+        // Binding a parameter converts it to its type: a domain's checks run.
+        each(types, "a list", [&](element t) {
+            auto tn = open(t, "TypeName");
+            if (!tn) return;
+            walk_ctx none;
+            type_name(*tn, none);
+            finish(*tn, none);
+        });
+    }
+    inner_statement(n.take("query"));
+}
+
+void walker::execute_stmt(node& n, walk_ctx& ctx) {
+    f_.kind = statement_kind::execute;
+    f_.object_name = std::string(n.take_string("name"));
+    f_.root = ctx.q = new_query(-1, false);  // its parameters are expressions
+}
+
+void walker::deallocate_stmt(node& n, walk_ctx&) {
+    f_.kind = statement_kind::deallocate;
+    f_.object_name = std::string(n.take_string("name"));
+}
+
+void walker::declare_cursor_stmt(node& n, walk_ctx&) {
+    f_.kind = statement_kind::declare_cursor;
+    f_.object_name = std::string(n.take_string("portalname"));
+    f_.cursor_with_hold = (n.take_int("options") & cursor_opt_hold) != 0;
+    inner_statement(n.take("query"));
+}
+
+void walker::fetch_stmt(node& n, walk_ctx&) {
+    f_.kind = statement_kind::fetch;
+    f_.object_name = std::string(n.take_string("portalname"));
+}
+
+void walker::close_portal_stmt(node& n, walk_ctx&) {
+    f_.kind = statement_kind::close_cursor;
+    f_.object_name = std::string(n.take_string("portalname"));
+}
+
+void walker::discard_stmt(node& n, walk_ctx&) {
+    f_.kind = statement_kind::discard;
+    const auto target = n.take_string("target");
+    f_.discard = target == "DISCARD_ALL"         ? discard_kind::all
+                 : target == "DISCARD_PLANS"     ? discard_kind::plans
+                 : target == "DISCARD_SEQUENCES" ? discard_kind::sequences
+                 : target == "DISCARD_TEMP"      ? discard_kind::temp
+                                                 : discard_kind::none;
+    if (f_.discard == discard_kind::none) unsupported(fmt::format("DISCARD {}", target));
+}
+
+void walker::copy_stmt(node& n, walk_ctx&) {
+    f_.kind = statement_kind::copy;
+    f_.copy_from = n.take_bool("is_from");
+    f_.copy_to_file = n.take_bool("is_program") || !n.take_string("filename").empty();
+    if (const auto rel = n.take("relation")) {
+        if (auto rv = open_message(*rel, "RangeVar")) {
+            f_.target_relation = relation(*rv);
+            finish(*rv, {});
+        }
+        if (const auto cols = n.take("attlist")) {
+            // COPY t (cols) TO: the columns read.
+            if (auto names = string_list(*cols)) f_.written_columns = std::move(*names);
+            else unsupported("CopyStmt.attlist");
+        }
+    }
+    if (const auto options = n.take("options")) {
+        each(options, "a list", [&](element o) {
+            if (auto def = open(o, "DefElem")) finish(*def, {});
+        });
+    }
+    if (n.take("whereClause")) unsupported("COPY … WHERE");
+    if (const auto query = n.take("query")) inner_statement(query);
 }
 
 }  // namespace pgsieve::parser::detail

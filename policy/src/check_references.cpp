@@ -1,11 +1,13 @@
 #include "check_references.hpp"
 
-#include "builtins.hpp"
+#include "functions.hpp"
+
+#include <pgsieve/policy/builtins.hpp>
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <set>
+#include <cctype>
 
 namespace pgsieve::policy::detail {
 
@@ -48,6 +50,85 @@ std::vector<std::string> allowed_columns(const config::table_grant* grant, const
     return out;
 }
 
+bool listed(const context& ctx, const std::string& schema, const std::string& name) {
+    return std::any_of(ctx.policy.functions.begin(), ctx.policy.functions.end(),
+                       [&](const auto& q) { return q.schema == schema && q.name == name; });
+}
+
+std::string listed_functions(const context& ctx) {
+    std::vector<std::string> names;
+    for (const auto& q : ctx.policy.functions) names.push_back(q.str());
+    return names.empty() ? std::string("immutable and stable built-in functions are allowed")
+                         : fmt::format("immutable and stable built-ins are allowed, and: {}", join(names));
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+    return out;
+}
+
+// Why the policy does not let this function run, or empty when it may.
+// `call` is the call as written, when there is one (for arguments that matter).
+std::string function_rule(const function_info& f, const parser::function_ref* call, const context& ctx) {
+    if (listed(ctx, f.schema, f.name)) return {};
+    if (f.schema != "pg_catalog")
+        return "rule: functions (a function outside pg_catalog must be listed in the policy's functions)";
+    if (const auto why = builtins::denied_function(f.name); !why.empty())
+        return fmt::format("rule: built-in deny list ({})", why);
+    if (f.name == "current_setting") {
+        // Settings can hold secrets and server details: only those a client may read anyway.
+        if (!call || !call->first_text_argument || !builtins::readable_parameter(lower(*call->first_text_argument)))
+            return "rule: current_setting only of the session parameters a client may read, named by a constant";
+        return {};
+    }
+    if (builtins::introspection_function(f.name)) {
+        if (ctx.policy.catalog != config::catalog_access::introspection)
+            return "rule: catalog: none (schema-introspection helpers need catalog: introspection)";
+        return {};
+    }
+    if (f.kind == 'p') return "rule: procedures are not called from queries";
+    if (f.volatility == 'v' && !builtins::harmless_volatile(f.name))
+        return "rule: volatile built-in functions are refused unless known to be harmless";
+    return {};
+}
+
+// Why the policy does not let a function named schema.name run (any of its
+// overloads), or empty when it may: for functions reached indirectly.
+std::string named_function_rule(const std::string& schema, const std::string& name, const context& ctx) {
+    if (listed(ctx, schema, name)) return {};
+    const auto* overloads = ctx.cat.functions(schema, name);
+    if (!overloads) {  // not in the snapshot: treated as volatile, and so refused unless listed
+        function_info unknown;
+        unknown.schema = schema;
+        unknown.name = name;
+        return function_rule(unknown, nullptr, ctx);
+    }
+    for (const auto& fn : *overloads) {
+        if (auto rule = function_rule(fn, nullptr, ctx); !rule.empty()) return rule;
+    }
+    return {};
+}
+
+refusal function_refusal(const std::string& qualified, const std::string& rule, int location, const context& ctx) {
+    return refusal{policy::rule::function,
+                   fmt::format("pgsieve: function \"{}\" is not allowed by policy \"{}\"", qualified, ctx.policy.name),
+                   rule, listed_functions(ctx), location};
+}
+
+void add_unique(std::vector<std::string>& into, std::string item) {
+    if (std::find(into.begin(), into.end(), item) == into.end()) into.push_back(std::move(item));
+}
+
+// The type keys an unqualified or qualified type name may denote.
+std::vector<type_key> type_candidates(const std::vector<std::string>& name, const std::vector<std::string>& path) {
+    std::vector<type_key> out;
+    if (name.size() == 2) out.push_back({name[0], name[1]});
+    else if (name.size() == 1)
+        for (const auto& schema : path) out.push_back({schema, name[0]});
+    return out;
+}
+
 }  // namespace
 
 std::string column_rule(const config::table_grant* grant, const relation_info& rel, const std::string& column,
@@ -66,7 +147,15 @@ std::string column_rule(const config::table_grant* grant, const relation_info& r
     return {};
 }
 
-verdict check_relation(const relation_info& rel, int location, const context& ctx) {
+bool has_denied_columns(const relation_info& rel, const context& ctx) {
+    const auto* grant = grant_of(rel, ctx);
+    if (!grant) return !introspection(rel, ctx);
+    return std::any_of(rel.columns.begin(), rel.columns.end(),
+                       [&](const auto& c) { return !column_rule(grant, rel, c, ctx).empty(); });
+}
+
+verdict check_relation(const relation_info& rel, int location, const check_scope& s) {
+    const auto& ctx = s.ctx;
     if (grant_of(rel, ctx) || introspection(rel, ctx)) return std::nullopt;
     const std::string name = rel.schema + "." + rel.name;
     std::string hint = fmt::format("allowed tables: {}", tables_of(ctx.policy));
@@ -77,120 +166,169 @@ verdict check_relation(const relation_info& rel, int location, const context& ct
                        "data, roles or server state"
                      : "rule: catalog: none (the policy grants no catalog introspection)";
     }
-    return refusal{"relation",
+    return refusal{policy::rule::relation,
                    fmt::format("pgsieve: {} \"{}\" is not allowed by policy \"{}\"",
                                rel.kind == 'v' || rel.kind == 'm' ? "view" : "table", name, ctx.policy.name),
                    detail, hint, location};
 }
 
-verdict check_reads(const resolution& res, const context& ctx, decision& out) {
+verdict check_reads(const resolution& res, const check_scope& s, decision& out) {
+    const auto& ctx = s.ctx;
+    // Columns drivers read on connect (pg_type's OIDs) pass under every policy.
+    const auto bootstrap_only = [&](const relation_info* rel) {
+        return builtins::bootstrap_column(rel->schema, rel->name, "oid") &&
+               std::all_of(res.reads.begin(), res.reads.end(), [&](const column_read& r) {
+                   return r.relation != rel || builtins::bootstrap_column(rel->schema, rel->name, r.column);
+               });
+    };
+    verdict first;
     for (const auto& use : res.relations) {
-        if (auto v = check_relation(*use.relation, use.location, ctx)) return v;
-        const std::string name = use.relation->schema + "." + use.relation->name;
-        if (std::find(out.tables.begin(), out.tables.end(), name) == out.tables.end()) out.tables.push_back(name);
+        add_unique(out.tables, use.relation->schema + "." + use.relation->name);
+        if (first || bootstrap_only(use.relation)) continue;
+        first = check_relation(*use.relation, use.location, s);
     }
     for (const auto& r : res.reads) {
-        const auto* grant = grant_of(*r.relation, ctx);
-        const std::string rule = column_rule(grant, *r.relation, r.column, ctx);
         const std::string table = r.relation->schema + "." + r.relation->name;
-        if (!rule.empty()) {
-            const auto allowed = allowed_columns(grant, *r.relation, ctx);
-            return refusal{"column",
-                           fmt::format("pgsieve: column \"{}\" of table \"{}\" is not allowed by policy \"{}\"",
-                                       r.column, table, ctx.policy.name),
-                           "rule: " + rule,
-                           fmt::format("allowed columns of {}: {}{}", table, allowed.empty() ? "none" : join(allowed),
-                                       r.location >= 0 ? "" : " (the reference is implied: *, t.*, a whole row, "
-                                                             "USING or NATURAL)"),
-                           r.location};
-        }
-        const std::string column = table + "." + r.column;
-        if (std::find(out.columns.begin(), out.columns.end(), column) == out.columns.end())
-            out.columns.push_back(column);
+        add_unique(out.columns, table + "." + r.column);
+        if (first) continue;
+        const auto* grant = grant_of(*r.relation, ctx);
+        if (!grant && !introspection(*r.relation, ctx)) continue;  // a bootstrap column, checked above
+        const std::string rule = column_rule(grant, *r.relation, r.column, ctx);
+        if (rule.empty()) continue;
+        const auto allowed = allowed_columns(grant, *r.relation, ctx);
+        first = refusal{policy::rule::column,
+                        fmt::format("pgsieve: column \"{}\" of table \"{}\" is not allowed by policy \"{}\"", r.column,
+                                    table, ctx.policy.name),
+                        "rule: " + rule,
+                        fmt::format("allowed columns of {}: {}{}", table, allowed.empty() ? "none" : join(allowed),
+                                    r.location >= 0 ? "" : " (the reference is implied: *, t.*, a whole row, "
+                                                          "USING or NATURAL)"),
+                        r.location};
     }
-    return std::nullopt;
+    return first;
 }
 
-verdict check_functions(const parser::statement_facts& f, const context& ctx, decision& out) {
+verdict check_functions(const parser::statement_facts& f, const check_scope& s, decision& out) {
+    const auto& ctx = s.ctx;
     for (const auto& fn : f.functions) {
-        if (fn.name.empty() || fn.name.size() > 2) {
-            return refusal{"function", "pgsieve: function name not understood", "rule: functions", "", fn.location};
-        }
-        const std::string& name = fn.name.back();
-        const std::vector<function_info>* overloads =
-            fn.name.size() == 2 ? ctx.cat.functions(fn.name[0], name) : ctx.cat.resolve_function(name, ctx.search_path);
-        if (!overloads || overloads->empty()) {
-            return refusal{"function",
-                           fmt::format("pgsieve: function \"{}\" does not exist or is not visible",
-                                       join(fn.name, ".")),
+        if (fn.name.empty() || fn.name.size() > 2)
+            return refusal{policy::rule::function, "pgsieve: function name not understood", "rule: functions", "",
+                           fn.location};
+        const auto found = candidates(ctx.cat, fn, s.path);
+        if (found.empty()) {
+            return refusal{policy::rule::function,
+                           fmt::format("pgsieve: function \"{}\" taking {} argument{} does not exist or is not visible",
+                                       join(fn.name, "."), fn.arguments, fn.arguments == 1 ? "" : "s"),
                            "rule: functions must resolve in the catalog (pg_catalog, then the session's search_path)",
                            "", fn.location};
         }
-        const auto& schema = overloads->front().schema;
-        const std::string qualified = schema + "." + name;
-        const bool listed = std::any_of(ctx.policy.functions.begin(), ctx.policy.functions.end(),
-                                        [&](const auto& q) { return q.schema == schema && q.name == name; });
-        std::string rule;
-        if (!listed) {
-            if (schema != "pg_catalog") {
-                rule = "rule: functions (a function outside pg_catalog must be listed in the policy's functions)";
-            } else if (const auto why = builtins::denied_function(name); !why.empty()) {
-                rule = fmt::format("rule: built-in deny list ({})", why);
-            } else if (builtins::introspection_function(name) &&
-                       ctx.policy.catalog != config::catalog_access::introspection) {
-                rule = "rule: catalog: none (schema-introspection helpers need catalog: introspection)";
-            } else {
-                // Every overload must be safe: the analysis does not pick one by argument types.
-                for (const auto& o : *overloads) {
-                    if (o.kind == 'p') rule = "rule: procedures are not called from queries";
-                    else if (o.volatility == 'v' && !builtins::harmless_volatile(name))
-                        rule = "rule: volatile built-in functions are refused unless known to be harmless";
-                }
-            }
+        // Argument types are not known here: every overload the call could
+        // pick, in every schema of the path, must be allowed.
+        for (const auto* c : found) {
+            const std::string qualified = c->schema + "." + c->name;
+            add_unique(out.functions, qualified);
+            if (const auto rule = function_rule(*c, &fn, ctx); !rule.empty())
+                return function_refusal(qualified, rule, fn.location, ctx);
         }
-        if (!rule.empty()) {
-            std::vector<std::string> listed_names;
-            for (const auto& q : ctx.policy.functions) listed_names.push_back(q.str());
-            return refusal{"function",
-                           fmt::format("pgsieve: function \"{}\" is not allowed by policy \"{}\"", qualified,
-                                       ctx.policy.name),
-                           rule,
-                           listed_names.empty()
-                               ? std::string("immutable and stable built-in functions are allowed")
-                               : fmt::format("immutable and stable built-ins are allowed, and: {}", join(listed_names)),
-                           fn.location};
-        }
-        if (std::find(out.functions.begin(), out.functions.end(), qualified) == out.functions.end())
-            out.functions.push_back(qualified);
     }
     return std::nullopt;
 }
 
-verdict check_operators(const parser::statement_facts& f, const context& ctx) {
+verdict check_types(const parser::statement_facts& f, const check_scope& s) {
+    const auto& ctx = s.ctx;
+    for (const auto& t : f.types) {
+        for (const auto& key : type_candidates(t.name, s.path)) {
+            // A domain (and each domain under it) runs its CHECK constraints' functions.
+            type_key at = key;
+            for (int depth = 0; depth < 16; ++depth) {
+                const auto d = ctx.cat.domains.find(at);
+                if (d == ctx.cat.domains.end()) break;
+                for (const auto& [schema, name] : d->second.functions) {
+                    if (const auto rule = named_function_rule(schema, name, ctx); !rule.empty())
+                        return refusal{policy::rule::type,
+                                       fmt::format("pgsieve: converting to type \"{}.{}\" runs function \"{}.{}\", "
+                                                   "which policy \"{}\" does not allow",
+                                                   key.schema, key.name, schema, name, ctx.policy.name),
+                                       rule + " (a domain's CHECK constraints run on conversion)",
+                                       listed_functions(ctx), t.location};
+                }
+                at = d->second.base;
+            }
+            // A cast to the type through a function outside pg_catalog runs that function.
+            const auto [begin, end] = ctx.cat.casts.equal_range(key);
+            for (auto it = begin; it != end; ++it) {
+                const auto& c = it->second;
+                if (listed(ctx, c.function_schema, c.function_name)) continue;
+                return refusal{policy::rule::type,
+                               fmt::format("pgsieve: casting to type \"{}.{}\" may run function \"{}.{}\", which "
+                                           "policy \"{}\" does not allow",
+                                           key.schema, key.name, c.function_schema, c.function_name, ctx.policy.name),
+                               "rule: functions (a user-defined cast runs its function)",
+                               fmt::format("add {}.{} to functions to allow it", c.function_schema, c.function_name),
+                               t.location};
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+verdict check_operators(const parser::statement_facts& f, const resolution& res, const check_scope& s) {
+    const auto& ctx = s.ctx;
+    // Most statements meet no user-defined operator at all: nothing to work out.
+    const bool any_user_operator = std::any_of(f.operators.begin(), f.operators.end(), [&](const auto& op) {
+        return !op.name.empty() && ctx.cat.has_user_operator(op.name.back());
+    });
+    if (!any_user_operator) return std::nullopt;
+    // The user-defined types the statement touches: those of the columns it
+    // reads, of its conversions and of the user functions it calls.
+    std::set<type_key> in_play;
+    for (const auto& r : res.reads) {
+        if (const auto* c = r.relation->column(r.column)) {
+            if (!c->type.builtin()) in_play.insert(c->type);
+            if (!c->element.name.empty() && !c->element.builtin()) in_play.insert(c->element);
+        }
+    }
+    for (const auto& t : f.types) {
+        for (auto& key : type_candidates(t.name, s.path)) {
+            if (!key.builtin()) in_play.insert(std::move(key));
+        }
+    }
+    for (const auto& fn : f.functions) {
+        for (const auto* c : candidates(ctx.cat, fn, s.path)) {
+            if (!c->result.builtin()) in_play.insert(c->result);
+        }
+    }
+    const auto touches = [&](const type_key& t) { return !t.name.empty() && in_play.contains(t); };
+    const auto builtin_or_none = [](const type_key& t) { return t.name.empty() || t.builtin(); };
+
     for (const auto& op : f.operators) {
         if (op.name.empty()) continue;
         const std::string& name = op.name.back();
         const std::string schema = op.name.size() == 2 ? op.name[0] : std::string();
         if (schema == "pg_catalog") continue;
         for (const auto* user : ctx.cat.user_operators(name)) {
-            const bool visible = schema.empty()
-                                     ? std::find(ctx.search_path.begin(), ctx.search_path.end(), user->schema) !=
-                                           ctx.search_path.end()
-                                     : user->schema == schema;
+            // A written, unqualified operator is looked up along the path; an
+            // implied one (sorting, grouping, CASE, IN…) through the types'
+            // operator classes, wherever they live.
+            const bool visible = op.implicit            ? true
+                                 : schema.empty()       ? std::find(s.path.begin(), s.path.end(), user->schema) != s.path.end()
+                                                        : user->schema == schema;
             if (!visible) continue;
-            const bool listed = std::any_of(ctx.policy.functions.begin(), ctx.policy.functions.end(), [&](const auto& q) {
-                return q.schema == user->function_schema && q.name == user->function_name;
-            });
-            if (!listed)
-                return refusal{"operator",
-                               fmt::format("pgsieve: operator {}.{} (function {}.{}) is not allowed by policy \"{}\"",
-                                           user->schema, name, user->function_schema, user->function_name,
-                                           ctx.policy.name),
-                               "rule: operators defined outside pg_catalog need their function in the policy's "
-                               "functions",
-                               fmt::format("add {}.{} to functions to allow it", user->function_schema,
-                                           user->function_name),
-                               op.location};
+            // It can be picked when the statement touches one of its types,
+            // or (written) when it is declared over built-in types only.
+            const bool relevant = touches(user->left) || touches(user->right) ||
+                                  (!op.implicit && builtin_or_none(user->left) && builtin_or_none(user->right));
+            if (!relevant) continue;
+            if (named_function_rule(user->function_schema, user->function_name, ctx).empty()) continue;
+            return refusal{policy::rule::operator_,
+                           fmt::format("pgsieve: operator {}.{} (function {}.{}) is not allowed by policy \"{}\"",
+                                       user->schema, name, user->function_schema, user->function_name, ctx.policy.name),
+                           op.implicit ? "rule: operators defined outside pg_catalog need their function in the "
+                                         "policy's functions (this one is implied by a comparison, sort or grouping)"
+                                       : "rule: operators defined outside pg_catalog need their function in the "
+                                         "policy's functions",
+                           fmt::format("add {}.{} to functions to allow it", user->function_schema, user->function_name),
+                           op.location};
         }
     }
     return std::nullopt;

@@ -1,22 +1,37 @@
 #pragma once
-// Checks what a statement reads: relations, columns, functions, operators.
+// Checks what a statement reads and runs: relations, columns, functions,
+// conversions (domains, user casts) and operators.
 
 #include "refusal.hpp"
 #include "resolve.hpp"
 
 #include <pgsieve/policy/decide.hpp>
 
+#include <set>
+
 namespace pgsieve::policy::detail {
 
-// Relations and columns that `res` resolved; records what is read in `out`.
-verdict check_reads(const resolution& res, const context& ctx, decision& out);
+// What one statement's checks share: the context and the schemas unqualified names are searched in.
+struct check_scope {
+    const context& ctx;
+    const std::vector<std::string>& path;
+};
+
+// Relations and columns that `res` resolved; records what is read in `out`
+// (all of it, even past a refusal, so the audit shows what was asked for).
+verdict check_reads(const resolution& res, const check_scope& s, decision& out);
 // Whether policy lets the statement use this relation (listed, or introspection).
-verdict check_relation(const relation_info& rel, int location, const context& ctx);
-verdict check_functions(const parser::statement_facts& f, const context& ctx, decision& out);
-verdict check_operators(const parser::statement_facts& f, const context& ctx);
+verdict check_relation(const relation_info& rel, int location, const check_scope& s);
+verdict check_functions(const parser::statement_facts& f, const check_scope& s, decision& out);
+// Conversions to domains (their CHECKs) and through user casts.
+verdict check_types(const parser::statement_facts& f, const check_scope& s);
+// Written and implied operators; `res` gives the types the statement touches.
+verdict check_operators(const parser::statement_facts& f, const resolution& res, const check_scope& s);
 // Whether `column` of a granted table may be read; empty when allowed,
 // else the rule that forbids it.
 std::string column_rule(const config::table_grant* grant, const relation_info& rel, const std::string& column,
                         const context& ctx);
+// Whether the policy hides some column of `rel` (so error details about its rows must not pass).
+bool has_denied_columns(const relation_info& rel, const context& ctx);
 
 }  // namespace pgsieve::policy::detail

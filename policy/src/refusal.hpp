@@ -10,7 +10,7 @@
 namespace pgsieve::policy::detail {
 
 struct refusal {
-    std::string rule;
+    policy::rule rule = policy::rule::unsupported;
     std::string message;
     std::string detail;
     std::string hint;

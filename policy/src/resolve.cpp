@@ -1,5 +1,7 @@
 #include "resolve.hpp"
 
+#include "functions.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -13,15 +15,43 @@ using parser::column_ref;
 using parser::range_entry;
 using parser::statement_facts;
 
+// A base relation's column that a visible column reads.
+struct source {
+    const relation_info* relation;
+    std::size_t index;
+};
+
+// A column visible through a FROM entry: its name there, and the base
+// columns reading it reads (none when it is computed by a query that is
+// itself checked: a derived table, a CTE, a function).
+struct visible_column {
+    std::string name;
+    std::vector<source> sources;
+};
+
 // A name visible in a query's FROM scope.
 struct entry {
     std::string refname;
-    const relation_info* base = nullptr;  // a real relation: reads are recorded against it
+    const relation_info* base = nullptr;  // a real relation, for schema-qualified references
     bool columns_known = true;
-    std::vector<std::string> names;       // visible column names
-    std::vector<std::string> base_names;  // for base entries: the relation's column each name is
-    int range = -1;
+    // Whether its columns can read base relations (a table, a join of them).
+    // A derived table, CTE or function computes its columns in a query or
+    // call that is checked on its own: nothing is read through it.
+    bool carries_reads = false;
+    std::vector<visible_column> columns;
+    int range = -1;  // index into query::ranges; -1 for the statement's target and `excluded`
 };
+
+std::vector<visible_column> named(const std::vector<std::string>& names) {
+    std::vector<visible_column> out;
+    out.reserve(names.size());
+    for (const auto& n : names) out.push_back({n, {}});
+    return out;
+}
+
+void rename(std::vector<visible_column>& columns, const std::vector<std::string>& aliases) {
+    for (std::size_t i = 0; i < aliases.size() && i < columns.size(); ++i) columns[i].name = aliases[i];
+}
 
 class resolver {
 public:
@@ -37,8 +67,8 @@ public:
 
     resolution run() {
         scopes_.resize(f_.queries.size());
-        built_.assign(f_.queries.size(), false);
-        if (f_.target_relation.name.empty() == false) target_ = base_relation(f_.target_relation);
+        state_.assign(f_.queries.size(), built::no);
+        if (!f_.target_relation.name.empty()) target_ = base_relation(f_.target_relation);
         out_.target = target_;
         for (int q = 0; q < static_cast<int>(f_.queries.size()) && !out_.unresolved; ++q) query(q);
         return std::move(out_);
@@ -63,22 +93,19 @@ private:
     }
 
     // The CTE a relation name in query `from` refers to, as PostgreSQL scopes them.
-    const parser::cte* visible_cte(int from, const std::string& name, int* owner) const {
+    const parser::cte* visible_cte(int from, const std::string& name) const {
         int child = -1;
         for (int q = from; q >= 0; child = q, q = f_.queries[q].parent) {
             const auto& p = f_.queries[q];
-            // If we came up through the body of one of q's CTEs, a
-            // non-recursive WITH shows only the CTEs before that one.
+            // Coming up through the body of one of q's CTEs, a non-recursive
+            // WITH shows only the CTEs before that one.
             int limit = static_cast<int>(p.ctes.size());
             if (child >= 0) {
                 const auto it = cte_body_.find(child);
                 if (it != cte_body_.end() && it->second.first == q && !p.recursive) limit = it->second.second;
             }
             for (int i = 0; i < limit; ++i) {
-                if (p.ctes[i].name == name) {
-                    *owner = q;
-                    return &p.ctes[i];
-                }
+                if (p.ctes[i].name == name) return &p.ctes[i];
             }
         }
         return nullptr;
@@ -86,7 +113,7 @@ private:
 
     // Output column names of a query, when they can be known.
     std::optional<std::vector<std::string>> outputs(int q, int depth = 0) {
-        if (q < 0 || depth > 64) return std::nullopt;
+        if (q < 0 || depth > 32) return std::nullopt;
         const auto& p = f_.queries[q];
         if (p.set_left >= 0) return outputs(p.set_left, depth + 1);
         if (p.values_width >= 0) {
@@ -94,137 +121,258 @@ private:
             for (int i = 1; i <= p.values_width; ++i) names.push_back(fmt::format("column{}", i));
             return names;
         }
-        const auto& s = scope(q);
+        if (state_[q] == built::building) return std::nullopt;  // a query whose FROM needs its own outputs
         std::vector<std::string> names;
         for (const auto& t : p.targets) {
             if (!t.star) {
                 names.push_back(t.name);
                 continue;
             }
-            for (const auto* e : star_entries(q, t.qualifier)) {
-                if (!e->columns_known) return std::nullopt;
-                names.insert(names.end(), e->names.begin(), e->names.end());
-            }
+            const auto expanded = star_columns(q, t.qualifier, -1, depth + 1);
+            if (!expanded) return std::nullopt;
+            for (const auto& c : *expanded) names.push_back(c.name);
         }
-        (void)s;
         return names;
     }
 
-    static void rename(entry& e, const std::vector<std::string>& aliases) {
-        for (std::size_t i = 0; i < aliases.size() && i < e.names.size(); ++i) e.names[i] = aliases[i];
+    // The columns a FROM function produces, as PostgreSQL names them.
+    std::optional<std::vector<visible_column>> function_columns(const range_entry& range) {
+        std::vector<visible_column> out;
+        const bool single = range.functions.size() == 1;
+        for (std::size_t i = 0; i < range.functions.size(); ++i) {
+            const auto& fn = range.functions[i];
+            const auto& defined = range.function_columns[i];
+            if (!defined.empty()) {
+                auto cols = named(defined);
+                out.insert(out.end(), cols.begin(), cols.end());
+                continue;
+            }
+            // A scalar result is one column, named after the alias (one function) or the function.
+            std::string scalar_name = single && !range.alias.empty() ? range.alias
+                                      : fn.name.empty()              ? std::string("?column?")
+                                                                     : fn.name.back();
+            if (fn.name.empty()) {
+                out.push_back({scalar_name, {}});
+                continue;
+            }
+            const auto shape = result_shape(cat_, fn, path_);
+            if (!shape) return std::nullopt;
+            if (shape->columns) {
+                auto cols = named(*shape->columns);
+                out.insert(out.end(), cols.begin(), cols.end());
+            } else if (shape->record) {
+                return std::nullopt;  // a record needs a column definition list
+            } else {
+                out.push_back({scalar_name, {}});
+            }
+        }
+        if (range.ordinality) out.push_back({"ordinality", {}});
+        return out;
     }
 
+    enum class built { no, building, yes };
+
     const std::vector<entry>& scope(int q) {
-        if (built_[q]) return scopes_[q];
-        built_[q] = true;  // before building: a recursive reference sees what is there so far
+        if (state_[q] != built::no) return scopes_[q];
+        state_[q] = built::building;
         std::vector<entry> entries;
         const auto& p = f_.queries[q];
         for (int r = 0; r < static_cast<int>(p.ranges.size()); ++r) {
             const auto& range = p.ranges[r];
+            if (range.type == range_entry::kind::join) continue;  // below, once its sides exist
             entry e;
             e.range = r;
             switch (range.type) {
                 case range_entry::kind::relation: {
-                    int owner = -1;
-                    const parser::cte* c = range.relation.schema.empty()
-                                               ? visible_cte(q, range.relation.name, &owner)
-                                               : nullptr;
+                    const parser::cte* c = range.relation.schema.empty() ? visible_cte(q, range.relation.name) : nullptr;
                     e.refname = range.alias.empty() ? range.relation.name : range.alias;
                     if (c) {
                         out_.cte_references.push_back(range.relation.location);
-                        auto names = c->query >= 0 && c->query != q ? outputs(c->query) : std::nullopt;
+                        auto names = c->query >= 0 ? outputs(c->query) : std::nullopt;
                         if (names) {
-                            e.names = std::move(*names);
-                            rename(e, c->column_aliases);
+                            e.columns = named(*names);
+                            rename(e.columns, c->column_aliases);
                         } else if (!c->column_aliases.empty()) {
-                            e.names = c->column_aliases;
+                            e.columns = named(c->column_aliases);
                         } else {
                             e.columns_known = false;
                         }
+                        for (const auto& added : c->added_columns) e.columns.push_back({added, {}});
                     } else {
+                        e.carries_reads = true;
                         e.base = base_relation(range.relation);
                         if (!e.base) {
                             e.columns_known = false;
                             break;
                         }
-                        e.names = e.base->columns;
-                        e.base_names = e.base->columns;
+                        for (std::size_t i = 0; i < e.base->columns.size(); ++i)
+                            e.columns.push_back({e.base->columns[i], {source{e.base, i}}});
                     }
-                    rename(e, range.column_aliases);
+                    rename(e.columns, range.column_aliases);
                     break;
                 }
                 case range_entry::kind::subquery: {
                     e.refname = range.alias;
-                    auto names = outputs(range.subquery);
-                    if (names) e.names = std::move(*names);
+                    if (auto names = outputs(range.subquery)) e.columns = named(*names);
                     else e.columns_known = false;
-                    rename(e, range.column_aliases);
+                    rename(e.columns, range.column_aliases);
                     break;
                 }
-                case range_entry::kind::function:
-                    e.refname = range.alias.empty() && !range.functions.empty() && !range.functions[0].name.empty()
-                                    ? range.functions[0].name.back()
-                                    : range.alias;
-                    if (!range.column_aliases.empty()) e.names = range.column_aliases;
-                    else e.columns_known = false;  // a composite result's columns are not in the snapshot
+                case range_entry::kind::function: {
+                    e.refname = !range.alias.empty()                                  ? range.alias
+                                : range.functions.size() == 1 && !range.functions[0].name.empty() ? range.functions[0].name.back()
+                                                                                      : std::string();
+                    if (auto cols = function_columns(range)) e.columns = std::move(*cols);
+                    else e.columns_known = false;
+                    rename(e.columns, range.column_aliases);
                     break;
+                }
                 case range_entry::kind::join:
-                    if (range.alias.empty()) continue;  // its sides are visible by their own names
-                    e.refname = range.alias;
-                    e.columns_known = false;
                     break;
             }
             entries.push_back(std::move(e));
+        }
+        scopes_[q] = std::move(entries);
+        // Joins: an aliased join, or JOIN … USING (…) AS name, is a FROM entry of its own.
+        for (int r = 0; r < static_cast<int>(p.ranges.size()); ++r) {
+            const auto& range = p.ranges[r];
+            if (range.type != range_entry::kind::join) continue;
+            if (!range.alias.empty()) {
+                entry e;
+                e.refname = range.alias;
+                e.range = r;
+                e.carries_reads = true;
+                auto cols = range_columns(q, r, 0);
+                if (cols) e.columns = std::move(*cols);
+                else e.columns_known = false;
+                rename(e.columns, range.column_aliases);
+                scopes_[q].push_back(std::move(e));
+            }
+            if (!range.using_alias.empty()) {
+                entry e;
+                e.refname = range.using_alias;
+                e.range = r;
+                e.carries_reads = true;
+                auto merged = merged_columns(q, r);
+                if (merged) e.columns = std::move(*merged);
+                else e.columns_known = false;
+                scopes_[q].push_back(std::move(e));
+            }
         }
         // The statement's own target (UPDATE/DELETE/INSERT … RETURNING).
         if (q == f_.root && target_ && f_.kind != parser::statement_kind::copy) {
             entry e;
             e.refname = f_.target_alias.empty() ? f_.target_relation.name : f_.target_alias;
             e.base = target_;
-            e.names = target_->columns;
-            e.base_names = target_->columns;
-            entries.push_back(e);
+            e.carries_reads = true;
+            for (std::size_t i = 0; i < target_->columns.size(); ++i)
+                e.columns.push_back({target_->columns[i], {source{target_, i}}});
+            scopes_[q].push_back(e);
             if (f_.kind == parser::statement_kind::insert) {
                 entry excluded;  // ON CONFLICT … excluded.x: the row being inserted, not a read
                 excluded.refname = "excluded";
-                excluded.names = target_->columns;
-                entries.push_back(std::move(excluded));
+                excluded.columns = named(target_->columns);
+                scopes_[q].push_back(std::move(excluded));
             }
         }
-        scopes_[q] = std::move(entries);
+        state_[q] = built::yes;
         return scopes_[q];
     }
 
-    std::vector<const entry*> star_entries(int q, const std::vector<std::string>& qualifier) {
-        std::vector<const entry*> out;
-        const auto& s = scope(q);
-        if (qualifier.empty()) {
-            // Entries reachable from the top-level FROM items, in order.
-            std::vector<int> ranges;
-            for (const int top : f_.queries[q].from) collect_ranges(q, top, ranges);
-            for (const int r : ranges) {
-                for (const auto& e : s) {
-                    if (e.range == r) out.push_back(&e);
+    const entry* entry_of_range(int q, int r) const {
+        for (const auto& e : scopes_[q]) {
+            if (e.range == r && f_.queries[q].ranges[r].type != range_entry::kind::join) return &e;
+        }
+        return nullptr;
+    }
+
+    // The names a join merges: its USING list, or for NATURAL every name both sides have.
+    std::optional<std::vector<std::string>> merge_names(int q, const range_entry& join, int depth) {
+        if (!join.natural) return join.using_columns;
+        const auto l = range_columns(q, join.left, depth + 1);
+        const auto r = range_columns(q, join.right, depth + 1);
+        if (!l || !r) return std::nullopt;
+        std::vector<std::string> names;
+        for (const auto& a : *l) {
+            const bool both = std::any_of(r->begin(), r->end(), [&](const auto& b) { return b.name == a.name; });
+            if (both && std::find(names.begin(), names.end(), a.name) == names.end()) names.push_back(a.name);
+        }
+        return names;
+    }
+
+    // The merged columns of a USING/NATURAL join: each reads both sides' columns.
+    std::optional<std::vector<visible_column>> merged_columns(int q, int r, int depth = 0) {
+        const auto& join = f_.queries[q].ranges[r];
+        const auto names = merge_names(q, join, depth);
+        const auto l = range_columns(q, join.left, depth + 1);
+        const auto rr = range_columns(q, join.right, depth + 1);
+        if (!names || !l || !rr) return std::nullopt;
+        std::vector<visible_column> out;
+        for (const auto& name : *names) {
+            visible_column merged{name, {}};
+            for (const auto* side : {&*l, &*rr}) {
+                bool found = false;
+                for (const auto& c : *side) {
+                    if (c.name != name) continue;
+                    merged.sources.insert(merged.sources.end(), c.sources.begin(), c.sources.end());
+                    found = true;
+                }
+                if (!found) {
+                    fail(fmt::format("column \"{}\" in USING does not exist on both sides", name), join.location);
+                    return std::nullopt;
                 }
             }
-            return out;
+            out.push_back(std::move(merged));
         }
-        if (const auto* e = find_entry(q, qualifier.back(), qualifier.size() > 1 ? qualifier[0] : std::string()))
-            out.push_back(e);
-        else
-            fail(fmt::format("missing FROM-clause entry for \"{}\"", qualifier.back()), -1);
         return out;
     }
 
-    void collect_ranges(int q, int r, std::vector<int>& out) const {
-        if (r < 0) return;
+    // The columns a FROM item produces: a base or derived entry's, or a
+    // join's (merged columns first, then the left's others, then the right's).
+    std::optional<std::vector<visible_column>> range_columns(int q, int r, int depth) {
+        if (r < 0 || depth > 64) return std::nullopt;
         const auto& range = f_.queries[q].ranges[r];
-        if (range.type == range_entry::kind::join) {
-            collect_ranges(q, range.left, out);
-            collect_ranges(q, range.right, out);
-        } else {
-            out.push_back(r);
+        if (range.type != range_entry::kind::join) {
+            const entry* e = entry_of_range(q, r);
+            if (!e || !e->columns_known) return std::nullopt;
+            return e->columns;
         }
+        const auto names = merge_names(q, range, depth);
+        auto merged = merged_columns(q, r, depth);
+        const auto l = range_columns(q, range.left, depth + 1);
+        const auto rr = range_columns(q, range.right, depth + 1);
+        if (!names || !merged || !l || !rr) return std::nullopt;
+        auto out = std::move(*merged);
+        for (const auto* side : {&*l, &*rr}) {
+            for (const auto& c : *side) {
+                if (std::find(names->begin(), names->end(), c.name) == names->end()) out.push_back(c);
+            }
+        }
+        return out;
+    }
+
+    // What * or t.* expands to in query q.
+    std::optional<std::vector<visible_column>> star_columns(int q, const std::vector<std::string>& qualifier,
+                                                           int location, int depth = 0) {
+        if (depth > 32) return std::nullopt;
+        const auto& s = scope(q);
+        (void)s;
+        if (qualifier.empty()) {
+            std::vector<visible_column> out;
+            for (const int top : f_.queries[q].from) {
+                auto cols = range_columns(q, top, depth + 1);
+                if (!cols) return std::nullopt;
+                out.insert(out.end(), cols->begin(), cols->end());
+            }
+            return out;
+        }
+        const auto* e = find_entry(q, qualifier.back(), qualifier.size() > 1 ? qualifier[0] : std::string());
+        if (!e) {
+            fail(fmt::format("missing FROM-clause entry for \"{}\"", qualifier.back()), location);
+            return std::nullopt;
+        }
+        if (!e->columns_known) return std::nullopt;
+        return e->columns;
     }
 
     // An entry named `name` in q's scope or an enclosing one.
@@ -239,41 +387,91 @@ private:
         return nullptr;
     }
 
-    void read(const entry& e, std::size_t index, const column_ref& ref) {
-        if (!e.base || index >= e.base_names.size()) return;  // derived: its own query is checked
-        out_.reads.push_back({e.base, e.base_names[index], ref.location, ref.where});
+    void read(const visible_column& c, const column_ref& ref) {
+        for (const auto& s : c.sources)
+            out_.reads.push_back({s.relation, s.relation->columns[s.index], ref.location, ref.where});
     }
 
-    void read_all(const entry& e, const column_ref& ref) {
-        for (std::size_t i = 0; i < e.base_names.size(); ++i) read(e, i, ref);
+    void read_all(const std::vector<visible_column>& columns, const column_ref& ref) {
+        for (const auto& c : columns) read(c, ref);
     }
 
+    // Reads every column of `e` named `column`; false when none is.
     bool read_named(const entry& e, const std::string& column, const column_ref& ref) {
-        if (!e.columns_known) return true;  // unknown columns: not a base relation
         bool found = false;
-        for (std::size_t i = 0; i < e.names.size(); ++i) {
-            if (e.names[i] == column) {
-                read(e, i, ref);
-                found = true;
-            }
+        for (const auto& c : e.columns) {
+            if (c.name != column) continue;
+            read(c, ref);
+            found = true;
         }
         return found;
     }
 
+    // Whether reading every column of FROM item r (or failing to know them) is safe.
+    bool range_carries_reads(int q, int r) {
+        const auto& range = f_.queries[q].ranges[r];
+        if (range.type == range_entry::kind::join) return true;
+        const entry* e = entry_of_range(q, r);
+        return e && e->carries_reads;
+    }
+
+    // * and t.*: every column they expand to is read.
+    void star_reads(int q, const column_ref& ref) {
+        const auto& fields = ref.fields;
+        if (fields.empty()) {
+            scope(q);
+            for (const int top : f_.queries[q].from) {
+                if (auto cols = range_columns(q, top, 0)) read_all(*cols, ref);
+                else if (range_carries_reads(q, top))
+                    return fail("* over a join whose columns pgsieve cannot know", ref.location);
+            }
+            return;
+        }
+        const auto* e = find_entry(q, fields.back(), fields.size() > 1 ? fields[0] : std::string());
+        if (!e) return fail(fmt::format("missing FROM-clause entry for \"{}\"", fields.back()), ref.location);
+        if (e->columns_known) read_all(e->columns, ref);
+        else if (e->carries_reads) fail(fmt::format("{}.* whose columns pgsieve cannot know", fields.back()), ref.location);
+    }
+
+    bool output_column(int q, const std::string& name) {
+        const auto names = outputs(q);
+        return names && std::find(names->begin(), names->end(), name) != names->end();
+    }
+
     void column(int q, const column_ref& ref) {
         const auto& fields = ref.fields;
+        const auto& p = f_.queries[q];
+        if (p.set_left >= 0) {
+            // ORDER BY of UNION/INTERSECT/EXCEPT: output columns only.
+            if (fields.size() == 1 && !ref.star && output_column(q, fields[0])) return;
+            fail("a set operation's ORDER BY can name only its output columns", ref.location);
+            return;
+        }
         if (ref.star) {
-            for (const auto* e : star_entries(q, fields)) read_all(*e, ref);
+            star_reads(q, ref);
             return;
         }
         if (fields.size() == 1) {
             const auto& name = fields[0];
-            bool unknown_columns_in_scope = false;
+            // ORDER BY x / DISTINCT ON (x): an output column of that name comes first.
+            if (ref.bare_sort_key && (ref.where == parser::clause::order_by || ref.where == parser::clause::distinct) &&
+                output_column(q, name))
+                return;
+            // A FROM item whose columns are not known may hold the name, or
+            // an outer query may: every known match outward is read (which can
+            // only refuse more), and the name is taken as that item's when
+            // nothing else matches.
+            bool maybe_unknown = false;
             for (int at = q; at >= 0; at = f_.queries[at].parent) {
                 bool found = false;
                 for (const auto& e : scope(at)) {
                     if (!e.columns_known) {
-                        unknown_columns_in_scope = true;
+                        if (e.carries_reads)
+                            return fail(fmt::format("column \"{}\" may come from a join whose columns pgsieve cannot "
+                                                    "know",
+                                                    name),
+                                        ref.location);
+                        maybe_unknown = true;
                         continue;
                     }
                     // Every match is read: an ambiguous name is refused by
@@ -282,20 +480,16 @@ private:
                 }
                 if (found) return;
             }
-            // ORDER BY, GROUP BY and DISTINCT ON may name an output column
-            // (SELECT plan AS p … ORDER BY p): its sources were checked as targets.
-            if (ref.where == parser::clause::order_by || ref.where == parser::clause::group_by ||
-                ref.where == parser::clause::distinct) {
-                const auto& targets = f_.queries[q].targets;
-                if (std::any_of(targets.begin(), targets.end(), [&](const auto& t) { return !t.star && t.name == name; }))
-                    return;
-            }
+            if (maybe_unknown) return;
+            // GROUP BY x: an output column when no input column has the name.
+            if (ref.bare_sort_key && ref.where == parser::clause::group_by && output_column(q, name)) return;
             // Not a column: a whole-row reference to a FROM entry (SELECT t FROM t).
             if (const auto* e = find_entry(q, name, {})) {
-                read_all(*e, ref);
+                if (e->columns_known) read_all(e->columns, ref);
+                else if (e->carries_reads)
+                    fail(fmt::format("the whole row of \"{}\", whose columns pgsieve cannot know", name), ref.location);
                 return;
             }
-            if (unknown_columns_in_scope) return;  // a column of a function's result
             fail(fmt::format("column \"{}\" does not exist or cannot be resolved", name), ref.location);
             return;
         }
@@ -304,73 +498,55 @@ private:
             const std::string schema = fields.size() == 3 ? fields[0] : std::string();
             const std::string& name = fields.back();
             if (const auto* e = find_entry(q, table, schema)) {
-                if (!read_named(*e, name, ref))
+                if (!e->columns_known) {
+                    // Nothing is read through a derived table, CTE or function.
+                    if (e->carries_reads)
+                        fail(fmt::format("column {}.{} of a join whose columns pgsieve cannot know", table, name),
+                             ref.location);
+                    return;
+                }
+                // A column a derived table, CTE or function lacks is PostgreSQL's error to raise.
+                if (!read_named(*e, name, ref) && e->carries_reads)
                     fail(fmt::format("column {}.{} does not exist", table, name), ref.location);
                 return;
             }
-            // t.c where t is a composite column, not a FROM entry (c.addr).city.
-            if (fields.size() == 2) {
-                column_ref as_column = ref;
-                as_column.fields = {fields[0]};
-                column(q, as_column);
-                return;
-            }
+            // t.c where t is a (composite) column rather than a FROM entry:
+            // c.addr.city, or addr.city. The column itself is read.
+            column_ref as_column = ref;
+            as_column.fields.assign(fields.begin(), fields.end() - 1);
+            as_column.bare_sort_key = false;
+            column(q, as_column);
+            return;
         }
         std::string text;
         for (const auto& f : fields) text += (text.empty() ? "" : ".") + f;
         fail(fmt::format("cannot resolve \"{}\"", text), ref.location);
     }
 
-    void using_columns(int q) {
+    // Unaliased USING/NATURAL joins read their merged columns (they compare them).
+    void join_columns(int q) {
         const auto& p = f_.queries[q];
-        for (const auto& range : p.ranges) {
-            if (range.type != range_entry::kind::join) continue;
-            std::vector<int> left, right;
-            collect_ranges(q, range.left, left);
-            collect_ranges(q, range.right, right);
-            auto entries_of = [&](const std::vector<int>& ranges) {
-                std::vector<const entry*> out;
-                for (const auto& e : scope(q)) {
-                    if (std::find(ranges.begin(), ranges.end(), e.range) != ranges.end()) out.push_back(&e);
-                }
-                return out;
-            };
-            const auto l = entries_of(left);
-            const auto r = entries_of(right);
-            std::vector<std::string> names = range.using_columns;
-            if (range.natural) {
-                // NATURAL joins on every name both sides share.
-                for (const auto* a : l) {
-                    for (const auto& n : a->names) {
-                        for (const auto* b : r) {
-                            if (std::find(b->names.begin(), b->names.end(), n) != b->names.end()) names.push_back(n);
-                        }
-                    }
-                }
-                const bool unknown = std::any_of(l.begin(), l.end(), [](auto* e) { return !e->columns_known; }) ||
-                                     std::any_of(r.begin(), r.end(), [](auto* e) { return !e->columns_known; });
-                if (unknown) fail("NATURAL JOIN over a relation whose columns are not known", -1);
+        for (int r = 0; r < static_cast<int>(p.ranges.size()); ++r) {
+            const auto& range = p.ranges[r];
+            if (range.type != range_entry::kind::join || (!range.natural && range.using_columns.empty())) continue;
+            const auto merged = merged_columns(q, r);
+            if (!merged) {
+                fail("a USING or NATURAL join over a FROM item whose columns pgsieve cannot know", range.location);
+                return;
             }
             column_ref ref;
             ref.where = parser::clause::join;
-            for (const auto& n : names) {
-                for (const auto* side : {&l, &r}) {
-                    bool found = false;
-                    for (const auto* e : *side) found = read_named(*e, n, ref) || found;
-                    if (!found) fail(fmt::format("column \"{}\" in USING does not exist on both sides", n), -1);
-                }
-            }
+            ref.location = range.location;
+            read_all(*merged, ref);
         }
     }
 
     void query(int q) {
         scope(q);
-        using_columns(q);
-        for (const auto& ref : f_.queries[q].columns) column(q, ref);
-        // A SELECT * / t.* whose FROM entries are listed as targets.
-        for (const auto& t : f_.queries[q].targets) {
-            if (!t.star) continue;
-            (void)t;  // stars are also ColumnRefs in `columns`: read there
+        join_columns(q);
+        for (const auto& ref : f_.queries[q].columns) {
+            if (out_.unresolved) return;
+            column(q, ref);
         }
     }
 
@@ -379,15 +555,15 @@ private:
     const std::vector<std::string>& path_;
     std::map<int, std::pair<int, int>> cte_body_;  // body query → (owner query, CTE index)
     std::vector<std::vector<entry>> scopes_;
-    std::vector<bool> built_;
+    std::vector<built> state_;
     const relation_info* target_ = nullptr;
     resolution out_;
 };
 
 }  // namespace
 
-resolution resolve(const parser::statement_facts& facts, const catalog& cat, const std::vector<std::string>& search_path) {
-    return resolver(facts, cat, search_path).run();
+resolution resolve(const parser::statement_facts& facts, const catalog& cat, const std::vector<std::string>& path) {
+    return resolver(facts, cat, path).run();
 }
 
 }  // namespace pgsieve::policy::detail

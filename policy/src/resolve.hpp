@@ -2,9 +2,10 @@
 // Resolves every relation and column reference of one statement against a
 // catalog, as PostgreSQL's parse analysis would: scopes, aliases, column
 // aliases, CTE visibility (a non-recursive CTE does not see itself),
-// derived tables, LATERAL and correlated sub-queries, JOIN USING/NATURAL,
-// stars and whole-row references. The result is what the statement reads
-// from real relations; anything it cannot resolve is a problem (refused).
+// derived tables, function results, LATERAL and correlated sub-queries,
+// joins (aliased ones included, with USING/NATURAL merging), stars and
+// whole-row references. The result is what the statement reads from real
+// relations; anything it cannot resolve is a problem (refused).
 
 #include <pgsieve/parser/facts.hpp>
 #include <pgsieve/policy/catalog.hpp>
@@ -40,7 +41,7 @@ struct resolution {
     std::optional<problem> unresolved;
 };
 
-resolution resolve(const parser::statement_facts& facts, const catalog& cat,
-                   const std::vector<std::string>& search_path);
+// `path`: the schemas unqualified names are searched in (resolution_path()).
+resolution resolve(const parser::statement_facts& facts, const catalog& cat, const std::vector<std::string>& path);
 
 }  // namespace pgsieve::policy::detail

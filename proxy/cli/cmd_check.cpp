@@ -74,7 +74,7 @@ int run_check(const check_options& options) {
         std::cerr << "pgsieve check: cannot read the catalog from the " << catalog.error() << "\n";
         return exit_usage;
     }
-    const policy::context ctx{cfg, policy, **catalog, cfg.upstream.search_path, {}, {}};
+    const policy::context ctx{cfg, policy, **catalog, cfg.upstream.search_path, cfg.upstream.user, nullptr};
     const auto d = policy::decide(options.sql, ctx);
     const bool refused = !d.allowed || d.would_block;
     const std::string verdict = !d.allowed ? "refused" : d.would_block ? "would_block" : "allowed";
@@ -82,9 +82,9 @@ int run_check(const check_options& options) {
     if (options.json) {
         std::cout << fmt::format(
             "{{\"verdict\":\"{}\",\"client\":{},\"policy\":{},\"rule\":{},\"message\":{},\"detail\":{},\"hint\":{},"
-            "\"position\":{},\"statements\":{},\"tables\":{},\"columns\":{},\"functions\":{}}}\n",
-            verdict, json_string(client->name), json_string(policy.name), json_string(d.rule), json_string(d.message),
-            json_string(d.detail), json_string(d.hint), d.position, json_list(d.kinds), json_list(d.tables),
+            "\"position\":{},\"tables\":{},\"columns\":{},\"functions\":{}}}\n",
+            verdict, json_string(client->name), json_string(policy.name), json_string(policy::to_string(d.rule)),
+            json_string(d.message), json_string(d.detail), json_string(d.hint), d.position, json_list(d.tables),
             json_list(d.columns), json_list(d.functions));
         return refused ? exit_refused : exit_ok;
     }

@@ -41,6 +41,11 @@ struct check_options {
 };
 int run_check(const check_options& options);
 
+struct dump_catalog_options {
+    std::string config_file;
+};
+int run_dump_catalog(const dump_catalog_options& options);
+
 struct check_config_options {
     std::string config_file;
 };

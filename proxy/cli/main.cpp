@@ -45,6 +45,11 @@ int main(int argc, char** argv) {
         "check-config", "Validate a configuration file without serving; print its clients and policies");
     check_config_cmd->add_option("-c,--config", check_config.config_file, "configuration file")->required();
 
+    cli::dump_catalog_options dump_catalog;
+    auto* dump_catalog_cmd = app.add_subcommand(
+        "dump-catalog", "Print the upstream catalog rows pgsieve decides against (a snapshot for tests)");
+    dump_catalog_cmd->add_option("-c,--config", dump_catalog.config_file, "configuration file")->required();
+
     cli::audit_options audit;
     auto* audit_cmd = app.add_subcommand("audit", "Review the audit log: what ran, what was refused, for whom, why");
     audit_cmd->require_subcommand(1);
@@ -89,6 +94,7 @@ int main(int argc, char** argv) {
     if (*check_cmd) return cli::run_check(check);
     if (*passwd_cmd) return cli::run_passwd(passwd);
     if (*check_config_cmd) return cli::run_check_config(check_config);
+    if (*dump_catalog_cmd) return cli::run_dump_catalog(dump_catalog);
     if (*audit_cmd) return cli::run_audit(audit);
     return cli::exit_usage;
 }

@@ -55,17 +55,31 @@ policies:
 )",
                                        "/bench.yaml", env);
     if (!cfg) return 2;
+    const auto relation = [](std::string schema, std::string name, std::vector<std::string> columns) {
+        policy::relation_info r;
+        r.schema = std::move(schema);
+        r.name = std::move(name);
+        r.columns = std::move(columns);
+        return r;
+    };
+    const auto function = [](std::string name, int arguments) {
+        policy::function_info f;
+        f.schema = "pg_catalog";
+        f.name = std::move(name);
+        f.volatility = 's';
+        f.arguments = arguments;
+        return f;
+    };
     const policy::catalog cat(
-        {{"public", "pgbench_accounts", 'r', {"aid", "bid", "abalance", "filler"}},
-         {"public", "pgbench_branches", 'r', {"bid", "bbalance", "filler"}},
-         {"pg_catalog", "pg_class", 'r', {"oid", "relname", "relnamespace", "relkind", "relowner"}},
-         {"pg_catalog", "pg_namespace", 'r', {"oid", "nspname"}},
-         {"pg_catalog", "pg_attribute", 'r', {"attrelid", "attname", "atttypid", "attnum", "attnotnull", "atttypmod", "attisdropped"}},
-         {"pg_catalog", "pg_description", 'r', {"objoid", "classoid", "objsubid", "description"}}},
-        {{"pg_catalog", "format_type", 's', 'f'}, {"pg_catalog", "col_description", 's', 'f'},
-         {"pg_catalog", "pg_table_is_visible", 's', 'f'}},
-        {});
-    const policy::context ctx{**cfg, *(*cfg)->find_policy("p"), cat, {"public"}, {}, {}};
+        {relation("public", "pgbench_accounts", {"aid", "bid", "abalance", "filler"}),
+         relation("public", "pgbench_branches", {"bid", "bbalance", "filler"}),
+         relation("pg_catalog", "pg_class", {"oid", "relname", "relnamespace", "relkind", "relowner"}),
+         relation("pg_catalog", "pg_namespace", {"oid", "nspname"}),
+         relation("pg_catalog", "pg_attribute",
+                  {"attrelid", "attname", "atttypid", "attnum", "attnotnull", "atttypmod", "attisdropped"}),
+         relation("pg_catalog", "pg_description", {"objoid", "classoid", "objsubid", "description"})},
+        {function("format_type", 2), function("col_description", 2), function("pg_table_is_visible", 1)}, {});
+    const policy::context ctx{**cfg, *(*cfg)->find_policy("p"), cat, {"public"}, "u", nullptr};
 
     const std::string pgbench = "SELECT abalance FROM pgbench_accounts WHERE aid = 48213;";
     const std::string catalog_query =

@@ -1,6 +1,10 @@
-"""The policy corpus (tests/policy_corpus/*.cases) decided by `pgsieve check`
-against the live catalog of the fixture PostgreSQL."""
+"""The policy corpus (tests/policy_corpus/*.cases) against the live fixture
+database. The unit suite decides every case in-process against the recorded
+catalog snapshot (tests/unit/corpus_test.cpp); here the snapshot is checked
+against the live catalog, and a sample of cases goes through `pgsieve check`
+itself, end to end."""
 
+import difflib
 import glob
 import json
 import os
@@ -12,6 +16,7 @@ from conftest import pgsieve_bin, psql
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "..", "policy_corpus")
+SAMPLE_EVERY = 7  # every 7th case: the whole corpus runs in the unit suite
 
 
 def load_cases():
@@ -28,8 +33,7 @@ def load_cases():
             head, sep, sql = line.partition(" | ")
             verdict, rule = head.split()
             assert sep and client, f"{path}:{number}: expected 'VERDICT RULE | SQL' after an @client line"
-            cases.append(pytest.param(client, verdict, rule, sql,
-                                      id=f"{os.path.basename(path)}:{number}"))
+            cases.append(pytest.param(client, verdict, rule, sql, id=f"{os.path.basename(path)}:{number}"))
     return cases
 
 
@@ -46,8 +50,21 @@ def corpus_config(postgres, tmp_path_factory):
     return str(path), env
 
 
-@pytest.mark.parametrize("client,verdict,rule,sql", load_cases())
-def test_policy_case(corpus_config, client, verdict, rule, sql):
+def test_recorded_catalog_matches_the_fixture_database(corpus_config):
+    config, env = corpus_config
+    live = subprocess.run([pgsieve_bin(), "dump-catalog", "-c", config], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert live.returncode == 0, live.stderr
+    recorded = open(os.path.join(CORPUS, "catalog.txt"), encoding="utf-8").read()
+    if live.stdout != recorded:
+        diff = "".join(list(difflib.unified_diff(recorded.splitlines(True), live.stdout.splitlines(True),
+                                                 "recorded", "live"))[:60])
+        pytest.fail("tests/policy_corpus/catalog.txt is stale: re-record it with "
+                    "tests/fixture/with-postgres.sh tests/policy_corpus/record-catalog.sh\n" + diff)
+
+
+@pytest.mark.parametrize("client,verdict,rule,sql", load_cases()[::SAMPLE_EVERY])
+def test_policy_case_through_pgsieve_check(corpus_config, client, verdict, rule, sql):
     config, env = corpus_config
     result = subprocess.run([pgsieve_bin(), "check", "-c", config, "--client", client, "--json", sql],
                             capture_output=True, text=True, env=env, timeout=60)

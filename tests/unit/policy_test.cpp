@@ -50,19 +50,19 @@ struct fixture {
                 {"information_schema", "columns", 'v', {"table_schema", "table_name", "column_name"}},
             },
             {
-                {"pg_catalog", "count", 'i', 'a'}, {"pg_catalog", "sum", 'i', 'a'}, {"pg_catalog", "avg", 'i', 'a'}, {"pg_catalog", "now", 's', 'f'},
-                {"pg_catalog", "lower", 'i', 'f'}, {"pg_catalog", "random", 'v', 'f'},
-                {"pg_catalog", "pg_sleep", 'v', 'f'}, {"pg_catalog", "query_to_xml", 's', 'f'},
-                {"pg_catalog", "nextval", 'v', 'f'}, {"pg_catalog", "row_to_json", 's', 'f'},
-                {"pg_catalog", "generate_series", 'i', 'f'}, {"pg_catalog", "pg_get_indexdef", 's', 'f'},
-                {"pg_catalog", "txid_current", 'v', 'f'}, {"public", "plan_label", 'i', 'f'},
-                {"public", "secret_fn", 's', 'f'}, {"pg_catalog", "date_trunc", 'i', 'f'},
+                {"pg_catalog", "count", 'i', 'a', 0, 0, true}, {"pg_catalog", "sum", 'i', 'a', 0, 0, true}, {"pg_catalog", "avg", 'i', 'a', 0, 0, true}, {"pg_catalog", "now", 's', 'f', 0, 0, true},
+                {"pg_catalog", "lower", 'i', 'f', 0, 0, true}, {"pg_catalog", "random", 'v', 'f', 0, 0, true},
+                {"pg_catalog", "pg_sleep", 'v', 'f', 0, 0, true}, {"pg_catalog", "query_to_xml", 's', 'f', 0, 0, true},
+                {"pg_catalog", "nextval", 'v', 'f', 0, 0, true}, {"pg_catalog", "row_to_json", 's', 'f', 0, 0, true},
+                {"pg_catalog", "generate_series", 'i', 'f', 0, 0, true}, {"pg_catalog", "pg_get_indexdef", 's', 'f', 0, 0, true},
+                {"pg_catalog", "txid_current", 'v', 'f', 0, 0, true}, {"public", "plan_label", 'i', 'f', 0, 0, true},
+                {"public", "secret_fn", 's', 'f', 0, 0, true}, {"pg_catalog", "date_trunc", 'i', 'f', 0, 0, true},
             },
-            {{"public", "===", "public", "secret_fn"}});
+            {{"public", "===", "public", "secret_fn", {"pg_catalog", "text"}, {"pg_catalog", "text"}}});
     }
 
     policy::decision decide(std::string_view sql) {
-        policy::context ctx{*cfg, *cfg->find_policy("cs"), cat, {"public"}, {}, {}};
+        policy::context ctx{*cfg, *cfg->find_policy("cs"), cat, {"public"}, "u", nullptr};
         return policy::decide(sql, ctx);
     }
 };
@@ -104,7 +104,7 @@ TEST_CASE("policy: columns outside the grant are refused with the allowed ones a
     fixture fx;
     const auto d = fx.decide("SELECT id, ssn FROM customers");
     REQUIRE_FALSE(d.allowed);
-    CHECK(d.rule == "column");
+    CHECK(policy::to_string(d.rule) == "column");
     CHECK(d.message == "pgsieve: column \"ssn\" of table \"public.customers\" is not allowed by policy \"cs\"");
     CHECK(d.hint == "allowed columns of public.customers: id, name, plan, created_at");
     CHECK(d.position == 12);
@@ -154,7 +154,7 @@ TEST_CASE("attack: a non-recursive CTE named like a table reads the table", "[po
     // Inside its own body, "customers" is the real table, not the CTE.
     const auto d = fx.decide("WITH customers AS (SELECT * FROM customers) SELECT id FROM customers");
     CHECK_FALSE(d.allowed);
-    CHECK(d.rule == "column");
+    CHECK(policy::to_string(d.rule) == "column");
     // A CTE does shadow the table for the main query.
     CHECK(fx.decide("WITH customers AS (SELECT id, name FROM public.customers) SELECT * FROM customers").allowed);
     CHECK_FALSE(fx.decide("WITH hr AS (SELECT 1) SELECT * FROM hr.employees").allowed);

@@ -79,8 +79,8 @@ struct harness {
         return std::make_shared<const policy::catalog>(
             std::vector<policy::relation_info>{{"public", "customers", 'r', {"id", "name", "ssn"}},
                                                {"public", "tickets", 'r', {"id", "subject"}}},
-            std::vector<policy::function_info>{{"pg_catalog", "count", 'i', 'a'},
-                                               {"pg_catalog", "pg_sleep", 'v', 'f'}},
+            std::vector<policy::function_info>{{"pg_catalog", "count", 'i', 'a', 1, 0, true},
+                                               {"pg_catalog", "pg_sleep", 'v', 'f', 1}},
             std::vector<policy::operator_info>{});
     }
 

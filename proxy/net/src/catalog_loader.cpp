@@ -19,7 +19,8 @@ struct loader {
     std::optional<stream> upstream;
     std::string in, out;
     std::string error;
-    std::vector<std::vector<policy::row>> results;
+    policy::catalog_rows rows;
+    bool complete = false;
 
     awaitable<bool> flush() {
         if (out.empty()) co_return true;
@@ -115,11 +116,14 @@ struct loader {
         }
         upstream.emplace(std::move(socket));
         if (!co_await login()) co_return;
-        results.resize(4);
-        if (!co_await query(policy::catalog_sql::relations, results[0])) co_return;
-        if (!co_await query(policy::catalog_sql::functions, results[1])) co_return;
-        if (!co_await query(policy::catalog_sql::operators, results[2])) co_return;
-        if (!co_await query(policy::catalog_sql::role, results[3])) co_return;
+        const std::pair<const char*, std::vector<policy::row>*> queries[] = {
+            {policy::catalog_sql::relations, &rows.relations}, {policy::catalog_sql::functions, &rows.functions},
+            {policy::catalog_sql::operators, &rows.operators}, {policy::catalog_sql::role, &rows.role},
+            {policy::catalog_sql::domains, &rows.domains},     {policy::catalog_sql::casts, &rows.casts}};
+        for (const auto& [sql, into] : queries) {
+            if (!co_await query(sql, *into)) co_return;
+        }
+        complete = true;
         wire::write_terminate(out);
         co_await flush();
     }
@@ -127,10 +131,10 @@ struct loader {
 
 }  // namespace
 
-expected<std::shared_ptr<const policy::catalog>, std::string> load_catalog(const config::config& cfg,
-                                                                         std::chrono::milliseconds timeout) {
+expected<policy::catalog_rows, std::string> load_catalog_rows(const config::config& cfg,
+                                                             std::chrono::milliseconds timeout) {
     const auto where = fmt::format("upstream server {}:{}", cfg.upstream.host, cfg.upstream.port);
-    loader l{cfg, nullptr, std::nullopt, {}, {}, {}, {}};
+    loader l{cfg, nullptr, std::nullopt, {}, {}, {}, {}, false};
     try {
         if (cfg.upstream.ssl != config::sslmode::disable) l.tls = make_upstream_tls(cfg.upstream);
     } catch (const std::exception& e) {
@@ -141,8 +145,15 @@ expected<std::shared_ptr<const policy::catalog>, std::string> load_catalog(const
     asio::co_spawn(io, l.run(), [&](std::exception_ptr) { finished = true; });
     io.run_for(timeout);
     if (!finished) return unexpected(fmt::format("{}: no catalog within {} ms", where, timeout.count()));
-    if (!l.error.empty() || l.results.size() != 4) return unexpected(fmt::format("{}: {}", where, l.error));
-    return policy::catalog_from_rows(l.results[0], l.results[1], l.results[2], l.results[3]);
+    if (!l.error.empty() || !l.complete) return unexpected(fmt::format("{}: {}", where, l.error));
+    return std::move(l.rows);
+}
+
+expected<std::shared_ptr<const policy::catalog>, std::string> load_catalog(const config::config& cfg,
+                                                                         std::chrono::milliseconds timeout) {
+    auto rows = load_catalog_rows(cfg, timeout);
+    if (!rows) return unexpected(std::move(rows.error()));
+    return policy::catalog_from_rows(*rows);
 }
 
 }  // namespace pgsieve::net

@@ -17,22 +17,15 @@ namespace {
 // inside an aborted transaction.
 constexpr std::string_view refused_sql = "pgsieve refused this statement";
 
-std::shared_ptr<const policy::decision> refusal(std::string rule, std::string message, std::string detail,
+std::shared_ptr<const policy::decision> refusal(policy::rule rule, std::string message, std::string detail,
                                                 std::string hint = {}) {
     auto d = std::make_shared<policy::decision>();
     d->allowed = false;
-    d->rule = std::move(rule);
+    d->rule = rule;
     d->message = std::move(message);
     d->detail = std::move(detail);
     d->hint = std::move(hint);
     return d;
-}
-
-bool session_dependent(const policy::decision& d) {
-    for (const auto& k : d.kinds) {
-        if (k == "execute" || k == "fetch") return true;
-    }
-    return false;
 }
 
 }  // namespace
@@ -47,16 +40,16 @@ std::shared_ptr<const policy::decision> session::decide(std::string_view sql, st
 std::shared_ptr<const policy::decision> session::decide_uncounted(std::string_view sql, std::uint64_t* generation) {
     const auto snapshot = shared_.policies.current();
     *generation = snapshot ? snapshot->generation : 0;
-    if (!snapshot || !snapshot->cfg) return refusal("catalog", "pgsieve: no policy is loaded", "rule: fail closed");
+    if (!snapshot || !snapshot->cfg) return refusal(policy::rule::catalog, "pgsieve: no policy is loaded", "rule: fail closed");
     const auto* client = snapshot->cfg->find_client(user_);
     const auto* policy = client ? snapshot->cfg->find_policy(client->policy) : nullptr;
     if (!policy)
-        return refusal("policy", fmt::format("pgsieve: client \"{}\" is no longer in the configuration", user_),
+        return refusal(policy::rule::policy, fmt::format("pgsieve: client \"{}\" is no longer in the configuration", user_),
                        "rule: a reloaded configuration without this client refuses its statements",
                        "reconnect with a configured client");
     if (!snapshot->catalog) {
         if (shared_.catalog_missing) shared_.catalog_missing();
-        return refusal("catalog", "pgsieve: the upstream catalog has not been read yet; statements are refused until it is",
+        return refusal(policy::rule::catalog, "pgsieve: the upstream catalog has not been read yet; statements are refused until it is",
                        "rule: names are resolved against the upstream catalog", "retry in a moment");
     }
 
@@ -66,18 +59,32 @@ std::shared_ptr<const policy::decision> session::decide_uncounted(std::string_vi
     const policy::decision_cache::scope scope{snapshot->generation, policy->name, path};
     if (auto hit = cache_.find(scope, sql)) return hit;
 
-    policy::context ctx{*snapshot->cfg, *policy, *snapshot->catalog, search_path_, {}, {}};
-    ctx.prepared_allowed = [this](const std::string& name) {
-        const auto it = sql_prepared_.find(name);
-        return it != sql_prepared_.end() && !still_refused(it->second);
-    };
-    ctx.cursor_allowed = [this](const std::string& name) {
-        const auto it = cursors_.find(name);
-        return it == cursors_.end() || !still_refused(it->second);
-    };
+    // EXECUTE and FETCH look up what this session holds under the name.
+    struct held_names : policy::session_names {
+        session& s;
+        explicit held_names(session& owner) : s(owner) {}
+        std::shared_ptr<const policy::decision> current(remembered* r) {
+            if (!r) return nullptr;
+            if (auto refused = s.still_refused(*r)) return refused;
+            return r->decision ? r->decision : std::make_shared<const policy::decision>();
+        }
+        std::shared_ptr<const policy::decision> prepared_statement(const std::string& name) override {
+            if (auto it = s.sql_prepared_.find(name); it != s.sql_prepared_.end()) return current(&it->second);
+            if (auto it = s.statements_.find(name); it != s.statements_.end()) return current(&it->second);
+            return nullptr;
+        }
+        std::shared_ptr<const policy::decision> portal(const std::string& name) override {
+            if (auto it = s.cursors_.find(name); it != s.cursors_.end()) return current(&it->second);
+            if (auto p = s.portals_.find(name); p != s.portals_.end()) {
+                if (auto it = s.statements_.find(p->second); it != s.statements_.end()) return current(&it->second);
+            }
+            return nullptr;
+        }
+    } names(*this);
+    policy::context ctx{*snapshot->cfg, *policy, *snapshot->catalog, search_path_, cfg_->upstream.user, &names};
     auto d = std::make_shared<const policy::decision>(policy::decide(sql, ctx));
-    if (d->rule == "unresolved" && shared_.catalog_missing) shared_.catalog_missing();
-    if (!session_dependent(*d)) cache_.insert(scope, sql, d);
+    if (d->rule == policy::rule::unresolved && shared_.catalog_missing) shared_.catalog_missing();
+    if (!d->session_dependent) cache_.insert(scope, sql, d);
     return d;
 }
 
@@ -87,7 +94,7 @@ std::shared_ptr<const policy::decision> session::audit_refusal(const policy_snap
         return nullptr;
     auto d = std::make_shared<policy::decision>();
     d->allowed = false;
-    d->rule = "audit";
+    d->rule = policy::rule::audit;
     d->message = "pgsieve: the audit log cannot be written, so statements are refused";
     d->detail = "rule: audit.on_failure: block (nothing runs unless it can be recorded)";
     d->hint = "retry later; the operator should check the audit file named in pgsieve's log";
@@ -115,7 +122,7 @@ void session::apply_effects(const policy::decision& d, std::uint64_t generation)
     using k = policy::session_effect::kind;
     for (const auto& e : d.effects) {
         switch (e.what) {
-            case k::prepare: sql_prepared_[e.name] = {e.text, generation, nullptr}; break;
+            case k::prepare: sql_prepared_[e.name] = {e.text, generation, std::make_shared<const policy::decision>(d)}; break;
             case k::deallocate:  // protocol-level and SQL-level statements share one namespace
                 sql_prepared_.erase(e.name);
                 statements_.erase(e.name);
@@ -124,7 +131,7 @@ void session::apply_effects(const policy::decision& d, std::uint64_t generation)
                 sql_prepared_.clear();
                 statements_.clear();
                 break;
-            case k::declare_cursor: cursors_[e.name] = {e.text, generation, nullptr}; break;
+            case k::declare_cursor: cursors_[e.name] = {e.text, generation, std::make_shared<const policy::decision>(d)}; break;
             case k::close_cursor:
                 cursors_.erase(e.name);
                 portals_.erase(e.name);
@@ -212,6 +219,7 @@ bool session::enforce(const wire::frame& f, request& req, std::string& substitut
             auto refused = still_refused(it->second);
             if (!refused) {
                 req.decision = it->second.decision;
+                if (req.decision) apply_effects(*req.decision, it->second.generation);  // DECLARE / PREPARE run here
                 return false;
             }
             req.decision = std::move(refused);
@@ -223,7 +231,7 @@ bool session::enforce(const wire::frame& f, request& req, std::string& substitut
             return true;
         }
         case fe::function_call:
-            req.decision = refusal("statement", "pgsieve: the fast-path function call protocol (FunctionCall) is not allowed",
+            req.decision = refusal(policy::rule::statement, "pgsieve: the fast-path function call protocol (FunctionCall) is not allowed",
                                    "rule: FunctionCall messages are always refused",
                                    "call functions from a SELECT, where policy can check them");
             wire::write_query(substitute, refused_sql);

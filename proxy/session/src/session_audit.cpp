@@ -64,7 +64,7 @@ void session::audit_outcome(const outcome& o, sys_time now) {
         if (o.refused || d->would_block) {
             s.outcome = o.refused ? audit::verdict::blocked : audit::verdict::would_block;
             s.reason = d->message;
-            s.rule = d->rule;
+            s.rule = std::string(policy::to_string(d->rule));
         }
     }
     if (o.refused) {

@@ -56,6 +56,8 @@ struct listen_settings {
     duration auth_timeout = std::chrono::seconds(10);
     duration idle_timeout = std::chrono::minutes(30);  // zero: no idle timeout
     std::uint64_t max_message_bytes = 64ull << 20;
+    // Longer statements are refused before they are parsed (DESIGN.md §2 limits).
+    std::uint64_t max_statement_bytes = 1ull << 20;
 };
 
 struct admin_settings {
@@ -109,6 +111,9 @@ struct policy {
     std::optional<duration> statement_timeout;
     std::vector<qualified_name> functions;
     std::map<qualified_name, table_grant> tables;
+
+    // Whether any write statement kind is granted (insert, update, delete, merge).
+    bool writes() const;
 };
 
 // Something legal but probably not meant, reported by check-config and at start.

@@ -1,17 +1,22 @@
 #pragma once
 // What a statement does, as plain values: every relation, column reference,
-// function and operator it names, with the scopes kept (queries, their FROM
-// entries, aliases, CTEs) so the policy layer can resolve names exactly as
-// PostgreSQL would against a catalog. No libpg_query or JSON type leaves
+// function, operator and type it names, with the scopes kept (queries, their
+// FROM entries, aliases, CTEs) so the policy layer can resolve names exactly
+// as PostgreSQL would against a catalog. No libpg_query or JSON type leaves
 // parser/. Identifiers are as PostgreSQL stores them: unquoted ones folded
 // to lower case, quoted and Unicode-escaped ones exact.
+//
+// Anything the walker does not fully understand is recorded in
+// `unsupported`, and the policy layer refuses the statement (fail closed).
 
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace pgsieve::parser {
 
-// Where in a statement a reference appears, for messages.
+// Where in a statement a reference appears, for messages and for the
+// output-column rules of ORDER BY / GROUP BY / DISTINCT ON.
 enum class clause {
     target, from, join, where, group_by, having, window, order_by, limit, filter, function_argument,
     returning, insert_columns, update_set, values, on_conflict, distinct, other,
@@ -22,7 +27,7 @@ enum class statement_kind {
     insert, update, delete_, merge,
     explain,           // inner statement in `inner`
     show, set, reset,  // parameter in `parameter`
-    transaction,       // BEGIN/START/COMMIT/ROLLBACK/SAVEPOINT/RELEASE/PREPARE TRANSACTION…: see transaction_kind
+    transaction,       // BEGIN/START/COMMIT/ROLLBACK/SAVEPOINT/RELEASE/PREPARE TRANSACTION…: see `transaction`
     set_transaction,   // SET TRANSACTION / SET SESSION CHARACTERISTICS AS TRANSACTION
     prepare, execute, deallocate,
     declare_cursor, fetch, close_cursor,
@@ -31,10 +36,19 @@ enum class statement_kind {
     other,             // anything else: DDL, GRANT, DO, CALL, VACUUM, LOCK, LISTEN… (node name in `node`)
 };
 
+enum class transaction_kind {
+    none, begin, start, commit, rollback, savepoint, release, rollback_to, prepare, commit_prepared,
+    rollback_prepared,
+};
+
+enum class discard_kind { none, all, plans, sequences, temp };
+
 struct column_ref {
     std::vector<std::string> fields;  // {"c", "id"}, {"id"}, {"public", "t", "id"}; empty for a bare *
     bool star = false;                // * or c.*
-    bool whole_row_candidate = false; // used as a value on its own (t, t::text, row_to_json(t), (t).x)
+    // ORDER BY / DISTINCT ON / GROUP BY item that is a bare name: PostgreSQL
+    // may take it as an output column of the query rather than an input one.
+    bool bare_sort_key = false;
     clause where = clause::other;
     int location = -1;                // byte offset in the statement text
 };
@@ -43,10 +57,29 @@ struct function_ref {
     std::vector<std::string> name;  // {"now"} or {"pg_catalog", "now"}
     int location = -1;
     bool in_from = false;
+    int arguments = 0;              // how many were passed (named ones included)
+    bool star = false;              // count(*)
+    bool variadic = false;          // VARIADIC array argument
+    // The first argument when it is a string constant ('x' or 'x'::text),
+    // for built-ins whose safety depends on it (current_setting).
+    std::optional<std::string> first_text_argument;
+    bool first_argument_constant = false;  // a constant of any type
 };
 
 struct operator_ref {
     std::vector<std::string> name;  // {"="} or {"myschema", "===" } for OPERATOR(myschema.===)
+    int location = -1;
+    // An operator PostgreSQL picks without it being written: the `=` of
+    // CASE x WHEN / IN / NULLIF, the comparisons of BETWEEN, GREATEST/LEAST,
+    // and the sort and grouping operators of ORDER BY, GROUP BY, DISTINCT.
+    bool implicit = false;
+};
+
+// A type named where a value is converted to it (a cast, a typed literal,
+// PREPARE's parameter types): a domain's CHECK constraints and a user cast's
+// function run there.
+struct type_ref {
+    std::vector<std::string> name;  // {"pg_catalog", "int4"}, {"mydomain"}
     int location = -1;
 };
 
@@ -61,13 +94,17 @@ struct range_entry {
     kind type = kind::relation;
     relation_ref relation;                // relation: a table, view or CTE name
     int subquery = -1;                    // subquery: index into statement_facts::queries
-    std::vector<function_ref> functions;  // function: FROM f(...) / ROWS FROM (...)
+    std::vector<function_ref> functions;  // function: FROM f(...) / ROWS FROM (...); an empty name is an expression
+    std::vector<std::vector<std::string>> function_columns;  // per function: its column definition list, if any
+    bool ordinality = false;              // WITH ORDINALITY: one more column
     std::string alias;                    // empty when none
-    std::vector<std::string> column_aliases;
+    std::vector<std::string> column_aliases;  // alias column names, or a column definition list
     bool lateral = false;
     int left = -1, right = -1;            // join: indices into query::ranges
     std::vector<std::string> using_columns;
     bool natural = false;
+    std::string using_alias;              // JOIN … USING (…) AS name
+    int location = -1;
 };
 
 // An output column of a query, to expand derived tables and CTEs.
@@ -81,6 +118,7 @@ struct cte {
     std::string name;
     int query = -1;  // index into statement_facts::queries; -1 for a data-modifying CTE
     std::vector<std::string> column_aliases;
+    std::vector<std::string> added_columns;  // SEARCH … SET col, CYCLE … SET mark USING path
 };
 
 // One query level: its FROM entries and the references it makes directly.
@@ -99,6 +137,12 @@ struct query {
     int values_width = -1;              // a VALUES list: column1..N
 };
 
+// Something the walker does not analyse, and so refuses.
+struct unsupported_ref {
+    std::string what;   // "XMLTABLE", "the field SelectStmt.foo", …
+    int location = -1;
+};
+
 struct statement_facts {
     statement_kind kind = statement_kind::other;
     std::string node;         // libpg_query's node name, for messages ("CreateStmt")
@@ -111,12 +155,14 @@ struct statement_facts {
     // The table an INSERT/UPDATE/DELETE/MERGE/COPY writes or reads.
     relation_ref target_relation;
     std::string target_alias;
-    std::vector<std::string> written_columns;  // INSERT column list, UPDATE SET columns
+    std::vector<std::string> written_columns;  // INSERT column list, UPDATE SET and ON CONFLICT SET columns
+    bool on_conflict_update = false;           // INSERT … ON CONFLICT DO UPDATE
 
     std::vector<relation_ref> relations;    // every relation named anywhere (RangeVar)
     std::vector<function_ref> functions;    // every function call anywhere
-    std::vector<operator_ref> operators;    // every operator anywhere
-    std::vector<std::string> unknown;       // node types the walker does not understand: refuse
+    std::vector<operator_ref> operators;    // every operator anywhere, written or implied
+    std::vector<type_ref> types;            // every type a value is converted to
+    std::vector<unsupported_ref> unsupported;  // refuse: not analysed
 
     bool select_into = false;          // SELECT … INTO
     bool locking_clause = false;       // FOR UPDATE / SHARE …
@@ -128,17 +174,20 @@ struct statement_facts {
     std::vector<std::string> parameter_values;  // SET: each value as text (constants only; see set_value_unknown)
     bool set_value_unknown = false;             // SET … = DEFAULT / FROM CURRENT / a non-constant
     bool set_local = false;
-    std::string transaction_kind; // begin, start, commit, rollback, savepoint, release, rollback_to, prepare, commit_prepared, rollback_prepared
+    transaction_kind transaction = transaction_kind::none;
     bool read_write = false;      // BEGIN/SET TRANSACTION READ WRITE
     std::string object_name;      // PREPARE/EXECUTE/DEALLOCATE statement, DECLARE/FETCH/CLOSE cursor ("" for ALL)
-    std::string discard_kind;     // all, plans, sequences, temp
+    bool cursor_with_hold = false;  // DECLARE … WITH HOLD: survives its transaction
+    discard_kind discard = discard_kind::none;
     bool copy_from = false;       // COPY … FROM
     bool copy_to_file = false;    // COPY … TO 'file' / PROGRAM
 };
 
 struct parse_error {
+    enum class kind { syntax, too_deep, internal };
     std::string message;
     int position = 0;  // 1-based character position, 0 when unknown
+    kind type = kind::syntax;
 };
 
 }  // namespace pgsieve::parser

@@ -1,7 +1,7 @@
 #pragma once
-// A snapshot of the upstream catalog: what relations, columns, functions
-// and operators exist, so names resolve as PostgreSQL would resolve them.
-// Immutable once built; replaced whole when refreshed.
+// A snapshot of the upstream catalog: what relations, columns, functions,
+// operators, domains and casts exist, so names resolve as PostgreSQL would
+// resolve them. Immutable once built; replaced whole when refreshed.
 
 #include <cstdint>
 #include <map>
@@ -12,11 +12,27 @@
 
 namespace pgsieve::policy {
 
+// A type by schema and name, as pg_type names it (pg_catalog.int4).
+struct type_key {
+    std::string schema;
+    std::string name;
+    auto operator<=>(const type_key&) const = default;
+    bool builtin() const { return schema == "pg_catalog" || schema == "information_schema"; }
+};
+
+struct column_info {
+    std::string name;
+    type_key type;
+    type_key element;  // for an array column, its element type; else empty
+};
+
 struct relation_info {
     std::string schema;
     std::string name;
     char kind = 'r';                   // pg_class.relkind: r table, v view, m matview, f foreign, p partitioned
     std::vector<std::string> columns;  // in attnum order, dropped columns left out
+    std::vector<column_info> column_types;  // parallel to columns (may be empty in tests)
+    const column_info* column(const std::string& name) const;
 };
 
 struct function_info {
@@ -24,6 +40,16 @@ struct function_info {
     std::string name;
     char volatility = 'v';  // pg_proc.provolatile: i immutable, s stable, v volatile
     char kind = 'f';        // pg_proc.prokind: f function, a aggregate, w window, p procedure
+    int arguments = 0;      // pronargs
+    int defaults = 0;       // pronargdefaults
+    bool variadic = false;  // provariadic <> 0
+    bool returns_set = false;
+    type_key result;        // prorettype
+    // Named output columns (OUT/TABLE parameters, or a composite result's
+    // attributes); nullopt for a scalar result or an unnamed record.
+    std::optional<std::vector<std::string>> result_columns;
+    // Whether a call with `n` positional arguments could pick this overload.
+    bool accepts(int n, bool variadic_call) const;
 };
 
 struct operator_info {
@@ -31,6 +57,22 @@ struct operator_info {
     std::string name;
     std::string function_schema;
     std::string function_name;
+    type_key left, right;  // empty for a prefix operator's left
+};
+
+// A domain's CHECK constraints run the functions they call whenever a value
+// is converted to it; a domain over a domain runs its base's too.
+struct domain_info {
+    type_key base;
+    std::vector<std::pair<std::string, std::string>> functions;  // schema, name
+};
+
+// A cast whose function is not a built-in.
+struct cast_info {
+    type_key target;
+    std::string function_schema;
+    std::string function_name;
+    char context = 'e';  // pg_cast.castcontext: e explicit, a assignment, i implicit
 };
 
 class catalog {
@@ -40,19 +82,22 @@ public:
             std::vector<operator_info> operators);
 
     const relation_info* relation(const std::string& schema, const std::string& name) const;
-    // Unqualified: pg_catalog first, then each schema of `search_path`.
-    const relation_info* resolve_relation(const std::string& name, const std::vector<std::string>& search_path) const;
+    // Unqualified: the first schema of `path` (see resolution_path) that has it.
+    const relation_info* resolve_relation(const std::string& name, const std::vector<std::string>& path) const;
 
-    // Every overload of schema.name (empty when none).
+    // Every overload of schema.name (null when none).
     const std::vector<function_info>* functions(const std::string& schema, const std::string& name) const;
-    // Unqualified: the overloads in the first schema (pg_catalog, then the path) that has the name.
-    const std::vector<function_info>* resolve_function(const std::string& name,
-                                                       const std::vector<std::string>& search_path) const;
 
-    // Operators named `name` outside pg_catalog.
+    // Operators defined outside pg_catalog, by name.
     std::vector<const operator_info*> user_operators(const std::string& name) const;
+    bool has_user_operator(const std::string& name) const { return user_operators_.contains(name); }
+
+    // Domains (any schema) and user casts, for conversions.
+    std::map<type_key, domain_info> domains;
+    std::multimap<type_key, cast_info> casts;  // by target type
 
     std::size_t relation_count() const { return relations_.size(); }
+    std::size_t function_count() const { return function_count_; }
 
     // The upstream role pgsieve logs in as: a superuser or an owner of
     // granted tables is more than a dedicated reader should be.
@@ -62,7 +107,6 @@ public:
         std::vector<std::pair<std::string, std::string>> owned;  // schema, relation
     };
     role_info upstream_role;
-    std::size_t function_count() const { return function_count_; }
 
 private:
     std::map<std::pair<std::string, std::string>, relation_info> relations_;
@@ -71,22 +115,44 @@ private:
     std::size_t function_count_ = 0;
 };
 
-// The queries that read a snapshot (simple protocol, text results). Each
-// row's columns are listed in the comment above each query.
+// The schemas an unqualified name is looked up in, as PostgreSQL searches
+// them: "$user" replaced by the role's name, and pg_catalog first unless
+// the path places it elsewhere itself.
+std::vector<std::string> resolution_path(const std::vector<std::string>& search_path, const std::string& role);
+
+// The queries that read a snapshot (simple protocol, text results), in the
+// order of catalog_rows' members. Each row's columns are listed with it.
 namespace catalog_sql {
-// schema, relation, relkind, column (NULL for a relation without columns)
+// schema, relation, relkind, column, type schema, type name, element type schema, element type name
 extern const char* const relations;
-// schema, function, provolatile, prokind
+// schema, function, provolatile, prokind, pronargs, pronargdefaults, variadic, retset,
+// result type schema, result type name, result columns (a text array or NULL)
 extern const char* const functions;
-// schema, operator, function schema, function name (outside pg_catalog only)
+// schema, operator, function schema, function name, left type schema, left type name, right type schema, right type name
 extern const char* const operators;
 // rolsuper, rolbypassrls, schema, relation it owns (NULLs when it owns none)
 extern const char* const role;
+// domain schema, domain name, base type schema, base type name, function schema, function name (NULLs: none)
+extern const char* const domains;
+// target type schema, target type name, function schema, function name, castcontext
+extern const char* const casts;
 }  // namespace catalog_sql
 
 using row = std::vector<std::optional<std::string>>;
-// Builds a snapshot from the rows of the three queries.
-std::shared_ptr<const catalog> catalog_from_rows(const std::vector<row>& relations, const std::vector<row>& functions,
-                                                 const std::vector<row>& operators, const std::vector<row>& role = {});
+
+// The rows of each catalog query, as read from the upstream.
+struct catalog_rows {
+    std::vector<row> relations, functions, operators, role, domains, casts;
+};
+
+std::shared_ptr<const catalog> catalog_from_rows(const catalog_rows& rows);
+
+// PostgreSQL's text format of a one-dimensional array ({a,"b c"}), as names.
+std::optional<std::vector<std::string>> parse_text_array(std::string_view text);
+
+// The rows as text in COPY's text format, one section a query, to record a
+// snapshot for tests (`pgsieve dump-catalog`) and read it back.
+std::string dump_catalog_rows(const catalog_rows& rows);
+std::optional<catalog_rows> read_catalog_rows(std::string_view text);
 
 }  // namespace pgsieve::policy

@@ -6,37 +6,67 @@
 #include <pgsieve/parser/facts.hpp>
 #include <pgsieve/policy/catalog.hpp>
 
-#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace pgsieve::policy {
 
-// What an allowed statement changes in the session's named objects, so the
-// session can decide EXECUTE / FETCH later (SQL-level PREPARE and cursors).
+// Which rule decided a refusal (or none, when allowed).
+enum class rule {
+    none,
+    statement,    // the statement kind (or a clause of it) is not granted
+    relation,     // a relation is not granted
+    column,       // a column is not granted
+    function,     // a function is not allowed
+    operator_,    // a user-defined operator's function is not allowed
+    type,         // a conversion to a domain or through a user cast runs a function not allowed
+    parameter,    // SET / RESET of a parameter
+    prepared,     // EXECUTE / FETCH of a name the session does not hold, or no longer allowed
+    unresolved,   // a name does not resolve against the catalog
+    unsupported,  // the analysis does not understand something: fail closed
+    syntax,       // PostgreSQL's grammar rejects it
+    limit,        // a size or depth limit of pgsieve
+    catalog,      // no catalog or policy loaded
+    policy,       // the client is gone from the configuration
+    audit,        // the audit log cannot be written (on_failure: block)
+};
+std::string_view to_string(rule r);
+
+// What an allowed statement changes in the session's named objects
+// (SQL-level PREPARE, DECLARE, DEALLOCATE, CLOSE, DISCARD ALL); the session
+// applies it once PostgreSQL confirms the statement.
 struct session_effect {
     enum class kind { prepare, deallocate, deallocate_all, declare_cursor, close_cursor, close_all_cursors, discard_all };
     kind what = kind::prepare;
     std::string name;
-    std::string text;  // PREPARE / DECLARE: the statement, to decide again after a reload
+    std::string text;        // PREPARE / DECLARE: the statement, to decide again after a reload
+    bool with_hold = false;  // DECLARE … WITH HOLD
 };
 
 struct decision {
     bool allowed = true;      // what happens: false refuses (never in monitor mode)
     bool would_block = false; // monitor mode: enforce would have refused
-    std::string rule;         // statement, relation, column, function, operator, unsupported, syntax, prepared
+    policy::rule rule = policy::rule::none;
     std::string message;      // ErrorResponse M
     std::string detail;       // D: the rule that decided
     std::string hint;         // H: what would be allowed
     int position = 0;         // P: 1-based character position in the query string, 0 if none
 
-    // What the statements read or write, for the audit.
+    // What the statements read or write, for the audit (refused ones
+    // included: what they tried to read).
     std::vector<std::string> tables;     // schema.table
     std::vector<std::string> columns;    // schema.table.column
     std::vector<std::string> functions;  // schema.function
-    std::vector<std::string> kinds;      // statement kind of each statement
     std::vector<session_effect> effects;
+    // EXECUTE / FETCH: the answer depends on the session's named objects, so
+    // it is never cached.
+    bool session_dependent = false;
+    // The statement touches a table with columns the policy denies: upstream
+    // errors may print their values (DETAIL "Failing row contains …"), so
+    // the session strips those fields.
+    bool redact_errors = false;
 
     std::string policy_version;  // config::config::version of the rules that decided
     std::string sqlstate;        // of the refusal; empty: 42501 insufficient_privilege
@@ -50,16 +80,24 @@ struct decision {
     std::vector<part> parts;
 };
 
+// The session's prepared statements and portals, as EXECUTE and FETCH/MOVE
+// need them: the current decision for running each (decided again when the
+// policy changed), or null when the session holds no such name.
+class session_names {
+public:
+    virtual ~session_names() = default;
+    virtual std::shared_ptr<const decision> prepared_statement(const std::string& name) = 0;
+    virtual std::shared_ptr<const decision> portal(const std::string& name) = 0;
+};
+
 struct context {
-    const config::config& cfg;  // classification labels
+    const config::config& cfg;  // classification labels, limits
     const config::policy& policy;
     const catalog& cat;
-    std::vector<std::string> search_path;
-    // Whether a SQL-level prepared statement (or a cursor, for FETCH) of that
-    // name is allowed in this session now; unset (as in `pgsieve check`):
-    // EXECUTE is refused and FETCH allowed (PostgreSQL errors on an unknown cursor).
-    std::function<bool(const std::string&)> prepared_allowed;
-    std::function<bool(const std::string&)> cursor_allowed;
+    std::vector<std::string> search_path;  // as the session sent it upstream ("$user" kept)
+    std::string upstream_role;             // whom "$user" names
+    // Null (as in `pgsieve check`): EXECUTE and FETCH are refused.
+    session_names* names = nullptr;
 };
 
 // Parses and decides a whole query string: every statement must be allowed.

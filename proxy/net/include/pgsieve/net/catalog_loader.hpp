@@ -15,5 +15,8 @@ namespace pgsieve::net {
 
 [[nodiscard]] expected<std::shared_ptr<const policy::catalog>, std::string> load_catalog(
     const config::config& cfg, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+// The rows themselves, as `pgsieve dump-catalog` records them for tests.
+[[nodiscard]] expected<policy::catalog_rows, std::string> load_catalog_rows(
+    const config::config& cfg, std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 }  // namespace pgsieve::net

@@ -1,8 +1,9 @@
 #pragma once
 // pgsieve's own knowledge of PostgreSQL's built-ins: the one place that lists
 // dangerous functions, harmless volatile ones, the schema-discovery
-// relations and helpers of `catalog: introspection`, and the session
-// parameters a client may SET (STYLE.md habit 10).
+// relations and helpers of `catalog: introspection`, the columns drivers
+// read on connect, and the session parameters a client may set or read
+// (STYLE.md habit 10).
 
 #include <string_view>
 
@@ -13,11 +14,17 @@ std::string_view denied_function(std::string_view name);
 // Volatile, yet without side effects worth refusing (random, clock_timestamp…).
 bool harmless_volatile(std::string_view name);
 // A pg_catalog helper that reveals schema details: allowed only with
-// `catalog: introspection`.
+// `catalog: introspection`, whatever its volatility.
 bool introspection_function(std::string_view name);
 // A schema-discovery relation granted by `catalog: introspection`.
 bool introspection_relation(std::string_view schema, std::string_view name);
-// Session parameters a client may SET / RESET / SHOW without `show`.
-bool safe_parameter(std::string_view name);
+// A catalog column drivers read on connect that names nothing: readable
+// under every policy (postgres.js, pgJDBC, npgsql type lookups).
+bool bootstrap_column(std::string_view schema, std::string_view relation, std::string_view column);
+// Session parameters a client may set (startup, SET, RESET), lower-cased.
+// statement_timeout and lock_timeout only up to the policy's timeout.
+bool settable_parameter(std::string_view name);
+// Parameters a client may read (SHOW, current_setting) without `show`.
+bool readable_parameter(std::string_view name);
 
 }  // namespace pgsieve::policy::builtins
