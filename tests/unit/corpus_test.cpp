@@ -48,3 +48,72 @@ TEST_CASE("policy corpus: every case decided in-process against the recorded cat
     INFO(report);
     CHECK(failures.empty());
 }
+
+namespace {
+
+policy::decision decide_with_path(const std::string& client, const std::string& sql, std::vector<std::string> path,
+                                  std::string role) {
+    const auto cfg = test::corpus_config();
+    const policy::context ctx{*cfg, *cfg->find_policy(cfg->find_client(client)->policy), *test::corpus_catalog(),
+                              std::move(path), std::move(role), nullptr};
+    return policy::decide(sql, ctx);
+}
+
+}  // namespace
+
+TEST_CASE("attack: \"$user\" in the search path names the upstream role's schema, as in PostgreSQL",
+          "[policy][security]") {
+    // With search_path "$user", public and an upstream role named hr,
+    // PostgreSQL reads hr.employees for an unqualified "employees".
+    const auto as_hr = decide_with_path("cs_bot", "SELECT * FROM employees", {"$user", "public"}, "hr");
+    CHECK_FALSE(as_hr.allowed);
+    CHECK(as_hr.rule == policy::rule::relation);
+    CHECK(as_hr.message.find("hr.employees") != std::string::npos);
+    // Another role: no such schema, so nothing named employees is visible.
+    const auto as_other = decide_with_path("cs_bot", "SELECT * FROM employees", {"$user", "public"}, "ai_readonly");
+    CHECK(as_other.rule == policy::rule::unresolved);
+    // A literal "$user" schema is never looked up.
+    CHECK(decide_with_path("cs_bot", "SELECT id FROM customers", {"$user", "public"}, "hr").allowed);
+}
+
+TEST_CASE("attack: a search path that places pg_catalog after a user schema is honoured", "[policy][security]") {
+    // pg_catalog first (implicitly): pg_class is the catalog's.
+    const auto implicit = decide_with_path("cs_bot", "SELECT relname FROM pg_class", {"public"}, "u");
+    CHECK(implicit.allowed);
+    CHECK(implicit.tables == std::vector<std::string>{"pg_catalog.pg_class"});
+    // hr before pg_catalog: an unqualified name is looked up in hr first.
+    const auto late = decide_with_path("pii_bot", "SELECT name FROM employees", {"hr", "pg_catalog"}, "u");
+    CHECK(late.allowed);
+    CHECK(late.tables == std::vector<std::string>{"hr.employees"});
+}
+
+TEST_CASE("attack: a statement over listen.max_statement_bytes is refused before it is parsed", "[policy][security]") {
+    std::string sql = "SELECT 1";
+    while (sql.size() <= test::corpus_config()->listen.max_statement_bytes) sql += " + 1";
+    const auto d = decide_with_path("cs_bot", sql, {"public"}, "u");
+    CHECK_FALSE(d.allowed);
+    CHECK(d.rule == policy::rule::limit);
+    CHECK(d.message.find("listen.max_statement_bytes") != std::string::npos);
+}
+
+TEST_CASE("attack: a deeply nested sum is refused with a limit, never a crash", "[policy][security]") {
+    std::string sql = "SELECT 1";
+    for (int i = 0; i < 70000; ++i) sql += "+1";
+    const auto d = decide_with_path("cs_bot", sql, {"public"}, "u");
+    CHECK_FALSE(d.allowed);
+    CHECK(d.rule == policy::rule::limit);
+}
+
+TEST_CASE("policy: a blocked statement records the columns it asked for", "[policy][audit]") {
+    const auto d = decide_with_path("cs_bot", "SELECT id, ssn, email FROM customers", {"public"}, "u");
+    CHECK_FALSE(d.allowed);
+    CHECK(d.columns == std::vector<std::string>{"public.customers.id", "public.customers.ssn", "public.customers.email"});
+}
+
+TEST_CASE("policy: statements touching tables with hidden columns ask for upstream error details to be withheld",
+          "[policy][security]") {
+    CHECK(decide_with_path("cs_bot", "SELECT id FROM customers", {"public"}, "u").redact_errors);
+    CHECK_FALSE(decide_with_path("cs_bot", "SELECT * FROM usage_daily", {"public"}, "u").redact_errors);
+    CHECK(decide_with_path("ops_bot", "INSERT INTO tickets (customer_id, subject) VALUES (1, 'x')", {"public"}, "u")
+              .redact_errors == false);
+}

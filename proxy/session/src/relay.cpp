@@ -186,6 +186,24 @@ relay_status session::relay_upstream(clock::time_point now) {
                 result_truncated_ = false;
             }
         }
+        bool redacted = false;
+        if (f.type == wire::backend::error_response && front && !front->refused && front->decision &&
+            front->decision->redact_errors && wire::error_has_field(f.body, "DW")) {
+            // Integrity errors print the failing row or key (DETAIL), and
+            // function contexts can quote values (WHERE): not for a client
+            // whose policy hides some columns of the tables involved.
+            const auto rewritten = wire::rewrite_error_response(
+                f.type, f.body, "DW",
+                fmt::format("pgsieve: the server's detail was withheld: it may show values of columns policy \"{}\" "
+                            "does not allow",
+                            client_ ? client_->policy : std::string()));
+            if (rewritten) {
+                client_out_.append(input.substr(forwarded, consumed - forwarded));
+                client_out_ += *rewritten;
+                forwarded = consumed + f.size;
+                redacted = true;
+            }
+        }
         if (f.type == wire::backend::error_response && front && front->refused && front->decision) {
             // The substitute's error: say why pgsieve refused instead.
             const auto& d = *front->decision;
@@ -204,6 +222,7 @@ relay_status session::relay_upstream(clock::time_point now) {
         const auto finished = outcomes_.size();
         in_flight_.on_backend_message(f.type, f.body, f.size, now, outcomes_);
         if (truncated && outcomes_.size() > finished) outcomes_.back().truncated = true;
+        if (redacted && outcomes_.size() > finished) outcomes_.back().redacted = true;
         consumed += f.size;
     }
     if (forwarded == 0) {

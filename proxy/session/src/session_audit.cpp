@@ -81,6 +81,7 @@ void session::audit_outcome(const outcome& o, sys_time now) {
     } else if (o.error) {
         s.sqlstate = o.error->sqlstate;
         s.error = o.error->message;
+        if (o.redacted) s.error += " [pgsieve withheld the server's DETAIL from the client]";
     }
     shared_.metrics.count_statement(s.policy, audit::to_string(s.outcome));
     if (!o.refused) shared_.metrics.upstream.observe(o.duration);

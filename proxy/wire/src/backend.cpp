@@ -136,6 +136,37 @@ expected<received_error, std::string> parse_error_response(std::string_view body
     return e;
 }
 
+expected<std::string, std::string> rewrite_error_response(char type, std::string_view body, std::string_view drop,
+                                                        std::string_view detail) {
+    message_reader r(body);
+    std::string out;
+    message_writer w(out);
+    w.begin(type);
+    for (;;) {
+        const auto code = static_cast<char>(r.byte());
+        if (!r.ok()) return malformed("ErrorResponse");
+        if (code == '\0') break;
+        const auto value = r.cstring();
+        if (!r.ok()) return malformed("ErrorResponse");
+        if (drop.find(code) != std::string_view::npos) continue;
+        w.byte(static_cast<std::uint8_t>(code)).cstring(value);
+    }
+    if (!detail.empty()) w.byte('D').cstring(detail);
+    w.byte('\0').end();
+    return out;
+}
+
+bool error_has_field(std::string_view body, std::string_view codes) {
+    message_reader r(body);
+    for (;;) {
+        const auto code = static_cast<char>(r.byte());
+        if (!r.ok() || code == '\0') return false;
+        (void)r.cstring();
+        if (!r.ok()) return false;
+        if (codes.find(code) != std::string_view::npos) return true;
+    }
+}
+
 expected<std::string_view, std::string> parse_command_complete(std::string_view body) {
     message_reader r(body);
     const auto tag = r.cstring();

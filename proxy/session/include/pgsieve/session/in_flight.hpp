@@ -48,6 +48,7 @@ struct outcome {
     bool refused = false;
     std::size_t statement_index = 0;  // a simple Query's statement this result belongs to
     bool truncated = false;           // rows beyond max_rows were dropped (relay.cpp)
+    bool redacted = false;            // the upstream error's DETAIL/WHERE were withheld (relay.cpp)
 };
 
 class in_flight {

@@ -101,6 +101,13 @@ struct received_error {
 [[nodiscard]] expected<char, std::string> parse_ready_for_query(std::string_view body);
 [[nodiscard]] expected<received_error, std::string> parse_error_response(std::string_view body);
 [[nodiscard]] expected<std::string_view, std::string> parse_command_complete(std::string_view body);
+// An ErrorResponse or NoticeResponse body rewritten as a whole message
+// without the fields whose codes are in `drop`, and with `detail` as its
+// DETAIL when not empty (for errors whose details may show hidden values).
+[[nodiscard]] expected<std::string, std::string> rewrite_error_response(char type, std::string_view body,
+                                                                       std::string_view drop, std::string_view detail);
+// Whether an ErrorResponse/NoticeResponse body holds a field with one of these codes.
+[[nodiscard]] bool error_has_field(std::string_view body, std::string_view codes);
 // A DataRow's column values (text or binary as sent); nullopt for NULL.
 [[nodiscard]] expected<std::vector<std::optional<std::string_view>>, std::string> parse_data_row(std::string_view body);
 
