@@ -9,7 +9,7 @@ packages=(
   libpg-query-dev libboost1.81-dev libssl-dev libfmt-dev libsqlite3-dev
   libsimdjson-dev libyaml-cpp-dev catch2 libcli11-dev
   postgresql postgresql-client pgbouncer sqlite3 openssl
-  python3 python3-pytest python3-psycopg python3-asyncpg libpostgresql-jdbc-java
+  python3 python3-pytest python3-psycopg python3-asyncpg libpostgresql-jdbc-java sqlsmith
 )
 # Toolchains that images often ship outside Debian's packages (a newer
 # Node.js, a JDK): install Debian's only when the command is absent, so as

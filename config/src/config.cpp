@@ -21,6 +21,14 @@ const policy* config::find_policy(std::string_view name) const {
     return it == policies.end() ? nullptr : &it->second;
 }
 
+const std::string& config::upstream_user_of(const policy& p) const {
+    return p.upstream_user.empty() ? upstream.user : p.upstream_user;
+}
+
+const std::optional<std::string>& config::upstream_password_of(const policy& p) const {
+    return p.upstream_user.empty() ? upstream.password : p.upstream_password;
+}
+
 bool policy::writes() const {
     return statements.contains(statement_kind::insert) || statements.contains(statement_kind::update) ||
            statements.contains(statement_kind::delete_) || statements.contains(statement_kind::merge);
@@ -92,5 +100,7 @@ std::string_view to_string(table_verb v) {
     }
     return "?";
 }
+
+std::string_view to_string(privilege_check v) { return v == privilege_check::warn ? "warn" : "refuse"; }
 
 }  // namespace pgsieve::config

@@ -40,18 +40,10 @@ const located* detail::loader::require(const std::vector<std::pair<std::string, 
     return nullptr;
 }
 
-namespace {
-
 // Exactly one source for a secret: `<name>` inline (only when `inline_ok`),
 // `<name>_env` or `<name>_file`. Returns the value and where it was named.
-struct secret {
-    std::string value;
-    located at;
-    bool from_inline = false;
-};
-
-std::optional<secret> read_secret(loader& l, const std::vector<std::pair<std::string, located>>& fields,
-                                  const located& parent, const std::string& name, bool inline_ok, bool required) {
+std::optional<secret> detail::read_secret(loader& l, const std::vector<std::pair<std::string, located>>& fields,
+                                          const located& parent, const std::string& name, bool inline_ok, bool required) {
     const located* sources[] = {find(fields, name), find(fields, name + "_env"), find(fields, name + "_file")};
     const auto given = std::count_if(std::begin(sources), std::end(sources), [](auto* p) { return p != nullptr; });
     if (given > 1) {
@@ -102,6 +94,8 @@ std::optional<secret> read_secret(loader& l, const std::vector<std::pair<std::st
     }
     return secret{std::move(first), *at};
 }
+
+namespace {
 
 std::optional<std::uint16_t> read_port(loader& l, const located& at) {
     const auto v = l.reader.integer(at, 1, 65535);
@@ -176,7 +170,7 @@ void read_upstream(loader& l, const located& at) {
     auto& out = l.cfg.upstream;
     const auto fields = l.reader.mapping(at, {"host", "port", "database", "user", "password", "password_env",
                                               "password_file", "sslmode", "sslrootcert", "search_path",
-                                              "catalog_refresh"});
+                                              "catalog_refresh", "allow_privileged_role", "wider_privileges"});
     if (const auto* f = l.require(fields, at, "host")) out.host = l.reader.string(*f).value_or("");
     if (const auto* f = find(fields, "port")) {
         if (auto v = read_port(l, *f)) out.port = *v;
@@ -210,6 +204,12 @@ void read_upstream(loader& l, const located& at) {
     }
     if (const auto* f = find(fields, "catalog_refresh")) {
         if (auto v = l.reader.duration_value(*f, false)) out.catalog_refresh = *v;
+    }
+    if (const auto* f = find(fields, "allow_privileged_role")) {
+        if (auto v = l.reader.boolean(*f)) out.allow_privileged_role = *v;
+    }
+    if (const auto* f = find(fields, "wider_privileges")) {
+        if (auto v = l.reader.one_of(*f, {"warn", "refuse"})) out.wider_privileges = static_cast<privilege_check>(*v);
     }
 }
 
@@ -263,10 +263,47 @@ std::optional<std::string> read_client_verifier(loader& l, const std::vector<std
     return wire::scram::to_string(*v);
 }
 
+// attributes: {tenant_id: 42}: bound upstream as the session parameter
+// pgsieve.tenant_id, so names follow PostgreSQL's rules for parameters.
+void read_attributes(loader& l, const located& at, client& c) {
+    for (const auto& [name, value] : l.reader.mapping(at, /*null_is_empty=*/true)) {
+        const bool plain = !name.empty() && name.size() <= 55 &&
+                           (std::islower(static_cast<unsigned char>(name[0])) || name[0] == '_') &&
+                           std::all_of(name.begin(), name.end(), [](char ch) {
+                               return std::islower(static_cast<unsigned char>(ch)) ||
+                                      std::isdigit(static_cast<unsigned char>(ch)) || ch == '_';
+                           });
+        if (!plain) {
+            l.reader.error(value, "an attribute name is lower-case letters, digits and _ (it becomes the session "
+                                  "parameter pgsieve.<name>)");
+            continue;
+        }
+        auto text = l.reader.string(value);
+        if (!text) continue;
+        if (text->find('\0') != std::string::npos || text->size() > 1024) {
+            l.reader.error(value, "an attribute value is text without NUL, at most 1024 bytes");
+            continue;
+        }
+        c.attributes[name] = std::move(*text);
+    }
+}
+
+// A client of a policy that scopes rows by an attribute must carry it.
+void require_row_attributes(loader& l, const located& at, const client& c) {
+    const auto* p = l.cfg.find_policy(c.policy);
+    if (!p) return;
+    for (const auto& [table, grant] : p->tables) {
+        if (grant.rows && !c.attributes.contains(grant.rows->attribute))
+            l.reader.error(at.line, join_key(at.key, "attributes"),
+                           fmt::format("policy \"{}\" scopes {} by attribute \"{}\", which client \"{}\" does not have",
+                                       c.policy, table.str(), grant.rows->attribute, c.name));
+    }
+}
+
 void read_clients(loader& l, const located& at) {
     for (const auto& item : l.reader.sequence(at)) {
         const auto fields = l.reader.mapping(item, {"name", "password", "password_env", "password_file", "policy",
-                                                    "max_connections"});
+                                                    "max_connections", "attributes"});
         client c;
         if (const auto* f = l.require(fields, item, "name")) {
             if (auto v = l.reader.string(*f)) c.name = l.reader.identifier(*f, *v).value_or("");
@@ -283,6 +320,8 @@ void read_clients(loader& l, const located& at) {
         if (const auto* f = find(fields, "max_connections")) {
             if (auto v = l.reader.integer(*f, 1, 1'000'000)) c.max_connections = static_cast<int>(*v);
         }
+        if (const auto* f = find(fields, "attributes")) read_attributes(l, *f, c);
+        require_row_attributes(l, item, c);
         l.cfg.clients.push_back(std::move(c));
     }
     if (l.cfg.clients.empty() && at.node && at.node.IsSequence())

@@ -3,6 +3,8 @@
 
 #include "loader.hpp"
 
+#include <pgsieve/wire/scram.hpp>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -37,7 +39,9 @@ std::optional<std::vector<std::string>> read_columns(loader& l, const located& a
 
 void read_table(loader& l, policy& p, const std::string& name, const located& at) {
     const auto table = l.reader.qualified(at, name);
-    const auto fields = l.reader.mapping(at, {"columns", "deny_columns", "allow"}, /*null_is_empty=*/true);
+    const auto fields = l.reader.mapping(at, {"columns", "deny_columns", "allow", "rows", "description",
+                                              "column_descriptions"},
+                                         /*null_is_empty=*/true);
     if (!table) return;
     table_grant g;
     g.table = *table;
@@ -67,6 +71,30 @@ void read_table(loader& l, policy& p, const std::string& name, const located& at
         if (g.allow.empty() && f->node && f->node.IsSequence() && f->node.size() == 0)
             l.reader.error(*f, "the list is empty: the table would grant nothing");
     }
+    if (const auto* f = find(fields, "rows")) {
+        const auto rows = l.reader.mapping(*f, {"column", "attribute"});
+        row_scope scope;
+        if (const auto* c = l.require(rows, *f, "column")) {
+            if (auto v = l.reader.string(*c)) scope.column = l.reader.identifier(*c, *v).value_or("");
+        }
+        if (const auto* a = l.require(rows, *f, "attribute")) {
+            if (auto v = l.reader.string(*a)) scope.attribute = *v;
+        }
+        if (!scope.column.empty() && !scope.attribute.empty()) g.rows = std::move(scope);
+    }
+    if (const auto* f = find(fields, "description")) g.description = l.reader.string(*f).value_or("");
+    if (const auto* f = find(fields, "column_descriptions")) {
+        for (const auto& [column, text] : l.reader.mapping(*f, /*null_is_empty=*/true)) {
+            if (!l.reader.identifier(text, column)) continue;
+            const bool hidden = (g.columns && std::find(g.columns->begin(), g.columns->end(), column) == g.columns->end()) ||
+                                std::find(g.deny_columns.begin(), g.deny_columns.end(), column) != g.deny_columns.end();
+            if (hidden) {
+                l.reader.error(text, fmt::format("describes column \"{}\", which the table entry does not grant", column));
+                continue;
+            }
+            if (auto v = l.reader.string(text)) g.column_descriptions[column] = *v;
+        }
+    }
     p.tables.emplace(g.table, std::move(g));
 }
 
@@ -75,7 +103,8 @@ void read_policy(loader& l, const std::string& name, const located& at) {
     p.name = name;
     const auto fields = l.reader.mapping(at, {"owner", "description", "mode", "statements", "catalog",
                                               "accept_classified", "max_rows", "statement_timeout", "functions",
-                                              "tables"});
+                                              "tables", "upstream_user", "upstream_password_env",
+                                              "upstream_password_file"});
     if (const auto* f = find(fields, "owner")) p.owner = l.reader.string(*f).value_or("");
     if (const auto* f = find(fields, "description")) p.description = l.reader.string(*f).value_or("");
     if (const auto* f = find(fields, "mode")) {
@@ -112,6 +141,16 @@ void read_policy(loader& l, const std::string& name, const located& at) {
     }
     if (const auto* f = find(fields, "tables")) {
         for (const auto& [table, entry] : l.reader.mapping(*f, /*null_is_empty=*/true)) read_table(l, p, table, entry);
+    }
+    if (const auto* f = find(fields, "upstream_user")) {
+        if (auto v = l.reader.string(*f)) p.upstream_user = l.reader.identifier(*f, *v).value_or("");
+    }
+    if (auto password = read_secret(l, fields, at, "upstream_password", /*inline_ok=*/false, /*required=*/false)) {
+        if (p.upstream_user.empty())
+            l.reader.error(password->at, "an upstream password for the policy needs its upstream_user");
+        if (auto prepared = wire::scram::prepare_password(password->value); !prepared)
+            l.reader.error(password->at, prepared.error().detail);
+        p.upstream_password = std::move(password->value);
     }
     l.cfg.policies.emplace(name, std::move(p));
 }

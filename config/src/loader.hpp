@@ -24,6 +24,16 @@ struct loader {
                            std::string_view key);
 };
 
+// A secret given as exactly one of `<name>` inline (only when `inline_ok`),
+// `<name>_env` or `<name>_file`: its value and where it was named.
+struct secret {
+    std::string value;
+    located at;
+    bool from_inline = false;
+};
+std::optional<secret> read_secret(loader& l, const std::vector<std::pair<std::string, located>>& fields,
+                                  const located& parent, const std::string& name, bool inline_ok, bool required);
+
 void read_policies(loader& l, const located& at);
 void read_classification(loader& l, const located& at);
 

@@ -100,6 +100,15 @@ std::optional<std::string> yaml_reader::string(const located& at) {
     return at.node.Scalar();
 }
 
+std::optional<bool> yaml_reader::boolean(const located& at) {
+    const auto text = string(at);
+    if (!text) return std::nullopt;
+    if (*text == "true") return true;
+    if (*text == "false") return false;
+    error(at, fmt::format("expected true or false, found \"{}\"", *text));
+    return std::nullopt;
+}
+
 std::optional<std::int64_t> yaml_reader::integer(const located& at, std::int64_t min, std::int64_t max) {
     const auto text = string(at);
     if (!text) return std::nullopt;

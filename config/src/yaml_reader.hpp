@@ -45,6 +45,7 @@ public:
 
     std::optional<std::string> string(const located& at);
     std::optional<std::int64_t> integer(const located& at, std::int64_t min, std::int64_t max);
+    std::optional<bool> boolean(const located& at);
     // A duration with a unit: 50ms, 10s, 30m, 1h. `allow_zero` lets "0" (any unit) mean "none".
     std::optional<duration> duration_value(const located& at, bool allow_zero);
     std::optional<std::vector<std::string>> string_list(const located& at, bool allow_empty);

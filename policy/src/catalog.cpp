@@ -6,7 +6,8 @@ namespace pgsieve::policy {
 
 namespace catalog_sql {
 const char* const relations =
-    "SELECT n.nspname, c.relname, c.relkind, a.attname, tn.nspname, t.typname, en.nspname, e.typname "
+    "SELECT n.nspname, c.relname, c.relkind, a.attname, tn.nspname, t.typname, en.nspname, e.typname, "
+    "pg_catalog.pg_get_userbyid(c.relowner), c.relrowsecurity, c.relforcerowsecurity "
     "FROM pg_catalog.pg_class c "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
     "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
@@ -69,6 +70,16 @@ const char* const domains =
     "LEFT JOIN pg_catalog.pg_namespace fn ON fn.oid = f.pronamespace "
     "WHERE d.typtype = 'd' "
     "ORDER BY dn.nspname, d.typname, fn.nspname, f.proname";
+const char* const sequences =
+    "SELECT tn.nspname, t.relname, sn.nspname, s.relname "
+    "FROM pg_catalog.pg_depend d "
+    "JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
+    "JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace "
+    "JOIN pg_catalog.pg_class t ON t.oid = d.refobjid "
+    "JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace "
+    "WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+    "AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i') "
+    "ORDER BY tn.nspname, t.relname, sn.nspname, s.relname";
 const char* const casts =
     "SELECT tn.nspname, t.typname, fn.nspname, f.proname, c.castcontext "
     "FROM pg_catalog.pg_cast c "
@@ -200,6 +211,9 @@ std::shared_ptr<const catalog> catalog_from_rows(const catalog_rows& rows) {
             info.schema = text(r, 0);
             info.name = text(r, 1);
             info.kind = first(r, 2, 'r');
+            info.owner = text(r, 8);
+            info.row_security = text(r, 9) == "t";
+            info.force_row_security = text(r, 10) == "t";
             rels.push_back(std::move(info));
         }
         if (r.size() > 3 && r[3]) {
@@ -236,6 +250,7 @@ std::shared_ptr<const catalog> catalog_from_rows(const catalog_rows& rows) {
         d.base = type_at(r, 2);
         if (r.size() > 5 && r[4] && r[5]) d.functions.emplace_back(*r[4], *r[5]);
     }
+    for (const auto& r : rows.sequences) result->sequences[{text(r, 0), text(r, 1)}].emplace_back(text(r, 2), text(r, 3));
     for (const auto& r : rows.casts) {
         cast_info c{type_at(r, 0), text(r, 2), text(r, 3), first(r, 4, 'e')};
         result->casts.emplace(c.target, std::move(c));
@@ -249,7 +264,8 @@ namespace {
 constexpr std::pair<const char*, std::vector<row> catalog_rows::*> sections[] = {
     {"relations", &catalog_rows::relations}, {"functions", &catalog_rows::functions},
     {"operators", &catalog_rows::operators}, {"role", &catalog_rows::role},
-    {"domains", &catalog_rows::domains},     {"casts", &catalog_rows::casts}};
+    {"domains", &catalog_rows::domains},     {"casts", &catalog_rows::casts},
+    {"sequences", &catalog_rows::sequences}};
 
 void escape_into(std::string& out, std::string_view field) {
     for (const char c : field) {

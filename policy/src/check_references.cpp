@@ -193,7 +193,15 @@ verdict check_reads(const resolution& res, const check_scope& s, decision& out) 
         if (first) continue;
         const auto* grant = grant_of(*r.relation, ctx);
         if (!grant && !introspection(*r.relation, ctx)) continue;  // a bootstrap column, checked above
-        const std::string rule = column_rule(grant, *r.relation, r.column, ctx);
+        // System columns (ctid, xmin…), like PostgreSQL's table-level SELECT:
+        // only where the policy hides no column of the table.
+        const bool system = std::find(r.relation->columns.begin(), r.relation->columns.end(), r.column) ==
+                            r.relation->columns.end();
+        const std::string rule = !system ? column_rule(grant, *r.relation, r.column, ctx)
+                                 : has_denied_columns(*r.relation, ctx)
+                                     ? fmt::format("system columns of {} need every column of it granted",
+                                                   r.relation->schema + "." + r.relation->name)
+                                     : std::string();
         if (rule.empty()) continue;
         const auto allowed = allowed_columns(grant, *r.relation, ctx);
         first = refusal{policy::rule::column,

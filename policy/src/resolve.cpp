@@ -42,6 +42,11 @@ struct entry {
     int range = -1;  // index into query::ranges; -1 for the statement's target and `excluded`
 };
 
+// PostgreSQL's system columns: every table has them, no * shows them.
+bool system_column(const std::string& name) {
+    return name == "ctid" || name == "xmin" || name == "xmax" || name == "cmin" || name == "cmax" || name == "tableoid";
+}
+
 std::vector<visible_column> named(const std::vector<std::string>& names) {
     std::vector<visible_column> out;
     out.reserve(names.size());
@@ -481,6 +486,15 @@ private:
                 if (found) return;
             }
             if (maybe_unknown) return;
+            // A system column (ctid, xmin…) of a table in scope.
+            if (system_column(name)) {
+                for (int at = q; at >= 0; at = f_.queries[at].parent) {
+                    for (const auto& e : scope(at)) {
+                        if (e.base) out_.reads.push_back({e.base, name, ref.location, ref.where});
+                    }
+                }
+                return;
+            }
             // GROUP BY x: an output column when no input column has the name.
             if (ref.bare_sort_key && ref.where == parser::clause::group_by && output_column(q, name)) return;
             // Not a column: a whole-row reference to a FROM entry (SELECT t FROM t).
@@ -503,6 +517,10 @@ private:
                     if (e->carries_reads)
                         fail(fmt::format("column {}.{} of a join whose columns pgsieve cannot know", table, name),
                              ref.location);
+                    return;
+                }
+                if (e->base && system_column(name)) {
+                    out_.reads.push_back({e->base, name, ref.location, ref.where});
                     return;
                 }
                 // A column a derived table, CTE or function lacks is PostgreSQL's error to raise.

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <iostream>
+#include <iterator>
 
 namespace pgsieve::cli {
 
@@ -75,17 +76,31 @@ int run_check(const check_options& options) {
         return exit_usage;
     }
     const policy::context ctx{cfg, policy, **catalog, cfg.upstream.search_path, cfg.upstream.user, nullptr};
-    const auto d = policy::decide(options.sql, ctx);
-    const bool refused = !d.allowed || d.would_block;
-    const std::string verdict = !d.allowed ? "refused" : d.would_block ? "would_block" : "allowed";
-
-    if (options.json) {
-        std::cout << fmt::format(
+    const auto as_json = [&](std::string_view sql) {
+        const auto d = policy::decide(sql, ctx);
+        const std::string verdict = !d.allowed ? "refused" : d.would_block ? "would_block" : "allowed";
+        return fmt::format(
             "{{\"verdict\":\"{}\",\"client\":{},\"policy\":{},\"rule\":{},\"message\":{},\"detail\":{},\"hint\":{},"
-            "\"position\":{},\"tables\":{},\"columns\":{},\"functions\":{}}}\n",
+            "\"position\":{},\"tables\":{},\"columns\":{},\"functions\":{}}}",
             verdict, json_string(client->name), json_string(policy.name), json_string(policy::to_string(d.rule)),
             json_string(d.message), json_string(d.detail), json_string(d.hint), d.position, json_list(d.tables),
             json_list(d.columns), json_list(d.functions));
+    };
+    if (options.batch) {
+        // Statements separated by NUL bytes on stdin (NUL cannot occur in SQL text): one JSON line each.
+        std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+        std::size_t start = 0;
+        while (start < input.size()) {
+            const auto end = std::min(input.find('\0', start), input.size());
+            std::cout << as_json(std::string_view(input).substr(start, end - start)) << "\n";
+            start = end + 1;
+        }
+        return std::cout ? exit_ok : exit_usage;
+    }
+    const auto d = policy::decide(options.sql, ctx);
+    const bool refused = !d.allowed || d.would_block;
+    if (options.json) {
+        std::cout << as_json(options.sql) << "\n";
         return refused ? exit_refused : exit_ok;
     }
     if (refused) {

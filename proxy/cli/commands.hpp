@@ -38,8 +38,15 @@ struct check_options {
     std::string client;
     std::string sql;
     bool json = false;
+    bool batch = false;  // NUL-separated statements on stdin, one JSON line each
 };
 int run_check(const check_options& options);
+
+struct grants_options {
+    std::string config_file;
+    std::string policy;  // empty: every policy's role
+};
+int run_grants(const grants_options& options);
 
 struct dump_catalog_options {
     std::string config_file;

@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <iostream>
+
 namespace cli = pgsieve::cli;
 
 int main(int argc, char** argv) {
@@ -29,7 +31,9 @@ int main(int argc, char** argv) {
     check_cmd->add_option("-c,--config", check.config_file, "configuration file")->required();
     check_cmd->add_option("--client", check.client, "the client identity whose policy decides")->required();
     check_cmd->add_flag("--json", check.json, "print the decision and what the statement reads as JSON");
-    check_cmd->add_option("SQL", check.sql, "the statement(s) to decide")->required();
+    check_cmd->add_flag("--batch", check.batch,
+                        "decide many: NUL-separated statements on stdin, one JSON line each (for test harnesses)");
+    auto* check_sql = check_cmd->add_option("SQL", check.sql, "the statement(s) to decide");
 
     cli::passwd_options passwd;
     passwd.iterations = pgsieve::wire::scram::default_iterations;
@@ -44,6 +48,12 @@ int main(int argc, char** argv) {
     auto* check_config_cmd = app.add_subcommand(
         "check-config", "Validate a configuration file without serving; print its clients and policies");
     check_config_cmd->add_option("-c,--config", check_config.config_file, "configuration file")->required();
+
+    cli::grants_options grants;
+    auto* grants_cmd = app.add_subcommand(
+        "grants", "Print the SQL that gives each upstream role exactly what its policies grant (never runs it)");
+    grants_cmd->add_option("-c,--config", grants.config_file, "configuration file")->required();
+    grants_cmd->add_option("--policy", grants.policy, "only the role of this policy");
 
     cli::dump_catalog_options dump_catalog;
     auto* dump_catalog_cmd = app.add_subcommand(
@@ -91,10 +101,17 @@ int main(int argc, char** argv) {
     }
 
     if (*serve_cmd) return cli::run_serve(serve);
-    if (*check_cmd) return cli::run_check(check);
+    if (*check_cmd) {
+        if (!check.batch && check_sql->count() == 0) {
+            std::cerr << "pgsieve check: give the SQL to decide (or --batch to read statements on stdin)\n";
+            return cli::exit_usage;
+        }
+        return cli::run_check(check);
+    }
     if (*passwd_cmd) return cli::run_passwd(passwd);
     if (*check_config_cmd) return cli::run_check_config(check_config);
     if (*dump_catalog_cmd) return cli::run_dump_catalog(dump_catalog);
+    if (*grants_cmd) return cli::run_grants(grants);
     if (*audit_cmd) return cli::run_audit(audit);
     return cli::exit_usage;
 }

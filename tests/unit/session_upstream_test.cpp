@@ -1,5 +1,6 @@
 // The session logging in upstream, and what the client sees when it cannot.
 
+#include <pgsieve/common/sql_text.hpp>
 #include "session_support.hpp"
 
 #include <pgsieve/session/startup_parameters.hpp>
@@ -261,5 +262,5 @@ TEST_CASE("startup parameters: options are split as PostgreSQL does", "[session]
     CHECK_FALSE(session::parse_duration_ms("soon"));
     CHECK(session::parse_search_path("\"My Schema\", public") == std::vector<std::string>{"My Schema", "public"});
     CHECK_FALSE(session::parse_search_path("public,"));
-    CHECK(session::quote_identifier("My Schema") == "\"My Schema\"");
+    CHECK(pgsieve::quote_identifier("My Schema") == "\"My Schema\"");
 }

@@ -119,7 +119,8 @@ struct loader {
         const std::pair<const char*, std::vector<policy::row>*> queries[] = {
             {policy::catalog_sql::relations, &rows.relations}, {policy::catalog_sql::functions, &rows.functions},
             {policy::catalog_sql::operators, &rows.operators}, {policy::catalog_sql::role, &rows.role},
-            {policy::catalog_sql::domains, &rows.domains},     {policy::catalog_sql::casts, &rows.casts}};
+            {policy::catalog_sql::domains, &rows.domains},     {policy::catalog_sql::casts, &rows.casts},
+            {policy::catalog_sql::sequences, &rows.sequences}};
         for (const auto& [sql, into] : queries) {
             if (!co_await query(sql, *into)) co_return;
         }

@@ -1,3 +1,4 @@
+#include <pgsieve/common/sql_text.hpp>
 #include <pgsieve/session/startup_parameters.hpp>
 
 #include <fmt/format.h>
@@ -56,21 +57,6 @@ std::string join_search_path(const std::vector<std::string>& schemas) {
 }
 
 }  // namespace
-
-std::string quote_identifier(std::string_view name) {
-    const bool plain = !name.empty() && (std::islower(static_cast<unsigned char>(name[0])) || name[0] == '_') &&
-                       std::all_of(name.begin(), name.end(), [](char c) {
-                           return std::islower(static_cast<unsigned char>(c)) ||
-                                  std::isdigit(static_cast<unsigned char>(c)) || c == '_';
-                       });
-    if (plain) return std::string(name);
-    std::string out = "\"";
-    for (const char c : name) {
-        if (c == '"') out += '"';
-        out += c;
-    }
-    return out + "\"";
-}
 
 expected<parameter_list, parameter_refusal> split_options(std::string_view options) {
     // Tokenize: whitespace separates, backslash makes the next byte literal.

@@ -25,6 +25,8 @@ enum class catalog_access { none, introspection };
 enum class statement_kind { select, explain, show, insert, update, delete_, merge };
 // What a table entry may grant (`allow:`); a subset of the statement kinds.
 enum class table_verb { select, insert, update, delete_, merge };
+// What `serve` does when an upstream role holds more than its policies grant.
+enum class privilege_check { warn, refuse };
 
 // A schema-qualified name as the catalog stores it (already case-folded,
 // never quoted): public.customers, public.plan_label.
@@ -75,6 +77,10 @@ struct upstream_settings {
     std::string sslrootcert;
     std::vector<std::string> search_path{"public"};
     duration catalog_refresh = std::chrono::seconds(60);
+    // A superuser or BYPASSRLS upstream role stops `serve` unless this is set.
+    bool allow_privileged_role = false;
+    // Table or column privileges wider than the policies: a warning, or (refuse) no start.
+    privilege_check wider_privileges = privilege_check::warn;
 };
 
 struct audit_settings {
@@ -90,6 +96,15 @@ struct client {
     std::string verifier;  // SCRAM-SHA-256$…, validated (plain passwords are hashed at load)
     std::string policy;
     std::optional<int> max_connections;
+    // Bound upstream as pgsieve.<name> = value for the session (row-level security reads them).
+    std::map<std::string, std::string> attributes;
+};
+
+// Row scoping: PostgreSQL's row-level security shows a client only the rows
+// whose `column` equals the client's `attribute` (pgsieve grants writes the policy).
+struct row_scope {
+    std::string column;
+    std::string attribute;
 };
 
 struct table_grant {
@@ -97,6 +112,10 @@ struct table_grant {
     std::optional<std::vector<std::string>> columns;  // allowlist; absent means every column
     std::vector<std::string> deny_columns;
     std::set<table_verb> allow{table_verb::select};
+    std::optional<row_scope> rows;
+    // Business context served to the model where discovery reads descriptions.
+    std::string description;
+    std::map<std::string, std::string> column_descriptions;
 };
 
 struct policy {
@@ -111,6 +130,9 @@ struct policy {
     std::optional<duration> statement_timeout;
     std::vector<qualified_name> functions;
     std::map<qualified_name, table_grant> tables;
+    // The policy's own least-privilege upstream role; empty: upstream.user.
+    std::string upstream_user;
+    std::optional<std::string> upstream_password;
 
     // Whether any write statement kind is granted (insert, update, delete, merge).
     bool writes() const;
@@ -138,6 +160,9 @@ struct config {
 
     const client* find_client(std::string_view name) const;
     const policy* find_policy(std::string_view name) const;
+    // The role and password a policy's sessions log in upstream with.
+    const std::string& upstream_user_of(const policy& p) const;
+    const std::optional<std::string>& upstream_password_of(const policy& p) const;
 };
 
 std::string_view to_string(tls_mode);
@@ -149,5 +174,6 @@ std::string_view to_string(policy_mode);
 std::string_view to_string(catalog_access);
 std::string_view to_string(statement_kind);
 std::string_view to_string(table_verb);
+std::string_view to_string(privilege_check);
 
 }  // namespace pgsieve::config

@@ -32,6 +32,9 @@ struct relation_info {
     char kind = 'r';                   // pg_class.relkind: r table, v view, m matview, f foreign, p partitioned
     std::vector<std::string> columns;  // in attnum order, dropped columns left out
     std::vector<column_info> column_types;  // parallel to columns (may be empty in tests)
+    std::string owner;                      // the owning role's name
+    bool row_security = false;              // relrowsecurity: ENABLE ROW LEVEL SECURITY
+    bool force_row_security = false;        // relforcerowsecurity: FORCE (the owner too)
     const column_info* column(const std::string& name) const;
 };
 
@@ -95,6 +98,8 @@ public:
     // Domains (any schema) and user casts, for conversions.
     std::map<type_key, domain_info> domains;
     std::multimap<type_key, cast_info> casts;  // by target type
+    // Sequences a table's columns own (serial, identity): INSERT needs USAGE on them.
+    std::map<std::pair<std::string, std::string>, std::vector<std::pair<std::string, std::string>>> sequences;
 
     std::size_t relation_count() const { return relations_.size(); }
     std::size_t function_count() const { return function_count_; }
@@ -123,7 +128,8 @@ std::vector<std::string> resolution_path(const std::vector<std::string>& search_
 // The queries that read a snapshot (simple protocol, text results), in the
 // order of catalog_rows' members. Each row's columns are listed with it.
 namespace catalog_sql {
-// schema, relation, relkind, column, type schema, type name, element type schema, element type name
+// schema, relation, relkind, column, type schema, type name, element type schema, element type name,
+// owner, relrowsecurity, relforcerowsecurity
 extern const char* const relations;
 // schema, function, provolatile, prokind, pronargs, pronargdefaults, variadic, retset,
 // result type schema, result type name, result columns (a text array or NULL)
@@ -136,13 +142,15 @@ extern const char* const role;
 extern const char* const domains;
 // target type schema, target type name, function schema, function name, castcontext
 extern const char* const casts;
+// table schema, table, sequence schema, sequence (sequences owned by the table's columns)
+extern const char* const sequences;
 }  // namespace catalog_sql
 
 using row = std::vector<std::optional<std::string>>;
 
 // The rows of each catalog query, as read from the upstream.
 struct catalog_rows {
-    std::vector<row> relations, functions, operators, role, domains, casts;
+    std::vector<row> relations, functions, operators, role, domains, casts, sequences;
 };
 
 std::shared_ptr<const catalog> catalog_from_rows(const catalog_rows& rows);

@@ -40,7 +40,6 @@ using parameter_list = std::vector<std::pair<std::string, std::string>>;
                                                                               const config::upstream_settings& upstream,
                                                                               const config::policy& policy);
 
-// Quotes an identifier for a GUC list when it needs it.
-[[nodiscard]] std::string quote_identifier(std::string_view name);
+
 
 }  // namespace pgsieve::session
