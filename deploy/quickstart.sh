@@ -13,14 +13,14 @@ cd "$root"
 echo "== building pgsieve"
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$root/build" -j "$(nproc)" --target pgsieve -- --no-print-directory >/dev/null
-echo "built $root/build/proxy/cli/pgsieve"
+echo "built $root/build/app/pgsieve"
 
 export PGSIEVE_DEMO_UPSTREAM_PASSWORD=${PGSIEVE_DEMO_UPSTREAM_PASSWORD:-demo-upstream}
 export PGSIEVE_DEMO_CS_BOT_PASSWORD=${PGSIEVE_DEMO_CS_BOT_PASSWORD:-demo-cs-bot}
 
 echo
 echo "== the demo configuration (deploy/demo/pgsieve.yaml)"
-"$root/build/proxy/cli/pgsieve" check-config -c "$root/deploy/demo/pgsieve.yaml"
+"$root/build/app/pgsieve" check-config -c "$root/deploy/demo/pgsieve.yaml"
 
 echo
 echo "== starting a throwaway PostgreSQL 15 with the demo data (tests/fixture/schema.sql)"

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-pgsieve="$root/build/proxy/cli/pgsieve"
+pgsieve="$root/build/app/pgsieve"
 workdir=$(mktemp -d /tmp/pgsieve-demo.XXXXXX)
 trap 'rm -rf "$workdir"' EXIT
 
@@ -51,7 +51,7 @@ Try:
       -- refused: wrong password (same answer as an unknown user)
 
 Ask pgsieve without running anything:
-  $root/build/proxy/cli/pgsieve check -c $workdir/pgsieve.yaml --client cs_bot "SELECT ssn FROM customers"
+  $root/build/app/pgsieve check -c $workdir/pgsieve.yaml --client cs_bot "SELECT ssn FROM customers"
 
 Press Ctrl-C to stop pgsieve and the demo database.
 MSG

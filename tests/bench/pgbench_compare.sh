@@ -15,7 +15,7 @@ set -euo pipefail
 seconds=${1:-10}
 rounds=${2:-3}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-pgsieve="$root/build/proxy/cli/pgsieve"
+pgsieve="$root/build/app/pgsieve"
 work=$(mktemp -d /tmp/pgsieve-bench.XXXXXX)
 chmod 755 "$work"
 pids=()

@@ -17,7 +17,7 @@ disagreement (pgsieve stricter: by rule).
 Run it under the fixture (a throwaway PostgreSQL 15):
 
     tests/fixture/with-postgres.sh python3 tests/differential/differential.py \\
-        [--pgsieve build/proxy/cli/pgsieve] [--generated 400] [--seeds 1,2] [--report FILE]
+        [--pgsieve build/app/pgsieve] [--generated 400] [--seeds 1,2] [--report FILE]
 
 tests/integration/test_differential.py runs a bounded pass in CI; the README
 gives the command for a long one.
@@ -153,7 +153,7 @@ def postgres_outcome(conn, role, sql, timeout_ms):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pgsieve", default=os.environ.get("PGSIEVE_BIN", os.path.join(ROOT, "build/proxy/cli/pgsieve")))
+    parser.add_argument("--pgsieve", default=os.environ.get("PGSIEVE_BIN", os.path.join(ROOT, "build/app/pgsieve")))
     parser.add_argument("--generated", type=int, default=400, help="SQLsmith statements per policy")
     parser.add_argument("--seeds", default="1,2", help="SQLsmith seeds, comma-separated")
     parser.add_argument("--timeout-ms", type=int, default=500, help="PostgreSQL statement timeout")

@@ -1,4 +1,4 @@
-// libFuzzer target: every decoder and message parser of proxy/wire, on
+// libFuzzer target: every decoder and message parser of wire, on
 // arbitrary bytes. Nothing may crash, hang or read out of bounds.
 
 #include <pgsieve/wire/backend.hpp>

@@ -3,10 +3,10 @@
 # tests decide the corpus against. Run it after changing
 # tests/fixture/schema.sql, under the fixture:
 #
-#   tests/fixture/with-postgres.sh tests/policy_corpus/record-catalog.sh [build/proxy/cli/pgsieve]
+#   tests/fixture/with-postgres.sh tests/policy_corpus/record-catalog.sh [build/app/pgsieve]
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-pgsieve=${1:-$here/../../build/proxy/cli/pgsieve}
+pgsieve=${1:-$here/../../build/app/pgsieve}
 : "${PGPORT:?run under tests/fixture/with-postgres.sh}"
 psql -qc "ALTER ROLE ai_readonly PASSWORD 'corpus-upstream'"
 config=$(mktemp -d)/pgsieve.yaml

@@ -1,6 +1,6 @@
 #pragma once
 // The few cryptographic primitives SCRAM-SHA-256 needs, over OpenSSL's
-// libcrypto. Private to proxy/wire: callers see SCRAM, not hashes.
+// libcrypto. Private to wire: callers see SCRAM, not hashes.
 
 #include <array>
 #include <cstdint>

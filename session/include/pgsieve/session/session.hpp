@@ -1,6 +1,6 @@
 #pragma once
 // One client connection as a sans-io state machine: startup → authentication
-// → upstream login → relay. The driver (proxy/net) asks next() what to do,
+// → upstream login → relay. The driver (net/) asks next() what to do,
 // does it with real sockets, and reports back; the session never touches a
 // socket, so every path is unit-tested by scripting bytes in and out.
 
