@@ -37,7 +37,8 @@ struct loader {
     }
 
     awaitable<bool> login() {
-        session::upstream_login l(cfg.upstream, {{"application_name", "pgsieve catalog"}}, in, out);
+        session::upstream_login l(cfg.upstream, {cfg.upstream.user, cfg.upstream.password},
+                                  {{"application_name", "pgsieve catalog"}}, in, out);
         l.on_connected();
         for (;;) {
             switch (l.next()) {

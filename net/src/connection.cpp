@@ -1,4 +1,5 @@
 #include "connection.hpp"
+#include "tls.hpp"
 
 #include <pgsieve/common/log.hpp>
 #include <pgsieve/wire/sqlstate.hpp>
@@ -93,7 +94,7 @@ awaitable<void> connection::run() {
 
 awaitable<void> connection::watchdog() {
     auto self = shared_from_this();
-    const auto& listen = context_.cfg->listen;
+    const auto& listen = session_.config().listen;
     while (!done_) {
         const bool authenticated = session_.authenticated();
         if (!authenticated) {
@@ -140,16 +141,24 @@ awaitable<void> connection::drive() {
                 break;
             }
             case action::client_tls_handshake: {
+                if (!context_.client_tls) {  // cannot happen: listen.tls changes only on restart
+                    session_.on_client_tls(false);
+                    break;
+                }
                 const auto ec = co_await client_.tls_accept(*context_.client_tls);
                 if (ec) log::warn("client_tls_failed", {{"peer", peer_}, {"error", ec.message()}});
-                session_.on_client_tls(!ec);
+                session_.on_client_tls(!ec, ec ? std::string() : server_end_point(client_.ssl()));
                 break;
             }
             case action::connect_upstream:
                 co_await connect_upstream();
                 break;
             case action::upstream_tls_handshake: {
-                const auto& u = context_.cfg->upstream;
+                const auto& u = session_.config().upstream;
+                if (!context_.upstream_tls) {  // cannot happen: upstream TLS changes only on restart
+                    session_.on_upstream_tls(false, "no TLS context for the upstream");
+                    break;
+                }
                 const auto ec = co_await upstream_->tls_connect(*context_.upstream_tls, u.host,
                                                                 u.ssl == config::sslmode::verify_full);
                 session_.on_upstream_tls(!ec, ec.message());
@@ -193,7 +202,7 @@ awaitable<void> connection::drive() {
 }
 
 awaitable<void> connection::connect_upstream() {
-    const auto& u = context_.cfg->upstream;
+    const auto& u = session_.config().upstream;
     auto executor = co_await asio::this_coro::executor;
     tcp::resolver resolver(executor);
     auto [rec, endpoints] = co_await resolver.async_resolve(u.host, std::to_string(u.port), use_tuple);
@@ -221,8 +230,11 @@ awaitable<void> connection::relay() {
 }
 
 awaitable<void> connection::client_to_upstream() {
+    // Bytes the client sent with its last authentication message (a Query
+    // in the same packet) are relayed at once, not after its next write.
+    bool buffered = !session_.client_input().empty();
     for (;;) {
-        if (co_await client_.read_some(session_.client_input(), read_chunk)) break;
+        if (!std::exchange(buffered, false) && co_await client_.read_some(session_.client_input(), read_chunk)) break;
         const auto now = session::clock::now();
         last_client_activity_ = now;
         const auto status = session_.relay_client(now);
@@ -240,8 +252,7 @@ awaitable<void> connection::client_to_upstream() {
 awaitable<void> connection::upstream_to_client() {
     for (;;) {
         if (co_await upstream_->read_some(session_.upstream_input(), read_chunk)) {
-            if (!session_.closing())
-                session_.fail(wire::sqlstate::connection_failure, "pgsieve: the upstream server closed the connection");
+            session_.on_upstream_closed();
             break;
         }
         const auto status = session_.relay_upstream(session::clock::now());
@@ -268,6 +279,23 @@ awaitable<void> connection::forward_cancel() {
             std::string request;
             wire::write_cancel_request(request, {target.upstream_key.process_id, target.upstream_key.secret_key});
             co_await asio::async_write(socket, asio::buffer(request), use_tuple);
+            // PostgreSQL closes the connection once it has signalled the
+            // backend; only then is the client told (by closing its socket),
+            // as libpq's PQcancel waits for exactly that. Answering sooner let
+            // a cancel land on the client's next statement.
+            asio::steady_timer limit(executor, std::chrono::seconds(5));
+            limit.async_wait([&socket](error_code e) {
+                if (!e) {
+                    error_code ignored;
+                    socket.cancel(ignored);
+                }
+            });
+            std::array<char, 64> sink{};
+            for (;;) {
+                auto [e, n] = co_await socket.async_read_some(asio::buffer(sink), use_tuple);
+                if (e) break;
+            }
+            limit.cancel();
             log::info("cancel_forwarded", {{"peer", peer_}, {"upstream", fmt::format("{}:{}", target.host, target.port)}});
         } else {
             log::warn("cancel_failed", {{"peer", peer_}, {"error", cec.message()}});

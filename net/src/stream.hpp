@@ -35,6 +35,7 @@ public:
     }
 
     bool tls() const { return tls_ != nullptr; }
+    SSL* ssl() { return tls_ ? tls_->native_handle() : nullptr; }
     tcp::socket& socket() { return socket_; }
 
 private:

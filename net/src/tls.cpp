@@ -1,5 +1,9 @@
 #include "tls.hpp"
 
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
 #include <fmt/format.h>
 
 #include <stdexcept>
@@ -35,6 +39,19 @@ std::unique_ptr<ssl::context> make_upstream_tls(const config::upstream_settings&
         context->set_verify_mode(ssl::verify_none);
     }
     return context;
+}
+
+std::string server_end_point(SSL* ssl) {
+    X509* cert = ssl ? SSL_get_certificate(ssl) : nullptr;
+    if (!cert) return {};
+    int digest_nid = NID_undef;
+    if (!OBJ_find_sigid_algs(X509_get_signature_nid(cert), &digest_nid, nullptr)) return {};
+    const EVP_MD* md = digest_nid == NID_md5 || digest_nid == NID_sha1 ? EVP_sha256() : EVP_get_digestbynid(digest_nid);
+    if (!md) return {};
+    unsigned char hash[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (!X509_digest(cert, md, hash, &length)) return {};
+    return std::string(reinterpret_cast<const char*>(hash), length);
 }
 
 }  // namespace pgsieve::net

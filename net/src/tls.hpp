@@ -7,6 +7,7 @@
 #include <pgsieve/config/config.hpp>
 
 #include <memory>
+#include <string>
 
 namespace pgsieve::net {
 
@@ -14,5 +15,10 @@ namespace pgsieve::net {
 // cannot be used.
 std::unique_ptr<asio::ssl::context> make_client_side_tls(const config::tls_settings& tls);
 std::unique_ptr<asio::ssl::context> make_upstream_tls(const config::upstream_settings& upstream);
+
+// The tls-server-end-point channel binding data (RFC 5929) of a connection
+// pgsieve serves: the hash of its own certificate, with the certificate's
+// signature hash (SHA-256 when that is MD5 or SHA-1). Empty when unknown.
+std::string server_end_point(SSL* ssl);
 
 }  // namespace pgsieve::net

@@ -1,3 +1,4 @@
+#include "tokens.hpp"
 #include "walker.hpp"
 
 #include <pgsieve/parser/parse.hpp>
@@ -81,6 +82,20 @@ result_type parse_here(const std::string& text) {
             detail::walk_ctx ctx;
             w.raw_stmt(*n, ctx);
             w.finish(*n, ctx);
+        }
+        // The query PREPARE and DECLARE wrap has no location in the tree:
+        // its text, which the session keeps to decide again, is found by
+        // the lexer (after the statement's first top-level AS / FOR).
+        if ((facts.kind == statement_kind::prepare || facts.kind == statement_kind::declare_cursor) &&
+            facts.inner.size() == 1) {
+            const auto at = detail::after_keyword(
+                facts.text, facts.kind == statement_kind::prepare ? detail::token_as : detail::token_for);
+            if (at == std::string_view::npos) {
+                facts.unsupported.push_back({"a PREPARE or DECLARE whose query pgsieve cannot find", facts.location});
+            } else {
+                facts.inner[0].text = facts.text.substr(at);
+                facts.inner[0].location = facts.location + static_cast<int>(at);
+            }
         }
         out.push_back(std::move(facts));
     }

@@ -389,6 +389,7 @@ decision refused_whole(const context& ctx, rule r, std::string message, std::str
                        int position) {
     decision out;
     out.policy_version = ctx.cfg.version;
+    out.policy = ctx.policy.name;
     out.rule = r;
     out.message = std::move(message);
     out.detail = std::move(detail);
@@ -404,12 +405,18 @@ decision refused_whole(const context& ctx, rule r, std::string message, std::str
 decision decide(const std::vector<parser::statement_facts>& statements, std::string_view sql, const context& ctx) {
     decision out;
     out.policy_version = ctx.cfg.version;
+    out.policy = ctx.policy.name;
+    out.max_rows = ctx.policy.max_rows.value_or(0);
     const auto path = resolution_path(ctx.search_path, ctx.upstream_role);
     pending_names pending;
     for (const auto& f : statements) {
         // With several statements, each one's reads are kept apart, then merged.
         decision part;
-        auto v = decider(ctx, path, statements.size() == 1 ? out : part, pending).statement(f);
+        auto& into = statements.size() == 1 ? out : part;
+        const auto effects_before = into.effects.size();
+        auto v = decider(ctx, path, into, pending).statement(f);
+        for (auto e = into.effects.begin() + static_cast<std::ptrdiff_t>(effects_before); e != into.effects.end(); ++e)
+            e->statement = static_cast<std::size_t>(&f - statements.data());
         if (statements.size() > 1) {
             merge_unique(out.tables, part.tables);
             merge_unique(out.columns, part.columns);

@@ -9,14 +9,14 @@ namespace pgsieve::session {
 wire::backend_key cancel_registry::add(cancel_target target) {
     std::lock_guard lock(mutex_);
     for (;;) {
-        std::array<std::uint8_t, 8> raw{};
+        std::array<std::uint8_t, 4> raw{};
         wire::random_bytes(raw);
         wire::backend_key key;
-        std::memcpy(&key.process_id, raw.data(), 4);
-        std::memcpy(&key.secret_key, raw.data() + 4, 4);
-        // Clients and tools show the pid; keep it positive like a real one.
-        key.process_id &= 0x7fffffff;
-        if (key.process_id == 0) continue;
+        // The real backend's pid, so pg_backend_pid() and the pid of a
+        // NotificationResponse match what the client was told; the secret is
+        // pgsieve's own, so the upstream's is never seen.
+        key.process_id = target.upstream_key.process_id;
+        std::memcpy(&key.secret_key, raw.data(), 4);
         if (targets_.emplace(slot(key), std::move(target)).second) return key;
     }
 }

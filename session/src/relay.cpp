@@ -1,6 +1,12 @@
 // The steady state: messages framed (not decoded) in both directions; the
-// few the proxy acts on are read, decided (enforce.cpp) and queued in flight.
+// few the proxy acts on are read, decided (enforcer.cpp) and queued in
+// flight. Large rows stream through without being buffered whole.
 
+#include "audit_recorder.hpp"
+#include "enforcer.hpp"
+#include "result_limit.hpp"
+
+#include <pgsieve/common/log.hpp>
 #include <pgsieve/session/session.hpp>
 #include <pgsieve/wire/frame.hpp>
 #include <pgsieve/wire/sqlstate.hpp>
@@ -11,7 +17,11 @@ namespace pgsieve::session {
 
 namespace {
 
+// PostgreSQL never sends a message above MaxAllocSize.
 constexpr std::uint32_t max_upstream_message_bytes = 1u << 30;
+// A DataRow or CopyData longer than this passes through as it arrives rather
+// than being buffered whole: a 150 MB value costs pgsieve a few reads' worth.
+constexpr std::size_t stream_above_bytes = 64 * 1024;
 
 // Moves `in[0, n)` to the end of `out` — by swapping the buffers when that
 // is all of `in` and `out` is empty, the common case.
@@ -25,110 +35,51 @@ void move_prefix(std::string& in, std::size_t n, std::string& out) {
     in.erase(0, n);
 }
 
-request make_request(request_kind kind, std::string_view name, std::string_view sql, clock::time_point now) {
-    request r;
-    r.kind = kind;
-    r.name = name;
-    r.sql = sql;
-    r.sent = now;
-    return r;
-}
-
-// The request a client message asks the server to answer, if any.
-std::optional<request> request_of(const wire::frame& f, clock::time_point now, std::string& malformed) {
+bool known_frontend_type(char type) {
     namespace fe = wire::frontend;
-    auto fail = [&](const std::string& e) {
-        malformed = e;
-        return std::nullopt;
-    };
-    switch (f.type) {
-        case fe::query: {
-            const auto m = wire::parse_query(f.body);
-            if (!m) return fail(m.error());
-            return make_request(request_kind::query, {}, m->sql, now);
-        }
-        case fe::parse: {
-            const auto m = wire::parse_parse(f.body);
-            if (!m) return fail(m.error());
-            return make_request(request_kind::parse, m->statement, m->sql, now);
-        }
-        case fe::bind: {
-            const auto m = wire::parse_bind(f.body);
-            if (!m) return fail(m.error());
-            return make_request(request_kind::bind, m->portal, {}, now);
-        }
-        case fe::execute: {
-            const auto m = wire::parse_execute(f.body);
-            if (!m) return fail(m.error());
-            return make_request(request_kind::execute, m->portal, {}, now);
-        }
-        case fe::describe: {
-            const auto m = wire::parse_describe(f.body);
-            if (!m) return fail(m.error());
-            return make_request(request_kind::describe, m->name, {}, now);
-        }
-        case fe::close: {
-            const auto m = wire::parse_close(f.body);
-            if (!m) return fail(m.error());
-            return make_request(request_kind::close, m->name, {}, now);
-        }
-        case fe::sync: return make_request(request_kind::sync, {}, {}, now);
-        case fe::function_call: return make_request(request_kind::function_call, {}, {}, now);
-        default: return std::nullopt;
+    switch (type) {
+        case fe::query: case fe::parse: case fe::bind: case fe::execute: case fe::describe: case fe::close:
+        case fe::sync: case fe::function_call: case fe::flush: case fe::copy_data: case fe::copy_done:
+        case fe::copy_fail: case fe::terminate:
+            return true;
+        default:
+            return false;
     }
 }
 
 }  // namespace
 
 relay_status session::relay_client(clock::time_point now) {
-    namespace fe = wire::frontend;
     const std::string_view input = client_in_;
     std::size_t consumed = 0;
     std::size_t forwarded = 0;  // input before this was copied to upstream_out_ already
     bool terminate = false;
-    std::string substitute;
     while (!terminate) {
-        const auto r = wire::decode_frame(input.substr(consumed),
-                                          static_cast<std::uint32_t>(cfg_->listen.max_message_bytes));
+        const auto r = wire::decode_frame(input.substr(consumed), static_cast<std::uint32_t>(cfg_->listen.max_message_bytes));
         if (r.status == wire::decode_status::need_more) break;
         if (r.status == wire::decode_status::error) {
             fail(wire::sqlstate::protocol_violation, "pgsieve: " + r.error);
             return relay_status::close;
         }
         const wire::frame& f = r.message;
-        std::string malformed;
-        switch (f.type) {
-            case fe::query: case fe::parse: case fe::bind: case fe::execute: case fe::describe:
-            case fe::close: case fe::sync: case fe::function_call: case fe::flush:
-            case fe::copy_data: case fe::copy_done: case fe::copy_fail:
-                break;
-            case fe::terminate:
-                terminate = true;
-                break;
-            default:
-                malformed = fmt::format("invalid frontend message type {}", static_cast<int>(f.type));
-        }
-        auto req = malformed.empty() ? request_of(f, now, malformed) : std::nullopt;
-        if (!malformed.empty()) {
-            fail(wire::sqlstate::protocol_violation, "pgsieve: " + malformed);
+        if (!known_frontend_type(f.type)) {
+            fail(wire::sqlstate::protocol_violation,
+                 fmt::format("pgsieve: invalid frontend message type {}", static_cast<int>(f.type)));
             return relay_status::close;
         }
-        if (req) {
-            if (f.type == fe::close) {
-                const auto m = wire::parse_close(f.body);
-                if (m->kind == 'S') statements_.erase(std::string(m->name));
-                else portals_.erase(std::string(m->name));
-            }
-            substitute.clear();
-            if (enforce(f, *req, substitute)) {
-                // Forward what came before, then the substitute in this message's place.
-                upstream_out_.append(input.substr(forwarded, consumed - forwarded));
-                upstream_out_ += substitute;
-                forwarded = consumed + f.size;
-                req->refused = true;
-            }
-            in_flight_.push(std::move(*req));
+        terminate = f.type == wire::frontend::terminate;
+        auto d = enforcer_->decide(f, now);
+        if (!d.malformed.empty()) {
+            fail(wire::sqlstate::protocol_violation, "pgsieve: " + d.malformed);
+            return relay_status::close;
         }
+        if (d.refused) {
+            // Forward what came before, then the substitute in this message's place.
+            upstream_out_.append(input.substr(forwarded, consumed - forwarded));
+            upstream_out_ += d.substitute;
+            forwarded = consumed + f.size;
+        }
+        if (d.req) in_flight_.push(std::move(*d.req), now, outcomes_);
         consumed += f.size;
     }
     if (forwarded == 0) {
@@ -145,49 +96,86 @@ relay_status session::relay_client(clock::time_point now) {
     return relay_status::keep_going;
 }
 
+void session::settle_outcomes(std::size_t first_new, const std::optional<settled>& s) {
+    for (std::size_t i = first_new; i < outcomes_.size(); ++i) {
+        const auto& o = outcomes_[i];
+        if (o.error || o.refused) transaction_failed_ = true;
+        // PostgreSQL did what the request asked: its registry changes take effect.
+        if (!o.error && !o.skipped && !o.refused) registry_.confirm(o.ticket);
+        if (o.command_tag == "ROLLBACK") transaction_failed_ = true;
+    }
+    if (!s) return;
+    registry_.settle(s->last_ticket);
+    if (s->transaction_status == 'I') {
+        registry_.end_transaction(transaction_failed_);
+        transaction_failed_ = false;
+    } else if (s->transaction_status == 'E') {
+        transaction_failed_ = true;
+    }
+}
+
 relay_status session::relay_upstream(clock::time_point now) {
+    namespace be = wire::backend;
     const std::string_view input = upstream_in_;
     std::size_t consumed = 0;
     std::size_t forwarded = 0;
+    // A large row passing through: relay (or drop) what arrived of it.
+    const auto pass_through = [&](std::size_t n, bool drop) {
+        if (drop) {
+            client_out_.append(input.substr(forwarded, consumed - forwarded));
+            forwarded = consumed + n;
+        }
+        consumed += n;
+    };
     for (;;) {
-        const auto r = wire::decode_frame(input.substr(consumed), max_upstream_message_bytes);
-        if (r.status == wire::decode_status::need_more) break;
+        if (stream_remaining_ > 0) {
+            const std::size_t n = std::min(stream_remaining_, input.size() - consumed);
+            if (n == 0) break;
+            pass_through(n, stream_dropping_);
+            stream_remaining_ -= n;
+            continue;
+        }
+        const auto rest = input.substr(consumed);
+        const auto r = wire::decode_frame(rest, max_upstream_message_bytes);
+        const request* front = in_flight_.front();
+        limit_->limit(front && front->decision ? front->decision->max_rows : 0);
+        if (r.status == wire::decode_status::need_more) {
+            // A large DataRow or CopyData is relayed as it arrives.
+            if (rest.size() >= wire::frame_header_bytes && (rest[0] == be::data_row || rest[0] == be::copy_data)) {
+                const std::size_t size = 1 + static_cast<std::uint32_t>(wire::load_int32(rest.data() + 1));
+                if (size > stream_above_bytes && size <= max_upstream_message_bytes + 1u) {
+                    const auto finished = outcomes_.size();
+                    in_flight_.on_backend_message(rest[0], {}, size, now, outcomes_);
+                    settle_outcomes(finished, std::nullopt);
+                    stream_dropping_ = limit_->on_message(rest[0]) == result_limit::verdict::drop;
+                    stream_remaining_ = size;
+                    continue;
+                }
+            }
+            break;
+        }
         if (r.status == wire::decode_status::error) {
             fail(wire::sqlstate::connection_failure, "pgsieve: the upstream server sent an invalid message");
             return relay_status::close;
         }
         const wire::frame& f = r.message;
-        const request* front = in_flight_.front();
-        namespace be = wire::backend;
         bool truncated = false;
-        // max_rows: rows beyond the limit are dropped as they arrive, and the
-        // result's completion becomes ERROR 54000.
-        if (max_rows_ > 0) {
-            if (f.type == be::data_row || f.type == be::copy_data) {
-                if (++result_rows_ > max_rows_) {
-                    client_out_.append(input.substr(forwarded, consumed - forwarded));
-                    forwarded = consumed + f.size;
-                    result_truncated_ = true;
-                }
-            } else if (f.type == be::command_complete || f.type == be::portal_suspended ||
-                       f.type == be::error_response || f.type == be::row_description) {
-                if (result_truncated_ && f.type != be::row_description && f.type != be::error_response) {
-                    client_out_.append(input.substr(forwarded, consumed - forwarded));
-                    wire::error_fields e;
-                    e.sqlstate = std::string(wire::sqlstate::program_limit_exceeded);
-                    e.message = fmt::format("pgsieve: result exceeds max_rows={}; add a LIMIT", max_rows_);
-                    e.detail = fmt::format("rule: max_rows (rows after the first {} were not returned)", max_rows_);
-                    e.hint = fmt::format("add LIMIT {} or narrow the query", max_rows_);
-                    wire::write_error_response(client_out_, e);
-                    forwarded = consumed + f.size;
-                    truncated = true;
-                }
-                result_rows_ = 0;
-                result_truncated_ = false;
-            }
-        }
         bool redacted = false;
-        if (f.type == wire::backend::error_response && front && !front->refused && front->decision &&
+        // max_rows: rows beyond the limit are dropped; the completion becomes ERROR 54000.
+        switch (limit_->on_message(f.type)) {
+            case result_limit::verdict::pass: break;
+            case result_limit::verdict::drop:
+                client_out_.append(input.substr(forwarded, consumed - forwarded));
+                forwarded = consumed + f.size;
+                break;
+            case result_limit::verdict::end_over:
+                client_out_.append(input.substr(forwarded, consumed - forwarded));
+                client_out_ += limit_->error_response();
+                forwarded = consumed + f.size;
+                truncated = true;
+                break;
+        }
+        if (f.type == be::error_response && front && !front->refused && front->decision &&
             front->decision->redact_errors && wire::error_has_field(f.body, "DW")) {
             // Integrity errors print the failing row or key (DETAIL), and
             // function contexts can quote values (WHERE): not for a client
@@ -196,7 +184,7 @@ relay_status session::relay_upstream(clock::time_point now) {
                 f.type, f.body, "DW",
                 fmt::format("pgsieve: the server's detail was withheld: it may show values of columns policy \"{}\" "
                             "does not allow",
-                            client_ ? client_->policy : std::string()));
+                            front->decision->policy));
             if (rewritten) {
                 client_out_.append(input.substr(forwarded, consumed - forwarded));
                 client_out_ += *rewritten;
@@ -204,7 +192,7 @@ relay_status session::relay_upstream(clock::time_point now) {
                 redacted = true;
             }
         }
-        if (f.type == wire::backend::error_response && front && front->refused && front->decision) {
+        if (f.type == be::error_response && front && front->refused && front->decision) {
             // The substitute's error: say why pgsieve refused instead.
             const auto& d = *front->decision;
             client_out_.append(input.substr(forwarded, consumed - forwarded));
@@ -219,11 +207,32 @@ relay_status session::relay_upstream(clock::time_point now) {
             wire::write_error_response(client_out_, e);
             forwarded = consumed + f.size;
         }
+        if (f.type == be::error_response) {
+            // PostgreSQL's own FATAL: it closes next, and the client needs no second one from pgsieve.
+            if (const auto e = wire::parse_error_response(f.body); e && (e->severity == "FATAL" || e->severity == "PANIC"))
+                upstream_said_fatal_ = true;
+        }
         const auto finished = outcomes_.size();
-        in_flight_.on_backend_message(f.type, f.body, f.size, now, outcomes_);
+        const char front_kind = front ? "QPBEDCSF"[static_cast<int>(front->kind)] : '-';
+        const auto s = in_flight_.on_backend_message(f.type, f.body, f.size, now, outcomes_);
         if (truncated && outcomes_.size() > finished) outcomes_.back().truncated = true;
         if (redacted && outcomes_.size() > finished) outcomes_.back().redacted = true;
+        settle_outcomes(finished, s);
         consumed += f.size;
+        if (in_flight_.desyncs() != desyncs_seen_) {
+            // The replies no longer match the requests: a refusal could be
+            // rewritten onto the wrong one. Fail closed.
+            desyncs_seen_ = in_flight_.desyncs();
+            client_out_.append(input.substr(forwarded, consumed - forwarded));
+            upstream_in_.erase(0, consumed);
+            log::error("upstream_desync", {{"client", client_name()},
+                                           {"message_type", std::string(1, f.type)},
+                                           {"awaiting", std::string(1, front_kind)},
+                                           {"in_flight", in_flight_.size()}});
+            fail(wire::sqlstate::protocol_violation,
+                 "pgsieve: the server's replies no longer match the client's requests; the connection is closed");
+            return relay_status::close;
+        }
     }
     if (forwarded == 0) {
         move_prefix(upstream_in_, consumed, client_out_);
@@ -232,6 +241,17 @@ relay_status session::relay_upstream(clock::time_point now) {
         upstream_in_.erase(0, consumed);
     }
     return relay_status::keep_going;
+}
+
+void session::on_upstream_closed() {
+    if (closing()) return;
+    if (upstream_said_fatal_) {
+        // PostgreSQL ended the session and said why; close as it would.
+        close_reason_ = "the upstream server ended the session";
+        state_ = state::closing;
+        return;
+    }
+    fail(wire::sqlstate::connection_failure, "pgsieve: the upstream server closed the connection");
 }
 
 }  // namespace pgsieve::session

@@ -1,25 +1,41 @@
-// Startup and client authentication. The upstream half is in
-// upstream_login.cpp, the steady state in relay.cpp.
+// The connection's state machine: the client handshake, the upstream
+// login, then the relay (relay.cpp).
 
+#include "audit_recorder.hpp"
+#include "client_handshake.hpp"
+#include "enforcer.hpp"
+#include "result_limit.hpp"
+
+#include <pgsieve/common/log.hpp>
 #include <pgsieve/session/session.hpp>
-#include <pgsieve/session/startup_parameters.hpp>
-#include <pgsieve/wire/frame.hpp>
+#include <pgsieve/session/upstream_login.hpp>
+#include <pgsieve/wire/backend.hpp>
 #include <pgsieve/wire/sqlstate.hpp>
 
 #include <fmt/format.h>
-
-#include <algorithm>
 
 namespace pgsieve::session {
 
 namespace sqlstate = wire::sqlstate;
 
 session::session(std::shared_ptr<const config::config> cfg, shared_state& shared)
-    : cfg_(std::move(cfg)), shared_(shared) {}
+    : cfg_(std::move(cfg)),
+      shared_(shared),
+      handshake_(std::make_unique<client_handshake>(*cfg_, shared)),
+      limit_(std::make_unique<result_limit>()),
+      audit_(std::make_unique<audit_recorder>(shared)) {}
 
 session::~session() {
-    if (holds_client_slot_) shared_.limits.release(user_);
     if (proxy_key_) shared_.cancels.remove(*proxy_key_);
+}
+
+const std::string& session::client_name() const { return handshake_->user(); }
+const std::string& session::application_name() const { return handshake_->application_name(); }
+bool session::client_tls() const { return handshake_->tls(); }
+const wire::cancel_request& session::cancel_request() const { return handshake_->cancel_request(); }
+
+void session::refuse_at_startup(std::string_view sqlstate, std::string message) {
+    handshake_->refuse_at_startup(std::string(sqlstate), std::move(message));
 }
 
 void session::fail(std::string_view code, std::string message, std::string hint) {
@@ -54,12 +70,10 @@ action session::next() {
             case state::client_tls:
                 if (!client_out_.empty()) return action::write_client;  // the 'S' goes first, in plaintext
                 return action::client_tls_handshake;
-            case state::startup:
-            case state::sasl_initial:
-            case state::sasl_response: {
+            case state::handshake: {
                 if (!client_out_.empty()) return action::write_client;
-                const bool progressed = state_ == state::startup ? step_startup() : step_auth();
-                if (!progressed) return action::read_client;
+                const auto a = step_handshake();
+                if (a) return *a;
                 continue;
             }
             case state::upstream_connect:
@@ -71,224 +85,120 @@ action session::next() {
     }
 }
 
-void session::on_client_tls(bool ok) {
+std::optional<action> session::step_handshake() {
+    switch (handshake_->advance(client_in_, client_out_)) {
+        case client_handshake::step::need_input: return action::read_client;
+        case client_handshake::step::progress: return std::nullopt;
+        case client_handshake::step::tls_handshake:
+            state_ = state::client_tls;
+            return std::nullopt;
+        case client_handshake::step::cancel:
+            // An unknown key is ignored silently, as PostgreSQL does.
+            if (const auto target = shared_.cancels.find(
+                    {handshake_->cancel_request().process_id, handshake_->cancel_request().secret_key})) {
+                cancel_target_ = *target;
+                state_ = state::cancel;
+            } else {
+                close_reason_ = "CancelRequest with an unknown key";
+                state_ = state::closed;
+            }
+            return std::nullopt;
+        case client_handshake::step::authenticated:
+            state_ = state::upstream_connect;
+            return std::nullopt;
+        case client_handshake::step::failed: {
+            const auto& f = *handshake_->failure();
+            fail(f.sqlstate, f.message, f.hint);
+            return std::nullopt;
+        }
+        case client_handshake::step::closed:
+            if (close_reason_.empty()) close_reason_ = "the client sent no valid startup packet";
+            state_ = state::closed;
+            return std::nullopt;
+    }
+    return std::nullopt;
+}
+
+void session::on_client_tls(bool ok, std::string channel_binding) {
     if (!ok) {
         close_reason_ = "TLS handshake with the client failed";
         state_ = state::closed;
         return;
     }
-    client_tls_ = true;
-    state_ = state::startup;
+    handshake_->on_tls(true, std::move(channel_binding));
+    state_ = state::handshake;
 }
 
-bool session::step_startup() {
-    const auto r = wire::decode_startup_frame(client_in_);
-    if (r.status == wire::decode_status::need_more) return false;
-    if (r.status == wire::decode_status::error) {
-        fail(sqlstate::protocol_violation, r.error);
-        return true;
-    }
-    auto packet = wire::parse_startup_packet(r.message.body);
-    const std::size_t frame_size = r.message.size;
-    if (!packet) {
-        fail(sqlstate::protocol_violation, packet.error());
-        return true;
-    }
-    client_in_.erase(0, frame_size);
-
-    if (std::holds_alternative<wire::ssl_request>(*packet)) {
-        // Bytes sent after SSLRequest, before the handshake, would be read as
-        // if they came over TLS (CVE-2021-23222): refuse them.
-        if (!client_in_.empty() || ssl_requested_ || client_tls_) {
-            fail(sqlstate::protocol_violation, "pgsieve: unexpected data after SSLRequest");
-            return true;
-        }
-        ssl_requested_ = true;
-        if (cfg_->listen.tls) {
-            client_out_ += 'S';
-            state_ = state::client_tls;
-        } else {
-            client_out_ += 'N';
-        }
-        return true;
-    }
-    if (std::holds_alternative<wire::gssenc_request>(*packet)) {
-        if (gssenc_requested_ || client_tls_ || !client_in_.empty()) {
-            fail(sqlstate::protocol_violation, "pgsieve: unexpected GSSENCRequest");
-            return true;
-        }
-        gssenc_requested_ = true;
-        client_out_ += 'N';
-        return true;
-    }
-    if (const auto* cancel = std::get_if<wire::cancel_request>(&*packet)) {
-        cancel_ = *cancel;
-        // An unknown key is ignored silently, as PostgreSQL does.
-        if (const auto target = shared_.cancels.find({cancel->process_id, cancel->secret_key})) {
-            cancel_target_ = *target;
-            state_ = state::cancel;
-        } else {
-            close_reason_ = "CancelRequest with an unknown key";
-            state_ = state::closed;
-        }
-        return true;
-    }
-    on_startup_message(std::get<wire::startup_message>(std::move(*packet)));
-    return true;
+void session::upstream_failed(std::string why) {
+    const auto& u = cfg_->upstream;
+    fail(sqlstate::connection_failure, fmt::format("pgsieve: upstream server {}:{}: {}", u.host, u.port, why));
 }
 
-void session::on_startup_message(wire::startup_message m) {
-    if (m.major != 3) {
-        fail(sqlstate::feature_not_supported,
-             fmt::format("unsupported frontend protocol {}.{}: server supports 3.0 to 3.0", m.major, m.minor));
+void session::on_upstream_connected(bool ok, std::string_view error) {
+    if (!ok) {
+        upstream_failed(fmt::format("cannot connect: {}", error));
         return;
     }
-    if (startup_refusal_) {
-        fail(startup_refusal_->first, startup_refusal_->second);
-        return;
-    }
-    if (cfg_->listen.tls && cfg_->listen.tls->mode == config::tls_mode::require && !client_tls_) {
-        fail(sqlstate::invalid_authorization_specification, "pgsieve: this server accepts only TLS connections",
-             "connect with sslmode=require");
-        return;
-    }
-    // Protocol options (_pq_.*) and minor versions above 0 are declined
-    // with NegotiateProtocolVersion; the session continues on 3.0.
-    std::vector<std::string> unrecognized;
-    for (const auto& [name, value] : m.parameters) {
-        if (name.starts_with("_pq_.")) unrecognized.push_back(name);
-    }
-    if (m.minor > 0 || !unrecognized.empty()) wire::write_negotiate_protocol_version(client_out_, 0, unrecognized);
-
-    for (const auto& [name, value] : m.parameters) {
-        if (name == "user") user_ = value;
-        else if (name == "database") database_ = value;
-        else if (name == "application_name") application_name_ = value;
-        else if (name == "replication") {
-            const std::string v = value;
-            if (v != "false" && v != "off" && v != "no" && v != "0") {
-                fail(sqlstate::insufficient_privilege, "pgsieve: replication connections are not allowed");
-                return;
-            }
-        }
-    }
-    if (user_.empty()) {
-        fail(sqlstate::invalid_authorization_specification, "no PostgreSQL user name specified in startup packet");
-        return;
-    }
-    if (database_.empty()) database_ = user_;
-    startup_ = std::move(m);
-
-    // Unknown users run the same exchange against a stable fake verifier and
-    // fail at the proof, so replies and timing do not reveal who exists.
-    client_ = cfg_->find_client(user_);
-    if (client_) {
-        auto v = wire::scram::parse_verifier(client_->verifier);
-        if (v) scram_server_.emplace(std::move(*v), wire::scram::random_nonce());
-    }
-    if (!scram_server_)
-        scram_server_.emplace(wire::scram::mock_verifier(user_, shared_.mock_secret), wire::scram::random_nonce(),
-                              /*doomed=*/true);
-    wire::write_authentication_sasl(client_out_, {wire::scram::mechanism});
-    state_ = state::sasl_initial;
+    const auto& policy = *handshake_->policy();
+    login_ = std::make_unique<upstream_login>(
+        cfg_->upstream, upstream_login::identity{cfg_->upstream_user_of(policy), cfg_->upstream_password_of(policy)},
+        handshake_->upstream_parameters(), upstream_in_, upstream_out_);
+    login_->on_connected();
+    state_ = state::upstream_login;
 }
 
-bool session::step_auth() {
-    const auto r = wire::decode_frame(client_in_, static_cast<std::uint32_t>(wire::scram::max_message_bytes + 64));
-    if (r.status == wire::decode_status::need_more) return false;
-    if (r.status == wire::decode_status::error) {
-        fail(sqlstate::protocol_violation, r.error);
-        return true;
-    }
-    const wire::frame f = r.message;
-    if (f.type != wire::frontend::password) {
-        fail(sqlstate::protocol_violation,
-             fmt::format("expected SASL response, got message type {}", static_cast<int>(f.type)));
-        return true;
-    }
-    const auto auth_failed = [this] {
-        fail(sqlstate::invalid_password, fmt::format("password authentication failed for user \"{}\"", user_));
-    };
-
-    if (state_ == state::sasl_initial) {
-        const auto m = wire::parse_sasl_initial_response(f.body);
-        if (!m) {
-            fail(sqlstate::protocol_violation, m.error());
-            return true;
-        }
-        if (m->mechanism != wire::scram::mechanism) {
-            fail(sqlstate::protocol_violation, "client selected an invalid SASL authentication mechanism");
-            return true;
-        }
-        const auto server_first = scram_server_->on_client_first(m->data);
-        if (!server_first) {
-            if (server_first.error().code == wire::scram::errc::unsupported_feature ||
-                server_first.error().code == wire::scram::errc::malformed_message)
-                fail(sqlstate::protocol_violation, "malformed SCRAM message: " + server_first.error().detail);
-            else
-                auth_failed();
-            return true;
-        }
-        wire::write_authentication_sasl_continue(client_out_, *server_first);
-        state_ = state::sasl_response;
-    } else {
-        const auto server_final = scram_server_->on_client_final(f.body);
-        if (!server_final) {
-            auth_failed();
-            return true;
-        }
-        wire::write_authentication_sasl_final(client_out_, *server_final);
-        on_authenticated();
-    }
-    client_in_.erase(0, f.size);
-    return true;
+void session::on_upstream_tls(bool ok, std::string_view error) {
+    if (login_) login_->on_tls(ok, error);
 }
 
-// Checks that need an authenticated client: they would otherwise tell a
-// stranger which databases and settings exist.
-void session::on_authenticated() {
-    policy_ = cfg_->find_policy(client_->policy);
-    if (!policy_) {  // the loader guarantees it; fail closed all the same
-        fail(sqlstate::internal_error, "pgsieve: no policy for this client");
-        return;
+action session::next_upstream() {
+    switch (login_->next()) {
+        case upstream_login::step::write: return action::write_upstream;
+        case upstream_login::step::read: return action::read_upstream;
+        case upstream_login::step::tls_handshake: return action::upstream_tls_handshake;
+        case upstream_login::step::ready: upstream_ready(); break;
+        case upstream_login::step::failed: upstream_failed(login_->error()); break;
     }
-    if (database_ != cfg_->upstream.database) {
-        fail(sqlstate::invalid_catalog_name, fmt::format("database \"{}\" does not exist", database_),
-             fmt::format("this pgsieve serves database \"{}\"", cfg_->upstream.database));
-        return;
-    }
-    parameter_list requested;
-    for (const auto& [name, value] : startup_.parameters) {
-        if (name == "user" || name == "database" || name == "replication" || name.starts_with("_pq_.")) continue;
-        if (name == "options") {
-            auto settings = split_options(value);
-            if (!settings) {
-                fail(sqlstate::insufficient_privilege, settings.error().message, settings.error().hint);
-                return;
-            }
-            requested.insert(requested.end(), settings->begin(), settings->end());
-            continue;
-        }
-        requested.emplace_back(name, value);
-    }
-    auto upstream = upstream_parameters(requested, cfg_->upstream, *policy_);
-    if (!upstream) {
-        fail(sqlstate::insufficient_privilege, upstream.error().message, upstream.error().hint);
-        return;
-    }
-    upstream_parameters_ = std::move(*upstream);
-    for (const auto& [name, value] : upstream_parameters_) {
-        if (name == "search_path") search_path_ = parse_search_path(value).value_or(std::vector<std::string>{});
-    }
+    return next();
+}
 
-    if (!shared_.limits.acquire(user_, client_->max_connections.value_or(0))) {
-        fail(sqlstate::too_many_connections,
-             fmt::format("pgsieve: too many connections for client \"{}\" (max_connections {})", user_,
-                         client_->max_connections.value_or(0)));
+void session::upstream_ready() {
+    const auto& u = cfg_->upstream;
+    proxy_key_ = shared_.cancels.add(cancel_target{u.host, u.port, login_->backend_key()});
+    wire::write_authentication_ok(client_out_);
+    for (const auto& [name, value] : login_->parameter_status()) wire::write_parameter_status(client_out_, name, value);
+    wire::write_backend_key_data(client_out_, proxy_key_->process_id, proxy_key_->secret_key);
+    wire::write_ready_for_query(client_out_, login_->transaction_status());
+    state_ = state::relay;
+
+    const auto& policy = *handshake_->policy();
+    enforcer_ = std::make_unique<enforcer>(shared_, handshake_->user(), cfg_->upstream_user_of(policy),
+                                           handshake_->search_path(), registry_);
+    std::vector<std::pair<std::string_view, std::string_view>> attributes;
+    for (const auto& [name, value] : handshake_->client()->attributes) attributes.emplace_back(name, value);
+    audit_->started({handshake_->user(), policy.name, handshake_->application_name(), handshake_->database(), peer_,
+                     attributes.empty() ? std::string() : audit::detail_json(attributes), handshake_->tls()},
+                    std::chrono::system_clock::now());
+}
+
+std::vector<audit::record> session::take_audit_records(sys_time now) {
+    for (const auto& o : outcomes_) audit_->outcome(o, now);
+    outcomes_.clear();
+    return audit_->take();
+}
+
+void session::on_closed(sys_time now, std::string_view reason) {
+    in_flight_.abandon(clock::now(), outcomes_);
+    for (const auto& o : outcomes_) audit_->outcome(o, now);
+    outcomes_.clear();
+    const std::string why(reason.empty() ? std::string_view(close_reason_) : reason);
+    if (audit_->has_started()) {
+        audit_->ended(now, why);
         return;
     }
-    holds_client_slot_ = true;
-    state_ = state::upstream_connect;
+    if (close_sqlstate_.empty() || std::exchange(refusal_recorded_, true)) return;  // a TLS probe, a cancel request…
+    audit_->refused_startup(now, {handshake_->user(), {}, handshake_->application_name(), handshake_->database(), peer_, {}, false},
+                            close_sqlstate_, why);
 }
 
 }  // namespace pgsieve::session

@@ -1,4 +1,6 @@
 #include <pgsieve/common/sql_text.hpp>
+#include <pgsieve/policy/builtins.hpp>
+#include <pgsieve/policy/parameters.hpp>
 #include <pgsieve/session/startup_parameters.hpp>
 
 #include <fmt/format.h>
@@ -18,26 +20,10 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-// The parameters a client may set, lower-cased (GUC names are case-insensitive).
-const std::set<std::string>& safe_parameters() {
-    static const std::set<std::string> names = {"application_name", "client_encoding", "datestyle",
-                                                "timezone",         "intervalstyle",   "extra_float_digits",
-                                                "statement_timeout", "lock_timeout",   "search_path"};
-    return names;
-}
+constexpr std::string_view search_path_hint = "search_path may name only schemas the policy grants something in";
 
-constexpr std::string_view safe_list_hint =
-    "allowed startup parameters: application_name, client_encoding (UTF8), DateStyle, TimeZone, IntervalStyle, "
-    "extra_float_digits, statement_timeout and lock_timeout up to the policy's, search_path of granted schemas";
-
-parameter_refusal refuse(std::string_view name, std::string message) {
-    return parameter_refusal{std::string(name), std::move(message), std::string(safe_list_hint)};
-}
-
-bool is_write_kind(config::statement_kind k) {
-    using config::statement_kind;
-    return k == statement_kind::insert || k == statement_kind::update || k == statement_kind::delete_ ||
-           k == statement_kind::merge;
+parameter_refusal refuse(std::string_view name, std::string message, std::string_view hint = policy::settable_parameters_hint) {
+    return parameter_refusal{std::string(name), std::move(message), std::string(hint)};
 }
 
 // A schema the policy grants something in: a table, a function, or pg_catalog.
@@ -145,29 +131,10 @@ std::optional<std::vector<std::string>> parse_search_path(std::string_view value
     }
 }
 
-std::optional<std::int64_t> parse_duration_ms(std::string_view value) {
-    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.remove_suffix(1);
-    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) value.remove_prefix(1);
-    std::int64_t amount = 0;
-    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), amount);
-    if (ec != std::errc{} || end == value.data() || amount < 0) return std::nullopt;
-    std::string_view unit(end, value.data() + value.size() - end);
-    while (!unit.empty() && std::isspace(static_cast<unsigned char>(unit.front()))) unit.remove_prefix(1);
-    const std::string u = lower(unit);
-    constexpr std::int64_t max = std::int64_t(1) << 40;  // far beyond any sane timeout, far from overflow
-    if (amount > max) return std::nullopt;
-    if (u.empty() || u == "ms") return amount;
-    if (u == "us") return amount / 1000;
-    if (u == "s") return amount * 1000;
-    if (u == "min") return amount * 60'000;
-    if (u == "h") return amount * 3'600'000;
-    if (u == "d") return amount * 86'400'000;
-    return std::nullopt;
-}
-
 expected<parameter_list, parameter_refusal> upstream_parameters(const parameter_list& requested,
                                                                 const config::upstream_settings& upstream,
-                                                                const config::policy& policy) {
+                                                                const config::policy& policy,
+                                                                const config::client& client) {
     parameter_list out;
     std::vector<std::string> search_path = upstream.search_path;
     std::optional<std::int64_t> statement_timeout;
@@ -176,53 +143,39 @@ expected<parameter_list, parameter_refusal> upstream_parameters(const parameter_
 
     for (const auto& [name, value] : requested) {
         const std::string key = lower(name);
-        if (!safe_parameters().contains(key))
-            return unexpected(refuse(name, fmt::format("pgsieve: startup parameter \"{}\" is not allowed", name)));
         if (!seen.insert(key).second)
             return unexpected(refuse(name, fmt::format("pgsieve: startup parameter \"{}\" is given twice", name)));
-
-        if (key == "client_encoding") {
-            // The proxy parses statement text as UTF-8; another encoding
-            // could hide a quote inside a multibyte character. Names are
-            // compared as PostgreSQL's clean_encoding_name does: letters and
-            // digits only, lower case ("'utf-8'" is UTF8, as asyncpg sends it).
-            std::string v;
-            for (const char c : value) {
-                if (std::isalnum(static_cast<unsigned char>(c))) v += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            }
-            if (v != "utf8" && v != "unicode")
-                return unexpected(refuse(name, fmt::format("pgsieve: client_encoding \"{}\" is not allowed; use UTF8",
-                                                           value)));
-        } else if (key == "statement_timeout" || key == "lock_timeout") {
-            const auto ms = parse_duration_ms(value);
-            if (!ms) return unexpected(refuse(name, fmt::format("pgsieve: invalid value for {}: \"{}\"", name, value)));
-            if (policy.statement_timeout && (*ms == 0 || *ms > policy.statement_timeout->count()))
-                return unexpected(refuse(
-                    name, fmt::format("pgsieve: {} \"{}\" is above policy \"{}\"'s statement_timeout of {}ms", name,
-                                      value, policy.name, policy.statement_timeout->count())));
-            if (key == "statement_timeout") {
-                statement_timeout = *ms;
-                continue;  // sent below, once
-            }
-        } else if (key == "search_path") {
+        if (key == "search_path") {
             auto schemas = parse_search_path(value);
-            if (!schemas) return unexpected(refuse(name, fmt::format("pgsieve: invalid search_path \"{}\"", value)));
+            if (!schemas)
+                return unexpected(refuse(name, fmt::format("pgsieve: invalid search_path \"{}\"", value), search_path_hint));
             for (const auto& s : *schemas) {
                 if (!schema_granted(policy, s))
-                    return unexpected(refuse(name, fmt::format("pgsieve: schema \"{}\" in search_path is not granted "
-                                                               "by policy \"{}\"",
-                                                               s, policy.name)));
+                    return unexpected(refuse(name,
+                                             fmt::format("pgsieve: schema \"{}\" in search_path is not granted by "
+                                                         "policy \"{}\"",
+                                                         s, policy.name),
+                                             search_path_hint));
             }
             search_path = std::move(*schemas);
             continue;  // sent below, pinned
+        }
+        if (!key.starts_with("pgsieve.") && !policy::builtins::settable_parameter(key))
+            return unexpected(refuse(name, fmt::format("pgsieve: startup parameter \"{}\" is not allowed", name)));
+        if (auto why = policy::parameter_refusal(key, value, policy)) return unexpected(refuse(name, std::move(*why)));
+        if (key == "statement_timeout") {
+            statement_timeout = policy::parameter_milliseconds(value);
+            continue;  // sent below, once
         }
         out.emplace_back(name, value);
     }
 
     out.emplace_back("search_path", join_search_path(search_path));
     if (statement_timeout) out.emplace_back("statement_timeout", fmt::format("{}ms", *statement_timeout));
-    if (std::none_of(policy.statements.begin(), policy.statements.end(), is_write_kind))
-        out.emplace_back("default_transaction_read_only", "on");
+    if (!policy.writes()) out.emplace_back("default_transaction_read_only", "on");
+    // The client's attributes: startup parameters are the session's reset
+    // value, so RESET ALL, DISCARD ALL and SET LOCAL … COMMIT keep them.
+    for (const auto& [name, value] : client.attributes) out.emplace_back("pgsieve." + name, value);
     return out;
 }
 

@@ -17,10 +17,10 @@ namespace {
 constexpr std::uint32_t max_upstream_message_bytes = 1u << 30;
 }  // namespace
 
-upstream_login::upstream_login(const config::upstream_settings& upstream,
+upstream_login::upstream_login(const config::upstream_settings& upstream, identity who,
                                std::vector<std::pair<std::string, std::string>> parameters, std::string& input,
                                std::string& output)
-    : upstream_(upstream), parameters_(std::move(parameters)), in_(input), out_(output) {}
+    : upstream_(upstream), who_(std::move(who)), parameters_(std::move(parameters)), in_(input), out_(output) {}
 
 void upstream_login::fail(std::string why) {
     error_ = std::move(why);
@@ -46,7 +46,7 @@ void upstream_login::on_tls(bool ok, std::string_view error) {
 
 void upstream_login::send_startup() {
     wire::startup_message m;
-    m.parameters = {{"user", upstream_.user}, {"database", upstream_.database}};
+    m.parameters = {{"user", who_.user}, {"database", upstream_.database}};
     m.parameters.insert(m.parameters.end(), parameters_.begin(), parameters_.end());
     wire::write_startup_message(out_, m);
     state_ = state::login;
@@ -100,7 +100,7 @@ bool upstream_login::step_login() {
         return true;
     }
     const wire::frame f = r.message;
-    const std::string& password = upstream_.password ? *upstream_.password : std::string();
+    const std::string& password = who_.password ? *who_.password : std::string();
     namespace be = wire::backend;
     switch (f.type) {
         case be::authentication: {
@@ -109,8 +109,9 @@ bool upstream_login::step_login() {
                 fail(a.error());
                 return true;
             }
-            if (a->code != wire::auth_code::ok && !upstream_.password) {
-                fail("the server asks for a password; set upstream.password_env or password_file");
+            if (a->code != wire::auth_code::ok && !who_.password) {
+                fail(fmt::format("the server asks for a password for role \"{}\"; set its password_env or password_file",
+                                 who_.user));
                 return true;
             }
             switch (a->code) {
@@ -130,7 +131,7 @@ bool upstream_login::step_login() {
                         return true;
                     }
                     wire::write_password_message(out_,
-                                                 wire::md5_password_response(upstream_.user, password, a->data));
+                                                 wire::md5_password_response(who_.user, password, a->data));
                     break;
                 case wire::auth_code::sasl: {
                     const auto mechanisms = wire::sasl_mechanisms(a->data);

@@ -142,6 +142,9 @@ TEST_CASE("parser: plumbing statements", "[parser]") {
     CHECK(one("CLOSE ALL").object_name.empty());
     CHECK(one("DISCARD ALL").discard == discard_kind::all);
     CHECK(one("DECLARE c CURSOR WITH HOLD FOR SELECT 1").cursor_with_hold);
+    // The wrapped query's own text, which the session decides again after a reload.
+    CHECK(one("PREPARE q (int, text) AS SELECT $1 AS x").inner.at(0).text == "SELECT $1 AS x");
+    CHECK(one("DECLARE c NO SCROLL CURSOR WITHOUT HOLD FOR SELECT 1 FOR UPDATE").inner.at(0).text == "SELECT 1 FOR UPDATE");
     CHECK_FALSE(one("DECLARE c CURSOR FOR SELECT 1").cursor_with_hold);
 }
 

@@ -122,24 +122,29 @@ TEST_CASE("enforce: a prepared statement allowed, then refused after a reload", 
     CHECK(sent[0].body.find("pgsieve_refused_") != std::string::npos);
 }
 
-TEST_CASE("enforce: SQL-level PREPARE / EXECUTE / DEALLOCATE are tracked", "[session][enforce]") {
+TEST_CASE("enforce: SQL-level PREPARE / EXECUTE / DEALLOCATE are tracked as PostgreSQL confirms them", "[session][enforce]") {
     harness h;
     logged_in(h);
     const auto now = session::clock::now();
-    auto forwarded = [&](std::string_view sql) {
+    // Sends one Query; PostgreSQL answers `tag` (or an error) and ReadyForQuery.
+    auto forwarded = [&](std::string_view sql, std::string_view tag) {
         h.client_sends(query(sql));
         REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
         const bool same = h.s->upstream_output() == query(sql);
         h.s->upstream_output().clear();
+        if (same) h.upstream_sends(complete(tag) + ready());
+        else h.upstream_sends(error_frame("42601", "syntax error") + ready());
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        h.s->client_output().clear();
         return same;
     };
-    CHECK_FALSE(forwarded("EXECUTE q"));
-    CHECK(forwarded("PREPARE q AS SELECT id FROM customers"));
-    CHECK(forwarded("EXECUTE q"));
-    CHECK(forwarded("DEALLOCATE q"));
-    CHECK_FALSE(forwarded("EXECUTE q"));
-    CHECK_FALSE(forwarded("PREPARE r AS SELECT ssn FROM customers"));
-    CHECK_FALSE(forwarded("EXECUTE r"));
+    CHECK_FALSE(forwarded("EXECUTE q", ""));
+    CHECK(forwarded("PREPARE q AS SELECT id FROM customers", "PREPARE"));
+    CHECK(forwarded("EXECUTE q", "SELECT 3"));
+    CHECK(forwarded("DEALLOCATE q", "DEALLOCATE"));
+    CHECK_FALSE(forwarded("EXECUTE q", ""));
+    CHECK_FALSE(forwarded("PREPARE r AS SELECT ssn FROM customers", ""));
+    CHECK_FALSE(forwarded("EXECUTE r", ""));
 }
 
 TEST_CASE("enforce: without a catalog every statement is refused (fail closed)", "[session][enforce][security]") {

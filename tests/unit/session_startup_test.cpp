@@ -162,9 +162,16 @@ TEST_CASE("session: CancelRequest with a known key is forwarded, an unknown one 
     CHECK(other.s->client_output().empty());
 }
 
-TEST_CASE("session: a startup packet over 10000 bytes is refused", "[session]") {
+TEST_CASE("session: a startup packet over 10000 bytes is dropped without a reply, as PostgreSQL does", "[session]") {
     harness h;
     h.client_sends(startup({{"user", "cs_bot"}, {"application_name", std::string(20000, 'x')}}));
-    REQUIRE(h.next() == action::write_client);
-    CHECK(error_of(h.client_receives().at(0)).sqlstate == "08P01");
+    CHECK(h.next() == action::close);
+    CHECK(h.s->client_output().empty());
+}
+
+TEST_CASE("transparency: Terminate sent as the very first bytes is closed silently, as PostgreSQL does", "[session]") {
+    harness h;
+    h.client_sends(frame('X', ""));
+    CHECK(h.next() == action::close);
+    CHECK(h.s->client_output().empty());
 }

@@ -5,6 +5,8 @@
 #include "config_support.hpp"
 
 #include <pgsieve/session/session.hpp>
+#include <pgsieve/wire/backend.hpp>
+#include <pgsieve/wire/scram.hpp>
 #include <pgsieve/wire/frame.hpp>
 #include <pgsieve/wire/message_io.hpp>
 
@@ -186,6 +188,18 @@ inline std::string data_row(std::string_view value) {
 inline std::string complete(std::string_view tag) {
     std::string out;
     wire::message_writer(out).begin('C').cstring(tag).end();
+    return out;
+}
+inline std::string error_frame(std::string_view sqlstate, std::string_view message, std::string_view severity = "ERROR") {
+    std::string out;
+    wire::message_writer(out)
+        .begin('E')
+        .byte('S').cstring(severity)
+        .byte('V').cstring(severity)
+        .byte('C').cstring(sqlstate)
+        .byte('M').cstring(message)
+        .byte('\0')
+        .end();
     return out;
 }
 inline std::string ready(char status = 'I') {

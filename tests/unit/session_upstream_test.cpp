@@ -1,5 +1,6 @@
 // The session logging in upstream, and what the client sees when it cannot.
 
+#include <pgsieve/policy/parameters.hpp>
 #include <pgsieve/common/sql_text.hpp>
 #include "session_support.hpp"
 
@@ -219,9 +220,10 @@ TEST_CASE("startup parameters: the safe list and the policy's limits", "[session
     harness h;
     const auto& policy = *h.cfg->find_policy("reader");
     const auto& upstream = h.cfg->upstream;
+    const auto& client = *h.cfg->find_client("cs_bot");
     using list = session::parameter_list;
     auto refused = [&](list l) {
-        const auto r = session::upstream_parameters(l, upstream, policy);
+        const auto r = session::upstream_parameters(l, upstream, policy, client);
         return r ? std::string() : r.error().message;
     };
     CHECK(refused({{"DateStyle", "ISO"}, {"TimeZone", "UTC"}, {"extra_float_digits", "3"}}).empty());
@@ -239,9 +241,14 @@ TEST_CASE("startup parameters: the safe list and the policy's limits", "[session
           "pgsieve: schema \"hr\" in search_path is not granted by policy \"reader\"");
     CHECK(refused({{"search_path", "\"$user\", public"}}) ==
           "pgsieve: schema \"$user\" in search_path is not granted by policy \"reader\"");
+    // It only narrows the session (0 would switch the server's timeout off).
+    CHECK(refused({{"idle_in_transaction_session_timeout", "10s"}}).empty());
+    CHECK_FALSE(refused({{"idle_in_transaction_session_timeout", "0"}}).empty());
+    CHECK(refused({{"pgsieve.tenant_id", "7"}}) ==
+          "pgsieve: parameter \"pgsieve.tenant_id\" carries this client's attributes and cannot be changed");
 
     const auto ok = session::upstream_parameters({{"statement_timeout", "2s"}, {"search_path", "PUBLIC, pg_catalog"}},
-                                                 upstream, policy);
+                                                 upstream, policy, client);
     REQUIRE(ok);
     const std::map<std::string, std::string> sent(ok->begin(), ok->end());
     CHECK(sent.at("statement_timeout") == "2000ms");
@@ -257,9 +264,10 @@ TEST_CASE("startup parameters: options are split as PostgreSQL does", "[session]
     CHECK((*ok)[2] == std::pair<std::string, std::string>{"DateStyle", "ISO , MDY"});
     CHECK_FALSE(session::split_options("-d 5"));
     CHECK_FALSE(session::split_options("-c"));
-    CHECK(session::parse_duration_ms("1500") == 1500);
-    CHECK(session::parse_duration_ms("2 min") == 120000);
-    CHECK_FALSE(session::parse_duration_ms("soon"));
+    CHECK(policy::parameter_milliseconds("1500") == 1500);
+    CHECK(policy::parameter_milliseconds("2 min") == 120000);
+    CHECK(policy::parameter_milliseconds("1.5s") == 1500);
+    CHECK_FALSE(policy::parameter_milliseconds("soon"));
     CHECK(session::parse_search_path("\"My Schema\", public") == std::vector<std::string>{"My Schema", "public"});
     CHECK_FALSE(session::parse_search_path("public,"));
     CHECK(pgsieve::quote_identifier("My Schema") == "\"My Schema\"");

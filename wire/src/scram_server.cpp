@@ -16,25 +16,45 @@ unexpected<error> malformed(std::string_view what) {
 }
 }  // namespace
 
-server_exchange::server_exchange(verifier v, std::string server_nonce, bool doomed)
-    : verifier_(std::move(v)), server_nonce_(std::move(server_nonce)), doomed_(doomed) {}
+server_exchange::server_exchange(verifier v, std::string server_nonce, bool doomed, std::string channel_binding)
+    : verifier_(std::move(v)),
+      server_nonce_(std::move(server_nonce)),
+      doomed_(doomed),
+      channel_binding_(std::move(channel_binding)) {}
 
-expected<std::string, error> server_exchange::on_client_first(std::string_view message) {
+expected<std::string, error> server_exchange::on_client_first(std::string_view message, bool plus) {
     if (step_ != step::client_first) return unexpected(error{errc::out_of_order, "client-first-message already seen"});
     step_ = step::done;  // any failure below ends the exchange
     if (message.size() > max_message_bytes) return malformed("client-first-message too long");
+    if (plus && channel_binding_.empty())
+        return unexpected(error{errc::unsupported_feature, "channel binding was not offered (SCRAM-SHA-256-PLUS)"});
 
     // gs2-header = gs2-cbind-flag "," [ authzid ] ","
     if (message.empty()) return malformed("empty client-first-message");
-    if (message[0] == 'p')
-        return unexpected(error{errc::unsupported_feature, "channel binding was not offered (SCRAM-SHA-256-PLUS)"});
-    if ((message[0] != 'n' && message[0] != 'y') || message.size() < 2 || message[1] != ',')
-        return malformed("expected gs2 channel-binding flag 'n' or 'y'");
-    if (message.size() < 3) return malformed("truncated gs2 header");
-    if (message[2] != ',')
+    std::size_t flag_end = 1;
+    if (message[0] == 'p') {
+        if (channel_binding_.empty())
+            return unexpected(error{errc::unsupported_feature, "channel binding was not offered (SCRAM-SHA-256-PLUS)"});
+        constexpr std::string_view binding = "p=tls-server-end-point";
+        if (!message.starts_with(binding))
+            return unexpected(error{errc::unsupported_feature, "only channel binding type tls-server-end-point is supported"});
+        if (!plus) return malformed("channel binding requested without SCRAM-SHA-256-PLUS");
+        flag_end = binding.size();
+    } else if (message[0] == 'y') {
+        // The client could bind but believes the server cannot: with PLUS
+        // offered, a party in between removed it.
+        if (!channel_binding_.empty())
+            return unexpected(error{errc::malformed_message, "SCRAM channel binding negotiation error"});
+    } else if (message[0] != 'n') {
+        return malformed("expected gs2 channel-binding flag 'n', 'y' or 'p'");
+    }
+    if (plus && message[0] != 'p') return malformed("SCRAM-SHA-256-PLUS without channel binding");
+    if (message.size() < flag_end + 2 || message[flag_end] != ',') return malformed("truncated gs2 header");
+    if (message[flag_end + 1] != ',')
         return unexpected(error{errc::unsupported_feature, "authorization identity (authzid) is not supported"});
-    gs2_header_ = std::string(message.substr(0, 3));
-    client_first_bare_ = std::string(message.substr(3));
+    plus_ = plus;
+    gs2_header_ = std::string(message.substr(0, flag_end + 2));
+    client_first_bare_ = std::string(message.substr(flag_end + 2));
 
     attribute_reader reader(client_first_bare_);
     if (reader.peek() == 'm') return unexpected(error{errc::unsupported_feature, "mandatory extensions are not supported"});
@@ -64,8 +84,9 @@ expected<std::string, error> server_exchange::on_client_final(std::string_view m
     const auto binding = reader.expect('c');
     if (!binding) return malformed("expected channel binding 'c='");
     const auto binding_raw = crypto::base64_decode(*binding);
-    if (!binding_raw || *binding_raw != gs2_header_)
-        return malformed("channel binding does not repeat the gs2 header");
+    // c= is the gs2 header, followed with PLUS by the TLS connection's binding data.
+    if (!binding_raw || *binding_raw != gs2_header_ + (plus_ ? channel_binding_ : std::string()))
+        return malformed(plus_ ? "SCRAM channel binding check failed" : "channel binding does not repeat the gs2 header");
     const auto nonce = reader.expect('r');
     if (!nonce) return malformed("expected nonce 'r='");
     if (*nonce != nonce_) return unexpected(error{errc::nonce_mismatch, "nonce differs from server-first-message"});

@@ -25,6 +25,7 @@ struct session_started {
     std::string application_name;
     std::string database;
     bool tls = false;
+    std::string attributes;  // the client's attributes bound upstream, as a JSON object ("" when none)
 };
 
 struct session_ended {
@@ -74,6 +75,7 @@ struct policy_version {
 
 // An event's detail from key/value text pairs: {"key":"value",...}.
 [[nodiscard]] std::string detail_json(std::initializer_list<std::pair<std::string_view, std::string_view>> fields);
+[[nodiscard]] std::string detail_json(const std::vector<std::pair<std::string_view, std::string_view>>& fields);
 
 using record = std::variant<session_started, session_ended, statement, event, policy_version>;
 

@@ -43,6 +43,7 @@ struct session_effect {
     std::string name;
     std::string text;        // PREPARE / DECLARE: the statement, to decide again after a reload
     bool with_hold = false;  // DECLARE … WITH HOLD
+    std::size_t statement = 0;  // which statement of the query string makes it
 };
 
 struct decision {
@@ -69,6 +70,8 @@ struct decision {
     bool redact_errors = false;
 
     std::string policy_version;  // config::config::version of the rules that decided
+    std::string policy;          // the policy that decided (a reload may move a client to another)
+    std::uint64_t max_rows = 0;  // that policy's max_rows for a result (0: none)
     std::string sqlstate;        // of the refusal; empty: 42501 insufficient_privilege
     // With several statements in one query string, each one's own text and
     // reads, so the audit records them one by one.

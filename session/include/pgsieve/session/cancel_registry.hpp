@@ -21,7 +21,8 @@ struct cancel_target {
 
 class cancel_registry {
 public:
-    // Issues a fresh random key (never one in use) for `target`.
+    // Issues a key for `target`: its backend's pid and a fresh random secret
+    // (never a key in use).
     wire::backend_key add(cancel_target target);
     void remove(wire::backend_key proxy_key);
     std::optional<cancel_target> find(wire::backend_key proxy_key) const;

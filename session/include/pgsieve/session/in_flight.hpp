@@ -24,12 +24,15 @@ enum class request_kind { query, parse, bind, describe, execute, close, sync, fu
 struct request {
     request_kind kind = request_kind::query;
     std::string name;  // the prepared statement (parse, bind, execute, describe/close 'S'), or portal
-    std::string sql;   // query and parse
+    std::string sql;   // the text it runs: sent (query, parse) or held under its name (bind, execute)
     clock::time_point sent{};
     // The policy's decision (query, parse, and bind/execute decided again);
     // refused requests were forwarded as a substitute whose error is rewritten.
     std::shared_ptr<const policy::decision> decision;
     bool refused = false;
+    // Its statement-registry tickets: one per statement of a Query, else one.
+    std::uint64_t first_ticket = 0;
+    std::size_t tickets = 1;
 };
 
 // One finished unit of work: a statement of a simple Query (one per result),
@@ -47,17 +50,29 @@ struct outcome {
     std::shared_ptr<const policy::decision> decision;
     bool refused = false;
     std::size_t statement_index = 0;  // a simple Query's statement this result belongs to
+    std::uint64_t ticket = 0;         // its statement-registry ticket: confirmed when it succeeded
     bool truncated = false;           // rows beyond max_rows were dropped (relay.cpp)
     bool redacted = false;            // the upstream error's DETAIL/WHERE were withheld (relay.cpp)
 };
 
+// What an upstream message ended besides outcomes: a ReadyForQuery answers
+// every request up to a Sync or Query, and may end a transaction.
+struct settled {
+    std::uint64_t last_ticket = 0;  // every registry ticket up to it is answered
+    char transaction_status = 'I';
+};
+
 class in_flight {
 public:
-    void push(request r) { queue_.push_back(entry{std::move(r), {}}); }
+    // A request just forwarded. After an extended-protocol error PostgreSQL
+    // discards every message up to the next Sync, those sent later too:
+    // such a request ends at once, skipped, in `done`.
+    void push(request r, clock::time_point now, std::vector<outcome>& done);
 
     // Observes one upstream message; appends what it completes to `done`.
-    void on_backend_message(char type, std::string_view body, std::size_t frame_size, clock::time_point now,
-                            std::vector<outcome>& done);
+    // Returns what a ReadyForQuery settled.
+    std::optional<settled> on_backend_message(char type, std::string_view body, std::size_t frame_size,
+                                              clock::time_point now, std::vector<outcome>& done);
 
     // The connection closed: every request still waiting ends, unanswered.
     void abandon(clock::time_point now, std::vector<outcome>& done);
@@ -65,8 +80,8 @@ public:
     std::size_t size() const { return queue_.size(); }
     const request* front() const { return queue_.empty() ? nullptr : &queue_.front().req; }
     bool empty() const { return queue_.empty(); }
-    // Replies that matched no request: the proxy's picture is off, which
-    // enforcement (issue 5) must treat as fatal.
+    // Replies that matched no request: the proxy's picture of the session is
+    // off, and the session closes the connection (fail closed).
     std::uint64_t desyncs() const { return desyncs_; }
 
 private:
@@ -82,6 +97,7 @@ private:
 
     std::deque<entry> queue_;
     std::uint64_t desyncs_ = 0;
+    bool discarding_ = false;  // an extended-protocol error and no Sync yet
 };
 
 }  // namespace pgsieve::session

@@ -1,30 +1,31 @@
 #pragma once
-// One client connection as a sans-io state machine: startup → authentication
-// → upstream login → relay. The driver (net/) asks next() what to do,
-// does it with real sockets, and reports back; the session never touches a
-// socket, so every path is unit-tested by scripting bytes in and out.
+// One client connection as a sans-io state machine: client handshake →
+// upstream login → relay. The driver (net/) asks next() what to do, does it
+// with real sockets, and reports back; the session never touches a socket,
+// so every path is unit-tested by scripting bytes in and out.
+//
+// The session is small parts, each owning its state (session/src): the
+// client handshake, the upstream login, the statement registry, the
+// enforcer, the in-flight queue, the result limit and the audit recorder.
+// It takes one configuration snapshot at accept and uses it for everything
+// connection-level (TLS, limits, upstream endpoint and login); decisions
+// read the current policy generation.
 
 #include <pgsieve/audit/records.hpp>
 #include <pgsieve/audit/sink.hpp>
 #include <pgsieve/config/config.hpp>
 #include <pgsieve/session/cancel_registry.hpp>
 #include <pgsieve/session/connection_limits.hpp>
-#include <pgsieve/policy/decide.hpp>
-#include <pgsieve/policy/decision_cache.hpp>
 #include <pgsieve/session/in_flight.hpp>
 #include <pgsieve/session/metrics.hpp>
 #include <pgsieve/session/policy_snapshot.hpp>
-#include <pgsieve/session/upstream_login.hpp>
-#include <pgsieve/wire/backend.hpp>
-#include <pgsieve/wire/frame.hpp>
+#include <pgsieve/session/statement_registry.hpp>
 #include <pgsieve/wire/frontend.hpp>
-#include <pgsieve/wire/scram.hpp>
 
+#include <array>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -34,7 +35,7 @@ enum class action {
     read_client,             // read into client_input(), then call on_client_data()
     write_client,            // write and clear client_output()
     client_tls_handshake,    // TLS server handshake on the client socket, then on_client_tls()
-    connect_upstream,        // TCP connect to the configured upstream, then on_upstream_connected()
+    connect_upstream,        // TCP connect to upstream_endpoint(), then on_upstream_connected()
     write_upstream,          // write and clear upstream_output()
     read_upstream,           // read into upstream_input(), then call on_upstream_data()
     upstream_tls_handshake,  // TLS client handshake with upstream, then on_upstream_tls()
@@ -60,6 +61,12 @@ struct shared_state {
 
 enum class relay_status { keep_going, close };
 
+class client_handshake;
+class enforcer;
+class result_limit;
+class audit_recorder;
+class upstream_login;
+
 class session {
 public:
     session(std::shared_ptr<const config::config> cfg, shared_state& shared);
@@ -75,13 +82,16 @@ public:
     std::string& upstream_input() { return upstream_in_; }
     std::string& upstream_output() { return upstream_out_; }
 
-    void on_client_data() {}  // bytes were appended to client_input()
-    void on_upstream_data() {}
-    void on_client_tls(bool ok);
+    // `channel_binding`: the tls-server-end-point data of the connection
+    // (the server certificate's hash), for SCRAM-SHA-256-PLUS.
+    void on_client_tls(bool ok, std::string channel_binding = {});
     void on_upstream_connected(bool ok, std::string_view error);
     void on_upstream_tls(bool ok, std::string_view error);
-    // The client vanished or the upstream closed: nothing more to say.
+    // The client vanished: nothing more to say.
     void on_disconnect() { state_ = state::closed; }
+    // The upstream closed the connection during relay: the client learns why,
+    // unless PostgreSQL's own FATAL already told it.
+    void on_upstream_closed();
 
     // Steady state, one call per read on each side. On close, a FATAL for
     // the client (if any) is in take_final_client_output().
@@ -103,30 +113,28 @@ public:
     // A FATAL sent in answer to the StartupMessage, once any SSLRequest has
     // been answered, as PostgreSQL reports "too many clients" (libpq cannot
     // read an error in place of its SSL answer).
-    void refuse_at_startup(std::string_view sqlstate, std::string message) {
-        startup_refusal_ = {std::string(sqlstate), std::move(message)};
-    }
+    void refuse_at_startup(std::string_view sqlstate, std::string message);
 
     // Facts for logs and for the driver.
-    const std::string& client_name() const { return user_; }
-    const std::string& application_name() const { return application_name_; }
-    bool client_tls() const { return client_tls_; }
+    const std::string& client_name() const;
+    const std::string& application_name() const;
+    bool client_tls() const;
     bool authenticated() const { return state_ == state::relay; }
     bool closing() const { return state_ == state::closing || state_ == state::closed; }
     // Nothing awaiting a reply. (client_input() is not looked at: the driver
     // sizes it for the read it has pending.)
     bool idle() const { return in_flight_.empty(); }
+    // The configuration this connection took at accept.
     const config::config& config() const { return *cfg_; }
-    const wire::cancel_request& cancel_request() const { return cancel_; }
+    const wire::cancel_request& cancel_request() const;
     const cancel_target& cancel_destination() const { return cancel_target_; }
     const std::string& close_reason() const { return close_reason_; }
+    const statement_registry& registry() const { return registry_; }
 
 private:
     enum class state {
-        startup,
+        handshake,
         client_tls,
-        sasl_initial,
-        sasl_response,
         upstream_connect,
         upstream_login,
         relay,
@@ -135,84 +143,42 @@ private:
         closed,
     };
 
-    // Each consumes at most one frame; false when more input is needed.
-    bool step_startup();
-    bool step_auth();
+    std::optional<action> step_handshake();
     action next_upstream();
-    void on_startup_message(wire::startup_message m);
-    void on_authenticated();
     void upstream_failed(std::string why);
     void upstream_ready();
-    void audit_outcome(const outcome& o, sys_time now);
+    // Applies what an upstream message ended to the registry and the audit.
+    void settle_outcomes(std::size_t first_new, const std::optional<settled>& settled);
 
     std::shared_ptr<const config::config> cfg_;
     shared_state& shared_;
-    state state_ = state::startup;
+    state state_ = state::handshake;
 
     std::string client_in_, client_out_, upstream_in_, upstream_out_, final_client_out_;
 
-    bool client_tls_ = false;
-    bool ssl_requested_ = false;
-    bool gssenc_requested_ = false;
-    std::string user_;
-    std::string database_;
-    std::string application_name_;
-    wire::startup_message startup_;
-    const config::client* client_ = nullptr;
-    const config::policy* policy_ = nullptr;
-    std::optional<wire::scram::server_exchange> scram_server_;
-    bool holds_client_slot_ = false;
-
-    std::vector<std::pair<std::string, std::string>> upstream_parameters_;
-    std::optional<upstream_login> login_;
-    std::optional<wire::backend_key> proxy_key_;
-
-    wire::cancel_request cancel_{};
-    cancel_target cancel_target_;
-
+    std::unique_ptr<client_handshake> handshake_;
+    std::unique_ptr<upstream_login> login_;
+    statement_registry registry_;
+    std::unique_ptr<enforcer> enforcer_;
     in_flight in_flight_;
+    std::unique_ptr<result_limit> limit_;
+    std::unique_ptr<audit_recorder> audit_;
+
+    std::optional<wire::backend_key> proxy_key_;
+    cancel_target cancel_target_;
     std::vector<outcome> outcomes_;
     std::string close_reason_;
     std::string close_sqlstate_;  // of the FATAL that ended the session, if any
     std::string peer_;
-    std::uint64_t audit_id_ = 0;
-    bool audit_started_ = false;
-    bool audit_closed_ = false;
-    std::vector<audit::record> audit_;
-    std::optional<std::pair<std::string, std::string>> startup_refusal_;
+    bool refusal_recorded_ = false;
 
-    // Enforcement (enforce.cpp).
-    struct remembered {
-        std::string sql;
-        std::uint64_t generation = 0;
-        std::shared_ptr<const policy::decision> decision;  // while allowed: what it reads, for the audit
-    };
-    // Decides `sql` with the current snapshot and this client's policy.
-    std::shared_ptr<const policy::decision> decide(std::string_view sql, std::uint64_t* generation);
-    std::shared_ptr<const policy::decision> decide_uncounted(std::string_view sql, std::uint64_t* generation);
-    // The refusal of a remembered statement, decided again after a reload;
-    // null while it is still allowed.
-    std::shared_ptr<const policy::decision> still_refused(remembered& r);
-    // audit.on_failure: block while the audit log cannot be written; else null.
-    std::shared_ptr<const policy::decision> audit_refusal(const policy_snapshot& snapshot) const;
-    void apply_effects(const policy::decision& d, std::uint64_t generation);
-    // The client message to forward: the original, or a substitute PostgreSQL
-    // rejects at once; returns whether the request was refused.
-    bool enforce(const wire::frame& f, request& req, std::string& substitute);
-    // A statement or portal name this session has not created.
-    std::string unused_name(std::string_view prefix) const;
-
-    std::vector<std::string> search_path_;
-    std::map<std::string, remembered> statements_;    // protocol-level prepared statements
-    std::map<std::string, std::string> portals_;      // portal → its statement
-    std::map<std::string, remembered> sql_prepared_;  // PREPARE name → its text
-    std::map<std::string, remembered> cursors_;       // DECLARE name → its text
-    policy::decision_cache cache_{256};
-    // max_rows (relay.cpp): the policy's limit, rows of the current result,
-    // and whether rows were dropped.
-    std::uint64_t max_rows_ = 0;
-    std::uint64_t result_rows_ = 0;
-    bool result_truncated_ = false;
+    // Relay state (relay.cpp).
+    std::uint64_t desyncs_seen_ = 0;
+    bool transaction_failed_ = false;  // an error since the last idle ReadyForQuery
+    bool upstream_said_fatal_ = false;  // PostgreSQL's own FATAL was relayed
+    // A large DataRow or CopyData passing through without being buffered whole.
+    std::size_t stream_remaining_ = 0;
+    bool stream_dropping_ = false;
 };
 
 }  // namespace pgsieve::session

@@ -30,16 +30,14 @@ using parameter_list = std::vector<std::pair<std::string, std::string>>;
 // (unquoted names folded to lower case, quoted names kept).
 [[nodiscard]] std::optional<std::vector<std::string>> parse_search_path(std::string_view value);
 
-// PostgreSQL's time units for a GUC in milliseconds (a bare number is ms).
-[[nodiscard]] std::optional<std::int64_t> parse_duration_ms(std::string_view value);
-
 // The startup parameters sent upstream for a client whose own parameters
 // (minus user, database, options, replication) are `requested`. Refuses any
-// parameter outside the safe list or beyond what the policy allows.
+// parameter policy::parameter_refusal refuses, a search_path of schemas the
+// policy does not grant, and one given twice. The client's attributes go
+// upstream as pgsieve.<name>: the session's reset value, for row-level security.
 [[nodiscard]] expected<parameter_list, parameter_refusal> upstream_parameters(const parameter_list& requested,
                                                                               const config::upstream_settings& upstream,
-                                                                              const config::policy& policy);
-
-
+                                                                              const config::policy& policy,
+                                                                              const config::client& client);
 
 }  // namespace pgsieve::session

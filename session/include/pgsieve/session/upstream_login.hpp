@@ -25,9 +25,15 @@ public:
         failed,         // error() says why
     };
 
+    // Who logs in: upstream.user, or a policy's own upstream_user.
+    struct identity {
+        std::string user;
+        std::optional<std::string> password;  // absent: trust (or the server asks and login fails)
+    };
+
     // `input`/`output` are the caller's buffers for the upstream socket.
-    upstream_login(const config::upstream_settings& upstream, std::vector<std::pair<std::string, std::string>> parameters,
-                   std::string& input, std::string& output);
+    upstream_login(const config::upstream_settings& upstream, identity who,
+                   std::vector<std::pair<std::string, std::string>> parameters, std::string& input, std::string& output);
 
     void on_connected();  // the TCP connection is up: begin
     void on_tls(bool ok, std::string_view error);
@@ -46,6 +52,7 @@ private:
     void fail(std::string why);
 
     const config::upstream_settings& upstream_;
+    identity who_;
     std::vector<std::pair<std::string, std::string>> parameters_;
     std::string& in_;
     std::string& out_;

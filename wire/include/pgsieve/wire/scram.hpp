@@ -15,6 +15,8 @@
 namespace pgsieve::wire::scram {
 
 inline constexpr std::string_view mechanism = "SCRAM-SHA-256";
+// With channel binding to the TLS connection (RFC 5929 tls-server-end-point).
+inline constexpr std::string_view mechanism_plus = "SCRAM-SHA-256-PLUS";
 // PostgreSQL's default scram_iterations; its verifiers use the same.
 inline constexpr int default_iterations = 4096;
 // Bounds on what a peer or a configuration file may ask of us.
@@ -71,13 +73,15 @@ struct verifier {
 [[nodiscard]] std::string random_nonce();
 
 // Server side of one exchange: client-first → server-first, client-final →
-// server-final. Channel binding is not offered, so a client asking for it
-// ("p=") is refused.
+// server-final. With `channel_binding` (the tls-server-end-point data of the
+// TLS connection) SCRAM-SHA-256-PLUS is offered, and a client that could
+// bind but says the server cannot ("y") is refused as a downgrade.
 class server_exchange {
 public:
-    server_exchange(verifier v, std::string server_nonce, bool doomed = false);
+    server_exchange(verifier v, std::string server_nonce, bool doomed = false, std::string channel_binding = {});
 
-    [[nodiscard]] expected<std::string, error> on_client_first(std::string_view message);
+    // `plus`: the client chose SCRAM-SHA-256-PLUS.
+    [[nodiscard]] expected<std::string, error> on_client_first(std::string_view message, bool plus = false);
     [[nodiscard]] expected<std::string, error> on_client_final(std::string_view message);
 
 private:
@@ -85,6 +89,8 @@ private:
     verifier verifier_;
     std::string server_nonce_;
     bool doomed_;
+    std::string channel_binding_;
+    bool plus_ = false;
     step step_ = step::client_first;
     std::string gs2_header_;
     std::string client_first_bare_;

@@ -1,0 +1,96 @@
+#pragma once
+// PostgreSQL's two namespaces of a session — prepared statements (Parse,
+// SQL PREPARE) and portals (Bind, SQL DECLARE) — as pgsieve holds them, with
+// the text each runs and the decision that allowed it.
+//
+// A change (create, drop, clear) is pending from the moment its request is
+// sent until PostgreSQL confirms it (ParseComplete, BindComplete,
+// CloseComplete, CommandComplete); it is dropped if PostgreSQL refuses or
+// skips the request. Until then a name may hold either its old or its new
+// entry, so a lookup returns every candidate and the caller must allow all
+// of them: a pipelined `PREPARE p …; EXECUTE p` can never run a text pgsieve
+// did not decide. Portals that are not WITH HOLD end with their
+// transaction, as PostgreSQL's do.
+
+#include <pgsieve/policy/decide.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgsieve::session {
+
+enum class name_space { statement, portal };
+
+// One prepared statement or portal: the SQL it runs. A portal bound while
+// its statement's name was in flux (a re-Parse not yet answered) may run
+// either text, so it keeps every one, and all must stay allowed.
+struct named_entry {
+    struct text_decision {
+        std::string text;
+        // The decision that allowed it, and the policy generation that made
+        // it (decided again when the generation changes). Null until decided.
+        std::shared_ptr<const policy::decision> decision;
+        std::uint64_t generation = 0;
+    };
+    std::vector<text_decision> texts;  // at least one
+    bool holdable = false;             // portals: DECLARE … WITH HOLD survives its transaction
+    std::string statement;             // portals made by Bind: the prepared statement they run
+
+    static std::shared_ptr<named_entry> of(std::string text, std::shared_ptr<const policy::decision> decision = nullptr,
+                                           std::uint64_t generation = 0, bool holdable = false) {
+        auto e = std::make_shared<named_entry>();
+        e->texts.push_back({std::move(text), std::move(decision), generation});
+        e->holdable = holdable;
+        return e;
+    }
+    const std::string& text() const { return texts.back().text; }
+};
+
+class statement_registry {
+public:
+    using ticket = std::uint64_t;  // one per request (and per statement of a Query)
+
+    struct change {
+        enum class kind { put, erase, clear } what = kind::put;
+        name_space space = name_space::statement;
+        std::string name;                     // put, erase
+        std::shared_ptr<named_entry> entry;   // put
+    };
+
+    ticket next_ticket() { return ++last_ticket_; }
+    // A change the request holding `t` makes if PostgreSQL accepts it.
+    void pend(ticket t, change c);
+    // PostgreSQL confirmed the request: its changes take effect.
+    void confirm(ticket t);
+    // Every request up to `t` is answered: changes not confirmed never happened.
+    void settle(ticket t);
+    // A transaction ended (ReadyForQuery 'I'): portals not WITH HOLD end with
+    // it, and WITH HOLD ones it created end too when it rolled back.
+    void end_transaction(bool rolled_back);
+
+    // Every entry `name` may hold once the pending changes are answered; an
+    // empty result means the session holds no such name.
+    std::vector<std::shared_ptr<named_entry>> candidates(name_space space, const std::string& name) const;
+    // Whether a name is held, confirmed or pending (to pick names PostgreSQL cannot know).
+    bool may_hold(name_space space, const std::string& name) const;
+
+    std::size_t size(name_space space) const { return held(space).size(); }
+
+private:
+    using names = std::map<std::string, std::shared_ptr<named_entry>>;
+    names& held(name_space space) { return space == name_space::statement ? statements_ : portals_; }
+    const names& held(name_space space) const { return space == name_space::statement ? statements_ : portals_; }
+    void apply(const change& c);
+
+    names statements_, portals_;
+    // Portals created in the transaction now open (for end_transaction).
+    std::vector<std::string> opened_in_transaction_;
+    std::vector<std::pair<ticket, change>> pending_;  // in the order sent
+    ticket last_ticket_ = 0;
+};
+
+}  // namespace pgsieve::session

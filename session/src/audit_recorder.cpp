@@ -1,0 +1,135 @@
+#include "audit_recorder.hpp"
+
+#include <pgsieve/session/session.hpp>
+#include <pgsieve/wire/sqlstate.hpp>
+
+#include <fmt/format.h>
+
+namespace pgsieve::session {
+
+namespace {
+
+std::string_view protocol_of(request_kind k) {
+    switch (k) {
+        case request_kind::query: return "simple";
+        case request_kind::function_call: return "function_call";
+        default: return "extended";
+    }
+}
+
+}  // namespace
+
+void audit_recorder::started(identity who, sys_time now) {
+    who_ = std::move(who);
+    id_ = shared_.audit ? shared_.audit->new_session_id() : 0;
+    started_ = true;
+    audit::session_started s;
+    s.id = id_;
+    s.started_at = now;
+    s.client = who_.client;
+    s.policy = who_.policy;
+    s.client_addr = who_.client_addr;
+    s.application_name = who_.application_name;
+    s.database = who_.database;
+    s.tls = who_.tls;
+    s.attributes = who_.attributes;
+    records_.emplace_back(std::move(s));
+}
+
+void audit_recorder::outcome(const pgsieve::session::outcome& o, sys_time now) {
+    switch (o.kind) {
+        case request_kind::query:
+        case request_kind::function_call:
+            break;
+        case request_kind::parse:
+        case request_kind::bind:
+        case request_kind::describe:
+            // Recorded when they are refused or fail; otherwise the Execute is the statement.
+            if (!o.refused && !o.error) return;
+            break;
+        case request_kind::execute:
+            if (o.skipped && !o.refused) return;  // never ran: an earlier message failed
+            break;
+        default:
+            return;  // Close, Sync: no statement of their own
+    }
+    audit::statement s;
+    s.session_id = id_;
+    s.ts = now;
+    s.client = who_.client;
+    s.policy = who_.policy;
+    s.protocol = protocol_of(o.kind);
+    if (o.kind != request_kind::query) s.statement_name = o.name;
+    s.sql = o.sql;
+    s.application_name = who_.application_name;
+    s.command_tag = o.command_tag;
+    s.rows = o.rows;
+    s.bytes = o.bytes;
+    s.duration_us = static_cast<std::uint64_t>(o.duration.count());
+    if (const auto* d = o.decision.get()) {
+        // The policy and version that decided, together (a reload may move a client).
+        if (!d->policy.empty()) s.policy = d->policy;
+        s.policy_version = d->policy_version;
+        // One record per statement of a multi-statement Query, each with its own text.
+        if (o.kind == request_kind::query && !o.refused && o.statement_index < d->parts.size()) {
+            const auto& part = d->parts[o.statement_index];
+            s.sql = part.text;
+            s.tables = part.tables;
+            s.columns = part.columns;
+        } else {
+            s.tables = d->tables;
+            s.columns = d->columns;
+        }
+        if (o.refused || d->would_block) {
+            s.outcome = o.refused ? audit::verdict::blocked : audit::verdict::would_block;
+            s.reason = d->message;
+            s.rule = std::string(policy::to_string(d->rule));
+        }
+    }
+    if (o.refused) {
+        s.sqlstate = o.decision && !o.decision->sqlstate.empty() ? o.decision->sqlstate
+                                                                 : std::string(wire::sqlstate::insufficient_privilege);
+        s.error = s.reason;
+        s.command_tag.clear();
+        s.rows = s.bytes = 0;
+    } else if (o.skipped) {
+        s.error = "not run: PostgreSQL skipped it after an earlier error in the same pipeline";
+        s.command_tag.clear();
+    } else if (o.truncated) {
+        const auto max_rows = o.decision ? o.decision->max_rows : 0;
+        s.sqlstate = std::string(wire::sqlstate::program_limit_exceeded);
+        s.error = fmt::format("pgsieve: result exceeds max_rows={}; add a LIMIT", max_rows);
+        s.rows = std::min(s.rows, max_rows);
+        records_.emplace_back(audit::event{now, id_, "limit_hit",
+                                           fmt::format(R"({{"limit":"max_rows","value":{},"rows":{}}})", max_rows, o.rows)});
+    } else if (o.error) {
+        s.sqlstate = o.error->sqlstate;
+        s.error = o.error->message;
+        if (o.redacted) s.error += " [pgsieve withheld the server's DETAIL from the client]";
+    }
+    shared_.metrics.count_statement(s.policy, audit::to_string(s.outcome));
+    if (!o.refused) shared_.metrics.upstream.observe(o.duration);
+    records_.emplace_back(std::move(s));
+}
+
+void audit_recorder::ended(sys_time now, std::string_view reason) {
+    if (!started_ || std::exchange(ended_, true)) return;
+    records_.emplace_back(audit::session_ended{id_, now, reason.empty() ? "client disconnected" : std::string(reason)});
+}
+
+void audit_recorder::refused_startup(sys_time now, const identity& who, std::string_view sqlstate,
+                                     std::string_view reason) {
+    auto detail = audit::detail_json({{"user", who.client},
+                                      {"database", who.database},
+                                      {"application_name", who.application_name},
+                                      {"client_addr", who.client_addr},
+                                      {"sqlstate", sqlstate},
+                                      {"reason", reason}});
+    // 28P01: a wrong password or an unknown user, which look the same to the client.
+    const bool login = sqlstate == wire::sqlstate::invalid_password;
+    if (login) ++shared_.metrics.auth_failures;
+    else ++shared_.metrics.startups_refused;
+    records_.emplace_back(audit::event{now, 0, login ? "auth_failed" : "startup_refused", std::move(detail)});
+}
+
+}  // namespace pgsieve::session

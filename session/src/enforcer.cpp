@@ -1,0 +1,338 @@
+#include "enforcer.hpp"
+
+#include <pgsieve/session/session.hpp>
+#include <pgsieve/wire/frontend.hpp>
+#include <pgsieve/wire/message_io.hpp>
+#include <pgsieve/wire/sqlstate.hpp>
+
+#include <fmt/format.h>
+
+namespace pgsieve::session {
+
+namespace {
+
+// Not SQL: PostgreSQL fails it in the raw parser, before any lookup, even
+// inside an aborted transaction.
+constexpr std::string_view refused_sql = "pgsieve refused this statement";
+
+std::shared_ptr<const policy::decision> refusal(policy::rule rule, std::string message, std::string detail,
+                                                std::string hint = {}) {
+    auto d = std::make_shared<policy::decision>();
+    d->allowed = false;
+    d->rule = rule;
+    d->message = std::move(message);
+    d->detail = std::move(detail);
+    d->hint = std::move(hint);
+    return d;
+}
+
+using change = statement_registry::change;
+
+}  // namespace
+
+// EXECUTE and FETCH/MOVE in SQL text look up what the session holds.
+class enforcer::names : public policy::session_names {
+public:
+    explicit names(enforcer& e) : e_(e) {}
+    std::shared_ptr<const policy::decision> prepared_statement(const std::string& name) override {
+        return e_.lookup(name_space::statement, name).decision;
+    }
+    std::shared_ptr<const policy::decision> portal(const std::string& name) override {
+        return e_.lookup(name_space::portal, name).decision;
+    }
+
+private:
+    enforcer& e_;
+};
+
+enforcer::enforcer(shared_state& shared, std::string client, std::string upstream_role,
+                   std::vector<std::string> search_path, statement_registry& registry)
+    : shared_(shared),
+      client_(std::move(client)),
+      upstream_role_(std::move(upstream_role)),
+      search_path_(std::move(search_path)),
+      search_path_key_(fmt::format("{}", fmt::join(search_path_, ","))),
+      registry_(registry) {}
+
+std::shared_ptr<const policy::decision> enforcer::audit_refusal() const {
+    if (!shared_.audit || shared_.audit->writable()) return nullptr;
+    const auto snapshot = shared_.policies.current();
+    if (!snapshot || !snapshot->cfg || snapshot->cfg->audit.failure != config::on_failure::block) return nullptr;
+    auto d = std::make_shared<policy::decision>();
+    d->allowed = false;
+    d->rule = policy::rule::audit;
+    d->message = "pgsieve: the audit log cannot be written, so statements are refused";
+    d->detail = "rule: audit.on_failure: block (nothing runs unless it can be recorded)";
+    d->hint = "retry later; the operator should check the audit file named in pgsieve's log";
+    d->sqlstate = std::string(wire::sqlstate::io_error);
+    d->policy_version = snapshot->cfg->version;
+    return d;
+}
+
+std::shared_ptr<const policy::decision> enforcer::decide_sql(std::string_view sql, std::uint64_t* generation) {
+    const auto start = clock::now();
+    const auto snapshot = shared_.policies.current();
+    *generation = snapshot ? snapshot->generation : 0;
+    if (!snapshot || !snapshot->cfg) return refusal(policy::rule::catalog, "pgsieve: no policy is loaded", "rule: fail closed");
+    const auto* client = snapshot->cfg->find_client(client_);
+    const auto* policy = client ? snapshot->cfg->find_policy(client->policy) : nullptr;
+    if (!policy)
+        return refusal(policy::rule::policy,
+                       fmt::format("pgsieve: client \"{}\" is no longer in the configuration", client_),
+                       "rule: a reloaded configuration without this client refuses its statements",
+                       "reconnect with a configured client");
+    if (!snapshot->catalog) {
+        if (shared_.catalog_missing) shared_.catalog_missing();
+        return refusal(policy::rule::catalog,
+                       "pgsieve: the upstream catalog has not been read yet; statements are refused until it is",
+                       "rule: names are resolved against the upstream catalog", "retry in a moment");
+    }
+    const policy::decision_cache::scope scope{snapshot->generation, policy->name, search_path_key_};
+    if (auto hit = cache_.find(scope, sql)) {
+        shared_.metrics.decision.observe(clock::now() - start);
+        return hit;
+    }
+    names held_names(*this);
+    const policy::context ctx{*snapshot->cfg, *policy, *snapshot->catalog, search_path_, upstream_role_, &held_names};
+    auto d = std::make_shared<const policy::decision>(policy::decide(sql, ctx));
+    if (d->rule == policy::rule::unresolved && shared_.catalog_missing) shared_.catalog_missing();
+    if (!d->session_dependent) cache_.insert(scope, sql, d);
+    shared_.metrics.decision.observe(clock::now() - start);
+    return d;
+}
+
+std::shared_ptr<const policy::decision> enforcer::current(named_entry& e) {
+    const auto snapshot = shared_.policies.current();
+    std::shared_ptr<const policy::decision> last;
+    for (auto& t : e.texts) {
+        if (!t.decision || !snapshot || snapshot->generation != t.generation) {
+            std::uint64_t generation = 0;
+            auto d = decide_sql(t.text, &generation);
+            // Only a policy decision is kept; a missing catalog or policy is not the statement's.
+            if (d->rule == policy::rule::catalog || d->rule == policy::rule::policy) return d;
+            t.decision = std::move(d);
+            t.generation = generation;
+        }
+        if (!t.decision->allowed) return t.decision;
+        last = t.decision;
+    }
+    return last;
+}
+
+std::shared_ptr<const policy::decision> enforcer::not_held(name_space space, const std::string& name) const {
+    const bool portal = space == name_space::portal;
+    return refusal(policy::rule::prepared,
+                   fmt::format("pgsieve: {} \"{}\" does not exist in this session", portal ? "portal" : "prepared statement",
+                               name),
+                   portal ? "rule: only portals and cursors this session opened through pgsieve can run"
+                          : "rule: only statements this session prepared through pgsieve can run",
+                   portal ? "Bind or DECLARE it first" : "Parse or PREPARE it first");
+}
+
+enforcer::held enforcer::lookup(name_space space, const std::string& name) {
+    const auto found = registry_.candidates(space, name);
+    if (found.empty()) return {nullptr, nullptr};
+    held out;
+    for (const auto& entry : found) {
+        auto d = current(*entry);
+        if (!d->allowed) {
+            // Say which name, and that it was allowed when it was made.
+            auto refused = std::make_shared<policy::decision>(*d);
+            std::string_view reason = d->message;
+            if (reason.starts_with("pgsieve: ")) reason.remove_prefix(9);
+            refused->rule = policy::rule::prepared;
+            refused->message = fmt::format("pgsieve: {} \"{}\" is not allowed now: {}",
+                                           space == name_space::portal ? "portal" : "prepared statement", name, reason);
+            return {entry, refused};
+        }
+        out = {entry, d};
+    }
+    return out;
+}
+
+std::string enforcer::unused_name(name_space space) const {
+    for (int i = 0;; ++i) {
+        std::string name = fmt::format("pgsieve_refused_{}", i);
+        if (!registry_.may_hold(space, name)) return name;
+    }
+}
+
+void enforcer::pend_effects(const policy::decision& d, statement_registry::ticket first) {
+    using k = policy::session_effect::kind;
+    for (const auto& e : d.effects) {
+        const auto t = first + e.statement;
+        switch (e.what) {
+            case k::prepare:
+                registry_.pend(t, {change::kind::put, name_space::statement, e.name, named_entry::of(e.text)});
+                break;
+            case k::declare_cursor:
+                registry_.pend(t, {change::kind::put, name_space::portal, e.name,
+                                   named_entry::of(e.text, nullptr, 0, e.with_hold)});
+                break;
+            case k::deallocate: registry_.pend(t, {change::kind::erase, name_space::statement, e.name, nullptr}); break;
+            case k::deallocate_all: registry_.pend(t, {change::kind::clear, name_space::statement, {}, nullptr}); break;
+            case k::close_cursor: registry_.pend(t, {change::kind::erase, name_space::portal, e.name, nullptr}); break;
+            case k::close_all_cursors: registry_.pend(t, {change::kind::clear, name_space::portal, {}, nullptr}); break;
+            case k::discard_all:
+                registry_.pend(t, {change::kind::clear, name_space::statement, {}, nullptr});
+                registry_.pend(t, {change::kind::clear, name_space::portal, {}, nullptr});
+                break;
+        }
+    }
+}
+
+enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) {
+    namespace fe = wire::frontend;
+    decided out;
+    const auto make = [&](request_kind kind) -> request& {
+        out.req.emplace();
+        out.req->kind = kind;
+        out.req->sent = now;
+        out.req->first_ticket = registry_.next_ticket();
+        return *out.req;
+    };
+    const auto refuse = [&](request& req, std::shared_ptr<const policy::decision> d) {
+        req.decision = std::move(d);
+        req.refused = true;
+        out.refused = true;
+    };
+    std::uint64_t generation = 0;
+    switch (f.type) {
+        case fe::query: {
+            const auto m = wire::parse_query(f.body);
+            if (!m) return out.malformed = m.error(), out;
+            auto& req = make(request_kind::query);
+            req.sql = m->sql;
+            // Nothing runs that cannot be recorded.
+            auto audit_refused = audit_refusal();
+            req.decision = audit_refused ? audit_refused : decide_sql(req.sql, &generation);
+            // One ticket per statement of the string; the first also drops
+            // the unnamed statement and portal, as any simple Query does.
+            req.tickets = std::max<std::size_t>(1, req.decision->parts.size());
+            for (std::size_t i = 1; i < req.tickets; ++i) registry_.next_ticket();
+            if (!req.decision->allowed) {
+                refuse(req, req.decision);
+                wire::write_query(out.substitute, refused_sql);
+                return out;
+            }
+            registry_.pend(req.first_ticket, {change::kind::erase, name_space::statement, "", nullptr});
+            registry_.pend(req.first_ticket, {change::kind::erase, name_space::portal, "", nullptr});
+            pend_effects(*req.decision, req.first_ticket);
+            return out;
+        }
+        case fe::parse: {
+            const auto m = wire::parse_parse(f.body);
+            if (!m) return out.malformed = m.error(), out;
+            auto& req = make(request_kind::parse);
+            req.name = m->statement;
+            req.sql = m->sql;
+            auto audit_refused = audit_refusal();
+            req.decision = audit_refused ? audit_refused : decide_sql(req.sql, &generation);
+            if (!req.decision->allowed) {
+                refuse(req, req.decision);
+                wire::message_writer(out.substitute).begin(fe::parse).cstring(req.name).cstring(refused_sql).int16(0).end();
+                return out;
+            }
+            registry_.pend(req.first_ticket,
+                           {change::kind::put, name_space::statement, req.name, named_entry::of(req.sql, req.decision, generation)});
+            return out;
+        }
+        case fe::bind: {
+            const auto bind = wire::parse_bind(f.body);
+            if (!bind) return out.malformed = bind.error(), out;
+            auto& req = make(request_kind::bind);
+            const std::string statement(bind->statement);
+            req.name = statement;  // the audit names the prepared statement, not the portal
+            auto found = lookup(name_space::statement, statement);
+            if (found.entry) req.sql = found.entry->text();
+            auto audit_refused = audit_refusal();
+            req.decision = audit_refused ? audit_refused : found.decision ? found.decision : not_held(name_space::statement, statement);
+            if (!req.decision->allowed) {
+                refuse(req, req.decision);
+                // The same Bind, naming a statement that cannot exist.
+                const auto rest = f.body.substr(bind->portal.size() + 1 + bind->statement.size() + 1);
+                wire::message_writer(out.substitute)
+                    .begin(fe::bind)
+                    .cstring(bind->portal)
+                    .cstring(unused_name(name_space::statement))
+                    .bytes(rest)
+                    .end();
+                return out;
+            }
+            // The portal runs whichever text the name holds when PostgreSQL binds it: keep every candidate's.
+            auto portal_entry = std::make_shared<named_entry>();
+            portal_entry->statement = statement;
+            for (const auto& candidate : registry_.candidates(name_space::statement, statement))
+                portal_entry->texts.insert(portal_entry->texts.end(), candidate->texts.begin(), candidate->texts.end());
+            registry_.pend(req.first_ticket,
+                           {change::kind::put, name_space::portal, std::string(bind->portal), std::move(portal_entry)});
+            return out;
+        }
+        case fe::execute: {
+            const auto execute = wire::parse_execute(f.body);
+            if (!execute) return out.malformed = execute.error(), out;
+            auto& req = make(request_kind::execute);
+            const std::string portal(execute->portal);
+            req.name = portal;
+            auto found = lookup(name_space::portal, portal);
+            if (found.entry) {
+                req.sql = found.entry->text();
+                // The audit names the prepared statement a Bind made the portal from.
+                if (!found.entry->statement.empty()) req.name = found.entry->statement;
+            }
+            auto audit_refused = audit_refusal();
+            req.decision = audit_refused ? audit_refused : found.decision ? found.decision : not_held(name_space::portal, portal);
+            if (!req.decision->allowed) {
+                refuse(req, req.decision);
+                wire::message_writer(out.substitute)
+                    .begin(fe::execute)
+                    .cstring(unused_name(name_space::portal))
+                    .int32(execute->max_rows)
+                    .end();
+                return out;
+            }
+            pend_effects(*req.decision, req.first_ticket);  // a DECLARE or PREPARE run through the extended protocol
+            return out;
+        }
+        case fe::describe: {
+            const auto describe = wire::parse_describe(f.body);
+            if (!describe) return out.malformed = describe.error(), out;
+            auto& req = make(request_kind::describe);
+            const auto space = describe->kind == 'S' ? name_space::statement : name_space::portal;
+            req.name = describe->name;
+            auto found = lookup(space, req.name);
+            if (found.entry) req.sql = found.entry->text();
+            const auto d = found.decision ? found.decision : not_held(space, req.name);
+            if (d->allowed) return out;  // its result's columns: not a statement of its own
+            refuse(req, d);
+            wire::message_writer(out.substitute).begin(fe::describe).byte(describe->kind).cstring(unused_name(space)).end();
+            return out;
+        }
+        case fe::close: {
+            const auto close = wire::parse_close(f.body);
+            if (!close) return out.malformed = close.error(), out;
+            auto& req = make(request_kind::close);
+            req.name = close->name;
+            registry_.pend(req.first_ticket, {change::kind::erase,
+                                              close->kind == 'S' ? name_space::statement : name_space::portal,
+                                              std::string(close->name), nullptr});
+            return out;
+        }
+        case fe::sync:
+            make(request_kind::sync);
+            return out;
+        case fe::function_call: {
+            auto& req = make(request_kind::function_call);
+            refuse(req, refusal(policy::rule::statement,
+                                "pgsieve: the fast-path function call protocol (FunctionCall) is not allowed",
+                                "rule: FunctionCall messages are always refused",
+                                "call functions from a SELECT, where policy can check them"));
+            wire::write_query(out.substitute, refused_sql);
+            return out;
+        }
+        default:
+            return out;  // Flush, CopyData, CopyDone, CopyFail, Terminate: nothing to answer of their own
+    }
+}
+
+}  // namespace pgsieve::session

@@ -1,0 +1,66 @@
+#include <pgsieve/session/statement_registry.hpp>
+
+#include <algorithm>
+
+namespace pgsieve::session {
+
+void statement_registry::pend(ticket t, change c) { pending_.emplace_back(t, std::move(c)); }
+
+void statement_registry::apply(const change& c) {
+    auto& space = held(c.space);
+    switch (c.what) {
+        case change::kind::put:
+            space[c.name] = c.entry;
+            if (c.space == name_space::portal) opened_in_transaction_.push_back(c.name);
+            break;
+        case change::kind::erase:
+            space.erase(c.name);
+            break;
+        case change::kind::clear:
+            space.clear();
+            break;
+    }
+}
+
+void statement_registry::confirm(ticket t) {
+    for (auto it = pending_.begin(); it != pending_.end();) {
+        if (it->first == t) {
+            apply(it->second);
+            it = pending_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+void statement_registry::settle(ticket t) {
+    std::erase_if(pending_, [t](const auto& p) { return p.first <= t; });
+}
+
+void statement_registry::end_transaction(bool rolled_back) {
+    std::erase_if(portals_, [&](const auto& p) {
+        if (!p.second->holdable) return true;
+        return rolled_back &&
+               std::find(opened_in_transaction_.begin(), opened_in_transaction_.end(), p.first) !=
+                   opened_in_transaction_.end();
+    });
+    opened_in_transaction_.clear();
+}
+
+std::vector<std::shared_ptr<named_entry>> statement_registry::candidates(name_space space,
+                                                                          const std::string& name) const {
+    std::vector<std::shared_ptr<named_entry>> out;
+    const auto& confirmed = held(space);
+    if (const auto it = confirmed.find(name); it != confirmed.end()) out.push_back(it->second);
+    // A pending creation may or may not happen; either way the old entry may stay.
+    for (const auto& [t, c] : pending_) {
+        if (c.space == space && c.what == change::kind::put && c.name == name) out.push_back(c.entry);
+    }
+    return out;
+}
+
+bool statement_registry::may_hold(name_space space, const std::string& name) const {
+    return !candidates(space, name).empty();
+}
+
+}  // namespace pgsieve::session
