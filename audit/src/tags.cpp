@@ -1,5 +1,8 @@
 #include <pgsieve/audit/tags.hpp>
 #include <pgsieve/common/log.hpp>
+#include <pgsieve/common/utf8.hpp>
+
+#include <algorithm>
 
 #include "sql_scan.hpp"
 
@@ -18,9 +21,15 @@ int hex_digit(char c) {
     return -1;
 }
 
+// Percent-decoding, '+' as a space (MCP Toolbox encodes with Go's
+// url.QueryEscape); the result is made valid UTF-8 (a %ff stays readable).
 std::string url_decode(std::string_view s) {
     std::string out;
     for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '+') {
+            out += ' ';
+            continue;
+        }
         if (s[i] == '%' && i + 2 < s.size()) {
             const int hi = hex_digit(s[i + 1]), lo = hex_digit(s[i + 2]);
             if (hi >= 0 && lo >= 0) {
@@ -31,7 +40,7 @@ std::string url_decode(std::string_view s) {
         }
         out += s[i];
     }
-    return out;
+    return valid_utf8(out);
 }
 
 // A comment body as `key='value'[, key='value']…`, or nothing.
@@ -109,20 +118,43 @@ tag_list sqlcommenter_tags(std::string_view sql) {
 }
 
 std::string tags_json(std::string_view sql, std::string_view application_name) {
+    // Every comment's pairs, faithfully: a key given once (or always with the
+    // same value) is a string; a key comments disagree on is the array of
+    // its values in text order, so a comment the model wrote cannot hide the
+    // tool's. Tags are client-supplied: they are recorded, never trusted.
+    std::vector<std::pair<std::string, std::vector<std::string>>> keys;
+    if (sql.find("/*") != std::string_view::npos) {  // cheap test first: most statements carry no comment
+        for (auto& [key, value] : sqlcommenter_tags(sql)) {
+            // application_name is the connection's; a comment's is kept apart.
+            std::string name = key == "application_name" ? "comment_application_name" : std::move(key);
+            auto it = std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return k.first == name; });
+            if (it == keys.end()) keys.emplace_back(std::move(name), std::vector<std::string>{std::move(value)});
+            else if (std::find(it->second.begin(), it->second.end(), value) == it->second.end())
+                it->second.push_back(std::move(value));
+        }
+    }
     std::string out = "{";
-    std::set<std::string> seen;
-    auto add = [&](const std::string& key, std::string_view value) {
-        if (!seen.insert(key).second) return;
+    for (const auto& [key, values] : keys) {
         if (out.size() > 1) out += ',';
         log::append_json_string(out, key);
         out += ':';
-        log::append_json_string(out, value);
-    };
-    // Cheap test first: most statements carry no comment at all.
-    if (sql.find("/*") != std::string_view::npos) {
-        for (const auto& [key, value] : sqlcommenter_tags(sql)) add(key, value);
+        if (values.size() == 1) {
+            log::append_json_string(out, values[0]);
+            continue;
+        }
+        out += '[';
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            if (i) out += ',';
+            log::append_json_string(out, values[i]);
+        }
+        out += ']';
     }
-    if (!application_name.empty()) add("application_name", application_name);
+    if (!application_name.empty()) {
+        if (out.size() > 1) out += ',';
+        log::append_json_string(out, "application_name");
+        out += ':';
+        log::append_json_string(out, valid_utf8(application_name));
+    }
     out += '}';
     return out;
 }

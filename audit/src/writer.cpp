@@ -1,3 +1,4 @@
+#include <pgsieve/common/utf8.hpp>
 #include "writer.hpp"
 
 #include "schema.hpp"
@@ -98,6 +99,10 @@ expected<void, std::string> writer::insert(pending& p, bool normalize_sql) {
     } else if (auto* r = std::get_if<statement>(&p.r)) {
         if (!p.enriched) {
             // Off the sessions' threads.
+            // Client-supplied text is stored as valid UTF-8, so every reader can read every row.
+            for (auto* text : {&r->sql, &r->statement_name, &r->error, &r->reason}) {
+                if (!is_valid_utf8(*text)) *text = valid_utf8(*text);
+            }
             p.fingerprint = fingerprint(r->sql);
             p.tags = tags_json(r->sql, r->application_name);
             if (normalize_sql) {

@@ -201,6 +201,7 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
         case fe::query: {
             const auto m = wire::parse_query(f.body);
             if (!m) return out.malformed = m.error(), out;
+            registry_.next_batch();  // a Query is a unit of its own
             auto& req = make(request_kind::query);
             req.sql = m->sql;
             // Nothing runs that cannot be recorded.
@@ -213,11 +214,13 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             if (!req.decision->allowed) {
                 refuse(req, req.decision);
                 wire::write_query(out.substitute, refused_sql);
+                registry_.next_batch();
                 return out;
             }
             registry_.pend(req.first_ticket, {change::kind::erase, name_space::statement, "", nullptr});
             registry_.pend(req.first_ticket, {change::kind::erase, name_space::portal, "", nullptr});
             pend_effects(*req.decision, req.first_ticket);
+            registry_.next_batch();  // later messages cannot take its changes for certain
             return out;
         }
         case fe::parse: {
@@ -320,6 +323,7 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
         }
         case fe::sync:
             make(request_kind::sync);
+            registry_.next_batch();
             return out;
         case fe::function_call: {
             auto& req = make(request_kind::function_call);

@@ -4,7 +4,7 @@
 
 namespace pgsieve::session {
 
-void statement_registry::pend(ticket t, change c) { pending_.emplace_back(t, std::move(c)); }
+void statement_registry::pend(ticket t, change c) { pending_.push_back({t, batch_, std::move(c)}); }
 
 void statement_registry::apply(const change& c) {
     auto& space = held(c.space);
@@ -24,8 +24,8 @@ void statement_registry::apply(const change& c) {
 
 void statement_registry::confirm(ticket t) {
     for (auto it = pending_.begin(); it != pending_.end();) {
-        if (it->first == t) {
-            apply(it->second);
+        if (it->t == t) {
+            apply(it->c);
             it = pending_.erase(it);
         } else {
             ++it;
@@ -34,7 +34,7 @@ void statement_registry::confirm(ticket t) {
 }
 
 void statement_registry::settle(ticket t) {
-    std::erase_if(pending_, [t](const auto& p) { return p.first <= t; });
+    std::erase_if(pending_, [t](const auto& p) { return p.t <= t; });
 }
 
 void statement_registry::end_transaction(bool rolled_back) {
@@ -52,9 +52,17 @@ std::vector<std::shared_ptr<named_entry>> statement_registry::candidates(name_sp
     std::vector<std::shared_ptr<named_entry>> out;
     const auto& confirmed = held(space);
     if (const auto it = confirmed.find(name); it != confirmed.end()) out.push_back(it->second);
-    // A pending creation may or may not happen; either way the old entry may stay.
-    for (const auto& [t, c] : pending_) {
-        if (c.space == space && c.what == change::kind::put && c.name == name) out.push_back(c.entry);
+    for (const auto& p : pending_) {
+        const auto& c = p.c;
+        if (c.space != space || (c.what != change::kind::clear && c.name != name)) continue;
+        if (p.batch == batch_) {
+            // Earlier in this batch: certain for whatever follows it.
+            out.clear();
+            if (c.what == change::kind::put) out.push_back(c.entry);
+        } else if (c.what == change::kind::put) {
+            // Before this batch, unanswered: it may or may not happen, and the old entry may stay.
+            out.push_back(c.entry);
+        }
     }
     return out;
 }

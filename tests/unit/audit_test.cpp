@@ -9,6 +9,7 @@
 #include <pgsieve/audit/review_format.hpp>
 #include <pgsieve/audit/sink.hpp>
 #include <pgsieve/audit/tags.hpp>
+#include <pgsieve/common/utf8.hpp>
 
 #include <sqlite3.h>
 
@@ -340,4 +341,24 @@ TEST_CASE("session audit: a wrong password is an auth_failed event", "[audit][se
     const auto& e = std::get<audit::event>(records[0]);
     CHECK(e.kind == "auth_failed");
     CHECK(e.detail.find(R"("sqlstate":"28P01")") != std::string::npos);
+}
+
+TEST_CASE("attack: a comment the model writes cannot hide the tool's tags or the connection's application_name",
+          "[audit][security]") {
+    // MCP Toolbox prepends its comment; a model-written one after it with the same key is kept beside it.
+    CHECK(audit::tags_json("/* tool='list_tables' */ SELECT 1 /* tool='innocent' */", "toolbox") ==
+          R"({"tool":["list_tables","innocent"],"application_name":"toolbox"})");
+    // sqlcommenter appends: the model's earlier comment does not win either.
+    CHECK(audit::tags_json("/* route='/fake' */ SELECT 1 /* route='/real',framework='django' */", "") ==
+          R"({"route":["/fake","/real"],"framework":"django"})");
+    // The SQL text cannot replace the connection's application_name.
+    CHECK(audit::tags_json("SELECT 1 /* application_name='someone-else' */", "mcp") ==
+          R"({"comment_application_name":"someone-else","application_name":"mcp"})");
+}
+
+TEST_CASE("attack: a %ff escape in a tag is stored as valid UTF-8", "[audit][security]") {
+    const auto json = audit::tags_json("SELECT 1 /* tool='a%ffb', note='x+y%20z' */", "");
+    CHECK(is_valid_utf8(json));
+    CHECK(json == "{\"tool\":\"a\xEF\xBF\xBD" "b\",\"note\":\"x y z\"}");
+    CHECK(valid_utf8("ok \xC3\xA9 \xff \xED\xA0\x80") == "ok \xC3\xA9 \xEF\xBF\xBD \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }

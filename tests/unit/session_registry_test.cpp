@@ -297,3 +297,20 @@ TEST_CASE("relay: messages a client sends after PostgreSQL's error but before it
     for (const auto& o : outcomes) skipped += o.skipped;
     CHECK(skipped == 4);
 }
+
+TEST_CASE("registry: within one batch a pending change is certain: ROLLBACK after a refused FETCH runs",
+          "[session][registry]") {
+    harness h;
+    logged_in(h);
+    relay(h, query("BEGIN; DECLARE c CURSOR FOR SELECT name FROM customers"));
+    answer(h, complete("BEGIN") + complete("DECLARE CURSOR") + ready('T'));
+    relay(h, parse("", "FETCH 1 FROM c") + bind("", "") + execute("") + sync_message());
+    answer(h, parse_complete + bind_complete + data_row("Acme Corp") + complete("FETCH 1") + ready('T'));
+    reload_without_name(h);
+    CHECK(refused_upstream(relay(h, parse("", "FETCH 1 FROM c") + bind("", "") + execute("") + sync_message())));
+    answer(h, error_frame("42601", "syntax error") + ready('E'));
+    // The unnamed statement and portal are replaced in this batch: the old
+    // FETCH can no longer run, so the ROLLBACK is not refused on its account.
+    const auto sent = relay(h, parse("", "ROLLBACK") + bind("", "") + execute("") + sync_message());
+    CHECK_FALSE(refused_upstream(sent));
+}

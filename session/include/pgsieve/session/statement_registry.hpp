@@ -6,11 +6,14 @@
 // A change (create, drop, clear) is pending from the moment its request is
 // sent until PostgreSQL confirms it (ParseComplete, BindComplete,
 // CloseComplete, CommandComplete); it is dropped if PostgreSQL refuses or
-// skips the request. Until then a name may hold either its old or its new
-// entry, so a lookup returns every candidate and the caller must allow all
-// of them: a pipelined `PREPARE p …; EXECUTE p` can never run a text pgsieve
-// did not decide. Portals that are not WITH HOLD end with their
-// transaction, as PostgreSQL's do.
+// skips the request. Within one batch of extended-protocol messages (up to
+// a Sync) a pending change is certain for the messages after it: had it
+// failed, PostgreSQL would skip them. Across batches and Query messages it
+// is not, so a name may hold either its old or its new entry: a lookup
+// returns every candidate and the caller must allow all of them, so a
+// pipelined `PREPARE p …; EXECUTE p` can never run a text pgsieve did not
+// decide. Portals that are not WITH HOLD end with their transaction, as
+// PostgreSQL's do.
 
 #include <pgsieve/policy/decide.hpp>
 
@@ -62,6 +65,8 @@ public:
     };
 
     ticket next_ticket() { return ++last_ticket_; }
+    // A Sync or a Query ends the batch whose changes are certain to each other.
+    void next_batch() { ++batch_; }
     // A change the request holding `t` makes if PostgreSQL accepts it.
     void pend(ticket t, change c);
     // PostgreSQL confirmed the request: its changes take effect.
@@ -89,8 +94,14 @@ private:
     names statements_, portals_;
     // Portals created in the transaction now open (for end_transaction).
     std::vector<std::string> opened_in_transaction_;
-    std::vector<std::pair<ticket, change>> pending_;  // in the order sent
+    struct pending {
+        ticket t;
+        std::uint64_t batch;
+        change c;
+    };
+    std::vector<pending> pending_;  // in the order sent
     ticket last_ticket_ = 0;
+    std::uint64_t batch_ = 0;
 };
 
 }  // namespace pgsieve::session
