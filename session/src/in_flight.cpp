@@ -84,6 +84,12 @@ std::optional<settled> in_flight::on_backend_message(char type, std::string_view
             break;
     }
     if (queue_.empty()) {
+        // PostgreSQL ends an idle session with a FATAL of its own
+        // (pg_terminate_backend, shutdown, idle timeouts): no request asked.
+        if (type == be::error_response) {
+            const auto e = wire::parse_error_response(body);
+            if (e && (e->severity == "FATAL" || e->severity == "PANIC")) return std::nullopt;
+        }
         ++desyncs_;
         return std::nullopt;
     }

@@ -152,3 +152,15 @@ TEST_CASE("random bytes never crash the decoders", "[wire][fuzz]") {
     }
     SUCCEED();
 }
+
+TEST_CASE("transparency: a Parse with 32,768 to 65,535 parameter types is read as PostgreSQL reads it", "[wire]") {
+    for (const std::uint16_t count : {std::uint16_t(32768), std::uint16_t(65535)}) {
+        std::string body("s\0INSERT INTO t VALUES ($1)\0", 28);
+        body += static_cast<char>(count >> 8);
+        body += static_cast<char>(count & 0xff);
+        body.append(std::size_t(count) * 4, '\0');
+        const auto m = parse_parse(body);
+        REQUIRE(m);
+        CHECK(m->parameter_type_count == count);
+    }
+}

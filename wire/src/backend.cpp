@@ -176,8 +176,8 @@ expected<std::string_view, std::string> parse_command_complete(std::string_view 
 
 expected<std::vector<std::optional<std::string_view>>, std::string> parse_data_row(std::string_view body) {
     message_reader r(body);
-    const auto count = r.int16();
-    if (!r.ok() || count < 0) return malformed("DataRow");
+    const auto count = r.uint16();  // as libpq reads it
+    if (!r.ok()) return malformed("DataRow");
     std::vector<std::optional<std::string_view>> values;
     values.reserve(static_cast<std::size_t>(count));
     for (int i = 0; i < count; ++i) {

@@ -61,8 +61,7 @@ expected<parse_message, std::string> parse_parse(std::string_view body) {
     parse_message m;
     m.statement = r.cstring();
     m.sql = r.cstring();
-    m.parameter_type_count = r.int16();
-    if (m.parameter_type_count < 0) return malformed("Parse");
+    m.parameter_type_count = r.uint16();
     r.bytes(std::size_t(m.parameter_type_count) * 4);
     if (!r.done()) return malformed("Parse");
     return m;

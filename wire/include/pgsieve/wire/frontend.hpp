@@ -55,7 +55,7 @@ struct query_message {
 struct parse_message {
     std::string_view statement;
     std::string_view sql;
-    std::int16_t parameter_type_count = 0;
+    std::uint16_t parameter_type_count = 0;  // up to 65535, as PostgreSQL reads it
 };
 struct bind_message {
     std::string_view portal;

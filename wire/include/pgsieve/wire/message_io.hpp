@@ -27,6 +27,8 @@ public:
         rest_.remove_prefix(2);
         return v;
     }
+    // A count PostgreSQL reads with pq_getmsgint(…, 2): unsigned, 0 to 65535.
+    std::uint16_t uint16() { return static_cast<std::uint16_t>(int16()); }
     std::uint8_t byte() {
         if (!need(1)) return 0;
         const auto v = static_cast<std::uint8_t>(rest_[0]);

@@ -1,0 +1,217 @@
+"""What the drivers' own test suites found through pgsieve (issue 12), each a
+test with the real driver: a client recognises its own notifications and its
+backend pid; a cancel sent while idle never lands on the next statement; a
+backend PostgreSQL terminates yields one FATAL, PostgreSQL's; wide Parse
+messages pass; a Query pipelined with the SCRAM final message is answered;
+idle_in_transaction_session_timeout narrows the session; SCRAM channel
+binding over TLS; and a 150 MB row streams through in bounded memory."""
+
+import base64
+import hashlib
+import hmac
+import os
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import psycopg
+import pytest
+
+from conftest import CLIENT_PASSWORD, make_certificate, psql, start_proxy
+
+MONITOR = """\
+    policies:
+      customer-success:
+        mode: monitor
+        statements: [select, explain]
+        tables:
+          public.customers: {columns: [id, name, plan, created_at]}
+"""
+
+
+@pytest.fixture(scope="module")
+def monitor(postgres, tmp_path_factory):
+    p = start_proxy(tmp_path_factory.mktemp("monitor"), policies=MONITOR)
+    yield p
+    assert p.stop() == 0, p.read_log()
+
+
+@pytest.fixture(scope="module")
+def enforce(postgres, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("enforce")
+    cert, key = make_certificate(str(directory))
+    p = start_proxy(directory, tls={"cert": cert, "key": key, "mode": "prefer"})
+    yield p
+    assert p.stop() == 0, p.read_log()
+
+
+def test_notification_pid_and_backend_pid_are_the_clients_own(monitor):
+    with psycopg.connect(monitor.dsn(), autocommit=True) as conn:
+        assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] == conn.info.backend_pid
+        received = []
+        conn.add_notify_handler(received.append)
+        conn.execute("LISTEN pgsieve_ch")
+        conn.execute("NOTIFY pgsieve_ch, 'hello'")
+        conn.execute("SELECT 1")
+        assert [(n.channel, n.payload) for n in received] == [("pgsieve_ch", "hello")]
+        assert received[0].pid == conn.info.backend_pid
+
+
+def test_cancel_while_idle_never_cancels_the_next_statement(monitor):
+    with psycopg.connect(monitor.dsn(), autocommit=True) as conn:
+        for _ in range(20):
+            conn.cancel()  # libpq's PQcancel: returns once PostgreSQL processed it
+            assert conn.execute("SELECT count(*) FROM generate_series(1, 200000)").fetchone() == (200000,)
+
+
+def test_a_terminated_backend_gives_one_fatal_postgresqls(monitor):
+    conn = psycopg.connect(monitor.dsn(), autocommit=True)
+    pid = conn.info.backend_pid
+    psql(f"SELECT pg_terminate_backend({pid})")
+    with pytest.raises(psycopg.OperationalError) as info:
+        for _ in range(50):
+            conn.execute("SELECT 1")
+            time.sleep(0.05)
+    text = str(info.value)
+    assert "terminating connection due to administrator command" in text
+    assert "pgsieve: the upstream server closed" not in text
+    conn.close()
+
+
+def test_node_postgres_sees_one_error_event_when_postgresql_terminates_the_backend(monitor):
+    script = r"""
+import pg from 'pg';
+const c = new pg.Client({host: '127.0.0.1', port: Number(process.env.PORT), user: 'cs_bot',
+                         password: process.env.PW, database: 'app'});
+const errors = [];
+c.on('error', (e) => { errors.push(e.message); });
+await c.connect();
+const pid = (await c.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+console.log('PID ' + pid);
+await new Promise((resolve) => process.stdin.once('data', resolve));
+await new Promise((resolve) => setTimeout(resolve, 1000));
+console.log('ERRORS ' + errors.length + ' ' + JSON.stringify(errors));
+process.exit(0);
+"""
+    directory = os.path.join(os.path.dirname(__file__), "node")
+    path = os.path.join(directory, "terminate_probe.mjs")
+    with open(path, "w") as f:
+        f.write(script)
+    try:
+        proc = subprocess.Popen(["node", path], cwd=directory, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True, env=dict(os.environ, PORT=str(monitor.port), PW=CLIENT_PASSWORD))
+        pid = int(proc.stdout.readline().split()[1])
+        psql(f"SELECT pg_terminate_backend({pid})")
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        out = proc.stdout.read()
+        assert proc.wait(timeout=20) == 0
+        # As with PostgreSQL itself: its FATAL, then "Connection terminated unexpectedly".
+        assert "ERRORS 2" in out and "pgsieve" not in out, out
+    finally:
+        os.remove(path)
+
+
+def test_parse_with_40000_parameters(enforce):
+    values = list(range(40000))
+    sql = "SELECT count(*) FROM customers WHERE id IN (" + ",".join(["%s"] * len(values)) + ")"
+    with psycopg.connect(enforce.dsn(), autocommit=True) as conn:
+        assert conn.execute(sql, values).fetchone() == (3,)
+
+
+def test_idle_in_transaction_session_timeout_narrows_the_session(enforce):
+    with psycopg.connect(enforce.dsn(options="-c idle_in_transaction_session_timeout=20s"), autocommit=True) as conn:
+        assert conn.execute("SHOW idle_in_transaction_session_timeout").fetchone() == ("20s",)
+
+
+def test_scram_channel_binding_over_tls(enforce):
+    with psycopg.connect(enforce.dsn(sslmode="require", channel_binding="require")) as conn:
+        assert conn.pgconn.ssl_in_use
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def scram_login(sock, user, password, then=b""):
+    """SCRAM-SHA-256 by hand, sending `then` in the same packet as the final message."""
+    def message(kind, body):
+        return kind + struct.pack("!I", len(body) + 4) + body
+
+    def read_message():
+        head = b""
+        while len(head) < 5:
+            head += sock.recv(5 - len(head))
+        kind, length = head[:1], struct.unpack("!I", head[1:])[0]
+        body = b""
+        while len(body) < length - 4:
+            body += sock.recv(length - 4 - len(body))
+        return kind, body
+
+    params = b"user\0" + user.encode() + b"\0database\0app\0\0"
+    sock.sendall(struct.pack("!II", len(params) + 8, 196608) + params)
+    kind, body = read_message()
+    assert kind == b"R" and b"SCRAM-SHA-256" in body
+    nonce = base64.b64encode(os.urandom(18)).decode()
+    first_bare = f"n=,r={nonce}"
+    first = ("n,," + first_bare).encode()
+    sock.sendall(message(b"p", b"SCRAM-SHA-256\0" + struct.pack("!I", len(first)) + first))
+    kind, body = read_message()
+    server_first = body[4:].decode()
+    attrs = dict(a.split("=", 1) for a in server_first.split(","))
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(attrs["s"]), int(attrs["i"]))
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    without_proof = f"c=biws,r={attrs['r']}"
+    auth = f"{first_bare},{server_first},{without_proof}".encode()
+    signature = hmac.new(stored_key, auth, hashlib.sha256).digest()
+    proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, signature))).decode()
+    sock.sendall(message(b"p", f"{without_proof},p={proof}".encode()) + then)
+    return read_message
+
+
+def test_a_query_sent_with_the_scram_final_message_is_answered(enforce):
+    with socket.create_connection(("127.0.0.1", enforce.port), timeout=10) as sock:
+        read = scram_login(sock, "cs_bot", CLIENT_PASSWORD, then=b"Q" + struct.pack("!I", 4 + 9) + b"SELECT 7\0")
+        kinds = []
+        deadline = time.time() + 10
+        while b"C" not in kinds and time.time() < deadline:
+            kind, body = read()
+            kinds.append(kind)
+            if kind == b"D":
+                assert body.endswith(b"7")
+        assert b"C" in kinds, kinds
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_a_150_mb_row_streams_through_in_bounded_memory(enforce, capsys):
+    pid = enforce.process.pid
+    with psycopg.connect(enforce.dsn(), autocommit=True) as conn:
+        conn.execute("SELECT 1").fetchone()
+        before = rss_kib(pid)
+        peak = [before]
+        done = threading.Event()
+
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], rss_kib(pid))
+                time.sleep(0.01)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            value = conn.execute("SELECT repeat('x', 150000000)").fetchone()[0]
+        finally:
+            done.set()
+            sampler.join()
+        assert len(value) == 150000000
+    growth = peak[0] - before
+    with capsys.disabled():
+        print(f"\n150 MB row: pgsieve RSS {before} KiB before, peak {peak[0]} KiB (+{growth} KiB)")
+    assert growth < 16 * 1024, f"pgsieve grew by {growth} KiB relaying one row"
