@@ -4,6 +4,8 @@
 #include "commands.hpp"
 
 #include <pgsieve/config/load.hpp>
+#include <pgsieve/net/catalog_loader.hpp>
+#include <pgsieve/policy/upstream_check.hpp>
 
 #include <fmt/format.h>
 
@@ -54,6 +56,34 @@ void print_summary(const config::config& cfg) {
     }
 }
 
+// The same check `serve` makes at every catalog load, as a report.
+int check_upstream(const config::config& cfg) {
+    const auto catalog = net::load_catalog(cfg);
+    if (!catalog) {
+        std::cerr << "pgsieve: " << catalog.error() << "\n";
+        return exit_refused;
+    }
+    const auto report = policy::check_upstream(cfg, **catalog);
+    fmt::print("\nupstream roles\n");
+    for (const auto& role : cfg.upstream_roles()) {
+        std::vector<std::string> policies;
+        for (const auto& [name, p] : cfg.policies) {
+            if (cfg.upstream_user_of(p) == role) policies.push_back(name);
+        }
+        std::size_t problems = 0;
+        for (const auto& f : report.findings) problems += f.role == role;
+        fmt::print("  {}  {}  {}\n", role,
+                   policies.empty() ? "reads the catalog only" : fmt::format("policies {}", fmt::join(policies, ", ")),
+                   problems == 0 ? "ok: holds no more than its policies grant" : fmt::format("{} finding(s)", problems));
+    }
+    if (!report.findings.empty()) fmt::print("\n{}", report.summary());
+    bool refuses = report.stops();
+    for (const auto& f : report.findings) refuses |= f.level == policy::finding_level::refuse_clients;
+    if (report.stops()) fmt::print("\nserve would not start.\n");
+    else if (refuses) fmt::print("\nserve would start, and refuse the clients of the policies named above.\n");
+    return refuses ? exit_refused : exit_ok;
+}
+
 }  // namespace
 
 void print_config_errors(const std::vector<config::load_error>& errors, const std::string& file,
@@ -73,7 +103,7 @@ int run_check_config(const check_config_options& options) {
     for (const auto& w : cfg.warnings)
         std::cerr << fmt::format("{}:{}: {}: warning: {}\n", cfg.source_path, w.line, w.key, w.message);
     print_summary(cfg);
-    return exit_ok;
+    return options.upstream ? check_upstream(cfg) : exit_ok;
 }
 
 }  // namespace pgsieve::cli

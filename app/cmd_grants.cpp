@@ -1,4 +1,4 @@
-// pgsieve grants -c FILE [--policy P]: the SQL that makes each upstream role
+// pgsieve grants -c FILE [--policy P] [--connect-as ROLE]: the SQL that makes each upstream role
 // hold exactly what its policies grant (DESIGN.md §1, the second wall). It
 // reads the upstream catalog to expand column lists; it never runs the SQL.
 
@@ -8,6 +8,7 @@
 #include <pgsieve/net/catalog_loader.hpp>
 #include <pgsieve/policy/grants.hpp>
 
+#include <cstdlib>
 #include <iostream>
 
 namespace pgsieve::cli {
@@ -19,7 +20,15 @@ int run_grants(const grants_options& options) {
         return exit_usage;
     }
     const auto& cfg = **loaded;
-    const auto catalog = net::load_catalog(cfg);
+    // Before its roles exist, the catalog is read as someone who can log in:
+    // the DBA who will run the SQL. Only the catalog read uses that identity.
+    auto reader = cfg;
+    if (!options.connect_as.empty()) {
+        reader.upstream.user = options.connect_as;
+        const char* password = std::getenv("PGPASSWORD");
+        reader.upstream.password = password && *password ? std::optional<std::string>(password) : std::nullopt;
+    }
+    const auto catalog = net::load_catalog(reader);
     if (!catalog) {
         std::cerr << "pgsieve grants: cannot read the catalog from the " << catalog.error() << "\n";
         return exit_usage;

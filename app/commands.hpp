@@ -44,7 +44,8 @@ int run_check(const check_options& options);
 
 struct grants_options {
     std::string config_file;
-    std::string policy;  // empty: every policy's role
+    std::string policy;      // empty: every policy's role
+    std::string connect_as;  // empty: upstream.user
 };
 int run_grants(const grants_options& options);
 
@@ -55,6 +56,7 @@ int run_dump_catalog(const dump_catalog_options& options);
 
 struct check_config_options {
     std::string config_file;
+    bool upstream = false;  // also check the upstream roles (the DBA's doctor before going live)
 };
 int run_check_config(const check_config_options& options);
 

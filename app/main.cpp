@@ -48,12 +48,19 @@ int main(int argc, char** argv) {
     auto* check_config_cmd = app.add_subcommand(
         "check-config", "Validate a configuration file without serving; print its clients and policies");
     check_config_cmd->add_option("-c,--config", check_config.config_file, "configuration file")->required();
+    check_config_cmd->add_flag("--upstream", check_config.upstream,
+                               "also connect upstream and check each upstream role against its policies "
+                               "(superuser, BYPASSRLS, wider privileges, row-level security); exit 1 if serve would "
+                               "refuse to start or refuse a policy's clients");
 
     cli::grants_options grants;
     auto* grants_cmd = app.add_subcommand(
         "grants", "Print the SQL that gives each upstream role exactly what its policies grant (never runs it)");
     grants_cmd->add_option("-c,--config", grants.config_file, "configuration file")->required();
     grants_cmd->add_option("--policy", grants.policy, "only the role of this policy");
+    grants_cmd->add_option("--connect-as", grants.connect_as,
+                           "read the catalog as this role (password from PGPASSWORD), e.g. the DBA's, when the "
+                           "upstream role does not exist yet");
 
     cli::dump_catalog_options dump_catalog;
     auto* dump_catalog_cmd = app.add_subcommand(

@@ -7,7 +7,8 @@ namespace pgsieve::audit {
 
 namespace {
 
-constexpr const char* create_v1 = R"sql(
+// A new file gets the current schema; older files are migrated (below).
+constexpr const char* create_current = R"sql(
 CREATE TABLE sessions (
     id INTEGER PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -18,7 +19,8 @@ CREATE TABLE sessions (
     application_name TEXT,
     database TEXT,
     tls INTEGER NOT NULL,
-    end_reason TEXT
+    end_reason TEXT,
+    attributes TEXT
 );
 CREATE TABLE statements (
     id INTEGER PRIMARY KEY,
@@ -44,7 +46,8 @@ CREATE TABLE statements (
     sqlstate TEXT,
     error TEXT,
     prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
+    hash TEXT NOT NULL,
+    row_scoped TEXT
 );
 -- Each index costs every insert: the ones the review commands need, and
 -- refusals (what an incident review asks first) indexed on their own.
@@ -66,7 +69,15 @@ CREATE TABLE policy_versions (
     loaded_at TEXT NOT NULL,
     source TEXT NOT NULL
 );
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
+)sql";
+
+// Schema 2: the client's bound attributes on sessions, and the row-scoped
+// tables a statement reads (in the hash chain; NULL in rows written before).
+constexpr const char* migrate_1_to_2 = R"sql(
+ALTER TABLE sessions ADD COLUMN attributes TEXT;
+ALTER TABLE statements ADD COLUMN row_scoped TEXT;
+PRAGMA user_version = 2;
 )sql";
 
 expected<int, std::string> user_version(sqlite::database& db) {
@@ -102,23 +113,34 @@ expected<void, std::string> ensure_schema(sqlite::database& db) {
     if (auto r = db.exec("PRAGMA synchronous = NORMAL"); !r) return r;
     const auto version = user_version(db);
     if (!version) return unexpected(version.error());
-    if (*version == 0) {
-        const auto tables = has_tables(db);
-        if (!tables) return unexpected(tables.error());
-        if (*tables) return unexpected(std::string("not a pgsieve audit log (it has other tables)"));
-        if (auto r = db.exec("BEGIN"); !r) return r;
-        if (auto r = db.exec(create_v1); !r) {
+    const auto in_transaction = [&db](const char* sql) -> expected<void, std::string> {
+        if (auto r = db.exec("BEGIN IMMEDIATE"); !r) return r;
+        if (auto r = db.exec(sql); !r) {
             (void)db.exec("ROLLBACK");
             return r;
         }
         return db.exec("COMMIT");
+    };
+    if (*version == 0) {
+        const auto tables = has_tables(db);
+        if (!tables) return unexpected(tables.error());
+        if (*tables) return unexpected(std::string("not a pgsieve audit log (it has other tables)"));
+        return in_transaction(create_current);
+    }
+    if (*version == 1) {
+        if (auto r = in_transaction(migrate_1_to_2); !r) return unexpected("migrating audit schema 1 to 2: " + r.error());
     }
     return check_schema(db);
 }
 
 std::string chain_hash(std::string_view prev_hash, const std::vector<sqlite::value>& row) {
     std::string canonical(prev_hash);
-    for (const auto& v : row) {
+    // A row written under schema 1 has no row_scoped (NULL): it was hashed without it.
+    const auto count = row.size() == chained_column_count && std::holds_alternative<std::monostate>(row.back())
+                           ? row.size() - 1
+                           : row.size();
+    for (std::size_t i = 0; i < count; ++i) {
+        const auto& v = row[i];
         if (const auto* n = std::get_if<std::int64_t>(&v)) {
             fmt::format_to(std::back_inserter(canonical), "I{};", *n);
         } else if (const auto* s = std::get_if<std::string>(&v)) {

@@ -17,12 +17,12 @@ namespace {
 enum prepared_index { insert_session, end_session, insert_statement, insert_event, insert_policy };
 
 constexpr std::string_view prepared_sql[] = {
-    "INSERT OR REPLACE INTO sessions (id, started_at, client, policy, client_addr, application_name, database, tls) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT OR REPLACE INTO sessions (id, started_at, client, policy, client_addr, application_name, database, tls, "
+    "attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?",
     "INSERT INTO statements (id, session_id, ts, client, policy, policy_version, protocol, statement_name, sql, "
     "fingerprint, verdict, reason, rule, tables, columns, tags, command_tag, rows, bytes, duration_us, sqlstate, "
-    "error, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "error, row_scoped, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "INSERT INTO events (ts, session_id, kind, detail) VALUES (?, ?, ?, ?)",
     "INSERT OR IGNORE INTO policy_versions (version, loaded_at, source) VALUES (?, ?, ?)",
 };
@@ -91,6 +91,7 @@ expected<void, std::string> writer::insert(pending& p, bool normalize_sql) {
         s->bind_value(6, text_or_null(r->application_name));
         s->bind_value(7, text_or_null(r->database));
         s->bind(8, std::int64_t{r->tls ? 1 : 0});
+        s->bind_value(9, text_or_null(r->attributes));
     } else if (const auto* r = std::get_if<session_ended>(&p.r)) {
         s = &prepared_[end_session];
         s->bind(1, rfc3339(r->ended_at));
@@ -133,6 +134,7 @@ expected<void, std::string> writer::insert(pending& p, bool normalize_sql) {
             as_int(r->duration_us),
             text_or_null(r->sqlstate),
             text_or_null(r->error),
+            json_array(r->row_scoped),
         };
         std::string hash = chain_hash(last_hash_, row);
         s = &prepared_[insert_statement];

@@ -29,6 +29,12 @@ const std::optional<std::string>& config::upstream_password_of(const policy& p) 
     return p.upstream_user.empty() ? upstream.password : p.upstream_password;
 }
 
+std::vector<std::string> config::upstream_roles() const {
+    std::set<std::string> roles{upstream.user};
+    for (const auto& [name, p] : policies) roles.insert(upstream_user_of(p));
+    return {roles.begin(), roles.end()};
+}
+
 bool policy::writes() const {
     return statements.contains(statement_kind::insert) || statements.contains(statement_kind::update) ||
            statements.contains(statement_kind::delete_) || statements.contains(statement_kind::merge);

@@ -9,8 +9,6 @@ pgsieve="$root/build/app/pgsieve"
 workdir=$(mktemp -d /tmp/pgsieve-demo.XXXXXX)
 trap 'rm -rf "$workdir"' EXIT
 
-psql -X -q -c "ALTER ROLE ai_readonly PASSWORD '$PGSIEVE_DEMO_UPSTREAM_PASSWORD'"
-
 # The demo configuration, pointed at this cluster and a free port.
 # 6432 unless taken (or PGSIEVE_DEMO_PORT says otherwise; 0 means any free port).
 port=${PGSIEVE_DEMO_PORT:-6432}
@@ -29,10 +27,19 @@ sed -e "s/^  port: 6432$/  port: $port/" -e "s/^  port: 5432 .*/  port: $PGPORT/
   "$root/deploy/demo/pgsieve.yaml" > "$workdir/pgsieve.yaml"
 log="$workdir/pgsieve.log"
 
+# The second wall: the upstream role holds exactly what the policy grants.
+# A DBA reviews this SQL and runs it; here the demo's superuser does.
+"$pgsieve" grants -c "$workdir/pgsieve.yaml" --connect-as "$PGUSER" > "$workdir/grants.sql"
+psql -X -q -v ON_ERROR_STOP=1 -f "$workdir/grants.sql" >/dev/null
+psql -X -q -c "ALTER ROLE ai_cs PASSWORD '$PGSIEVE_DEMO_UPSTREAM_PASSWORD'"
+
 url="postgresql://cs_bot:$PGSIEVE_DEMO_CS_BOT_PASSWORD@127.0.0.1:$port/app"
 cat <<MSG
 
 == pgsieve is serving the demo database on 127.0.0.1:$port (logs: $log)
+
+It logs in upstream as ai_cs, made least-privilege by the SQL in
+  $workdir/grants.sql   (pgsieve grants; check it with: pgsieve check-config -c $workdir/pgsieve.yaml --upstream)
 
 Connect as the AI client cs_bot:
   psql "$url"

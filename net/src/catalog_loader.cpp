@@ -117,11 +117,17 @@ struct loader {
         }
         upstream.emplace(std::move(socket));
         if (!co_await login()) co_return;
+        // The roles' own facts (the second wall) are read with the rest, so
+        // every snapshot can be checked against the configuration.
+        const auto roles = cfg.upstream_roles();
+        const auto roles_sql = policy::catalog_sql::roles(roles);
+        const auto privileges_sql = policy::catalog_sql::privileges(roles);
         const std::pair<const char*, std::vector<policy::row>*> queries[] = {
             {policy::catalog_sql::relations, &rows.relations}, {policy::catalog_sql::functions, &rows.functions},
-            {policy::catalog_sql::operators, &rows.operators}, {policy::catalog_sql::role, &rows.role},
-            {policy::catalog_sql::domains, &rows.domains},     {policy::catalog_sql::casts, &rows.casts},
-            {policy::catalog_sql::sequences, &rows.sequences}};
+            {policy::catalog_sql::operators, &rows.operators}, {policy::catalog_sql::domains, &rows.domains},
+            {policy::catalog_sql::casts, &rows.casts},         {policy::catalog_sql::sequences, &rows.sequences},
+            {policy::catalog_sql::row_policies, &rows.row_policies}, {roles_sql.c_str(), &rows.roles},
+            {privileges_sql.c_str(), &rows.privileges}};
         for (const auto& [sql, into] : queries) {
             if (!co_await query(sql, *into)) co_return;
         }

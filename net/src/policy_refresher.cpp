@@ -53,9 +53,18 @@ policy_refresher::policy_refresher(std::string config_path, session::policy_sour
 
 policy_refresher::~policy_refresher() { stop(); }
 
-void policy_refresher::start() {
+std::optional<std::string> policy_refresher::start() {
     refresh_catalog();  // before serving, so the first statements can be decided
+    const auto snapshot = policies_.current();
+    if (snapshot && snapshot->upstream.stops()) {
+        std::string why = "the upstream roles are not a second wall:\n";
+        for (const auto& f : snapshot->upstream.findings) {
+            if (f.level == policy::finding_level::stop) why += fmt::format("  {}\n    fix: {}\n", f.message, f.fix);
+        }
+        return why + "not serving (pgsieve check-config --upstream prints the whole report)";
+    }
     thread_ = std::thread([this] { run(); });
+    return std::nullopt;
 }
 
 void policy_refresher::request_refresh() {
@@ -124,38 +133,27 @@ void policy_refresher::refresh_catalog() {
     log::info("catalog_loaded", {{"relations", (*catalog)->relation_count()},
                                  {"functions", (*catalog)->function_count()},
                                  {"ms", ms.count()}});
-    warn_about_role(*snapshot->cfg, **catalog);
     policies_.update(nullptr, std::move(*catalog));
+    log_upstream_findings(policies_.current()->upstream);
 }
 
-void policy_refresher::warn_about_role(const config::config& cfg, const policy::catalog& catalog) {
-    const auto& role = catalog.upstream_role;
-    std::string summary = fmt::format("{}{}", role.superuser, role.bypass_rls);
-    std::vector<std::string> owned_granted;
-    for (const auto& [schema, name] : role.owned) {
-        for (const auto& [policy_name, p] : cfg.policies) {
-            if (p.tables.contains(config::qualified_name{schema, name})) {
-                owned_granted.push_back(schema + "." + name);
-                break;
-            }
-        }
+void policy_refresher::log_upstream_findings(const policy::upstream_report& report) {
+    auto summary = report.summary();
+    if (summary == last_findings_) return;  // once per change, not every refresh
+    last_findings_ = std::move(summary);
+    for (const auto& f : report.findings) {
+        // After start a stop finding refuses the clients of the role's policies.
+        const auto level = f.level == policy::finding_level::warning ? log::level::warning : log::level::error;
+        const auto event = f.level == policy::finding_level::stop             ? "upstream_role_refused"
+                           : f.level == policy::finding_level::refuse_clients ? "upstream_policy_refused"
+                                                                              : "upstream_role_warning";
+        log::write(level, event,
+                   {{"role", f.role},
+                    {"policies", fmt::format("{}", fmt::join(f.policies, ","))},
+                    {"object", f.object},
+                    {"message", f.message},
+                    {"fix", f.fix}});
     }
-    for (const auto& t : owned_granted) summary += t;
-    if (summary == last_role_warning_) return;  // once per change, not every refresh
-    last_role_warning_ = summary;
-    const auto user = cfg.upstream.user;
-    if (role.superuser)
-        log::warn("upstream_role_superuser", {{"user", user}, {"message", "the upstream role is a superuser: it bypasses "
-                                                                           "every privilege check; use a dedicated "
-                                                                           "read-only role"}});
-    else if (role.bypass_rls)
-        log::warn("upstream_role_bypassrls", {{"user", user}, {"message", "the upstream role bypasses row-level security"}});
-    if (!owned_granted.empty())
-        log::warn("upstream_role_owns_tables",
-                  {{"user", user},
-                   {"tables", fmt::format("{}", fmt::join(owned_granted, ", "))},
-                   {"message", "the upstream role owns granted tables: an owner can alter them and bypasses their "
-                               "row-level security; grant it SELECT on tables owned by another role"}});
 }
 
 void policy_refresher::reload_config() {

@@ -10,6 +10,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -21,7 +22,10 @@ public:
     policy_refresher(std::string config_path, session::policy_source& policies, audit::sink* audit);
     ~policy_refresher();
 
-    void start();
+    // Reads the first catalog, then refreshes on its own thread. Returns why
+    // `serve` must not start: the upstream roles are not a wall
+    // (policy::check_upstream's stop findings).
+    [[nodiscard]] std::optional<std::string> start();
     void request_refresh();  // thread-safe; rate-limited
     void request_reload();   // thread-safe
     void stop();
@@ -30,7 +34,8 @@ private:
     void run();
     void refresh_catalog();
     void reload_config();
-    void warn_about_role(const config::config& cfg, const policy::catalog& catalog);
+    // Logs the upstream check's findings when they differ from the last ones.
+    void log_upstream_findings(const policy::upstream_report& report);
 
     std::string config_path_;
     session::policy_source& policies_;
@@ -41,7 +46,7 @@ private:
     bool reload_wanted_ = false;
     bool stopping_ = false;
     std::thread thread_;
-    std::string last_role_warning_;  // only the refresher thread touches it
+    std::string last_findings_;  // only the refresher thread touches it (and start(), before it runs)
 };
 
 }  // namespace pgsieve::net

@@ -145,7 +145,7 @@ server::~server() = default;
 void server::run() {
     auto& ctx = impl_->context;
     auto& workers = impl_->workers;
-    impl_->refresher->start();
+    if (auto refused = impl_->refresher->start()) throw std::runtime_error(*refused);
     for (auto& w : workers) asio::co_spawn(w->io, accept_loop(*w, ctx), asio::detached);
 
     // Signals and the admin endpoint are handled on the first worker's thread.

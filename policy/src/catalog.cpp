@@ -1,5 +1,9 @@
 #include <pgsieve/policy/catalog.hpp>
 
+#include <pgsieve/common/sql_text.hpp>
+
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace pgsieve::policy {
@@ -42,13 +46,6 @@ const char* const operators =
     "LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = r.typnamespace "
     "WHERE n.nspname <> 'pg_catalog' OR fn.nspname <> 'pg_catalog' "
     "ORDER BY o.oid";
-const char* const role =
-    "SELECT r.rolsuper, r.rolbypassrls, n.nspname, c.relname "
-    "FROM pg_catalog.pg_roles r "
-    "LEFT JOIN pg_catalog.pg_class c ON c.relowner = r.oid AND c.relkind IN ('r', 'v', 'm', 'f', 'p') "
-    "LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE r.rolname = current_user "
-    "ORDER BY n.nspname, c.relname";
 const char* const domains =
     "SELECT dn.nspname, d.typname, bn.nspname, b.typname, fn.nspname, f.proname "
     "FROM pg_catalog.pg_type d "
@@ -89,6 +86,76 @@ const char* const casts =
     "JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace "
     "WHERE fn.nspname <> 'pg_catalog' "
     "ORDER BY c.oid";
+const char* const row_policies =
+    "SELECT schemaname, tablename, policyname, permissive, roles, cmd, qual, with_check "
+    "FROM pg_catalog.pg_policies ORDER BY schemaname, tablename, policyname";
+
+namespace {
+std::string name_array(const std::vector<std::string>& names) {
+    std::string out = "ARRAY[";
+    for (std::size_t i = 0; i < names.size(); ++i) out += (i ? ", " : "") + quote_literal(names[i]);
+    return out + "]::pg_catalog.text[]";
+}
+}  // namespace
+
+std::string roles(const std::vector<std::string>& names) {
+    return fmt::format(
+        "SELECT w.name, r.rolsuper, r.rolbypassrls, r.rolcreaterole, m.rolname, m.rolsuper, m.rolbypassrls "
+        "FROM pg_catalog.unnest({}) AS w(name) "
+        "LEFT JOIN pg_catalog.pg_roles r ON r.rolname = w.name "
+        "LEFT JOIN pg_catalog.pg_roles m ON m.oid <> r.oid AND pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER') "
+        "ORDER BY 1, 5",
+        name_array(names));
+}
+
+// has_*_privilege() answer as PostgreSQL checks a statement: through
+// memberships, PUBLIC and ownership included.
+std::string privileges(const std::vector<std::string>& names) {
+    const auto held = [](const char* function, const char* subject, std::initializer_list<const char*> privileges) {
+        std::string out = "pg_catalog.array_remove(ARRAY[";
+        bool first = true;
+        for (const char* p : privileges) {
+            out += fmt::format("{}CASE WHEN pg_catalog.{}(r.oid, {}, '{}') THEN '{}' END", first ? "" : ", ", function,
+                               subject, p, p);
+            first = false;
+        }
+        return out + "]::pg_catalog.text[], NULL)";
+    };
+    return fmt::format(
+        "WITH r AS (SELECT oid, rolname FROM pg_catalog.pg_roles WHERE rolname = ANY ({0})), "
+        "t AS (SELECT r.rolname, r.oid AS role_oid, c.oid AS rel_oid, c.relkind, n.nspname, c.relname, "
+        "pg_catalog.pg_has_role(r.oid, c.relowner, 'USAGE') AS owner, "
+        "CASE WHEN c.relkind = 'S' THEN {1} ELSE {2} END AS privileges "
+        "FROM r CROSS JOIN pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p', 'S') "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast') "
+        "SELECT rolname, nspname, relname, NULL, pg_catalog.array_to_string(privileges, ','), owner FROM t "
+        "WHERE owner OR pg_catalog.cardinality(privileges) > 0 "
+        "UNION ALL "
+        "SELECT t.rolname, t.nspname, t.relname, a.attname, pg_catalog.array_to_string(k.privileges, ','), false "
+        "FROM t JOIN pg_catalog.pg_attribute a ON a.attrelid = t.rel_oid AND a.attnum > 0 AND NOT a.attisdropped "
+        "CROSS JOIN LATERAL (SELECT pg_catalog.array_remove(ARRAY[{3}]::pg_catalog.text[], NULL)) AS k(privileges) "
+        "WHERE t.relkind <> 'S' "
+        "AND pg_catalog.has_any_column_privilege(t.role_oid, t.rel_oid, 'SELECT, INSERT, UPDATE, REFERENCES') "
+        "AND pg_catalog.cardinality(k.privileges) > 0 "
+        "UNION ALL "
+        "SELECT r.rolname, n.nspname, NULL, NULL, 'CREATE', pg_catalog.pg_has_role(r.oid, n.nspowner, 'USAGE') "
+        "FROM r CROSS JOIN pg_catalog.pg_namespace n "
+        "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_' "
+        "AND pg_catalog.has_schema_privilege(r.oid, n.oid, 'CREATE') "
+        "ORDER BY 1, 2, 3 NULLS FIRST, 4 NULLS FIRST",
+        name_array(names), held("has_sequence_privilege", "c.oid", {"USAGE", "SELECT", "UPDATE"}),
+        held("has_table_privilege", "c.oid", {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"}),
+        // Column-level privileges the table-level ones do not already give.
+        [] {
+            std::string out;
+            for (const char* p : {"SELECT", "INSERT", "UPDATE", "REFERENCES"})
+                out += fmt::format("{}CASE WHEN NOT '{}' = ANY (t.privileges) AND pg_catalog.has_column_privilege("
+                                   "t.role_oid, t.rel_oid, a.attnum, '{}') THEN '{}' END",
+                                   out.empty() ? "" : ", ", p, p, p);
+            return out;
+        }());
+}
 }  // namespace catalog_sql
 
 const column_info* relation_info::column(const std::string& name) const {
@@ -201,6 +268,57 @@ int number(const row& r, std::size_t i) {
 }
 type_key type_at(const row& r, std::size_t i) { return {text(r, i), text(r, i + 1)}; }
 
+std::set<std::string> comma_list(const std::string& text) {
+    std::set<std::string> out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        const auto comma = text.find(',', start);
+        out.insert(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return out;
+}
+
+void read_roles(const catalog_rows& rows, catalog& into) {
+    into.roles_checked = !rows.roles.empty();
+    for (const auto& r : rows.roles) {
+        auto& facts = into.roles[text(r, 0)];
+        facts.exists = r.size() > 1 && r[1].has_value();
+        facts.superuser = text(r, 1) == "t";
+        facts.bypass_rls = text(r, 2) == "t";
+        facts.create_role = text(r, 3) == "t";
+        if (r.size() > 4 && r[4]) {
+            facts.member_of.push_back(*r[4]);
+            if (text(r, 5) == "t" || text(r, 6) == "t") facts.privileged_member_of.push_back(*r[4]);
+        }
+    }
+    for (const auto& r : rows.privileges) {
+        auto& facts = into.roles[text(r, 0)];
+        if (r.size() < 6 || !r[2]) {
+            facts.create_schemas[text(r, 1)] = text(r, 5) == "t";
+            continue;
+        }
+        auto& rel = facts.relations[{text(r, 1), text(r, 2)}];
+        if (r[3]) {
+            rel.columns[*r[3]] = comma_list(text(r, 4));
+        } else {
+            rel.table = comma_list(text(r, 4));
+            rel.owner = text(r, 5) == "t";
+        }
+    }
+    for (const auto& r : rows.row_policies) {
+        row_policy p;
+        p.name = text(r, 2);
+        p.permissive = text(r, 3) != "RESTRICTIVE";
+        p.roles = parse_text_array(text(r, 4)).value_or(std::vector<std::string>{});
+        p.command = text(r, 5);
+        if (r.size() > 6) p.using_expression = r[6];
+        if (r.size() > 7) p.check_expression = r[7];
+        into.row_policies[{text(r, 0), text(r, 1)}].push_back(std::move(p));
+    }
+}
+
 }  // namespace
 
 std::shared_ptr<const catalog> catalog_from_rows(const catalog_rows& rows) {
@@ -240,11 +358,7 @@ std::shared_ptr<const catalog> catalog_from_rows(const catalog_rows& rows) {
     for (const auto& r : rows.operators)
         ops.push_back({text(r, 0), text(r, 1), text(r, 2), text(r, 3), type_at(r, 4), type_at(r, 6)});
     auto result = std::make_shared<catalog>(std::move(rels), std::move(fns), std::move(ops));
-    for (const auto& r : rows.role) {
-        result->upstream_role.superuser = text(r, 0) == "t";
-        result->upstream_role.bypass_rls = text(r, 1) == "t";
-        if (r.size() > 3 && r[2] && r[3]) result->upstream_role.owned.emplace_back(*r[2], *r[3]);
-    }
+    read_roles(rows, *result);
     for (const auto& r : rows.domains) {
         auto& d = result->domains[type_at(r, 0)];
         d.base = type_at(r, 2);
@@ -263,9 +377,10 @@ namespace {
 
 constexpr std::pair<const char*, std::vector<row> catalog_rows::*> sections[] = {
     {"relations", &catalog_rows::relations}, {"functions", &catalog_rows::functions},
-    {"operators", &catalog_rows::operators}, {"role", &catalog_rows::role},
-    {"domains", &catalog_rows::domains},     {"casts", &catalog_rows::casts},
-    {"sequences", &catalog_rows::sequences}};
+    {"operators", &catalog_rows::operators}, {"domains", &catalog_rows::domains},
+    {"casts", &catalog_rows::casts},         {"sequences", &catalog_rows::sequences},
+    {"row_policies", &catalog_rows::row_policies}, {"roles", &catalog_rows::roles},
+    {"privileges", &catalog_rows::privileges}};
 
 void escape_into(std::string& out, std::string_view field) {
     for (const char c : field) {

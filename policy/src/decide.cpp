@@ -400,6 +400,14 @@ decision refused_whole(const context& ctx, rule r, std::string message, std::str
     return out;
 }
 
+std::vector<std::string> row_scoped(const std::vector<std::string>& tables, const config::policy& policy) {
+    std::vector<std::string> out;
+    for (const auto& [name, grant] : policy.tables) {
+        if (grant.rows && std::find(tables.begin(), tables.end(), name.str()) != tables.end()) out.push_back(name.str());
+    }
+    return out;
+}
+
 }  // namespace
 
 decision decide(const std::vector<parser::statement_facts>& statements, std::string_view sql, const context& ctx) {
@@ -424,7 +432,7 @@ decision decide(const std::vector<parser::statement_facts>& statements, std::str
             out.effects.insert(out.effects.end(), part.effects.begin(), part.effects.end());
             out.session_dependent = out.session_dependent || part.session_dependent;
             out.redact_errors = out.redact_errors || part.redact_errors;
-            out.parts.push_back({f.text, std::move(part.tables), std::move(part.columns)});
+            out.parts.push_back({f.text, std::move(part.tables), std::move(part.columns), {}});
         }
         if (!v) continue;
         out.rule = v->rule;
@@ -439,6 +447,8 @@ decision decide(const std::vector<parser::statement_facts>& statements, std::str
         else out.allowed = false;
         break;
     }
+    out.row_scoped = row_scoped(out.tables, ctx.policy);
+    for (auto& part : out.parts) part.row_scoped = row_scoped(part.tables, ctx.policy);
     return out;
 }
 

@@ -43,7 +43,7 @@ std::string lowercase_name(std::string_view text) {
 std::string rls_policy_name(std::string_view policy) { return "pgsieve_" + lowercase_name(policy); }
 
 expected<std::vector<role_grant>, std::string> role_grants(const config::config& cfg, const catalog& cat,
-                                                           std::string_view only_policy) {
+                                                           std::string_view only_policy, missing_objects missing) {
     const std::string* only_role = nullptr;
     if (!only_policy.empty()) {
         const auto* p = cfg.find_policy(only_policy);
@@ -60,7 +60,10 @@ expected<std::vector<role_grant>, std::string> role_grants(const config::config&
         const context ctx{cfg, p, cat, {}, role, nullptr};
         for (const auto& [table, grant] : p.tables) {
             const auto* rel = cat.relation(table.schema, table.name);
-            if (!rel) return unexpected(fmt::format("policy \"{}\" grants {}, which the upstream catalog lacks", name, table.str()));
+            if (!rel) {
+                if (missing == missing_objects::skip) continue;
+                return unexpected(fmt::format("policy \"{}\" grants {}, which the upstream catalog lacks", name, table.str()));
+            }
             g.schemas.insert(table.schema);
             auto it = std::find_if(g.tables.begin(), g.tables.end(), [&](const auto& t) { return t.relation == rel; });
             if (it == g.tables.end()) {
@@ -74,7 +77,8 @@ expected<std::vector<role_grant>, std::string> role_grants(const config::config&
             }
             if (grant.columns) {
                 for (const auto& c : *grant.columns) {
-                    if (std::find(rel->columns.begin(), rel->columns.end(), c) == rel->columns.end())
+                    if (std::find(rel->columns.begin(), rel->columns.end(), c) == rel->columns.end() &&
+                        missing == missing_objects::fail)
                         return unexpected(fmt::format("policy \"{}\" grants column {}.{}, which the upstream catalog lacks",
                                                       name, table.str(), c));
                 }
@@ -93,7 +97,8 @@ expected<std::vector<role_grant>, std::string> role_grants(const config::config&
                 for (const auto& c : visible) add_unique(it->update, c);
             if (grant.allow.contains(config::table_verb::delete_)) it->delete_ = true;
             if (grant.rows) {
-                if (std::find(rel->columns.begin(), rel->columns.end(), grant.rows->column) == rel->columns.end())
+                if (std::find(rel->columns.begin(), rel->columns.end(), grant.rows->column) == rel->columns.end() &&
+                    missing == missing_objects::fail)
                     return unexpected(fmt::format("policy \"{}\" scopes {} by column {}, which the upstream catalog lacks",
                                                   name, table.str(), grant.rows->column));
                 it->rows.emplace_back(name, *grant.rows);

@@ -76,9 +76,11 @@ void audit_recorder::outcome(const pgsieve::session::outcome& o, sys_time now) {
             s.sql = part.text;
             s.tables = part.tables;
             s.columns = part.columns;
+            s.row_scoped = part.row_scoped;
         } else {
             s.tables = d->tables;
             s.columns = d->columns;
+            s.row_scoped = d->row_scoped;
         }
         if (o.refused || d->would_block) {
             s.outcome = o.refused ? audit::verdict::blocked : audit::verdict::would_block;

@@ -103,9 +103,18 @@ std::optional<action> session::step_handshake() {
                 state_ = state::closed;
             }
             return std::nullopt;
-        case client_handshake::step::authenticated:
+        case client_handshake::step::authenticated: {
+            // The second wall must stand before a client of the policy is
+            // served: its upstream role exists, and row-scoped tables are
+            // really scoped by PostgreSQL (policy::check_upstream).
+            const auto snapshot = shared_.policies.current();
+            if (const auto* f = snapshot ? snapshot->upstream.refusal(handshake_->policy()->name) : nullptr) {
+                fail(sqlstate::object_not_in_prerequisite_state, "pgsieve: " + f->message, "fix: " + f->fix);
+                return std::nullopt;
+            }
             state_ = state::upstream_connect;
             return std::nullopt;
+        }
         case client_handshake::step::failed: {
             const auto& f = *handshake_->failure();
             fail(f.sqlstate, f.message, f.hint);

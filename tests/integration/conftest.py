@@ -158,7 +158,8 @@ MONITOR_POLICY = DEFAULT_POLICY.replace("statements: [select, explain]", "mode: 
 
 
 def proxy_config(port, *, tls=None, listen_extra="", upstream_port=None, upstream_host="127.0.0.1",
-                 upstream_extra="", clients_extra="", policies=DEFAULT_POLICY, audit_extra="", extra=""):
+                 upstream_extra="", clients_extra="", more_clients="", policies=DEFAULT_POLICY, audit_extra="",
+                 extra=""):
     tls_block = ""
     if tls:
         tls_block = f"  tls: {{cert_file: {tls['cert']}, key_file: {tls['key']}, mode: {tls.get('mode', 'require')}}}\n"
@@ -181,7 +182,8 @@ def proxy_config(port, *, tls=None, listen_extra="", upstream_port=None, upstrea
           - name: cs_bot
             password_env: PGSIEVE_TEST_CLIENT_PASSWORD
             policy: customer-success
-        """) + textwrap.indent(textwrap.dedent(clients_extra), "    ") + textwrap.dedent(policies) + textwrap.dedent(extra)
+        """) + textwrap.indent(textwrap.dedent(clients_extra), "    ") + textwrap.indent(
+        textwrap.dedent(more_clients), "  ") + textwrap.dedent(policies) + textwrap.dedent(extra)
 
 
 def start_proxy(tmp_dir, **config):

@@ -226,6 +226,51 @@ TEST_CASE("audit sink: a file that is not an audit log, or from a newer pgsieve,
     CHECK(missing.error().find("no/such/dir/audit.db") != std::string::npos);
 }
 
+TEST_CASE("audit sink: a schema 1 log is migrated, its chain still verifies and new rows chain on", "[audit]") {
+    temp_dir dir;
+    const auto file = dir.file("audit.db");
+    {
+        std::ifstream in(std::string(PGSIEVE_FIXTURES) + "/audit_schema1.sql");
+        REQUIRE(in);
+        const std::string dump((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        sqlite3* db = nullptr;
+        REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+        REQUIRE(sqlite3_exec(db, dump.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(db);
+    }
+    CHECK(sqlite_column(file, "PRAGMA user_version") == std::vector<std::string>{"1"});
+    {
+        auto sink = open_sink(file);
+        const auto id = sink->new_session_id();
+        CHECK(id == 2);
+        audit::session_started started{id, std::chrono::system_clock::now(), "t1", "tenant", "127.0.0.1", "psql", "app",
+                                       false};
+        started.attributes = audit::detail_json({{"tenant_id", "1"}});
+        sink->submit(started);
+        auto scoped = statement_record("SELECT * FROM app.orders");
+        scoped.tables = {"app.orders"};
+        scoped.row_scoped = {"app.orders"};
+        sink->submit(scoped);
+    }
+    CHECK(sqlite_column(file, "PRAGMA user_version") == std::vector<std::string>{"2"});
+    CHECK(sqlite_column(file, "SELECT coalesce(attributes, 'NULL') FROM sessions ORDER BY id") ==
+          std::vector<std::string>{"NULL", R"({"tenant_id":"1"})"});
+    CHECK(sqlite_column(file, "SELECT coalesce(row_scoped, 'NULL') FROM statements ORDER BY id") ==
+          std::vector<std::string>{"NULL", "NULL", "NULL", R"(["app.orders"])"});
+    auto review = audit::review::open(file);
+    REQUIRE(review);
+    const auto verified = review->verify();
+    REQUIRE(verified);
+    CHECK(verified->checked == 4);
+    CHECK_FALSE(verified->first_bad_id);
+    // row_scoped is under the hash: clearing it on a new row is named.
+    sqlite_column(file, "UPDATE statements SET row_scoped = NULL WHERE id = 4");
+    const auto tampered = review->verify();
+    REQUIRE(tampered);
+    REQUIRE(tampered->first_bad_id);
+    CHECK(*tampered->first_bad_id == 4);
+}
+
 TEST_CASE("audit review: list filters, stats sections and formats", "[audit]") {
     temp_dir dir;
     const auto file = dir.file("audit.db");

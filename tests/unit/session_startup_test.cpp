@@ -128,6 +128,34 @@ TEST_CASE("session: a refused startup parameter is named in the FATAL, after aut
     CHECK_FALSE(e.hint.empty());
 }
 
+TEST_CASE("attack: a client of a policy whose row-scoped table lacks row-level security is refused at startup",
+          "[session][security][second-wall]") {
+    std::string yaml = session_yaml;
+    const auto replace = [&yaml](std::string_view from, std::string_view to) {
+        yaml.replace(yaml.find(from), from.size(), to);
+    };
+    replace("max_connections: 1}", "max_connections: 1, attributes: {tenant_id: '1'}}");
+    replace("{columns: [id, name]}", "{columns: [id, name], rows: {column: id, attribute: tenant_id}}");
+    harness h(yaml);
+    // The catalog as the upstream reads it: RLS is off on public.customers.
+    policy::catalog_rows rows;
+    for (const char* column : {"id", "name"})
+        rows.relations.push_back({"public", "customers", "r", column, "pg_catalog", "int8", std::nullopt, std::nullopt,
+                                  "owner", "f", "f"});
+    rows.roles.push_back({"ai_readonly", "f", "f", "f", std::nullopt, std::nullopt, std::nullopt});
+    h.shared.policies.update(nullptr, policy::catalog_from_rows(rows));
+    const auto reply = client_login(h, "cs_bot", "cs-secret");
+    REQUIRE(types_of(reply) == "RE");
+    const auto e = error_of(reply[1]);
+    CHECK(e.severity == "FATAL");
+    CHECK(e.sqlstate == "55000");
+    CHECK(e.message == "pgsieve: row-level security is not enabled on public.customers, whose rows policy reader scopes "
+                       "by tenant_id");
+    CHECK(e.hint.find("ALTER TABLE public.customers ENABLE ROW LEVEL SECURITY") != std::string::npos);
+    CHECK(h.next() == action::close);  // nothing reached the upstream
+    CHECK(h.s->upstream_output().empty());
+}
+
 TEST_CASE("session: the wrong database is refused after authentication", "[session]") {
     harness h;
     h.client_sends(startup({{"user", "cs_bot"}, {"database", "postgres"}}));

@@ -51,6 +51,7 @@ struct statement {
     std::string rule;    // which rule decided: statement, relation, column, ...
     std::vector<std::string> tables;   // schema.table
     std::vector<std::string> columns;  // schema.table.column
+    std::vector<std::string> row_scoped;  // of `tables`, those PostgreSQL's row-level security scopes for the policy
     std::string application_name;      // joined into tags
     std::string command_tag;
     std::uint64_t rows = 0;

@@ -163,6 +163,8 @@ struct config {
     // The role and password a policy's sessions log in upstream with.
     const std::string& upstream_user_of(const policy& p) const;
     const std::optional<std::string>& upstream_password_of(const policy& p) const;
+    // Every role pgsieve logs in upstream as (upstream.user and the policies' own), sorted.
+    std::vector<std::string> upstream_roles() const;
 };
 
 std::string_view to_string(tls_mode);

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,34 @@ struct cast_info {
     char context = 'e';  // pg_cast.castcontext: e explicit, a assignment, i implicit
 };
 
+// One upstream role as PostgreSQL sees it. Privileges are named as GRANT
+// names them (SELECT, INSERT, …); ownership through membership counts.
+struct role_facts {
+    bool exists = false;
+    bool superuser = false;
+    bool bypass_rls = false;
+    bool create_role = false;
+    std::vector<std::string> member_of;             // every role it is a member of, directly or not
+    std::vector<std::string> privileged_member_of;  // those that are superuser or BYPASSRLS (SET ROLE reaches them)
+    struct relation_privileges {
+        std::set<std::string> table;                              // table-level
+        std::map<std::string, std::set<std::string>> columns;     // column-level, beyond the table-level ones
+        bool owner = false;
+    };
+    std::map<std::pair<std::string, std::string>, relation_privileges> relations;  // only where it holds something
+    std::map<std::string, bool> create_schemas;  // schemas it may CREATE in → whether it owns them
+};
+
+// A row-level security policy (pg_policies), its expressions as pg_get_expr prints them.
+struct row_policy {
+    std::string name;
+    bool permissive = true;
+    std::vector<std::string> roles;  // "public" for every role
+    std::string command;             // ALL, SELECT, INSERT, UPDATE, DELETE
+    std::optional<std::string> using_expression;
+    std::optional<std::string> check_expression;
+};
+
 class catalog {
 public:
     catalog() = default;
@@ -104,14 +133,13 @@ public:
     std::size_t relation_count() const { return relations_.size(); }
     std::size_t function_count() const { return function_count_; }
 
-    // The upstream role pgsieve logs in as: a superuser or an owner of
-    // granted tables is more than a dedicated reader should be.
-    struct role_info {
-        bool superuser = false;
-        bool bypass_rls = false;
-        std::vector<std::pair<std::string, std::string>> owned;  // schema, relation
-    };
-    role_info upstream_role;
+    // What PostgreSQL lets each upstream role do (the second wall), for the
+    // roles the configuration names; `roles_checked` is false for a catalog
+    // read without them (unit tests), which upstream_check() then skips.
+    std::map<std::string, role_facts> roles;
+    bool roles_checked = false;
+    // Row-level security policies, by table (pg_policies).
+    std::map<std::pair<std::string, std::string>, std::vector<row_policy>> row_policies;
 
 private:
     std::map<std::pair<std::string, std::string>, relation_info> relations_;
@@ -136,21 +164,28 @@ extern const char* const relations;
 extern const char* const functions;
 // schema, operator, function schema, function name, left type schema, left type name, right type schema, right type name
 extern const char* const operators;
-// rolsuper, rolbypassrls, schema, relation it owns (NULLs when it owns none)
-extern const char* const role;
 // domain schema, domain name, base type schema, base type name, function schema, function name (NULLs: none)
 extern const char* const domains;
 // target type schema, target type name, function schema, function name, castcontext
 extern const char* const casts;
 // table schema, table, sequence schema, sequence (sequences owned by the table's columns)
 extern const char* const sequences;
+// table schema, table, policy, PERMISSIVE|RESTRICTIVE, roles (a text array), command, USING, WITH CHECK
+extern const char* const row_policies;
+// For each named role: name, rolsuper, rolbypassrls, rolcreaterole (NULLs: no such role),
+// then a role it is a member of, with its rolsuper and rolbypassrls (NULLs: none).
+std::string roles(const std::vector<std::string>& names);
+// For each named role, what it holds outside pg_catalog and information_schema:
+// role, schema, relation (NULL: the schema itself), column (NULL: the relation),
+// privileges (comma-separated), owner (t/f).
+std::string privileges(const std::vector<std::string>& names);
 }  // namespace catalog_sql
 
 using row = std::vector<std::optional<std::string>>;
 
 // The rows of each catalog query, as read from the upstream.
 struct catalog_rows {
-    std::vector<row> relations, functions, operators, role, domains, casts, sequences;
+    std::vector<row> relations, functions, operators, domains, casts, sequences, row_policies, roles, privileges;
 };
 
 std::shared_ptr<const catalog> catalog_from_rows(const catalog_rows& rows);

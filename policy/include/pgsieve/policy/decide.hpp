@@ -60,6 +60,9 @@ struct decision {
     std::vector<std::string> tables;     // schema.table
     std::vector<std::string> columns;    // schema.table.column
     std::vector<std::string> functions;  // schema.function
+    // Of `tables`, those whose rows PostgreSQL's row-level security scopes
+    // for this policy (its `rows:` grants): the audit says so.
+    std::vector<std::string> row_scoped;
     std::vector<session_effect> effects;
     // EXECUTE / FETCH: the answer depends on the session's named objects, so
     // it is never cached.
@@ -79,6 +82,7 @@ struct decision {
         std::string text;
         std::vector<std::string> tables;
         std::vector<std::string> columns;
+        std::vector<std::string> row_scoped;
     };
     std::vector<part> parts;
 };

@@ -35,11 +35,17 @@ struct role_grant {
     std::vector<table> tables;
 };
 
+// What to do with a granted table or column the catalog lacks.
+enum class missing_objects {
+    fail,  // an error names it (pgsieve grants: the DBA must know)
+    skip,  // nothing to grant there (the upstream check: the rest is still compared)
+};
+
 // The grants of every upstream role (of `only_policy`'s role, when given),
-// worked out against the catalog; an error names a granted table or column
-// the catalog lacks.
-[[nodiscard]] expected<std::vector<role_grant>, std::string> role_grants(const config::config& cfg, const catalog& cat,
-                                                                         std::string_view only_policy = {});
+// worked out against the catalog.
+[[nodiscard]] expected<std::vector<role_grant>, std::string> role_grants(
+    const config::config& cfg, const catalog& cat, std::string_view only_policy = {},
+    missing_objects missing = missing_objects::fail);
 
 // The SQL text for those grants.
 [[nodiscard]] std::string grants_sql(const config::config& cfg, const std::vector<role_grant>& grants);

@@ -5,6 +5,7 @@
 
 #include <pgsieve/config/config.hpp>
 #include <pgsieve/policy/catalog.hpp>
+#include <pgsieve/policy/upstream_check.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -16,6 +17,8 @@ namespace pgsieve::session {
 struct policy_snapshot {
     std::shared_ptr<const config::config> cfg;
     std::shared_ptr<const policy::catalog> catalog;  // null until first loaded
+    // The upstream roles held against the policies (empty without a catalog).
+    policy::upstream_report upstream;
     std::uint64_t generation = 0;
 };
 
@@ -30,6 +33,7 @@ public:
         auto next = std::make_shared<policy_snapshot>();
         next->cfg = cfg ? std::move(cfg) : (old ? old->cfg : nullptr);
         next->catalog = catalog ? std::move(catalog) : (old ? old->catalog : nullptr);
+        if (next->cfg && next->catalog) next->upstream = policy::check_upstream(*next->cfg, *next->catalog);
         next->generation = (old ? old->generation : 0) + 1;
         current_.store(std::move(next));
     }

@@ -12,6 +12,7 @@ inline constexpr std::string_view invalid_authorization_specification = "28000";
 inline constexpr std::string_view invalid_password = "28P01";
 inline constexpr std::string_view invalid_catalog_name = "3D000";
 inline constexpr std::string_view insufficient_privilege = "42501";
+inline constexpr std::string_view object_not_in_prerequisite_state = "55000";
 inline constexpr std::string_view too_many_connections = "53300";
 inline constexpr std::string_view program_limit_exceeded = "54000";
 inline constexpr std::string_view io_error = "58030";
