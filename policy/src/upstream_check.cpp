@@ -182,9 +182,11 @@ struct checker {
                 continue;
             }
             const auto setting = fmt::format("current_setting('pgsieve.{}'", grant.rows->attribute);
+            // clang 14 cannot capture a structured binding in a lambda.
+            const auto& scoped_column = grant.rows->column;
             const auto scoped = [&](const std::optional<std::string>& expression) {
                 return expression && expression->find(setting) != std::string::npos &&
-                       expression->find(grant.rows->column) != std::string::npos;
+                       expression->find(scoped_column) != std::string::npos;
             };
             const auto applies = [&](const row_policy& rp) {
                 for (const auto& r : rp.roles) {

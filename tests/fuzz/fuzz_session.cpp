@@ -7,6 +7,7 @@
 #include <pgsieve/wire/backend.hpp>
 #include <pgsieve/wire/frame.hpp>
 #include <pgsieve/wire/frontend.hpp>
+#include <pgsieve/wire/scram.hpp>
 
 #include <cstdlib>
 
