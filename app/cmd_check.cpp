@@ -75,16 +75,17 @@ int run_check(const check_options& options) {
         std::cerr << "pgsieve check: cannot read the catalog from the " << catalog.error() << "\n";
         return exit_usage;
     }
-    const policy::context ctx{cfg, policy, **catalog, cfg.upstream.search_path, cfg.upstream.user, nullptr};
+    if (options.schema) return print_schema(cfg, *client, **catalog);
+    const policy::context ctx{cfg, policy, **catalog, cfg.upstream.search_path, cfg.upstream_user_of(policy), nullptr};
     const auto as_json = [&](std::string_view sql) {
         const auto d = policy::decide(sql, ctx);
         const std::string verdict = !d.allowed ? "refused" : d.would_block ? "would_block" : "allowed";
         return fmt::format(
             "{{\"verdict\":\"{}\",\"client\":{},\"policy\":{},\"rule\":{},\"message\":{},\"detail\":{},\"hint\":{},"
-            "\"position\":{},\"tables\":{},\"columns\":{},\"functions\":{}}}",
+            "\"position\":{},\"tables\":{},\"columns\":{},\"functions\":{},\"scoped\":{},\"scoped_sql\":{}}}",
             verdict, json_string(client->name), json_string(policy.name), json_string(policy::to_string(d.rule)),
             json_string(d.message), json_string(d.detail), json_string(d.hint), d.position, json_list(d.tables),
-            json_list(d.columns), json_list(d.functions));
+            json_list(d.columns), json_list(d.functions), json_list(d.scoped), json_string(d.scoped_sql));
     };
     if (options.batch) {
         // Statements separated by NUL bytes on stdin (NUL cannot occur in SQL text): one JSON line each.
@@ -115,6 +116,9 @@ int run_check(const check_options& options) {
     if (!d.tables.empty()) std::cout << fmt::format("  tables:    {}\n", fmt::join(d.tables, ", "));
     if (!d.columns.empty()) std::cout << fmt::format("  columns:   {}\n", fmt::join(d.columns, ", "));
     if (!d.functions.empty()) std::cout << fmt::format("  functions: {}\n", fmt::join(d.functions, ", "));
+    if (!d.scoped.empty())
+        std::cout << fmt::format("  scoped:    {} (limited to what the policy grants{})\n", fmt::join(d.scoped, ", "),
+                                 policy.mode == config::policy_mode::monitor ? "; monitor mode: not applied" : "");
     return exit_ok;
 }
 

@@ -1,6 +1,9 @@
 #pragma once
 // One function per subcommand; each returns the process exit code.
 
+#include <pgsieve/config/config.hpp>
+#include <pgsieve/policy/catalog.hpp>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -39,8 +42,11 @@ struct check_options {
     std::string sql;
     bool json = false;
     bool batch = false;  // NUL-separated statements on stdin, one JSON line each
+    bool schema = false;  // what the client's discovery shows
 };
 int run_check(const check_options& options);
+// pgsieve check --schema: the client's discovery, run through its policy.
+int print_schema(const config::config& cfg, const config::client& client, const policy::catalog& catalog);
 
 struct grants_options {
     std::string config_file;

@@ -33,6 +33,9 @@ int main(int argc, char** argv) {
     check_cmd->add_flag("--json", check.json, "print the decision and what the statement reads as JSON");
     check_cmd->add_flag("--batch", check.batch,
                         "decide many: NUL-separated statements on stdin, one JSON line each (for test harnesses)");
+    check_cmd->add_flag("--schema", check.schema,
+                        "print what the client's schema discovery shows (schemas, tables, columns, functions, "
+                        "descriptions), as it runs through pgsieve");
     auto* check_sql = check_cmd->add_option("SQL", check.sql, "the statement(s) to decide");
 
     cli::passwd_options passwd;
@@ -109,8 +112,8 @@ int main(int argc, char** argv) {
 
     if (*serve_cmd) return cli::run_serve(serve);
     if (*check_cmd) {
-        if (!check.batch && check_sql->count() == 0) {
-            std::cerr << "pgsieve check: give the SQL to decide (or --batch to read statements on stdin)\n";
+        if (!check.batch && !check.schema && check_sql->count() == 0) {
+            std::cerr << "pgsieve check: give the SQL to decide (or --batch to read statements on stdin, or --schema)\n";
             return cli::exit_usage;
         }
         return cli::run_check(check);

@@ -15,11 +15,13 @@ namespace {
 
 struct loader {
     const config::config& cfg;
+    session::upstream_login::identity who;
+    const std::vector<std::string>& queries;
     std::unique_ptr<asio::ssl::context> tls;
     std::optional<stream> upstream;
     std::string in, out;
     std::string error;
-    policy::catalog_rows rows;
+    std::vector<std::vector<policy::row>> results;
     bool complete = false;
 
     awaitable<bool> flush() {
@@ -37,8 +39,7 @@ struct loader {
     }
 
     awaitable<bool> login() {
-        session::upstream_login l(cfg.upstream, {cfg.upstream.user, cfg.upstream.password},
-                                  {{"application_name", "pgsieve catalog"}}, in, out);
+        session::upstream_login l(cfg.upstream, who, {{"application_name", "pgsieve catalog"}}, in, out);
         l.on_connected();
         for (;;) {
             switch (l.next()) {
@@ -64,7 +65,7 @@ struct loader {
     }
 
     // One simple Query; its DataRows as text.
-    awaitable<bool> query(const char* sql, std::vector<policy::row>& rows) {
+    awaitable<bool> query(const std::string& sql, std::vector<policy::row>& rows) {
         wire::write_query(out, sql);
         if (!co_await flush()) co_return false;
         std::string failure;
@@ -93,7 +94,7 @@ struct loader {
                 failure = e ? e->message : "unreadable ErrorResponse";
             } else if (f.type == wire::backend::ready_for_query) {
                 in.erase(0, f.size);
-                if (!failure.empty()) error = "reading the catalog: " + failure;
+                if (!failure.empty()) error = failure;
                 co_return failure.empty();
             }
             in.erase(0, f.size);
@@ -117,19 +118,9 @@ struct loader {
         }
         upstream.emplace(std::move(socket));
         if (!co_await login()) co_return;
-        // The roles' own facts (the second wall) are read with the rest, so
-        // every snapshot can be checked against the configuration.
-        const auto roles = cfg.upstream_roles();
-        const auto roles_sql = policy::catalog_sql::roles(roles);
-        const auto privileges_sql = policy::catalog_sql::privileges(roles);
-        const std::pair<const char*, std::vector<policy::row>*> queries[] = {
-            {policy::catalog_sql::relations, &rows.relations}, {policy::catalog_sql::functions, &rows.functions},
-            {policy::catalog_sql::operators, &rows.operators}, {policy::catalog_sql::domains, &rows.domains},
-            {policy::catalog_sql::casts, &rows.casts},         {policy::catalog_sql::sequences, &rows.sequences},
-            {policy::catalog_sql::row_policies, &rows.row_policies}, {roles_sql.c_str(), &rows.roles},
-            {privileges_sql.c_str(), &rows.privileges}};
-        for (const auto& [sql, into] : queries) {
-            if (!co_await query(sql, *into)) co_return;
+        for (const auto& sql : queries) {
+            results.emplace_back();
+            if (!co_await query(sql, results.back())) co_return;
         }
         complete = true;
         wire::write_terminate(out);
@@ -139,10 +130,11 @@ struct loader {
 
 }  // namespace
 
-expected<policy::catalog_rows, std::string> load_catalog_rows(const config::config& cfg,
-                                                             std::chrono::milliseconds timeout) {
+expected<std::vector<std::vector<policy::row>>, std::string> query_upstream(
+    const config::config& cfg, const std::string& user, const std::optional<std::string>& password,
+    const std::vector<std::string>& queries, std::chrono::milliseconds timeout) {
     const auto where = fmt::format("upstream server {}:{}", cfg.upstream.host, cfg.upstream.port);
-    loader l{cfg, nullptr, std::nullopt, {}, {}, {}, {}, false};
+    loader l{cfg, {user, password}, queries, nullptr, std::nullopt, {}, {}, {}, {}, false};
     try {
         if (cfg.upstream.ssl != config::sslmode::disable) l.tls = make_upstream_tls(cfg.upstream);
     } catch (const std::exception& e) {
@@ -152,9 +144,34 @@ expected<policy::catalog_rows, std::string> load_catalog_rows(const config::conf
     bool finished = false;
     asio::co_spawn(io, l.run(), [&](std::exception_ptr) { finished = true; });
     io.run_for(timeout);
-    if (!finished) return unexpected(fmt::format("{}: no catalog within {} ms", where, timeout.count()));
+    if (!finished) return unexpected(fmt::format("{}: no answer within {} ms", where, timeout.count()));
     if (!l.error.empty() || !l.complete) return unexpected(fmt::format("{}: {}", where, l.error));
-    return std::move(l.rows);
+    return std::move(l.results);
+}
+
+expected<policy::catalog_rows, std::string> load_catalog_rows(const config::config& cfg,
+                                                             std::chrono::milliseconds timeout) {
+    // The roles' own facts (the second wall) are read with the rest, so
+    // every snapshot can be checked against the configuration.
+    const auto roles = cfg.upstream_roles();
+    const std::vector<std::string> queries{
+        policy::catalog_sql::relations, policy::catalog_sql::functions,    policy::catalog_sql::operators,
+        policy::catalog_sql::domains,   policy::catalog_sql::casts,        policy::catalog_sql::sequences,
+        policy::catalog_sql::row_policies, policy::catalog_sql::roles(roles), policy::catalog_sql::privileges(roles)};
+    auto results = query_upstream(cfg, cfg.upstream.user, cfg.upstream.password, queries, timeout);
+    if (!results) return unexpected(std::move(results.error()));
+    auto& r = *results;
+    policy::catalog_rows rows;
+    rows.relations = std::move(r[0]);
+    rows.functions = std::move(r[1]);
+    rows.operators = std::move(r[2]);
+    rows.domains = std::move(r[3]);
+    rows.casts = std::move(r[4]);
+    rows.sequences = std::move(r[5]);
+    rows.row_policies = std::move(r[6]);
+    rows.roles = std::move(r[7]);
+    rows.privileges = std::move(r[8]);
+    return rows;
 }
 
 expected<std::shared_ptr<const policy::catalog>, std::string> load_catalog(const config::config& cfg,

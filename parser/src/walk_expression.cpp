@@ -155,17 +155,58 @@ void walker::type_name(node& n, walk_ctx&) {
     }
 }
 
+namespace {
+
+// The least "location" anywhere inside `e`: where an expression's text begins
+// (an operator's own location is its operator, a parenthesis may come first).
+int least_location(element e, int depth = 0) {
+    int out = -1;
+    const auto keep = [&out](int v) {
+        if (v >= 0 && (out < 0 || v < out)) out = v;
+    };
+    if (depth > 4096) return out;
+    object o;
+    array a;
+    if (e.get_object().get(o) == simdjson::SUCCESS) {
+        for (auto [key, value] : o) {
+            std::int64_t v;
+            if (key == "location" && value.get_int64().get(v) == simdjson::SUCCESS) keep(static_cast<int>(v));
+            else keep(least_location(value, depth + 1));
+        }
+    } else if (e.get_array().get(a) == simdjson::SUCCESS) {
+        for (element item : a) keep(least_location(item, depth + 1));
+    }
+    return out;
+}
+
+}  // namespace
+
 void walker::type_cast(node& n, walk_ctx& ctx) {
+    const auto types_before = f_.types.size();
     if (const auto t = n.take("typeName")) {
         if (auto tn = open_message(*t, "TypeName")) {
             walk_ctx local = ctx;
+            const bool array = tn->fields()["arrayBounds"].error() == simdjson::SUCCESS;
             type_name(*tn, local);
             finish(*tn, local);
+            if (f_.types.size() > types_before) {
+                auto& cast = f_.types.back();
+                // A typed literal (regclass 'x') has no location of its own: its type name begins it.
+                cast.cast_location = n.location() >= 0 ? n.location() : cast.location;
+                cast.array = array;
+                element arg;
+                if (n.fields()["arg"].get(arg) == simdjson::SUCCESS) cast.operand_start = least_location(arg);
+            }
         }
     }
 }
 
-void walker::xml_serialize(node& n, walk_ctx& ctx) { type_cast(n, ctx); }
+void walker::xml_serialize(node& n, walk_ctx& ctx) {
+    const auto types_before = f_.types.size();
+    type_cast(n, ctx);
+    // XMLSERIALIZE(… AS t): a conversion, but not one a splice can guard.
+    if (f_.types.size() > types_before) f_.types.back().cast_location = -1;
+}
 
 void walker::sub_link(node& n, walk_ctx& ctx) {
     const int location = n.location();

@@ -1,5 +1,7 @@
 #include <pgsieve/policy/builtins.hpp>
 
+#include "discovery.hpp"
+
 #include <algorithm>
 #include <array>
 #include <initializer_list>
@@ -78,50 +80,14 @@ bool harmless_volatile(std::string_view name) {
                     name);
 }
 
-bool introspection_function(std::string_view name) {
-    return contains(
-        {"pg_get_indexdef", "pg_get_constraintdef", "pg_get_viewdef", "pg_get_expr", "pg_get_userbyid",
-         "obj_description", "col_description", "shobj_description", "pg_get_triggerdef", "pg_get_functiondef",
-         "pg_get_function_arguments", "pg_get_function_result", "pg_get_function_identity_arguments",
-         "pg_get_function_arg_default", "pg_get_serial_sequence", "pg_table_is_visible", "pg_type_is_visible",
-         "pg_function_is_visible", "pg_operator_is_visible", "pg_opclass_is_visible", "pg_collation_is_visible",
-         "pg_conversion_is_visible", "pg_statistics_obj_is_visible", "pg_ts_config_is_visible",
-         "has_table_privilege", "has_schema_privilege", "has_column_privilege", "has_any_column_privilege",
-         "has_function_privilege", "has_sequence_privilege", "has_type_privilege", "has_database_privilege",
-         "pg_has_role", "pg_relation_size", "pg_total_relation_size", "pg_table_size", "pg_indexes_size",
-         "pg_database_size", "pg_get_partkeydef", "pg_get_partition_constraintdef", "pg_get_statisticsobjdef",
-         "pg_get_statisticsobjdef_columns", "pg_get_statisticsobjdef_expressions", "pg_get_ruledef",
-         "pg_relation_is_updatable", "pg_column_is_updatable", "pg_relation_is_publishable", "pg_partition_ancestors",
-         "pg_partition_root", "pg_partition_tree", "pg_describe_object", "pg_identify_object",
-         "pg_identify_object_as_address", "pg_get_object_address", "pg_get_keywords", "pg_get_publication_tables",
-         "pg_index_column_has_property", "pg_index_has_property", "pg_indexam_has_property", "pg_options_to_table",
-         "pg_sequence_parameters", "pg_get_catalog_foreign_keys", "pg_relation_filenode", "pg_column_size"},
-        name);
-}
+bool introspection_function(std::string_view name) { return detail::discovery_function(name); }
 
 bool introspection_relation(std::string_view schema, std::string_view name) {
-    if (schema == "information_schema") {
-        // The standard's discovery interface; never the views of foreign
-        // servers and user mappings (their options can hold credentials).
-        return name.find("foreign") == std::string_view::npos && name.find("user_mapping") == std::string_view::npos &&
-               !name.starts_with("_pg_");
-    }
-    if (schema != "pg_catalog") return false;
-    // Never: pg_authid, pg_shadow, pg_user_mapping(s), pg_stat_*, pg_settings,
-    // pg_statistic and pg_stats (they hold column values), pg_largeobject,
-    // pg_hba_file_rules, pg_sequences (their values), foreign servers.
-    return contains({"pg_class", "pg_namespace", "pg_attribute", "pg_type", "pg_index", "pg_constraint",
-                     "pg_description", "pg_tables", "pg_views", "pg_indexes", "pg_matviews", "pg_attrdef", "pg_am",
-                     "pg_inherits", "pg_enum", "pg_collation", "pg_extension", "pg_proc", "pg_trigger", "pg_depend",
-                     "pg_database", "pg_range", "pg_partitioned_table", "pg_sequence", "pg_language",
-                     "pg_event_trigger", "pg_operator", "pg_opclass", "pg_opfamily", "pg_amop", "pg_amproc", "pg_cast",
-                     "pg_aggregate", "pg_tablespace", "pg_rewrite", "pg_policy", "pg_policies", "pg_publication",
-                     "pg_publication_namespace", "pg_publication_rel", "pg_statistic_ext", "pg_roles",
-                     "pg_conversion", "pg_shdescription", "pg_ts_config", "pg_ts_dict", "pg_ts_parser",
-                     "pg_ts_template", "pg_available_extensions", "pg_timezone_names", "pg_timezone_abbrevs",
-                     // The session's own prepared statements and cursors (drivers look).
-                     "pg_prepared_statements", "pg_cursors"},
-                    name);
+    return detail::discovery_relation_rule(schema, name) != detail::discovery_relation::refused;
+}
+
+std::vector<std::pair<std::string, std::string>> scoped_discovery_relations() {
+    return detail::scoped_discovery_relations();
 }
 
 bool bootstrap_column(std::string_view schema, std::string_view relation, std::string_view column) {

@@ -2,6 +2,7 @@
 // checked in check_references.cpp.
 
 #include "check_references.hpp"
+#include "discovery.hpp"
 #include "resolve.hpp"
 
 #include <pgsieve/parser/parse.hpp>
@@ -85,8 +86,9 @@ struct pending_names {
 
 class decider {
 public:
-    decider(const context& ctx, const std::vector<std::string>& path, decision& out, pending_names& pending)
-        : ctx_(ctx), scope_{ctx, path}, out_(out), pending_(pending) {}
+    decider(const context& ctx, const std::vector<std::string>& path, decision& out, pending_names& pending,
+            std::vector<discovery_site>& sites)
+        : ctx_(ctx), scope_{ctx, path}, out_(out), pending_(pending), sites_(sites) {}
 
     verdict statement(const parser::statement_facts& f) {
         if (f.kind == statement_kind::merge && !ctx_.policy.statements.contains(config::statement_kind::merge))
@@ -174,7 +176,34 @@ private:
         if (v) return v;
         if (auto fv = check_functions(f, scope_, out_)) return fv;
         if (auto tv = check_types(f, scope_)) return tv;
-        return check_operators(f, res, scope_);
+        if (auto ov = check_operators(f, res, scope_)) return ov;
+        return discovery(f, res);
+    }
+
+    // Under catalog: introspection, what of the catalog this statement
+    // reads is scoped to what the policy grants (discovery.hpp).
+    verdict discovery(const parser::statement_facts& f, const resolution& res) {
+        if (ctx_.policy.catalog != config::catalog_access::introspection) {
+            // regclass and its kin print any object's name from its OID.
+            for (const auto& t : f.types) {
+                if (name_printing_type(t.name))
+                    return plain(rule::catalog,
+                                 fmt::format("pgsieve: converting to {} prints catalog object names, which policy "
+                                             "\"{}\" does not show",
+                                             t.name.back(), ctx_.policy.name),
+                                 "rule: catalog: none (the policy grants no catalog introspection)",
+                                 "compare OIDs without converting them, or use a policy with catalog: introspection",
+                                 t.location);
+            }
+            return std::nullopt;
+        }
+        std::vector<resolved_relation> catalog;
+        for (const auto& use : res.relations) {
+            const auto& r = *use.relation;
+            if (r.schema == "pg_catalog" || r.schema == "information_schema")
+                catalog.push_back({use.location, r.schema, r.name});
+        }
+        return discovery_sites(f, catalog, ctx_, scope_.path, sites_);
     }
 
     verdict query(const parser::statement_facts& f) {
@@ -376,13 +405,16 @@ private:
             reads.reads.push_back({res.target, c, f.target_relation.location, parser::clause::target});
         }
         if (has_denied_columns(*res.target, ctx_)) out_.redact_errors = true;
-        return check_reads(reads, scope_, out_);
+        if (auto v = check_reads(reads, scope_, out_)) return v;
+        // COPY of a whole catalog relation cannot be scoped: only a query can.
+        return discovery(f, reads);
     }
 
     const context& ctx_;
     check_scope scope_;
     decision& out_;
     pending_names& pending_;
+    std::vector<discovery_site>& sites_;
 };
 
 decision refused_whole(const context& ctx, rule r, std::string message, std::string detail, std::string hint,
@@ -417,12 +449,13 @@ decision decide(const std::vector<parser::statement_facts>& statements, std::str
     out.max_rows = ctx.policy.max_rows.value_or(0);
     const auto path = resolution_path(ctx.search_path, ctx.upstream_role);
     pending_names pending;
+    std::vector<discovery_site> sites;
     for (const auto& f : statements) {
         // With several statements, each one's reads are kept apart, then merged.
         decision part;
         auto& into = statements.size() == 1 ? out : part;
         const auto effects_before = into.effects.size();
-        auto v = decider(ctx, path, into, pending).statement(f);
+        auto v = decider(ctx, path, into, pending, sites).statement(f);
         for (auto e = into.effects.begin() + static_cast<std::ptrdiff_t>(effects_before); e != into.effects.end(); ++e)
             e->statement = static_cast<std::size_t>(&f - statements.data());
         if (statements.size() > 1) {
@@ -449,6 +482,22 @@ decision decide(const std::vector<parser::statement_facts>& statements, std::str
     }
     out.row_scoped = row_scoped(out.tables, ctx.policy);
     for (auto& part : out.parts) part.row_scoped = row_scoped(part.tables, ctx.policy);
+    if (!sites.empty() && (out.allowed && !out.would_block)) {
+        for (const auto& site : sites) {
+            auto name = site.schema + "." + site.name;
+            if (std::find(out.scoped.begin(), out.scoped.end(), name) == out.scoped.end()) out.scoped.push_back(name);
+        }
+        // Monitor mode relays the statement as sent, and records what enforce would scope.
+        if (ctx.policy.mode == config::policy_mode::enforce) {
+            auto text = scoped_text(sql, std::move(sites), ctx);
+            if (!text) {
+                auto& r = text.error();
+                return refused_whole(ctx, r.rule, std::move(r.message), std::move(r.detail), std::move(r.hint),
+                                     r.location >= 0 ? parser::character_position(sql, r.location) : 0);
+            }
+            out.scoped_sql = std::move(*text);
+        }
+    }
     return out;
 }
 

@@ -86,6 +86,12 @@ void audit_recorder::outcome(const pgsieve::session::outcome& o, sys_time now) {
             s.outcome = o.refused ? audit::verdict::blocked : audit::verdict::would_block;
             s.reason = d->message;
             s.rule = std::string(policy::to_string(d->rule));
+        } else if (!d->scoped.empty()) {
+            // Scoped discovery: what the answer was limited to the policy's grant in (monitor: was not).
+            s.reason = fmt::format("{}: {}",
+                                   d->scoped_sql.empty() ? "monitor mode, not scoped; enforce would scope"
+                                                         : "scoped to the policy's grant",
+                                   fmt::join(d->scoped, ", "));
         }
     }
     if (o.refused) {

@@ -221,6 +221,8 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             registry_.pend(req.first_ticket, {change::kind::erase, name_space::portal, "", nullptr});
             pend_effects(*req.decision, req.first_ticket);
             registry_.next_batch();  // later messages cannot take its changes for certain
+            // Scoped discovery: PostgreSQL runs the scoped text.
+            if (!req.decision->scoped_sql.empty()) wire::write_query(out.substitute, req.decision->scoped_sql);
             return out;
         }
         case fe::parse: {
@@ -238,6 +240,16 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             }
             registry_.pend(req.first_ticket,
                            {change::kind::put, name_space::statement, req.name, named_entry::of(req.sql, req.decision, generation)});
+            if (!req.decision->scoped_sql.empty()) {
+                // The same Parse (its parameter types kept) with the scoped text.
+                const auto rest = f.body.substr(m->statement.size() + 1 + m->sql.size() + 1);
+                wire::message_writer(out.substitute)
+                    .begin(fe::parse)
+                    .cstring(req.name)
+                    .cstring(req.decision->scoped_sql)
+                    .bytes(rest)
+                    .end();
+            }
             return out;
         }
         case fe::bind: {

@@ -31,8 +31,8 @@ public:
     // One client message, read once and decided.
     struct decided {
         std::optional<request> req;  // what PostgreSQL answers (none for Flush, CopyData…)
-        bool refused = false;        // forward `substitute` in the message's place
-        std::string substitute;
+        bool refused = false;
+        std::string substitute;      // not empty: forwarded in the message's place (a refusal, or scoped discovery)
         std::string malformed;       // not empty: the message cannot be read (FATAL 08P01)
     };
     decided decide(const wire::frame& f, clock::time_point now);

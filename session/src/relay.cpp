@@ -73,7 +73,7 @@ relay_status session::relay_client(clock::time_point now) {
             fail(wire::sqlstate::protocol_violation, "pgsieve: " + d.malformed);
             return relay_status::close;
         }
-        if (d.refused) {
+        if (!d.substitute.empty()) {
             // Forward what came before, then the substitute in this message's place.
             upstream_out_.append(input.substr(forwarded, consumed - forwarded));
             upstream_out_ += d.substitute;
@@ -175,21 +175,27 @@ relay_status session::relay_upstream(clock::time_point now) {
                 truncated = true;
                 break;
         }
-        if (f.type == be::error_response && front && !front->refused && front->decision &&
-            front->decision->redact_errors && wire::error_has_field(f.body, "DW")) {
+        if (f.type == be::error_response && front && !front->refused && front->decision) {
+            const auto& d = *front->decision;
             // Integrity errors print the failing row or key (DETAIL), and
             // function contexts can quote values (WHERE): not for a client
             // whose policy hides some columns of the tables involved.
-            const auto rewritten = wire::rewrite_error_response(
-                f.type, f.body, "DW",
-                fmt::format("pgsieve: the server's detail was withheld: it may show values of columns policy \"{}\" "
-                            "does not allow",
-                            front->decision->policy));
-            if (rewritten) {
-                client_out_.append(input.substr(forwarded, consumed - forwarded));
-                client_out_ += *rewritten;
-                forwarded = consumed + f.size;
-                redacted = true;
+            const bool redact = d.redact_errors && wire::error_has_field(f.body, "DW");
+            // A scoped statement's positions are in the text pgsieve sent, not the client's.
+            const bool scoped = !d.scoped_sql.empty() && wire::error_has_field(f.body, "Pp");
+            if (redact || scoped) {
+                const auto rewritten = wire::rewrite_error_response(
+                    f.type, f.body, std::string(redact ? "DW" : "") + (scoped ? "Ppq" : ""),
+                    redact ? fmt::format("pgsieve: the server's detail was withheld: it may show values of columns "
+                                         "policy \"{}\" does not allow",
+                                         d.policy)
+                           : std::string());
+                if (rewritten) {
+                    client_out_.append(input.substr(forwarded, consumed - forwarded));
+                    client_out_ += *rewritten;
+                    forwarded = consumed + f.size;
+                    redacted = redact;
+                }
             }
         }
         if (f.type == be::error_response && front && front->refused && front->decision) {

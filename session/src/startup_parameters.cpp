@@ -173,6 +173,10 @@ expected<parameter_list, parameter_refusal> upstream_parameters(const parameter_
     out.emplace_back("search_path", join_search_path(search_path));
     if (statement_timeout) out.emplace_back("statement_timeout", fmt::format("{}ms", *statement_timeout));
     if (!policy.writes()) out.emplace_back("default_transaction_read_only", "on");
+    // Scoped discovery splices filtered sub-queries into catalog queries;
+    // their estimated cost makes PostgreSQL JIT-compile them, which takes
+    // longer (measured: about a second) than the query runs.
+    if (policy.catalog == config::catalog_access::introspection) out.emplace_back("jit", "off");
     // The client's attributes: startup parameters are the session's reset
     // value, so RESET ALL, DISCARD ALL and SET LOCAL … COMMIT keep them.
     for (const auto& [name, value] : client.attributes) out.emplace_back("pgsieve." + name, value);

@@ -116,6 +116,8 @@ policies:
                parse_pgbench, decide_pgbench);
     fmt::print("  catalog query ({} bytes): parse+analyse+decide {:.2f} us [<= 25]\n", catalog_query.size(),
                decide_catalog);
+    fmt::print("    (scoped to the policy's grant: the statement sent upstream is {} bytes)\n",
+               policy::decide(catalog_query, ctx).scoped_sql.size());
     fmt::print("  decision cache hit: {:.3f} us [<= 0.5]\n", cache_hit);
     return 0;
 }

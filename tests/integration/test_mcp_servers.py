@@ -86,10 +86,12 @@ def audited(proxy, application_name, until, timeout=10):
         time.sleep(0.1)
 
 
-def test_schema_discovery_works_under_catalog_introspection(mcp):
+def test_schema_discovery_hands_the_model_exactly_the_granted_tables(mcp):
+    # The policy grants customers (some columns) and usage_daily (and pgbench tables this database lacks);
+    # the fixture also has accounts, tickets, MixedCase, moods, hr.employees and a view.
     if mcp.name == "server-postgres":
         names = [r["name"] for r in mcp.request("resources/list")["resources"]]
-        assert '"customers" database schema' in names
+        assert sorted(names) == ['"customers" database schema', '"usage_daily" database schema']
         schema = mcp.request("resources/read", {"uri": next(r["uri"] for r in mcp.request("resources/list")["resources"]
                                                            if "customers" in r["name"])})
         assert "plan" in schema["contents"][0]["text"]
@@ -97,12 +99,17 @@ def test_schema_discovery_works_under_catalog_introspection(mcp):
         text, failed = mcp.call_tool("search_objects", {"object_type": "table", "pattern": "%"})
         assert not failed, text
         assert "customers" in text and "usage_daily" in text
+        for hidden in ("accounts", "tickets", "MixedCase", "moods", "employees"):
+            assert hidden not in text, text
+        text, failed = mcp.call_tool("search_objects", {"object_type": "schema", "pattern": "%"})
+        assert not failed and "public" in text and "hr" not in text.replace("schema", ""), text
         text, failed = mcp.call_tool("search_objects", {"object_type": "column", "table": "customers",
                                                         "schema": "public", "pattern": "%"})
         assert not failed and "plan" in text, text
     else:
         resources = mcp.request("resources/list")["resources"]
-        assert any(r.get("name") == "public.customers" for r in resources), resources
+        tables = sorted(r["name"] for r in resources if r.get("name", "").startswith("public."))
+        assert tables == ["public.customers", "public.usage_daily"], resources
         tables = mcp.request("resources/read", {"uri": "postgres://tables"})["contents"][0]["text"]
         assert "customers" in tables
         # Sample rows come from SELECT *: whole for a table granted whole, refused under a column allowlist.

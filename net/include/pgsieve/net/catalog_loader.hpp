@@ -9,12 +9,19 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace pgsieve::net {
 
 [[nodiscard]] expected<std::shared_ptr<const policy::catalog>, std::string> load_catalog(
     const config::config& cfg, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+// Runs simple-protocol queries upstream, logged in as `user` (pgsieve check
+// --schema, and the catalog reads below); each query's rows as text.
+[[nodiscard]] expected<std::vector<std::vector<policy::row>>, std::string> query_upstream(
+    const config::config& cfg, const std::string& user, const std::optional<std::string>& password,
+    const std::vector<std::string>& queries, std::chrono::milliseconds timeout = std::chrono::seconds(30));
 // The rows themselves, as `pgsieve dump-catalog` records them for tests.
 [[nodiscard]] expected<policy::catalog_rows, std::string> load_catalog_rows(
     const config::config& cfg, std::chrono::milliseconds timeout = std::chrono::seconds(30));

@@ -81,6 +81,11 @@ struct operator_ref {
 struct type_ref {
     std::vector<std::string> name;  // {"pg_catalog", "int4"}, {"mydomain"}
     int location = -1;
+    // A cast (x::t, CAST(x AS t), t 'literal'): where it is, and where its
+    // operand begins (the least location inside it); -1 when not a cast.
+    int cast_location = -1;
+    int operand_start = -1;
+    bool array = false;  // t[]: an array of the type
 };
 
 struct relation_ref {

@@ -64,6 +64,12 @@ struct decision {
     // for this policy (its `rows:` grants): the audit says so.
     std::vector<std::string> row_scoped;
     std::vector<session_effect> effects;
+    // Scoped discovery (catalog: introspection): the catalog relations and
+    // helpers the statement reads that are limited to the granted objects,
+    // and the text PostgreSQL runs instead of the client's (empty: the
+    // client's own; monitor mode never rewrites, it only records `scoped`).
+    std::vector<std::string> scoped;
+    std::string scoped_sql;
     // EXECUTE / FETCH: the answer depends on the session's named objects, so
     // it is never cached.
     bool session_dependent = false;

@@ -1,0 +1,359 @@
+#include "discovery_sql.hpp"
+
+#include "check_references.hpp"
+
+#include <pgsieve/common/sql_text.hpp>
+
+#include <fmt/format.h>
+
+namespace pgsieve::policy::detail {
+
+namespace {
+
+std::string text_array(const std::vector<std::string>& items) {
+    std::string out = "ARRAY[";
+    for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + quote_literal(items[i]);
+    return out + "]::pg_catalog.text[]";
+}
+
+// An array of what `select` returns (one column), computed once per
+// statement; empty (not NULL) when there is nothing. The cast makes
+// `x = ANY (…)` search the array (without it, `ANY ((SELECT …))` would be a
+// sub-query of arrays).
+std::string oids(std::string_view select) {
+    return fmt::format("(SELECT COALESCE(pg_catalog.array_agg(s.o), '{{}}') FROM ({}) AS s(o))::pg_catalog.oid[]",
+                       select);
+}
+std::string texts(std::string_view select) {
+    return fmt::format("(SELECT COALESCE(pg_catalog.array_agg(s.t), '{{}}') FROM ({}) AS s(t))::pg_catalog.text[]",
+                       select);
+}
+
+// OIDs of the named relations that exist (to_regclass: never an error).
+std::string relations_named(const std::vector<std::string>& names) {
+    return oids(fmt::format("SELECT pg_catalog.to_regclass(n)::pg_catalog.oid FROM pg_catalog.unnest({}) AS n "
+                            "WHERE pg_catalog.to_regclass(n) IS NOT NULL",
+                            text_array(names)));
+}
+
+// An unambiguous key for a qualified name: quote_ident of each part.
+std::string key(std::initializer_list<std::string_view> parts) {
+    std::string out = "pg_catalog.concat(";
+    bool first = true;
+    for (const auto p : parts) {
+        out += fmt::format("{}pg_catalog.quote_ident({})", first ? "" : ", '.', ", p);
+        first = false;
+    }
+    return out + ")";
+}
+
+constexpr std::string_view builtin_schemas = "('pg_catalog', 'information_schema')";
+
+constexpr std::size_t index(object_set k) { return static_cast<std::size_t>(k); }
+
+}  // namespace
+
+visible_sets::visible_sets(const context& ctx) {
+    // What the policy grants, worked out against the catalog.
+    std::vector<std::string> granted, all_columns, pair_tables, pair_columns;
+    struct description {
+        std::string relation;
+        std::string column;  // empty: the relation's own
+        std::string text;
+    };
+    std::vector<description> described;
+    for (const auto& [name, grant] : ctx.policy.tables) {
+        const auto* rel = ctx.cat.relation(name.schema, name.name);
+        if (!rel) continue;
+        const auto qualified = sql_qualified(rel->schema, rel->name);
+        granted.push_back(qualified);
+        std::vector<std::string> visible;
+        for (const auto& c : rel->columns) {
+            if (column_rule(&grant, *rel, c, ctx).empty()) visible.push_back(c);
+        }
+        if (visible.size() == rel->columns.size()) {
+            all_columns.push_back(qualified);
+        } else {
+            for (const auto& c : visible) {
+                pair_tables.push_back(qualified);
+                pair_columns.push_back(c);
+            }
+        }
+        if (!grant.description.empty()) described.push_back({qualified, {}, grant.description});
+        for (const auto& [column, text] : grant.column_descriptions) described.push_back({qualified, column, text});
+    }
+    rel_ = relations_named(granted);
+    allcols_ = relations_named(all_columns);
+    colpairs_ = texts(fmt::format(
+        "SELECT pg_catalog.concat(a.attrelid, ':', a.attnum) FROM pg_catalog.pg_attribute AS a "
+        "JOIN ROWS FROM (pg_catalog.unnest({}), pg_catalog.unnest({})) AS v(t, c) "
+        "ON a.attrelid = pg_catalog.to_regclass(v.t)::pg_catalog.oid AND a.attname = v.c::pg_catalog.name",
+        text_array(pair_tables), text_array(pair_columns)));
+    if (ctx.policy.functions.empty()) {
+        functions_ = "'{}'::pg_catalog.oid[]";
+    } else {
+        std::string pairs;
+        for (const auto& f : ctx.policy.functions)
+            pairs += fmt::format("{}({}, {})", pairs.empty() ? "" : ", ", quote_literal(f.schema), quote_literal(f.name));
+        functions_ = oids(fmt::format(
+            "SELECT p.oid FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace "
+            "WHERE (n.nspname::pg_catalog.text, p.proname::pg_catalog.text) IN (VALUES {})",
+            pairs));
+    }
+    const auto& rel = rel_;
+    const auto& fns = functions_;
+    const auto column_types = fmt::format(
+        "SELECT a.atttypid FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = ANY ({}) AND a.attnum > 0 AND {}", rel,
+        visible_column("a.attrelid", "a.attnum"));
+    // An index on a granted relation is visible when every column it covers
+    // is, and it has no expression or predicate (they could name others).
+    users_[index(object_set::relation)] = oids(fmt::format(
+        "SELECT r.o FROM pg_catalog.unnest({0}) AS r(o) UNION ALL "
+        "SELECT i.indexrelid FROM pg_catalog.pg_index AS i WHERE i.indrelid = ANY ({0}) AND i.indexprs IS NULL "
+        "AND i.indpred IS NULL AND NOT EXISTS (SELECT FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) AS k(n) "
+        "WHERE NOT {1})",
+        rel, visible_column("i.indrelid", "k.n")));
+    users_[index(object_set::function)] = fns;
+    users_[index(object_set::type)] = oids(fmt::format(
+        "SELECT t.oid FROM pg_catalog.pg_type AS t WHERE t.typrelid = ANY ({0}) "
+        "OR t.oid IN ({1}) OR t.typelem IN ({1}) "
+        "OR t.typelem IN (SELECT r.oid FROM pg_catalog.pg_type AS r WHERE r.typrelid = ANY ({0})) "
+        "OR t.oid IN (SELECT p.prorettype FROM pg_catalog.pg_proc AS p WHERE p.oid = ANY ({2})) "
+        "OR t.oid IN (SELECT pg_catalog.unnest(p.proargtypes::pg_catalog.oid[]) FROM pg_catalog.pg_proc AS p "
+        "WHERE p.oid = ANY ({2}))",
+        rel, column_types, fns));
+    // Schemas: PostgreSQL's two, and those holding a granted object (public
+    // is not shown for nothing).
+    users_[index(object_set::schema)] = oids(fmt::format(
+        "SELECT n.oid FROM pg_catalog.pg_namespace AS n WHERE n.nspname IN {} "
+        "OR n.oid IN (SELECT c.relnamespace FROM pg_catalog.pg_class AS c WHERE c.oid = ANY ({})) "
+        "OR n.oid IN (SELECT p.pronamespace FROM pg_catalog.pg_proc AS p WHERE p.oid = ANY ({}))",
+        builtin_schemas, rel, fns));
+    users_[index(object_set::role)] = oids(fmt::format(
+        "SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = CURRENT_USER "
+        "OR r.oid IN (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = ANY ({})) "
+        "OR r.oid IN (SELECT n.nspowner FROM pg_catalog.pg_namespace AS n WHERE n.oid = ANY ({})) "
+        "OR r.oid IN (SELECT p.proowner FROM pg_catalog.pg_proc AS p WHERE p.oid = ANY ({}))",
+        rel, users_[index(object_set::schema)], fns));
+    // A constraint is visible when every column it names is, on both sides
+    // of a foreign key, and its domain (if any) is.
+    users_[index(object_set::constraint)] = oids(fmt::format(
+        "SELECT o.oid FROM pg_catalog.pg_constraint AS o WHERE (o.conrelid <> 0 OR o.contypid <> 0) "
+        "AND (o.conrelid = 0 OR (o.conrelid = ANY ({0}) AND NOT EXISTS (SELECT FROM pg_catalog.unnest(o.conkey) AS k(n) "
+        "WHERE NOT {1}))) "
+        "AND (o.confrelid = 0 OR (o.confrelid = ANY ({0}) AND NOT EXISTS (SELECT FROM pg_catalog.unnest(o.confkey) "
+        "AS k(n) WHERE NOT {2}))) "
+        "AND (o.contypid = 0 OR {3})",
+        rel, visible_column("o.conrelid", "k.n"), visible_column("o.confrelid", "k.n"),
+        visible(object_set::type, "o.contypid")));
+    users_[index(object_set::trigger)] = oids(fmt::format("SELECT o.oid FROM pg_catalog.pg_trigger AS o WHERE {}",
+                                                         visible(object_set::relation, "o.tgrelid")));
+    users_[index(object_set::rule)] = oids(fmt::format("SELECT o.oid FROM pg_catalog.pg_rewrite AS o WHERE {}",
+                                                      visible(object_set::relation, "o.ev_class")));
+    users_[index(object_set::statistics)] = oids(fmt::format(
+        "SELECT o.oid FROM pg_catalog.pg_statistic_ext AS o WHERE o.stxrelid = ANY ({}) AND o.stxexprs IS NULL "
+        "AND NOT EXISTS (SELECT FROM pg_catalog.unnest(o.stxkeys::pg_catalog.int2[]) AS k(n) WHERE NOT {})",
+        rel, visible_column("o.stxrelid", "k.n")));
+    users_[index(object_set::operator_)] = oids(fmt::format(
+        "SELECT o.oid FROM pg_catalog.pg_operator AS o WHERE o.oprcode::pg_catalog.oid = ANY ({})", fns));
+    users_[index(object_set::collation)] = oids(fmt::format(
+        "SELECT a.attcollation FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = ANY ({})", rel));
+
+    // Names of the visible objects beyond PostgreSQL's own, as keys.
+    relation_names_ = texts(fmt::format(
+        "SELECT {} FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
+        "WHERE c.oid = ANY ({})",
+        key({"n.nspname", "c.relname"}), user(object_set::relation)));
+    column_names_ = texts(fmt::format(
+        "SELECT {} FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid "
+        "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
+        "WHERE a.attnum > 0 AND NOT a.attisdropped AND c.oid = ANY ({}) AND {}",
+        key({"n.nspname", "c.relname", "a.attname"}), rel, visible_column("c.oid", "a.attnum")));
+    constraint_names_ = texts(fmt::format(
+        "SELECT {} FROM pg_catalog.pg_constraint AS o JOIN pg_catalog.pg_namespace AS n ON n.oid = o.connamespace "
+        "WHERE o.oid = ANY ({})",
+        key({"n.nspname", "o.conname"}), user(object_set::constraint)));
+    function_names_ = texts(fmt::format(
+        "SELECT {} FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace "
+        "WHERE p.oid = ANY ({})",
+        key({"n.nspname", "pg_catalog.concat(p.proname, '_', p.oid)"}), fns));
+    type_names_ = texts(fmt::format(
+        "SELECT {} FROM pg_catalog.pg_type AS t JOIN pg_catalog.pg_namespace AS n ON n.oid = t.typnamespace "
+        "WHERE t.oid = ANY ({})",
+        key({"n.nspname", "t.typname"}), user(object_set::type)));
+    schema_names_ = texts(fmt::format("SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_namespace AS n WHERE n.oid = ANY ({})",
+                                      user(object_set::schema)));
+
+    // The policy's descriptions, then COMMENT ON of visible objects it does not describe.
+    std::string rows;
+    for (const auto& d : described) {
+        const auto subid =
+            d.column.empty()
+                ? std::string("0")
+                : fmt::format("(SELECT a.attnum::pg_catalog.int4 FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = "
+                              "pg_catalog.to_regclass({})::pg_catalog.oid AND a.attname = {}::pg_catalog.name)",
+                              quote_literal(d.relation), quote_literal(d.column));
+        rows += fmt::format("{}(pg_catalog.to_regclass({})::pg_catalog.oid, {}, {}::pg_catalog.text)",
+                            rows.empty() ? "" : ", ", quote_literal(d.relation), subid, quote_literal(d.text));
+    }
+    const auto policy_rows =
+        rows.empty() ? std::string("SELECT NULL::pg_catalog.oid AS objoid, NULL::pg_catalog.oid AS classoid, "
+                                   "NULL::pg_catalog.int4 AS objsubid, NULL::pg_catalog.text AS description WHERE false")
+                     : fmt::format("SELECT v.o AS objoid, 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid "
+                                   "AS classoid, v.s AS objsubid, v.d AS description FROM (VALUES {}) AS v(o, s, d) "
+                                   "WHERE v.o IS NOT NULL AND v.s IS NOT NULL",
+                                   rows);
+    const auto of_class = [this](const char* catalog, object_set kind) {
+        return fmt::format("(o.classoid = 'pg_catalog.{}'::pg_catalog.regclass AND o.objoid = ANY ({}))", catalog,
+                           user(kind));
+    };
+    descriptions_ = fmt::format(
+        "SELECT o.objoid, o.classoid, o.objsubid, o.description FROM pg_catalog.pg_description AS o "
+        "WHERE (o.objoid < 16384::pg_catalog.oid "
+        "OR (o.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.objoid = ANY ({0}) "
+        "AND (o.objsubid = 0 OR NOT {1} OR {2})) "
+        "OR {3} OR {4} OR {5} OR {6} OR {7}) "
+        "AND (o.classoid, o.objoid, o.objsubid) NOT IN (SELECT p.classoid, p.objoid, p.objsubid FROM ({8}) AS p) "
+        "UNION ALL SELECT p.objoid, p.classoid, p.objsubid, p.description FROM ({8}) AS p",
+        user(object_set::relation), this->granted("o.objoid"), visible_column("o.objoid", "o.objsubid"),
+        of_class("pg_namespace", object_set::schema), of_class("pg_proc", object_set::function),
+        of_class("pg_type", object_set::type), of_class("pg_constraint", object_set::constraint),
+        of_class("pg_trigger", object_set::trigger), policy_rows);
+}
+
+std::string visible_sets::user(object_set kind) const { return users_[index(kind)]; }
+
+std::string visible_sets::visible(object_set kind, std::string_view oid) const {
+    // Schemas are listed whole: public and pg_toast are PostgreSQL's too, but shown only for a granted object.
+    if (kind == object_set::schema) return fmt::format("({} = ANY ({}))", oid, user(kind));
+    return fmt::format("({0} < 16384::pg_catalog.oid OR {0} = ANY ({1}))", oid, user(kind));
+}
+
+std::string visible_sets::visible_column(std::string_view relid, std::string_view attnum) const {
+    return fmt::format("({0} = ANY ({2}) OR pg_catalog.concat({0}, ':', {1}) = ANY ({3}))", relid, attnum, allcols_,
+                       colpairs_);
+}
+
+std::string visible_sets::granted(std::string_view relid) const { return fmt::format("({} = ANY ({}))", relid, rel_); }
+
+std::string visible_sets::relation_named(std::string_view schema, std::string_view name) const {
+    return fmt::format("(o.{} IN {} OR {} = ANY ({}))", schema, builtin_schemas,
+                       key({fmt::format("o.{}", schema), fmt::format("o.{}", name)}), relation_names_);
+}
+
+std::string visible_sets::column_named(std::string_view schema, std::string_view table, std::string_view column) const {
+    return fmt::format("(o.{} IN {} OR {} = ANY ({}))", schema, builtin_schemas,
+                       key({fmt::format("o.{}", schema), fmt::format("o.{}", table), fmt::format("o.{}", column)}),
+                       column_names_);
+}
+
+std::string visible_sets::constraint_named(std::string_view schema, std::string_view name) const {
+    return fmt::format("(o.{} IN {} OR {} = ANY ({}))", schema, builtin_schemas,
+                       key({fmt::format("o.{}", schema), fmt::format("o.{}", name)}), constraint_names_);
+}
+
+std::string visible_sets::function_specifically_named(std::string_view schema, std::string_view name) const {
+    return fmt::format("(o.{} IN {} OR {} = ANY ({}))", schema, builtin_schemas,
+                       key({fmt::format("o.{}", schema), fmt::format("o.{}", name)}), function_names_);
+}
+
+std::string visible_sets::type_named(std::string_view schema, std::string_view name) const {
+    return fmt::format("(o.{} IN {} OR {} = ANY ({}))", schema, builtin_schemas,
+                       key({fmt::format("o.{}", schema), fmt::format("o.{}", name)}), type_names_);
+}
+
+std::string visible_sets::schema_named(std::string_view schema) const {
+    return fmt::format("(o.{}::pg_catalog.text = ANY ({}))", schema, schema_names_);
+}
+
+const char* name_lookup_function(object_set kind) {
+    switch (kind) {
+        case object_set::relation: return "pg_catalog.to_regclass";
+        case object_set::type: return "pg_catalog.to_regtype";
+        case object_set::function: return "pg_catalog.to_regprocedure";
+        case object_set::schema: return "pg_catalog.to_regnamespace";
+        case object_set::role: return "pg_catalog.to_regrole";
+        case object_set::operator_: return "pg_catalog.to_regoperator";
+        case object_set::collation: return "pg_catalog.to_regcollation";
+        default: return nullptr;
+    }
+}
+
+std::optional<std::string> relation_filter(std::string_view schema, std::string_view name, const visible_sets& v) {
+    using k = object_set;
+    const auto is = [&v](object_set kind, const char* column) { return v.visible(kind, fmt::format("o.{}", column)); };
+    // The columns of a granted relation are limited; those of PostgreSQL's and of indexes are not.
+    const auto column = [&v](const char* relid, const char* attnum) {
+        return fmt::format("(NOT {} OR {})", v.granted(fmt::format("o.{}", relid)),
+                           v.visible_column(fmt::format("o.{}", relid), fmt::format("o.{}", attnum)));
+    };
+    const auto builtin = [](const char* column) { return fmt::format("o.{} < 16384::pg_catalog.oid", column); };
+    const auto constraint = [&v] { return v.constraint_named("constraint_schema", "constraint_name"); };
+    if (schema == "pg_catalog") {
+        if (name == "pg_class") return is(k::relation, "oid");
+        if (name == "pg_namespace") return is(k::schema, "oid");
+        if (name == "pg_attribute")
+            return fmt::format("{} AND (o.attnum < 0 OR {})", is(k::relation, "attrelid"), column("attrelid", "attnum"));
+        if (name == "pg_attrdef") return fmt::format("{} AND {}", is(k::relation, "adrelid"), column("adrelid", "adnum"));
+        if (name == "pg_type") return is(k::type, "oid");
+        if (name == "pg_index") return is(k::relation, "indexrelid");
+        if (name == "pg_constraint") return is(k::constraint, "oid");
+        if (name == "pg_proc") return is(k::function, "oid");
+        if (name == "pg_roles") return is(k::role, "oid");
+        if (name == "pg_enum") return is(k::type, "enumtypid");
+        if (name == "pg_inherits") return is(k::relation, "inhrelid") + " AND " + is(k::relation, "inhparent");
+        if (name == "pg_trigger") return is(k::trigger, "oid");
+        if (name == "pg_rewrite") return is(k::rule, "oid");
+        if (name == "pg_policy") return is(k::relation, "polrelid");
+        if (name == "pg_statistic_ext") return is(k::statistics, "oid");
+        if (name == "pg_publication_rel") return is(k::relation, "prrelid");
+        if (name == "pg_publication_namespace") return is(k::schema, "pnnspid");
+        if (name == "pg_partitioned_table") return is(k::relation, "partrelid");
+        if (name == "pg_sequence") return is(k::relation, "seqrelid");
+        if (name == "pg_database") return std::string("o.datname = pg_catalog.current_database()");
+        if (name == "pg_collation") return is(k::collation, "oid");
+        if (name == "pg_operator") return is(k::operator_, "oid");
+        if (name == "pg_cast")
+            return fmt::format("(o.castfunc = 0 OR {}) AND {} AND {}", is(k::function, "castfunc"), is(k::type, "castsource"),
+                               is(k::type, "casttarget"));
+        if (name == "pg_aggregate") return v.visible(k::function, "o.aggfnoid::pg_catalog.oid");
+        if (name == "pg_range") return is(k::type, "rngtypid");
+        if (name == "pg_opclass" || name == "pg_opfamily" || name == "pg_amop" || name == "pg_amproc" ||
+            name == "pg_conversion" || name == "pg_ts_config" || name == "pg_ts_dict" || name == "pg_ts_parser" ||
+            name == "pg_ts_template")
+            return builtin("oid");
+        if (name == "pg_tables") return v.relation_named("schemaname", "tablename");
+        if (name == "pg_views") return v.relation_named("schemaname", "viewname");
+        if (name == "pg_matviews") return v.relation_named("schemaname", "matviewname");
+        if (name == "pg_indexes")
+            return v.relation_named("schemaname", "indexname") + " AND " + v.relation_named("schemaname", "tablename");
+        if (name == "pg_policies") return v.relation_named("schemaname", "tablename");
+        return std::nullopt;
+    }
+    if (schema == "information_schema") {
+        if (name == "schemata") return v.schema_named("schema_name");
+        if (name == "tables" || name == "views" || name == "table_privileges" || name == "role_table_grants")
+            return v.relation_named("table_schema", "table_name");
+        if (name == "columns" || name == "column_privileges" || name == "role_column_grants")
+            return v.column_named("table_schema", "table_name", "column_name");
+        if (name == "key_column_usage" || name == "constraint_column_usage")
+            return v.column_named("table_schema", "table_name", "column_name") + " AND " + constraint();
+        if (name == "table_constraints" || name == "constraint_table_usage")
+            return v.relation_named("table_schema", "table_name") + " AND " + constraint();
+        if (name == "referential_constraints" || name == "check_constraints") return constraint();
+        if (name == "routines" || name == "parameters")
+            return v.function_specifically_named("specific_schema", "specific_name");
+        if (name == "triggers") return v.relation_named("event_object_schema", "event_object_table");
+        if (name == "sequences") return v.relation_named("sequence_schema", "sequence_name");
+        if (name == "view_table_usage")
+            return v.relation_named("view_schema", "view_name") + " AND " + v.relation_named("table_schema", "table_name");
+        if (name == "view_column_usage")
+            return v.relation_named("view_schema", "view_name") + " AND " +
+                   v.column_named("table_schema", "table_name", "column_name");
+        if (name == "domains") return v.type_named("domain_schema", "domain_name");
+        return std::nullopt;
+    }
+    return std::nullopt;
+}
+
+}  // namespace pgsieve::policy::detail

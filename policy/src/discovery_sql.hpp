@@ -1,0 +1,66 @@
+#pragma once
+// The SQL that scoped discovery splices into a statement (discovery.hpp):
+// whether a catalog object is visible to a policy, as expressions PostgreSQL
+// evaluates, and each catalog relation's filter. Every name is
+// schema-qualified (pg_catalog.…) so a client's search_path cannot redirect
+// it; nothing refers to a name a client could define (no CTE to shadow).
+//
+// PostgreSQL's own objects (OIDs below 16384, made by initdb) are visible.
+// The policy's objects are collected into arrays by uncorrelated scalar
+// sub-queries, which PostgreSQL evaluates once per statement (InitPlans),
+// however often a correlated sub-query around them runs: a visibility test
+// is then a comparison and an array search, not a catalog scan.
+
+#include <pgsieve/policy/decide.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace pgsieve::policy::detail {
+
+// Kinds of catalog objects, each with its visibility test.
+enum class object_set {
+    relation, type, function, schema, role, constraint, trigger, rule, statistics, operator_, collation,
+};
+
+// The visible objects of one policy, rendered once per rewrite.
+class visible_sets {
+public:
+    explicit visible_sets(const context& ctx);
+
+    // Whether the object of this kind with OID `oid` (an SQL expression) is visible.
+    std::string visible(object_set kind, std::string_view oid) const;
+    // Whether column `attnum` of `relid` is visible, for a relation the policy grants.
+    std::string visible_column(std::string_view relid, std::string_view attnum) const;
+    // Whether `relid` is one of the policy's granted relations (whose columns it may limit).
+    std::string granted(std::string_view relid) const;
+    // Whether a relation, column, constraint, function (by specific name),
+    // type or schema named by text columns of `o` is visible.
+    std::string relation_named(std::string_view schema, std::string_view name) const;
+    std::string column_named(std::string_view schema, std::string_view table, std::string_view column) const;
+    std::string constraint_named(std::string_view schema, std::string_view name) const;
+    std::string function_specifically_named(std::string_view schema, std::string_view name) const;
+    std::string type_named(std::string_view schema, std::string_view name) const;
+    std::string schema_named(std::string_view schema) const;
+    // pg_description as the client sees it: scoped, with the policy's
+    // descriptions in place of COMMENT ON where it has one.
+    const std::string& descriptions() const { return descriptions_; }
+
+private:
+    std::string user(object_set kind) const;
+    std::string rel_, allcols_, colpairs_, functions_;
+    std::string users_[11];  // per kind: the array of visible OIDs beyond PostgreSQL's own
+    std::string relation_names_, column_names_, constraint_names_, function_names_, type_names_, schema_names_;
+    std::string descriptions_;
+};
+
+// The filter of a scoped catalog relation over its rows `o`, or nullopt when
+// the relation is not scoped (see discovery_relation_rule).
+std::optional<std::string> relation_filter(std::string_view schema, std::string_view name, const visible_sets& v);
+
+// to_regclass and its kin: the function that turns a name into an OID of a
+// kind without erroring, or nullptr when the kind has none.
+const char* name_lookup_function(object_set kind);
+
+}  // namespace pgsieve::policy::detail
