@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config git clang libclang-rt-14-dev
   libpg-query-dev libboost1.81-dev libssl-dev libfmt-dev libsqlite3-dev
   libsimdjson-dev libyaml-cpp-dev catch2 libcli11-dev
-  postgresql postgresql-client pgbouncer sqlite3 openssl
+  postgresql postgresql-client pgbouncer haproxy sqlite3 openssl
   python3 python3-pytest python3-psycopg python3-asyncpg libpostgresql-jdbc-java sqlsmith
 )
 # Toolchains that images often ship outside Debian's packages (a newer

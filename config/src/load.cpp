@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <sstream>
 
@@ -164,6 +165,41 @@ void read_admin(loader& l, const located& at) {
         if (auto v = read_port(l, *f)) a.port = *v;
     }
     l.cfg.admin = a;
+}
+
+// `host:port` (port defaults to 6432), as the load balancer's backends are written.
+std::optional<peer_address> read_peer(loader& l, const located& at) {
+    const auto text = l.reader.string(at);
+    if (!text) return std::nullopt;
+    peer_address peer;
+    const auto colon = text->rfind(':');
+    peer.host = text->substr(0, colon);
+    if (colon != std::string::npos) {
+        const auto port = text->substr(colon + 1);
+        int value = 0;
+        const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+        if (ec != std::errc() || end != port.data() + port.size() || value < 1 || value > 65535) {
+            l.reader.error(at, fmt::format("\"{}\" is not host:port (a port is 1 to 65535)", *text));
+            return std::nullopt;
+        }
+        peer.port = static_cast<std::uint16_t>(value);
+    }
+    if (peer.host.empty()) {
+        l.reader.error(at, fmt::format("\"{}\" names no host", *text));
+        return std::nullopt;
+    }
+    return peer;
+}
+
+void read_cluster(loader& l, const located& at) {
+    auto& out = l.cfg.cluster;
+    const auto fields = l.reader.mapping(at, {"instance_id", "peers"});
+    if (const auto* f = find(fields, "instance_id")) out.instance_id = l.reader.string(*f).value_or("");
+    if (const auto* f = find(fields, "peers")) {
+        for (const auto& item : l.reader.sequence(*f)) {
+            if (auto peer = read_peer(l, item)) out.peers.push_back(std::move(*peer));
+        }
+    }
 }
 
 void read_upstream(loader& l, const located& at) {
@@ -362,11 +398,12 @@ load_result load_text(const std::string& text, const std::string& file, const en
         return unexpected(std::move(errors));
     }
     const auto fields =
-        reader.mapping(top, {"listen", "admin", "upstream", "audit", "classification", "clients", "policies"});
+        reader.mapping(top, {"listen", "admin", "cluster", "upstream", "audit", "classification", "clients", "policies"});
     // Referenced things first: classification labels (used by policies), then
     // policies (used by clients).
     if (const auto* f = find(fields, "listen")) read_listen(l, *f);
     if (const auto* f = find(fields, "admin")) read_admin(l, *f);
+    if (const auto* f = find(fields, "cluster")) read_cluster(l, *f);
     if (const auto* f = l.require(fields, top, "upstream")) read_upstream(l, *f);
     if (const auto* f = l.require(fields, top, "audit")) read_audit(l, *f);
     if (const auto* f = find(fields, "classification")) read_classification(l, *f);

@@ -1,4 +1,5 @@
 #include "connection.hpp"
+#include "cancel_forward.hpp"
 #include "tls.hpp"
 
 #include <pgsieve/common/log.hpp>
@@ -181,6 +182,9 @@ awaitable<void> connection::drive() {
             case action::forward_cancel:
                 co_await forward_cancel();
                 co_return;
+            case action::forward_cancel_to_peers:
+                co_await forward_cancel_to_peers();
+                co_return;
             case action::relay:
                 timer_.cancel();  // the watchdog switches from auth_timeout to idle_timeout
                 started_relay_ = true;
@@ -269,40 +273,40 @@ awaitable<void> connection::upstream_to_client() {
 
 awaitable<void> connection::forward_cancel() {
     const auto target = session_.cancel_destination();
+    // PostgreSQL closes the connection once it has signalled the backend;
+    // only then is the client told (by closing its socket), as libpq's
+    // PQcancel waits for exactly that. Answering sooner let a cancel land on
+    // the client's next statement.
+    const auto upstream = fmt::format("{}:{}", target.host, target.port);
+    if (co_await send_cancel(target.host, target.port, {target.upstream_key.process_id, target.upstream_key.secret_key}))
+        log::info("cancel_forwarded", {{"peer", peer_}, {"upstream", upstream}});
+    else
+        log::warn("cancel_failed", {{"peer", peer_}, {"upstream", upstream}});
+    client_.close();
+}
+
+// A key this replica did not issue: behind a load balancer, a peer may own
+// it. Every peer gets it at once, marked forwarded (so none passes it on);
+// the one that issued it cancels, the others drop it. The client is told
+// once all have answered, as with a local cancel.
+awaitable<void> connection::forward_cancel_to_peers() {
+    auto request = session_.cancel_request();
+    request.forwarded = true;
+    const auto peers = session_.config().cluster.peers;
     auto executor = co_await asio::this_coro::executor;
-    tcp::resolver resolver(executor);
-    auto [rec, endpoints] = co_await resolver.async_resolve(target.host, std::to_string(target.port), use_tuple);
-    tcp::socket socket(executor);
-    if (!rec) {
-        auto [cec, endpoint] = co_await asio::async_connect(socket, endpoints, use_tuple);
-        if (!cec) {
-            std::string request;
-            wire::write_cancel_request(request, {target.upstream_key.process_id, target.upstream_key.secret_key});
-            co_await asio::async_write(socket, asio::buffer(request), use_tuple);
-            // PostgreSQL closes the connection once it has signalled the
-            // backend; only then is the client told (by closing its socket),
-            // as libpq's PQcancel waits for exactly that. Answering sooner let
-            // a cancel land on the client's next statement.
-            asio::steady_timer limit(executor, std::chrono::seconds(5));
-            limit.async_wait([&socket](error_code e) {
-                if (!e) {
-                    error_code ignored;
-                    socket.cancel(ignored);
-                }
-            });
-            std::array<char, 64> sink{};
-            for (;;) {
-                auto [e, n] = co_await socket.async_read_some(asio::buffer(sink), use_tuple);
-                if (e) break;
-            }
-            limit.cancel();
-            log::info("cancel_forwarded", {{"peer", peer_}, {"upstream", fmt::format("{}:{}", target.host, target.port)}});
-        } else {
-            log::warn("cancel_failed", {{"peer", peer_}, {"error", cec.message()}});
-        }
+    auto remaining = std::make_shared<std::size_t>(peers.size());
+    // Shared with the senders: a shutdown may destroy this frame first.
+    auto all_done = std::make_shared<asio::steady_timer>(executor, asio::steady_timer::time_point::max());
+    for (const auto& p : peers) {
+        asio::co_spawn(executor, send_cancel(p.host, p.port, request),
+                       [remaining, all_done, address = fmt::format("{}:{}", p.host, p.port)](std::exception_ptr,
+                                                                                               bool reached) {
+                           if (!reached) log::warn("cancel_peer_unreachable", {{"peer_replica", address}});
+                           if (--*remaining == 0) all_done->cancel();
+                       });
     }
-    error_code ignored;
-    socket.close(ignored);
+    if (*remaining > 0) co_await all_done->async_wait(use_tuple);
+    log::info("cancel_sent_to_peers", {{"peer", peer_}, {"replicas", std::to_string(peers.size())}});
     client_.close();
 }
 

@@ -41,6 +41,7 @@ private:
     awaitable<void> upstream_to_client();
     awaitable<void> connect_upstream();
     awaitable<void> forward_cancel();
+    awaitable<void> forward_cancel_to_peers();
     awaitable<void> watchdog();
     void cancel_io();
     void release_slot();

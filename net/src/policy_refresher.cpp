@@ -29,6 +29,7 @@ std::vector<std::string> restart_only_changes(const config::config& a, const con
     if (a.admin.has_value() != b.admin.has_value() ||
         (a.admin && (a.admin->address != b.admin->address || a.admin->port != b.admin->port)))
         out.emplace_back("admin");
+    if (a.cluster.instance_id != b.cluster.instance_id) out.emplace_back("cluster.instance_id");
     const auto& ua = a.upstream;
     const auto& ub = b.upstream;
     if (ua.host != ub.host) out.emplace_back("upstream.host");

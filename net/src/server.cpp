@@ -11,6 +11,10 @@
 #include <fmt/format.h>
 
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
 
 #include <list>
 #include <stdexcept>
@@ -31,7 +35,31 @@ struct worker {
     asio::io_context io{1};
     tcp::acceptor acceptor{io};
     std::thread thread;
+    // When this thread last ran its heartbeat timer (steady clock ticks):
+    // a thread stuck in a handler stops beating, and /livez says so.
+    std::atomic<std::chrono::steady_clock::rep> beat{std::chrono::steady_clock::now().time_since_epoch().count()};
 };
+
+// This replica's name among its peers: cluster.instance_id, else the host name.
+std::string instance_id(const config::config& cfg) {
+    if (!cfg.cluster.instance_id.empty()) return cfg.cluster.instance_id;
+    std::array<char, 256> host{};
+    if (gethostname(host.data(), host.size() - 1) != 0) return "unknown";
+    return host.data();
+}
+
+constexpr auto heartbeat_interval = std::chrono::seconds(1);
+constexpr auto stalled_after = std::chrono::seconds(10);
+
+awaitable<void> heartbeat(worker& w) {
+    asio::steady_timer timer(w.io);
+    for (;;) {
+        w.beat.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+        timer.expires_after(heartbeat_interval);
+        auto [ec] = co_await timer.async_wait(use_tuple);
+        if (ec) co_return;
+    }
+}
 
 awaitable<void> accept_loop(worker& w, server_context& context) {
     for (;;) {
@@ -59,8 +87,9 @@ struct server::impl {
 
 namespace {
 
-// What /metrics and /healthz answer, from the state every session shares.
-http_response admin_answer(server_context& ctx, std::string_view path) {
+// What /metrics, /healthz and /livez answer, from the state every session shares.
+http_response admin_answer(server_context& ctx, const std::vector<std::unique_ptr<worker>>& workers,
+                           std::string_view path) {
     const auto snapshot = ctx.shared.policies.current();
     const bool catalog_loaded = snapshot && snapshot->catalog;
     const bool audit_writable = !ctx.shared.audit || ctx.shared.audit->writable();
@@ -87,7 +116,22 @@ http_response admin_answer(server_context& ctx, std::string_view path) {
         if (!problems.empty()) return {503, "text/plain; charset=utf-8", problems};
         return {200, "text/plain; charset=utf-8", "ok\n"};
     }
-    return {404, "text/plain; charset=utf-8", "not found: pgsieve serves /metrics and /healthz\n"};
+    if (path == "/livez") {
+        // Liveness, for an orchestrator's restart decision: the process runs
+        // its threads. Refusing statements (no catalog, an audit outage) is
+        // not a reason to restart it — /healthz says that, for readiness.
+        const auto now = std::chrono::steady_clock::now().time_since_epoch();
+        std::string stalled;
+        for (std::size_t i = 0; i < workers.size(); ++i) {
+            const std::chrono::steady_clock::duration beat(workers[i]->beat.load(std::memory_order_relaxed));
+            if (now - beat > stalled_after)
+                stalled += fmt::format("worker thread {} has not run for {} s\n", i,
+                                       std::chrono::duration_cast<std::chrono::seconds>(now - beat).count());
+        }
+        if (!stalled.empty()) return {503, "text/plain; charset=utf-8", stalled};
+        return {200, "text/plain; charset=utf-8", "alive\n"};
+    }
+    return {404, "text/plain; charset=utf-8", "not found: pgsieve serves /metrics, /healthz and /livez\n"};
 }
 
 }  // namespace
@@ -146,12 +190,16 @@ void server::run() {
     auto& ctx = impl_->context;
     auto& workers = impl_->workers;
     if (auto refused = impl_->refresher->start()) throw std::runtime_error(*refused);
-    for (auto& w : workers) asio::co_spawn(w->io, accept_loop(*w, ctx), asio::detached);
+    for (auto& w : workers) {
+        asio::co_spawn(w->io, accept_loop(*w, ctx), asio::detached);
+        asio::co_spawn(w->io, heartbeat(*w), asio::detached);
+    }
 
     // Signals and the admin endpoint are handled on the first worker's thread.
     auto& main_io = workers.front()->io;
     if (impl_->admin)
-        asio::co_spawn(main_io, serve_admin(*impl_->admin, [&ctx](std::string_view path) { return admin_answer(ctx, path); }),
+        asio::co_spawn(main_io, serve_admin(*impl_->admin,
+                                   [&ctx, &workers](std::string_view path) { return admin_answer(ctx, workers, path); }),
                        asio::detached);
     asio::signal_set signals(main_io, SIGTERM, SIGINT);
     asio::signal_set hangup(main_io, SIGHUP);
@@ -212,8 +260,10 @@ void server::run() {
     const auto& l = ctx.cfg->listen;
     if (const auto& admin = ctx.cfg->admin)
         log::info("admin_listening", {{"address", fmt::format("{}:{}", admin->address, admin->port)},
-                                      {"paths", "/metrics /healthz"}});
+                                      {"paths", "/metrics /healthz /livez"}});
     log::info("listening", {{"address", fmt::format("{}:{}", l.address, l.port)},
+                            {"instance_id", instance_id(*ctx.cfg)},
+                            {"cancel_peers", ctx.cfg->cluster.peers.size()},
                             {"threads", workers.size()},
                             {"tls", l.tls ? config::to_string(l.tls->mode) : "off"},
                             {"upstream", fmt::format("{}:{}/{}", ctx.cfg->upstream.host, ctx.cfg->upstream.port,

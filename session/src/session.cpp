@@ -67,6 +67,8 @@ action session::next() {
                 return action::relay;
             case state::cancel:
                 return action::forward_cancel;
+            case state::cancel_peers:
+                return action::forward_cancel_to_peers;
             case state::client_tls:
                 if (!client_out_.empty()) return action::write_client;  // the 'S' goes first, in plaintext
                 return action::client_tls_handshake;
@@ -92,17 +94,22 @@ std::optional<action> session::step_handshake() {
         case client_handshake::step::tls_handshake:
             state_ = state::client_tls;
             return std::nullopt;
-        case client_handshake::step::cancel:
-            // An unknown key is ignored silently, as PostgreSQL does.
-            if (const auto target = shared_.cancels.find(
-                    {handshake_->cancel_request().process_id, handshake_->cancel_request().secret_key})) {
+        case client_handshake::step::cancel: {
+            const auto& request = handshake_->cancel_request();
+            // An unknown key is ignored silently, as PostgreSQL does — unless
+            // a peer replica behind the same load balancer may have issued
+            // it. A forwarded request is never passed on again.
+            if (const auto target = shared_.cancels.find({request.process_id, request.secret_key})) {
                 cancel_target_ = *target;
                 state_ = state::cancel;
+            } else if (!request.forwarded && !cfg_->cluster.peers.empty()) {
+                state_ = state::cancel_peers;
             } else {
                 close_reason_ = "CancelRequest with an unknown key";
                 state_ = state::closed;
             }
             return std::nullopt;
+        }
         case client_handshake::step::authenticated: {
             // The second wall must stand before a client of the policy is
             // served: its upstream role exists, and row-scoped tables are

@@ -201,3 +201,24 @@ TEST_CASE("load_error formats as FILE:LINE: key: message", "[config]") {
     REQUIRE_FALSE(r);
     CHECK(r.error()[0].str() == "/etc/pgsieve/pgsieve.yaml:2: listen.port: expected a whole number, found \"x\"");
 }
+
+TEST_CASE("config: cluster peers are host:port, the port defaulting to 6432", "[config]") {
+    const auto loaded =
+        config::load_text(base + "cluster:\n  instance_id: pgsieve-0\n  peers: [pgsieve-1.pgsieve:6433, pgsieve-2]\n",
+                          "/etc/pgsieve/pgsieve.yaml", env().get());
+    REQUIRE(loaded);
+    const auto& cluster = (*loaded)->cluster;
+    CHECK(cluster.instance_id == "pgsieve-0");
+    REQUIRE(cluster.peers.size() == 2);
+    CHECK(cluster.peers[0].host == "pgsieve-1.pgsieve");
+    CHECK(cluster.peers[0].port == 6433);
+    CHECK(cluster.peers[1].host == "pgsieve-2");
+    CHECK(cluster.peers[1].port == 6432);
+}
+
+TEST_CASE("config error: a cluster peer that is not host:port names the entry", "[config]") {
+    CHECK_THAT(only_error(base + "cluster:\n  peers: [pgsieve-1:http]\n"),
+               Contains("cluster.peers[0]: \"pgsieve-1:http\" is not host:port"));
+    CHECK_THAT(only_error(base + "cluster:\n  peers: [\":6432\"]\n"), Contains("names no host"));
+    CHECK_THAT(only_error(base + "cluster:\n  peer: []\n"), Contains("cluster.peer: unknown key"));
+}

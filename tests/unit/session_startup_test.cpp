@@ -190,6 +190,31 @@ TEST_CASE("session: CancelRequest with a known key is forwarded, an unknown one 
     CHECK(other.s->client_output().empty());
 }
 
+TEST_CASE("session: a CancelRequest with a foreign key goes to the peer replicas, once", "[session]") {
+    const auto clustered = session_yaml + "cluster: {instance_id: a, peers: [b.internal:6432, c.internal:6432]}\n";
+    harness h(clustered);
+    std::string out;
+    wire::write_cancel_request(out, {111, 222});
+    h.client_sends(out);
+    REQUIRE(h.next() == action::forward_cancel_to_peers);
+    CHECK_FALSE(h.s->cancel_request().forwarded);
+
+    // Forwarded by a peer and unknown here too: dropped, never passed on (no loop).
+    harness peer(clustered);
+    out.clear();
+    wire::write_cancel_request(out, {111, 222, true});
+    peer.client_sends(out);
+    CHECK(peer.next() == action::close);
+
+    // A key this replica issued is cancelled here, forwarded or not.
+    harness owner(clustered);
+    const auto key = owner.shared.cancels.add({"db.internal", 5432, {111, 222}});
+    out.clear();
+    wire::write_cancel_request(out, {key.process_id, key.secret_key, true});
+    owner.client_sends(out);
+    CHECK(owner.next() == action::forward_cancel);
+}
+
 TEST_CASE("session: a startup packet over 10000 bytes is dropped without a reply, as PostgreSQL does", "[session]") {
     harness h;
     h.client_sends(startup({{"user", "cs_bot"}, {"application_name", std::string(20000, 'x')}}));

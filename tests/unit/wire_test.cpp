@@ -70,6 +70,20 @@ TEST_CASE("SSLRequest, GSSENCRequest and CancelRequest are recognised", "[wire]"
     CHECK(std::holds_alternative<gssenc_request>(*parse_startup_packet(decode_startup_frame(gss).message.body)));
 }
 
+TEST_CASE("a CancelRequest forwarded by a peer replica carries pgsieve's own code", "[wire]") {
+    std::string out;
+    write_cancel_request(out, {1234, -5, true});
+    const auto frame = decode_startup_frame(out);
+    CHECK(out.substr(4, 4) != std::string("\x04\xd2\x16\x2e", 4));  // not PostgreSQL's 80877102
+    const auto cancel = std::get<cancel_request>(*parse_startup_packet(frame.message.body));
+    CHECK(cancel.forwarded);
+    CHECK(cancel.process_id == 1234);
+    CHECK(cancel.secret_key == -5);
+    out.clear();
+    write_cancel_request(out, {1234, -5});
+    CHECK_FALSE(std::get<cancel_request>(*parse_startup_packet(decode_startup_frame(out).message.body)).forwarded);
+}
+
 TEST_CASE("malformed frontend messages are errors, never crashes", "[wire]") {
     CHECK_FALSE(parse_query("no terminator"));
     CHECK_FALSE(parse_parse(std::string("s\0q\0", 4)));                 // missing count

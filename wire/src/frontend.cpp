@@ -23,8 +23,9 @@ expected<startup_packet, std::string> parse_startup_packet(std::string_view body
         if (!r.done()) return malformed("GSSENCRequest");
         return startup_packet{gssenc_request{}};
     }
-    if (code == cancel_request_code) {
+    if (code == cancel_request_code || code == forwarded_cancel_request_code) {
         cancel_request c;
+        c.forwarded = code == forwarded_cancel_request_code;
         c.process_id = r.int32();
         c.secret_key = r.int32();
         if (!r.done()) return malformed("CancelRequest");
@@ -127,7 +128,12 @@ void write_ssl_request(std::string& out) {
 }
 
 void write_cancel_request(std::string& out, const cancel_request& m) {
-    message_writer(out).begin_untyped().int32(cancel_request_code).int32(m.process_id).int32(m.secret_key).end();
+    message_writer(out)
+        .begin_untyped()
+        .int32(m.forwarded ? forwarded_cancel_request_code : cancel_request_code)
+        .int32(m.process_id)
+        .int32(m.secret_key)
+        .end();
 }
 
 void write_sasl_initial_response(std::string& out, std::string_view mechanism, std::string_view data) {

@@ -67,6 +67,17 @@ struct admin_settings {
     std::uint16_t port = 9187;
 };
 
+// Several replicas behind a load balancer: a CancelRequest may reach a
+// replica that did not issue its key; that replica forwards it to its peers.
+struct peer_address {
+    std::string host;
+    std::uint16_t port = 6432;
+};
+struct cluster_settings {
+    std::string instance_id;  // empty: the host name (serve fills it in)
+    std::vector<peer_address> peers;
+};
+
 struct upstream_settings {
     std::string host;
     std::uint16_t port = 5432;
@@ -151,6 +162,7 @@ struct config {
     std::string version;      // a hash of source_text: the audit's policy_version
     listen_settings listen;
     std::optional<admin_settings> admin;
+    cluster_settings cluster;
     upstream_settings upstream;
     audit_settings audit;
     std::map<std::string, std::set<column_name>> classification;  // label → columns

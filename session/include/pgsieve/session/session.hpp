@@ -40,6 +40,7 @@ enum class action {
     read_upstream,           // read into upstream_input(), then call on_upstream_data()
     upstream_tls_handshake,  // TLS client handshake with upstream, then on_upstream_tls()
     forward_cancel,          // send cancel_request() to cancel_destination(), then close
+    forward_cancel_to_peers, // a key another replica issued: send it (forwarded) to config().cluster.peers, then close
     relay,                   // authenticated: run relay_client() and relay_upstream() until one says close
     close,                   // close both sides (client_output() was already written)
 };
@@ -139,6 +140,7 @@ private:
         upstream_login,
         relay,
         cancel,
+        cancel_peers,
         closing,
         closed,
     };

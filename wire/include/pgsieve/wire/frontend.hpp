@@ -35,6 +35,10 @@ inline constexpr std::int32_t protocol_version_3_0 = 3 << 16;
 inline constexpr std::int32_t ssl_request_code = 80877103;
 inline constexpr std::int32_t gssenc_request_code = 80877104;
 inline constexpr std::int32_t cancel_request_code = 80877102;
+// pgsieve's own code (not PostgreSQL's): a CancelRequest one replica passes
+// to its peers. A peer acts on it only with a key it issued and never passes
+// it on, so a cancel cannot loop between replicas.
+inline constexpr std::int32_t forwarded_cancel_request_code = 80877124;
 
 struct startup_message {
     std::int16_t major = 3;
@@ -46,6 +50,7 @@ struct gssenc_request {};
 struct cancel_request {
     std::int32_t process_id = 0;
     std::int32_t secret_key = 0;
+    bool forwarded = false;  // sent by a peer replica (forwarded_cancel_request_code)
 };
 using startup_packet = std::variant<startup_message, ssl_request, gssenc_request, cancel_request>;
 

@@ -1,0 +1,252 @@
+"""Three pgsieve replicas behind HAProxy in TCP mode (issue 15), the way a
+platform team runs a proxy: clients connect through the load balancer and
+keep working; a SIGHUP to every replica applies a new policy to open
+sessions without dropping them; a replica stopped with SIGTERM drains its
+sessions while the others serve; a CancelRequest that the balancer sends to
+a replica that did not issue the key reaches the right one, every time."""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import textwrap
+import threading
+import time
+
+import psycopg
+import pytest
+
+from conftest import CLIENT_PASSWORD, UPSTREAM_PASSWORD, Proxy, free_port, proxy_config, psql
+
+pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
+
+POLICY = """\
+    policies:
+      customer-success:
+        statements: [select]
+        functions: [pg_catalog.pg_sleep]
+        tables:
+          public.customers: {columns: [id, name, plan]}
+"""
+NARROWER = POLICY.replace("[id, name, plan]", "[id, name]")
+
+
+class Fleet:
+    def __init__(self, directory, replicas=3):
+        psql(f"ALTER ROLE ai_readonly PASSWORD '{UPSTREAM_PASSWORD}'")
+        self.directory = directory
+        self.ports = [free_port() for _ in range(replicas)]
+        self.admin_ports = [free_port() for _ in range(replicas)]
+        self.env = dict(os.environ, PGSIEVE_TEST_UPSTREAM_PASSWORD=UPSTREAM_PASSWORD,
+                        PGSIEVE_TEST_CLIENT_PASSWORD=CLIENT_PASSWORD)
+        self.replicas = []
+        for i, port in enumerate(self.ports):
+            d = os.path.join(directory, f"replica-{i}")
+            os.makedirs(d)
+            p = Proxy(d, self.config(i, POLICY), self.env)
+            p.wait_listening(port)
+            self.replicas.append(p)
+        self.port = free_port()
+        self.haproxy_config = os.path.join(directory, "haproxy.cfg")
+        servers = "\n".join(f"    server r{i} 127.0.0.1:{p} check inter 200ms fall 1 rise 1"
+                            for i, p in enumerate(self.ports))
+        with open(self.haproxy_config, "w") as f:
+            f.write(textwrap.dedent(f"""\
+                global
+                    maxconn 200
+                defaults
+                    mode tcp
+                    timeout connect 2s
+                    timeout client 60s
+                    timeout server 60s
+                    retries 3
+                    option redispatch
+                listen postgres
+                    bind 127.0.0.1:{self.port}
+                    balance roundrobin
+                """) + servers + "\n")
+        check = subprocess.run(["haproxy", "-c", "-f", self.haproxy_config], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        self.haproxy = subprocess.Popen(["haproxy", "-db", "-f", self.haproxy_config],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.time() < deadline, "haproxy did not listen"
+                time.sleep(0.05)
+        time.sleep(0.5)  # the first health checks mark every replica up
+
+    def config(self, i, policies):
+        peers = ", ".join(f"127.0.0.1:{p}" for j, p in enumerate(self.ports) if j != i)
+        extra = (f"admin: {{address: 127.0.0.1, port: {self.admin_ports[i]}}}\n"
+                 f"cluster: {{instance_id: replica-{i}, peers: [{peers}]}}\n")
+        return proxy_config(self.ports[i], policies=policies, extra=extra)
+
+    def connect(self, application_name, **extra):
+        return psycopg.connect(host="127.0.0.1", port=self.port, user="cs_bot", password=CLIENT_PASSWORD,
+                               dbname="app", sslmode="disable", application_name=application_name,
+                               autocommit=True, **extra)
+
+    def replica_of(self, application_name):
+        """Which replica serves the session: the one whose log started it."""
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            for i, p in enumerate(self.replicas):
+                if f'"application_name":"{application_name}"' in p.read_log():
+                    return i
+            time.sleep(0.05)
+        raise AssertionError(f"no replica logged {application_name}")
+
+    def stop(self):
+        self.haproxy.terminate()
+        self.haproxy.wait(timeout=10)
+        return [p.stop() for p in self.replicas]
+
+
+@pytest.fixture
+def fleet(postgres, tmp_path):
+    f = Fleet(str(tmp_path))
+    yield f
+    codes = f.stop()
+    assert codes == [0] * len(codes), [p.read_log()[-2000:] for p in f.replicas]
+
+
+def sessions_on_every_replica(fleet, prefix):
+    """Connections through HAProxy until each replica serves one."""
+    by_replica = {}
+    for n in range(12):
+        name = f"{prefix}-{n}"
+        conn = fleet.connect(name)
+        conn.execute("SELECT 1")
+        i = fleet.replica_of(name)
+        if i in by_replica:
+            conn.close()
+        else:
+            by_replica[i] = conn
+        if len(by_replica) == len(fleet.replicas):
+            return by_replica
+    raise AssertionError(f"round robin reached only replicas {sorted(by_replica)}")
+
+
+def test_sessions_through_haproxy_reach_every_replica_and_enforce_the_policy(fleet):
+    sessions = sessions_on_every_replica(fleet, "spread")
+    for conn in sessions.values():
+        assert conn.execute("SELECT name FROM customers WHERE id = 1").fetchone() == ("Acme Corp",)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT ssn FROM customers")
+        conn.close()
+
+
+def test_sighup_to_every_replica_applies_a_new_policy_without_dropping_sessions(fleet):
+    sessions = sessions_on_every_replica(fleet, "reload")
+    for i, p in enumerate(fleet.replicas):
+        with open(p.config_path, "w") as f:
+            f.write(fleet.config(i, NARROWER))
+        seen = p.read_log().count('"event":"reloaded"')
+        p.process.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while p.read_log().count('"event":"reloaded"') == seen:
+            assert time.time() < deadline, p.read_log()[-2000:]
+            time.sleep(0.05)
+    for conn in sessions.values():
+        assert conn.execute("SELECT name FROM customers WHERE id = 1").fetchone() == ("Acme Corp",)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT plan FROM customers")
+        conn.close()
+    with fleet.connect("after-reload") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("SELECT plan FROM customers")
+
+
+def test_sigterm_drains_one_replica_while_the_others_serve(fleet):
+    sessions = sessions_on_every_replica(fleet, "drain")
+    stopping = fleet.replicas[0]
+    stopping.process.send_signal(signal.SIGTERM)
+    deadline = time.time() + 5
+    while '"event":"shutdown"' not in stopping.read_log():
+        assert time.time() < deadline
+        time.sleep(0.05)
+    # Its open session finishes its work during the grace period…
+    assert sessions[0].execute("SELECT count(*) FROM customers").fetchone() == (3,)
+    # …while new clients are served by the others, none lost.
+    for n in range(6):
+        with fleet.connect(f"while-draining-{n}") as conn:
+            assert conn.execute("SELECT count(*) FROM customers").fetchone() == (3,)
+            assert fleet.replica_of(f"while-draining-{n}") != 0
+    sessions[0].close()
+    assert stopping.process.wait(timeout=10) == 0
+    for i in (1, 2):
+        assert sessions[i].execute("SELECT 1").fetchone() == (1,)
+        sessions[i].close()
+
+
+def test_a_cancel_through_haproxy_reaches_the_replica_that_issued_the_key_every_time(fleet):
+    """Round robin sends each CancelRequest to a different replica than the
+    session's most of the time; each must still cancel the statement."""
+    tries = 30
+    conn = fleet.connect("cancel-victim")
+    owner = fleet.replica_of("cancel-victim")
+    for n in range(tries):
+        started = threading.Event()
+
+        def cancel_soon():
+            started.wait()
+            time.sleep(0.2)
+            conn.cancel()  # libpq's PQcancel: a new connection, through HAProxy
+
+        t = threading.Thread(target=cancel_soon)
+        t.start()
+        began = time.time()
+        started.set()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            conn.execute("SELECT pg_sleep(20)")
+        t.join()
+        assert time.time() - began < 10, f"try {n}: the cancel was late"
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    conn.close()
+    # The balancer spread the cancels: the others forwarded theirs to the owner.
+    forwarded = sum(p.read_log().count('"event":"cancel_sent_to_peers"') for i, p in enumerate(fleet.replicas)
+                    if i != owner)
+    assert forwarded >= tries // 3, forwarded
+
+
+def test_liveness_stays_up_while_readiness_reports_why_statements_are_refused(fleet):
+    import urllib.error
+    import urllib.request
+
+    def get(i, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{fleet.admin_ports[i]}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    for i in range(len(fleet.replicas)):
+        assert get(i, "/livez") == (200, "alive\n")
+        assert get(i, "/healthz") == (200, "ok\n")
+    # An audit outage: statements are refused (readiness 503), the process is alive (liveness 200).
+    db = os.path.join(fleet.replicas[0].directory, "audit.db")
+    import sqlite3
+    holder = sqlite3.connect(db, timeout=0)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        direct = psycopg.connect(fleet.replicas[0].dsn(sslmode="disable"), autocommit=True)
+        deadline = time.time() + 10
+        while get(0, "/healthz")[0] == 200:
+            try:
+                direct.execute("SELECT 1")
+            except psycopg.Error:
+                pass
+            assert time.time() < deadline, "the audit outage was not noticed"
+            time.sleep(0.1)
+        status, body = get(0, "/healthz")
+        assert status == 503 and "audit" in body
+        assert get(0, "/livez") == (200, "alive\n")
+    finally:
+        holder.rollback()
+        holder.close()
+    direct.close()
