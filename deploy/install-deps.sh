@@ -2,19 +2,29 @@
 # Installs every package pgsieve needs to build, test and run its demo
 # (DESIGN.md §7). Idempotent: installs only what is missing, so it is cheap
 # to call from quickstart.sh and tests/run.sh on every run.
+#
+#   deploy/install-deps.sh           everything: build, tests, demo
+#   deploy/install-deps.sh --build   only what building the pgsieve binary needs (the image's build stage)
 set -euo pipefail
 
-packages=(
-  build-essential cmake pkg-config git clang libclang-rt-14-dev
+build_packages=(
+  build-essential cmake pkg-config
   libpg-query-dev libboost1.81-dev libssl-dev libfmt-dev libsqlite3-dev
   libsimdjson-dev libyaml-cpp-dev catch2 libcli11-dev
+)
+packages=(
+  "${build_packages[@]}" git clang libclang-rt-14-dev
   postgresql postgresql-client pgbouncer haproxy sqlite3 openssl
-  python3 python3-pytest python3-psycopg python3-asyncpg libpostgresql-jdbc-java sqlsmith
+  python3 python3-pytest python3-psycopg python3-asyncpg python3-yaml libpostgresql-jdbc-java sqlsmith
 )
 # Toolchains that images often ship outside Debian's packages (a newer
 # Node.js, a JDK): install Debian's only when the command is absent, so as
 # not to fight the one already there.
 declare -A by_command=([node]=nodejs [npm]=npm [javac]=default-jdk-headless)
+if [ "${1:-}" = "--build" ]; then
+  packages=("${build_packages[@]}")
+  by_command=()
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,7 +4,17 @@
 
 namespace pgsieve::net {
 
-awaitable<bool> send_cancel(std::string host, std::uint16_t port, wire::cancel_request request,
+awaitable<std::vector<tcp::endpoint>> resolve_all(const std::string& host, std::uint16_t port) {
+    tcp::resolver resolver(co_await asio::this_coro::executor);
+    auto [ec, results] = co_await resolver.async_resolve(host, std::to_string(port), use_tuple);
+    std::vector<tcp::endpoint> out;
+    if (!ec) {
+        for (const auto& r : results) out.push_back(r.endpoint());
+    }
+    co_return out;
+}
+
+awaitable<bool> send_cancel(std::vector<tcp::endpoint> endpoints, wire::cancel_request request,
                             std::chrono::steady_clock::duration limit) {
     auto executor = co_await asio::this_coro::executor;
     tcp::socket socket(executor);
@@ -18,10 +28,8 @@ awaitable<bool> send_cancel(std::string host, std::uint16_t port, wire::cancel_r
         error_code ignored;
         socket.close(ignored);
     });
-    tcp::resolver resolver(executor);
-    auto [rec, endpoints] = co_await resolver.async_resolve(host, std::to_string(port), use_tuple);
     bool acted = false;
-    if (!rec && !expired) {
+    if (!endpoints.empty() && !expired) {
         auto [cec, endpoint] = co_await asio::async_connect(socket, endpoints, use_tuple);
         if (!cec) {
             std::string bytes;

@@ -8,12 +8,17 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 namespace pgsieve::net {
 
 // False when the receiver could not be reached within `limit` (connect,
-// write and the wait for its close together).
-awaitable<bool> send_cancel(std::string host, std::uint16_t port, wire::cancel_request request,
+// write and the wait for its close together). `endpoints`: the first that
+// accepts gets it.
+awaitable<bool> send_cancel(std::vector<tcp::endpoint> endpoints, wire::cancel_request request,
                             std::chrono::steady_clock::duration limit = std::chrono::seconds(5));
+
+// Every address `host` resolves to (empty when it does not resolve).
+awaitable<std::vector<tcp::endpoint>> resolve_all(const std::string& host, std::uint16_t port);
 
 }  // namespace pgsieve::net

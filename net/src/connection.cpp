@@ -278,7 +278,8 @@ awaitable<void> connection::forward_cancel() {
     // PQcancel waits for exactly that. Answering sooner let a cancel land on
     // the client's next statement.
     const auto upstream = fmt::format("{}:{}", target.host, target.port);
-    if (co_await send_cancel(target.host, target.port, {target.upstream_key.process_id, target.upstream_key.secret_key}))
+    auto endpoints = co_await resolve_all(target.host, target.port);
+    if (co_await send_cancel(std::move(endpoints), {target.upstream_key.process_id, target.upstream_key.secret_key}))
         log::info("cancel_forwarded", {{"peer", peer_}, {"upstream", upstream}});
     else
         log::warn("cancel_failed", {{"peer", peer_}, {"upstream", upstream}});
@@ -287,26 +288,35 @@ awaitable<void> connection::forward_cancel() {
 
 // A key this replica did not issue: behind a load balancer, a peer may own
 // it. Every peer gets it at once, marked forwarded (so none passes it on);
-// the one that issued it cancels, the others drop it. The client is told
-// once all have answered, as with a local cancel.
+// the one that issued it cancels, the others drop it. A peer name may
+// resolve to several replicas (a Kubernetes headless Service): each address
+// gets it. Listing the replica itself is harmless. The client is told once
+// all have answered, as with a local cancel.
 awaitable<void> connection::forward_cancel_to_peers() {
     auto request = session_.cancel_request();
     request.forwarded = true;
-    const auto peers = session_.config().cluster.peers;
+    std::vector<tcp::endpoint> replicas;
+    for (const auto& p : session_.config().cluster.peers) {
+        const auto found = co_await resolve_all(p.host, p.port);
+        if (found.empty()) log::warn("cancel_peer_unresolved", {{"peer_replica", fmt::format("{}:{}", p.host, p.port)}});
+        replicas.insert(replicas.end(), found.begin(), found.end());
+    }
     auto executor = co_await asio::this_coro::executor;
-    auto remaining = std::make_shared<std::size_t>(peers.size());
+    auto remaining = std::make_shared<std::size_t>(replicas.size());
     // Shared with the senders: a shutdown may destroy this frame first.
     auto all_done = std::make_shared<asio::steady_timer>(executor, asio::steady_timer::time_point::max());
-    for (const auto& p : peers) {
-        asio::co_spawn(executor, send_cancel(p.host, p.port, request),
-                       [remaining, all_done, address = fmt::format("{}:{}", p.host, p.port)](std::exception_ptr,
-                                                                                               bool reached) {
-                           if (!reached) log::warn("cancel_peer_unreachable", {{"peer_replica", address}});
+    for (const auto& replica : replicas) {
+        asio::co_spawn(executor, send_cancel({replica}, request),
+                       [remaining, all_done, replica](std::exception_ptr, bool reached) {
+                           if (!reached)
+                               log::warn("cancel_peer_unreachable",
+                                         {{"peer_replica", fmt::format("{}:{}", replica.address().to_string(),
+                                                                       replica.port())}});
                            if (--*remaining == 0) all_done->cancel();
                        });
     }
     if (*remaining > 0) co_await all_done->async_wait(use_tuple);
-    log::info("cancel_sent_to_peers", {{"peer", peer_}, {"replicas", std::to_string(peers.size())}});
+    log::info("cancel_sent_to_peers", {{"peer", peer_}, {"replicas", replicas.size()}});
     client_.close();
 }
 

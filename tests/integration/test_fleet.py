@@ -82,7 +82,10 @@ class Fleet:
         time.sleep(0.5)  # the first health checks mark every replica up
 
     def config(self, i, policies):
-        peers = ", ".join(f"127.0.0.1:{p}" for j, p in enumerate(self.ports) if j != i)
+        # One list for every replica, itself included (as one ConfigMap would
+        # give them all): a replica's own keys are never forwarded, so the
+        # entry for itself is inert.
+        peers = ", ".join(f"127.0.0.1:{p}" for p in self.ports)
         extra = (f"admin: {{address: 127.0.0.1, port: {self.admin_ports[i]}}}\n"
                  f"cluster: {{instance_id: replica-{i}, peers: [{peers}]}}\n")
         return proxy_config(self.ports[i], policies=policies, extra=extra)
