@@ -5,6 +5,7 @@
 #include <pgsieve/audit/sink.hpp>
 #include <pgsieve/common/log.hpp>
 #include <pgsieve/config/load.hpp>
+#include <pgsieve/net/audit_exporter.hpp>
 #include <pgsieve/net/server.hpp>
 
 #include <fmt/format.h>
@@ -40,6 +41,15 @@ int run_serve(const serve_options& options) {
                              {"on_failure", config::to_string(cfg->audit.failure)},
                              {"on_overflow", config::to_string(cfg->audit.overflow)}});
 
+    // Shipping off the machine runs beside the sink, on its own thread and
+    // its own connection to the file: it never holds a statement up.
+    std::unique_ptr<net::audit_exporter> exporter;
+    if (cfg->audit.otlp) {
+        exporter = std::make_unique<net::audit_exporter>(cfg->audit.sqlite, *cfg->audit.otlp, net::instance_id(*cfg));
+        exporter->start();
+        log::info("audit_export_started", {{"destination", cfg->audit.otlp->endpoint},
+                                           {"instance_id", net::instance_id(*cfg)}});
+    }
 
     // A peer that goes away mid-write must not kill the process.
     std::signal(SIGPIPE, SIG_IGN);
@@ -56,10 +66,17 @@ int run_serve(const serve_options& options) {
     } catch (const std::exception& e) {
         log::error("startup_failed", {{"error", e.what()}});
         std::cerr << "pgsieve: " << e.what() << "\n";
+        if (exporter) exporter->stop();
         (*sink)->close();
         return exit_refused;
     }
     (*sink)->close();
+    if (exporter) {
+        // A last pass ships what the drain wrote (the rest, if the destination is down, at the next start).
+        exporter->stop();
+        log::info("audit_export_stopped", {{"shipped", exporter->stats().shipped.load()},
+                                           {"failed_requests", exporter->stats().failures.load()}});
+    }
     const auto stats = (*sink)->stats();
     log::info("audit_closed", {{"file", cfg->audit.sqlite}, {"written", stats.written}, {"dropped", stats.dropped},
                                {"failed_writes", stats.failed_writes}});

@@ -69,7 +69,13 @@ CREATE TABLE policy_versions (
     loaded_at TEXT NOT NULL,
     source TEXT NOT NULL
 );
-PRAGMA user_version = 2;
+CREATE TABLE export_cursors (
+    destination TEXT NOT NULL,
+    source TEXT NOT NULL,
+    last_id INTEGER NOT NULL,
+    PRIMARY KEY (destination, source)
+);
+PRAGMA user_version = 3;
 )sql";
 
 // Schema 2: the client's bound attributes on sessions, and the row-scoped
@@ -78,6 +84,18 @@ constexpr const char* migrate_1_to_2 = R"sql(
 ALTER TABLE sessions ADD COLUMN attributes TEXT;
 ALTER TABLE statements ADD COLUMN row_scoped TEXT;
 PRAGMA user_version = 2;
+)sql";
+
+// Schema 3: how far each export destination has shipped each table (rows
+// up to last_id were acknowledged).
+constexpr const char* migrate_2_to_3 = R"sql(
+CREATE TABLE export_cursors (
+    destination TEXT NOT NULL,
+    source TEXT NOT NULL,
+    last_id INTEGER NOT NULL,
+    PRIMARY KEY (destination, source)
+);
+PRAGMA user_version = 3;
 )sql";
 
 expected<int, std::string> user_version(sqlite::database& db) {
@@ -129,6 +147,9 @@ expected<void, std::string> ensure_schema(sqlite::database& db) {
     }
     if (*version == 1) {
         if (auto r = in_transaction(migrate_1_to_2); !r) return unexpected("migrating audit schema 1 to 2: " + r.error());
+    }
+    if (*version <= 2) {
+        if (auto r = in_transaction(migrate_2_to_3); !r) return unexpected("migrating audit schema 2 to 3: " + r.error());
     }
     return check_schema(db);
 }

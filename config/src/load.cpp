@@ -249,9 +249,56 @@ void read_upstream(loader& l, const located& at) {
     }
 }
 
+// http://host[:port][/path]. Plain HTTP only: ship to a collector on the
+// same machine or network (it adds TLS onwards).
+std::optional<otlp_export> read_otlp(loader& l, const located& at) {
+    const auto fields = l.reader.mapping(at, {"endpoint"});
+    const auto* f = l.require(fields, at, "endpoint");
+    if (!f) return std::nullopt;
+    const auto text = l.reader.string(*f);
+    if (!text) return std::nullopt;
+    otlp_export out;
+    out.endpoint = *text;
+    constexpr std::string_view scheme = "http://";
+    if (!text->starts_with(scheme)) {
+        l.reader.error(*f, fmt::format("\"{}\": only http:// endpoints are supported (send to a local OpenTelemetry "
+                                       "Collector, which can forward over TLS)",
+                                       *text));
+        return std::nullopt;
+    }
+    auto rest = text->substr(scheme.size());
+    const auto slash = rest.find('/');
+    if (slash != std::string::npos) {
+        out.path = rest.substr(slash);
+        rest = rest.substr(0, slash);
+    }
+    const auto colon = rest.rfind(':');
+    out.host = rest.substr(0, colon);
+    if (colon != std::string::npos) {
+        int value = 0;
+        const auto port = rest.substr(colon + 1);
+        const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+        if (ec != std::errc() || end != port.data() + port.size() || value < 1 || value > 65535) {
+            l.reader.error(*f, fmt::format("\"{}\": the port must be 1 to 65535", *text));
+            return std::nullopt;
+        }
+        out.port = static_cast<std::uint16_t>(value);
+    }
+    if (out.host.empty()) {
+        l.reader.error(*f, fmt::format("\"{}\" names no host", *text));
+        return std::nullopt;
+    }
+    return out;
+}
+
 void read_audit(loader& l, const located& at) {
     auto& out = l.cfg.audit;
-    const auto fields = l.reader.mapping(at, {"sqlite", "store_sql", "on_failure", "on_overflow", "flush_interval"});
+    const auto fields =
+        l.reader.mapping(at, {"sqlite", "store_sql", "on_failure", "on_overflow", "flush_interval", "export"});
+    if (const auto* f = find(fields, "export")) {
+        const auto destinations = l.reader.mapping(*f, {"otlp"});
+        if (const auto* o = find(destinations, "otlp")) out.otlp = read_otlp(l, *o);
+    }
     if (const auto* f = l.require(fields, at, "sqlite")) {
         if (auto v = l.reader.string(*f)) {
             if (v->empty()) l.reader.error(*f, "must name a file");

@@ -4,6 +4,7 @@
 #include "tls.hpp"
 
 #include <pgsieve/common/log.hpp>
+#include <pgsieve/net/audit_exporter.hpp>
 #include <pgsieve/net/server.hpp>
 #include <pgsieve/wire/random.hpp>
 #include <pgsieve/wire/sqlstate.hpp>
@@ -39,14 +40,6 @@ struct worker {
     // a thread stuck in a handler stops beating, and /livez says so.
     std::atomic<std::chrono::steady_clock::rep> beat{std::chrono::steady_clock::now().time_since_epoch().count()};
 };
-
-// This replica's name among its peers: cluster.instance_id, else the host name.
-std::string instance_id(const config::config& cfg) {
-    if (!cfg.cluster.instance_id.empty()) return cfg.cluster.instance_id;
-    std::array<char, 256> host{};
-    if (gethostname(host.data(), host.size() - 1) != 0) return "unknown";
-    return host.data();
-}
 
 constexpr auto heartbeat_interval = std::chrono::seconds(1);
 constexpr auto stalled_after = std::chrono::seconds(10);

@@ -4,6 +4,7 @@
 
 #include "session_support.hpp"
 
+#include <pgsieve/audit/export.hpp>
 #include <pgsieve/audit/fingerprint.hpp>
 #include <pgsieve/audit/review.hpp>
 #include <pgsieve/audit/review_format.hpp>
@@ -252,7 +253,7 @@ TEST_CASE("audit sink: a schema 1 log is migrated, its chain still verifies and 
         scoped.row_scoped = {"app.orders"};
         sink->submit(scoped);
     }
-    CHECK(sqlite_column(file, "PRAGMA user_version") == std::vector<std::string>{"2"});
+    CHECK(sqlite_column(file, "PRAGMA user_version") == std::vector<std::string>{"3"});
     CHECK(sqlite_column(file, "SELECT coalesce(attributes, 'NULL') FROM sessions ORDER BY id") ==
           std::vector<std::string>{"NULL", R"({"tenant_id":"1"})"});
     CHECK(sqlite_column(file, "SELECT coalesce(row_scoped, 'NULL') FROM statements ORDER BY id") ==
@@ -406,4 +407,56 @@ TEST_CASE("attack: a %ff escape in a tag is stored as valid UTF-8", "[audit][sec
     CHECK(is_valid_utf8(json));
     CHECK(json == "{\"tool\":\"a\xEF\xBF\xBD" "b\",\"note\":\"x y z\"}");
     CHECK(valid_utf8("ok \xC3\xA9 \xff \xED\xA0\x80") == "ok \xC3\xA9 \xEF\xBF\xBD \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+TEST_CASE("audit export: rows after the cursor, in id order; the cursor survives a reopen", "[audit]") {
+    temp_dir dir;
+    const auto file = dir.file("audit.db");
+    {
+        auto sink = open_sink(file);
+        for (int i = 0; i < 5; ++i) sink->submit(statement_record("SELECT " + std::to_string(i)));
+        auto traced = statement_record("SELECT 5 /*traceparent='00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'*/");
+        sink->submit(traced);
+        sink->submit(audit::event{std::chrono::system_clock::now(), 0, "login_failed", "{}"});
+    }
+    {
+        auto reader = audit::export_reader::open(file, "otlp test");
+        REQUIRE(reader);
+        auto first = (*reader)->next(audit::export_source::statements, 4);
+        REQUIRE(first);
+        REQUIRE(first->size() == 4);
+        CHECK(first->front().id == 1);
+        CHECK(first->front().body == "SELECT 0");
+        CHECK(first->front().hash.size() == 64);
+        REQUIRE((*reader)->advance(audit::export_source::statements, first->back().id));
+        auto events = (*reader)->next(audit::export_source::events, 10);
+        REQUIRE(events);
+        CHECK(events->size() == 1);
+    }
+    auto reader = audit::export_reader::open(file, "otlp test");
+    REQUIRE(reader);
+    CHECK((*reader)->cursor(audit::export_source::statements) == 4);
+    const auto rest = (*reader)->next(audit::export_source::statements, 100);
+    REQUIRE(rest);
+    REQUIRE(rest->size() == 2);
+    CHECK(rest->back().trace_id.size() == 16);
+    CHECK(rest->back().span_id == std::string("\x00\xf0\x67\xaa\x0b\xa9\x02\xb7", 8));
+    // Another destination has its own cursor.
+    auto other = audit::export_reader::open(file, "otlp elsewhere");
+    REQUIRE(other);
+    CHECK((*other)->cursor(audit::export_source::statements) == 0);
+}
+
+TEST_CASE("audit export: an OTLP request encodes lengths and integers as protobuf does", "[audit]") {
+    audit::shipped_record r;
+    r.id = 300;  // a two-byte varint
+    r.body = std::string(200, 'x');  // a two-byte length
+    r.attributes.emplace_back("pgsieve.rows", std::int64_t{-1});  // ten-byte varint (two's complement)
+    const auto bytes = audit::encode_otlp_logs({r}, "replica-a");
+    // ExportLogsServiceRequest.resource_logs: field 1, length-delimited.
+    REQUIRE(bytes.size() > 260);
+    CHECK(static_cast<unsigned char>(bytes[0]) == 0x0a);
+    CHECK(bytes.find(std::string(200, 'x')) != std::string::npos);
+    CHECK(bytes.find(std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10)) != std::string::npos);
+    CHECK(bytes.find("replica-a/statements/300") != std::string::npos);
 }

@@ -94,8 +94,17 @@ struct upstream_settings {
     privilege_check wider_privileges = privilege_check::warn;
 };
 
+// Where the audit is shipped off the machine: OTLP/HTTP logs (protobuf).
+struct otlp_export {
+    std::string host;
+    std::uint16_t port = 4318;
+    std::string path = "/v1/logs";
+    std::string endpoint;  // as written, for messages
+};
+
 struct audit_settings {
     std::string sqlite;
+    std::optional<otlp_export> otlp;
     store_sql sql = store_sql::full;
     on_failure failure = on_failure::block;
     on_overflow overflow = on_overflow::wait;

@@ -1,0 +1,110 @@
+// OTLP logs, protobuf-encoded by hand: the few messages of
+// opentelemetry-proto (collector/logs/v1, logs/v1, common/v1,
+// resource/v1) that an export request needs, with their field numbers.
+// A receiver decoding with the project's generated code checks it
+// (tests/integration/test_audit_export.py).
+
+#include <pgsieve/audit/export.hpp>
+
+#include <cstring>
+
+namespace pgsieve::audit {
+
+namespace {
+
+// Protobuf wire types.
+constexpr unsigned varint_type = 0, fixed64_type = 1, length_type = 2;
+
+class proto {
+public:
+    void varint(std::uint64_t v) {
+        while (v >= 0x80) {
+            out_.push_back(static_cast<char>((v & 0x7f) | 0x80));
+            v >>= 7;
+        }
+        out_.push_back(static_cast<char>(v));
+    }
+    void tag(unsigned field, unsigned type) { varint((std::uint64_t(field) << 3) | type); }
+    void uint(unsigned field, std::uint64_t v) {
+        tag(field, varint_type);
+        varint(v);
+    }
+    void fixed64(unsigned field, std::uint64_t v) {
+        tag(field, fixed64_type);
+        for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    }
+    void bytes(unsigned field, std::string_view v) {
+        tag(field, length_type);
+        varint(v.size());
+        out_.append(v);
+    }
+    // A nested message: written into its own buffer, then length-prefixed.
+    template <class F>
+    void message(unsigned field, F&& fill) {
+        proto inner;
+        fill(inner);
+        bytes(field, inner.out_);
+    }
+    std::string take() { return std::move(out_); }
+
+private:
+    std::string out_;
+};
+
+// common.v1.AnyValue: string_value = 1, int_value = 3.
+void any_value(proto& p, const shipped_record::value& v) {
+    if (const auto* s = std::get_if<std::string>(&v)) p.bytes(1, *s);
+    else p.uint(3, static_cast<std::uint64_t>(std::get<std::int64_t>(v)));  // int64: two's complement varint
+}
+
+// common.v1.KeyValue: key = 1, value = 2.
+void key_value(proto& p, unsigned field, std::string_view key, const shipped_record::value& v) {
+    p.message(field, [&](proto& kv) {
+        kv.bytes(1, key);
+        kv.message(2, [&](proto& any) { any_value(any, v); });
+    });
+}
+
+// SeverityNumber: INFO = 9, WARN = 13.
+constexpr std::uint64_t severity_info = 9, severity_warn = 13;
+
+}  // namespace
+
+std::string encode_otlp_logs(const std::vector<shipped_record>& records, std::string_view instance_id) {
+    proto request;
+    // ExportLogsServiceRequest.resource_logs = 1
+    request.message(1, [&](proto& resource_logs) {
+        // ResourceLogs.resource = 1 (Resource.attributes = 1)
+        resource_logs.message(1, [&](proto& resource) {
+            key_value(resource, 1, "service.name", std::string("pgsieve"));
+            key_value(resource, 1, "service.instance.id", std::string(instance_id));
+        });
+        // ResourceLogs.scope_logs = 2
+        resource_logs.message(2, [&](proto& scope_logs) {
+            // ScopeLogs.scope = 1 (InstrumentationScope.name = 1)
+            scope_logs.message(1, [](proto& scope) { scope.bytes(1, "pgsieve.audit"); });
+            for (const auto& r : records) {
+                // ScopeLogs.log_records = 2
+                scope_logs.message(2, [&](proto& log) {
+                    log.fixed64(1, r.time_unix_nano);                             // time_unix_nano
+                    log.uint(2, r.failed ? severity_warn : severity_info);        // severity_number
+                    log.bytes(3, r.failed ? "WARN" : "INFO");                     // severity_text
+                    log.message(5, [&](proto& body) { body.bytes(1, r.body); });  // body: string_value
+                    for (const auto& [key, value] : r.attributes) key_value(log, 6, key, value);
+                    key_value(log, 6, "pgsieve.record.table", std::string(to_string(r.source)));
+                    key_value(log, 6, "pgsieve.record.id", r.id);
+                    if (!r.hash.empty()) key_value(log, 6, "pgsieve.record.hash", r.hash);
+                    key_value(log, 6, "pgsieve.idempotency_key", idempotency_key(instance_id, r));
+                    if (r.trace_id.size() == 16 && r.span_id.size() == 8) {
+                        log.bytes(9, r.trace_id);  // trace_id
+                        log.bytes(10, r.span_id);  // span_id
+                    }
+                    log.fixed64(11, r.time_unix_nano);  // observed_time_unix_nano
+                });
+            }
+        });
+    });
+    return request.take();
+}
+
+}  // namespace pgsieve::audit

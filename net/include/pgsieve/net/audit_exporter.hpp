@@ -1,0 +1,56 @@
+#pragma once
+// Ships the audit log off the machine (audit.export.otlp): a thread of its
+// own tails the SQLite file by id, POSTs each batch to an OTLP/HTTP logs
+// endpoint, and advances the cursor stored in the file only once the
+// endpoint answered 2xx. Failures retry with back-off (1 s doubling to
+// 30 s); nothing on this path ever waits for a statement or makes one wait.
+
+#include <pgsieve/audit/export.hpp>
+#include <pgsieve/config/config.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace pgsieve::net {
+
+struct export_stats {
+    std::atomic<std::uint64_t> shipped{0};  // records acknowledged
+    std::atomic<std::uint64_t> failures{0};  // requests that failed (retried)
+};
+
+class audit_exporter {
+public:
+    audit_exporter(std::string audit_path, config::otlp_export destination, std::string instance_id);
+    ~audit_exporter();  // stop()
+    audit_exporter(const audit_exporter&) = delete;
+    audit_exporter& operator=(const audit_exporter&) = delete;
+
+    void start();
+    // Ends the thread after at most one more attempt (bounded by its timeout);
+    // what is not shipped goes at the next start.
+    void stop();
+    const export_stats& stats() const { return stats_; }
+
+private:
+    void run();
+    expected<std::size_t, std::string> ship_once(audit::export_reader& reader);
+    bool wait(std::chrono::milliseconds d);  // false once stopping
+
+    std::string audit_path_;
+    config::otlp_export destination_;
+    std::string instance_id_;
+    export_stats stats_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+// This replica's name among its peers: cluster.instance_id, else the host name.
+std::string instance_id(const config::config& cfg);
+
+}  // namespace pgsieve::net

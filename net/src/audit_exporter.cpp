@@ -1,0 +1,161 @@
+#include <pgsieve/net/audit_exporter.hpp>
+
+#include "asio.hpp"
+
+#include <pgsieve/audit/export.hpp>
+#include <pgsieve/common/log.hpp>
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <array>
+
+namespace pgsieve::net {
+
+namespace {
+
+constexpr std::size_t batch_rows = 512;
+constexpr auto idle_poll = std::chrono::milliseconds(500);
+constexpr auto request_timeout = std::chrono::seconds(10);
+constexpr auto first_backoff = std::chrono::seconds(1);
+constexpr auto max_backoff = std::chrono::seconds(30);
+
+// One HTTP/1.1 POST on a fresh connection; the status code, or an error.
+expected<int, std::string> post(const config::otlp_export& to, const std::string& body) {
+    asio::io_context io;
+    tcp::socket socket(io);
+    tcp::resolver resolver(io);
+    std::string request = fmt::format(
+        "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\n"
+        "Connection: close\r\nUser-Agent: pgsieve\r\n\r\n",
+        to.path, to.host, to.port, body.size());
+    request += body;
+    std::string response;
+    error_code failure;
+    bool done = false;
+    // The whole exchange under one deadline: a receiver that accepts and
+    // hangs must not stall shipping forever.
+    resolver.async_resolve(to.host, std::to_string(to.port), [&](error_code ec, tcp::resolver::results_type found) {
+        if (ec) {
+            failure = ec;
+            done = true;
+            return;
+        }
+        asio::async_connect(socket, found, [&](error_code ec, const tcp::endpoint&) {
+            if (ec) {
+                failure = ec;
+                done = true;
+                return;
+            }
+            asio::async_write(socket, asio::buffer(request), [&](error_code ec, std::size_t) {
+                if (ec) {
+                    failure = ec;
+                    done = true;
+                    return;
+                }
+                asio::async_read(socket, asio::dynamic_buffer(response), [&](error_code ec, std::size_t) {
+                    if (ec && ec != asio::error::eof) failure = ec;
+                    done = true;
+                });
+            });
+        });
+    });
+    io.run_for(request_timeout);
+    if (!done) return unexpected(fmt::format("no answer within {} s", request_timeout.count()));
+    if (failure) return unexpected(failure.message());
+    // "HTTP/1.1 200 OK"
+    if (response.size() < 12 || !response.starts_with("HTTP/1.")) return unexpected(std::string("not an HTTP answer"));
+    return std::atoi(response.c_str() + 9);
+}
+
+}  // namespace
+
+std::string instance_id(const config::config& cfg) {
+    if (!cfg.cluster.instance_id.empty()) return cfg.cluster.instance_id;
+    std::array<char, 256> host{};
+    if (gethostname(host.data(), host.size() - 1) != 0) return "unknown";
+    return host.data();
+}
+
+audit_exporter::audit_exporter(std::string audit_path, config::otlp_export destination, std::string instance_id)
+    : audit_path_(std::move(audit_path)), destination_(std::move(destination)), instance_id_(std::move(instance_id)) {}
+
+audit_exporter::~audit_exporter() { stop(); }
+
+void audit_exporter::start() { thread_ = std::thread([this] { run(); }); }
+
+void audit_exporter::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+bool audit_exporter::wait(std::chrono::milliseconds d) {
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, d, [this] { return stopping_; });
+    return !stopping_;
+}
+
+// One batch of each table that has rows after its cursor: how many records
+// were acknowledged, or why a request failed.
+expected<std::size_t, std::string> audit_exporter::ship_once(audit::export_reader& reader) {
+    std::size_t shipped = 0;
+    for (const auto source : {audit::export_source::statements, audit::export_source::events}) {
+        auto batch = reader.next(source, batch_rows);
+        if (!batch) return unexpected(batch.error());
+        if (batch->empty()) continue;
+        const auto status = post(destination_, audit::encode_otlp_logs(*batch, instance_id_));
+        if (!status) return unexpected(status.error());
+        if (*status < 200 || *status > 299) return unexpected(fmt::format("HTTP status {}", *status));
+        // Shipped but not recorded: sent again next time (at least once).
+        if (auto r = reader.advance(source, batch->back().id); !r)
+            return unexpected("recording the export cursor: " + r.error());
+        stats_.shipped.fetch_add(batch->size(), std::memory_order_relaxed);
+        shipped += batch->size();
+    }
+    return shipped;
+}
+
+void audit_exporter::run() {
+    std::unique_ptr<audit::export_reader> reader;
+    auto backoff = std::chrono::milliseconds(first_backoff);
+    std::string last_error;
+    for (;;) {
+        expected<std::size_t, std::string> shipped = std::size_t{0};
+        if (!reader) {
+            auto opened = audit::export_reader::open(audit_path_, fmt::format("otlp {}", destination_.endpoint));
+            if (opened) reader = std::move(*opened);
+            else shipped = unexpected(opened.error());
+        }
+        if (reader) shipped = ship_once(*reader);
+        if (!shipped) {
+            stats_.failures.fetch_add(1, std::memory_order_relaxed);
+            if (shipped.error() != last_error)  // once per distinct failure, not once per retry
+                log::warn("audit_export_failed", {{"destination", destination_.endpoint}, {"error", shipped.error()},
+                                                  {"retry_in_ms", backoff.count()}});
+            last_error = shipped.error();
+            if (!wait(backoff)) return;  // stopping while the destination fails: the rest ships at the next start
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(max_backoff));
+            continue;
+        }
+        if (!last_error.empty()) log::info("audit_export_resumed", {{"destination", destination_.endpoint}});
+        last_error.clear();
+        backoff = first_backoff;
+        if (*shipped > 0) continue;
+        if (!wait(idle_poll)) {
+            // Stopping: what the sink's drain wrote last goes now, while the
+            // destination answers.
+            while (reader) {
+                auto last = ship_once(*reader);
+                if (!last || *last == 0) break;
+            }
+            return;
+        }
+    }
+}
+
+}  // namespace pgsieve::net

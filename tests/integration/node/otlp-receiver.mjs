@@ -1,0 +1,59 @@
+// An OTLP/HTTP logs receiver for tests: decodes each request with the
+// OpenTelemetry project's own generated protobuf code
+// (@opentelemetry/otlp-transformer, built from opentelemetry-proto) and
+// appends one JSON line per log record to FILE. A body that does not decode
+// is answered 400 and recorded as {"error": …}.
+//   node otlp-receiver.mjs PORT FILE
+import { appendFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+const root = require("@opentelemetry/otlp-transformer/build/src/generated/root.js");
+const Request = root.opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest;
+const Response = root.opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse;
+
+const [port, file] = process.argv.slice(2);
+
+function value(any) {
+  if (any.stringValue !== undefined && any.stringValue !== null) return any.stringValue;
+  if (any.intValue !== undefined && any.intValue !== null) return Number(any.intValue);
+  return null;
+}
+
+createServer((req, res) => {
+  const chunks = [];
+  req.on("data", (c) => chunks.push(c));
+  req.on("end", () => {
+    const body = Buffer.concat(chunks);
+    let request;
+    try {
+      if (req.headers["content-type"] !== "application/x-protobuf") throw new Error(`content-type ${req.headers["content-type"]}`);
+      request = Request.toObject(Request.decode(body), { longs: String, bytes: String, defaults: false });
+    } catch (e) {
+      appendFileSync(file, JSON.stringify({ error: String(e) }) + "\n");
+      res.writeHead(400).end();
+      return;
+    }
+    const lines = [];
+    for (const rl of request.resourceLogs ?? []) {
+      const resource = Object.fromEntries((rl.resource?.attributes ?? []).map((kv) => [kv.key, value(kv.value)]));
+      for (const sl of rl.scopeLogs ?? []) {
+        for (const r of sl.logRecords ?? []) {
+          lines.push(JSON.stringify({
+            resource,
+            scope: sl.scope?.name,
+            time: r.timeUnixNano,
+            severity: r.severityNumber,
+            body: r.body ? value(r.body) : null,
+            traceId: r.traceId ? Buffer.from(r.traceId, "base64").toString("hex") : null,
+            spanId: r.spanId ? Buffer.from(r.spanId, "base64").toString("hex") : null,
+            attributes: Object.fromEntries((r.attributes ?? []).map((kv) => [kv.key, value(kv.value)])),
+          }));
+        }
+      }
+    }
+    if (lines.length) appendFileSync(file, lines.join("\n") + "\n");
+    res.writeHead(200, { "Content-Type": "application/x-protobuf" }).end(Response.encode({}).finish());
+  });
+}).listen(Number(port), "127.0.0.1", () => console.log("listening"));
