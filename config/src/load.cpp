@@ -252,7 +252,7 @@ void read_upstream(loader& l, const located& at) {
 // http://host[:port][/path]. Plain HTTP only: ship to a collector on the
 // same machine or network (it adds TLS onwards).
 std::optional<otlp_export> read_otlp(loader& l, const located& at) {
-    const auto fields = l.reader.mapping(at, {"endpoint"});
+    const auto fields = l.reader.mapping(at, std::initializer_list<std::string_view>{"endpoint"});
     const auto* f = l.require(fields, at, "endpoint");
     if (!f) return std::nullopt;
     const auto text = l.reader.string(*f);
@@ -296,7 +296,7 @@ void read_audit(loader& l, const located& at) {
     const auto fields =
         l.reader.mapping(at, {"sqlite", "store_sql", "on_failure", "on_overflow", "flush_interval", "export"});
     if (const auto* f = find(fields, "export")) {
-        const auto destinations = l.reader.mapping(*f, {"otlp"});
+        const auto destinations = l.reader.mapping(*f, std::initializer_list<std::string_view>{"otlp"});
         if (const auto* o = find(destinations, "otlp")) out.otlp = read_otlp(l, *o);
     }
     if (const auto* f = l.require(fields, at, "sqlite")) {
