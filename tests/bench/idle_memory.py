@@ -14,7 +14,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-os.environ.setdefault("PGSIEVE_BIN", os.path.join(HERE, "..", "..", "build", "proxy", "cli", "pgsieve"))
+os.environ.setdefault("PGSIEVE_BIN", os.path.join(HERE, "..", "..", "build", "app", "pgsieve"))
 
 import conftest  # noqa: E402
 import psycopg  # noqa: E402
