@@ -3,13 +3,18 @@
 
 #include "commands.hpp"
 
+#include <pgsieve/audit/export.hpp>
 #include <pgsieve/audit/review.hpp>
 #include <pgsieve/audit/review_format.hpp>
 #include <pgsieve/config/load.hpp>
+#include <pgsieve/net/catalog_loader.hpp>
 
 #include <fmt/format.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <map>
 
 namespace pgsieve::cli {
 
@@ -38,6 +43,71 @@ expected<std::string, std::string> audit_file(const audit_options& o) {
         return unexpected(std::string("cannot find the audit log in an invalid configuration; use --db FILE"));
     }
     return (*loaded)->audit.sqlite;
+}
+
+// postgresql://[USER@]HOST[:PORT]/DATABASE[?sslmode=MODE]; the password
+// from PGPASSWORD (never on a command line others can read).
+expected<config::upstream_settings, std::string> store_address(const std::string& url) {
+    constexpr std::string_view scheme = "postgresql://";
+    config::upstream_settings s;
+    s.ssl = config::sslmode::prefer;
+    std::string rest = url.substr(scheme.size());
+    if (const auto q = rest.find('?'); q != std::string::npos) {
+        const auto query = rest.substr(q + 1);
+        rest.resize(q);
+        if (query == "sslmode=disable") s.ssl = config::sslmode::disable;
+        else if (query == "sslmode=require") s.ssl = config::sslmode::require;
+        else if (query != "sslmode=prefer")
+            return unexpected(fmt::format("{}: only ?sslmode=disable|prefer|require is understood here", url));
+    }
+    const auto slash = rest.find('/');
+    if (slash == std::string::npos || slash + 1 == rest.size())
+        return unexpected(fmt::format("{}: name the database: postgresql://USER@HOST:PORT/DATABASE", url));
+    s.database = rest.substr(slash + 1);
+    rest.resize(slash);
+    if (const auto at = rest.find('@'); at != std::string::npos) {
+        s.user = rest.substr(0, at);
+        if (s.user.find(':') != std::string::npos)
+            return unexpected(fmt::format("a password in the URL is refused (it would show in ps): set PGPASSWORD"));
+        rest = rest.substr(at + 1);
+    }
+    if (s.user.empty()) return unexpected(fmt::format("{}: name the user: postgresql://USER@HOST/DATABASE", url));
+    if (const auto colon = rest.rfind(':'); colon != std::string::npos) {
+        s.port = static_cast<std::uint16_t>(std::atoi(rest.c_str() + colon + 1));
+        rest.resize(colon);
+    }
+    s.host = rest;
+    if (s.host.empty() || s.port == 0) return unexpected(fmt::format("{}: expected HOST[:PORT]", url));
+    if (const char* password = std::getenv("PGPASSWORD")) s.password = password;
+    return s;
+}
+
+// One replica's rows of the central store, in a temporary audit file that
+// the review reads as it reads a replica's own (the chain verifies the same).
+expected<std::string, std::string> fetch_from_store(const std::string& url, const std::string& instance) {
+    const auto server = store_address(url);
+    if (!server) return unexpected(server.error());
+    const auto query = [&](std::vector<std::string> queries) {
+        return net::query_server(*server, server->user, server->password, queries, "pgsieve audit");
+    };
+    if (instance.empty()) {
+        const auto instances = query({std::string(audit::central_store_instances)});
+        if (!instances) return unexpected(instances.error());
+        std::string names;
+        for (const auto& row : (*instances)[0]) names += (names.empty() ? "" : ", ") + row[0].value_or("");
+        return unexpected(fmt::format("the central store holds several replicas' logs: name one with --instance ({})",
+                                      names.empty() ? "it holds none yet" : names));
+    }
+    const auto rows = query(audit::central_store_queries(instance));
+    if (!rows) return unexpected(rows.error());
+    if ((*rows)[0].empty() && (*rows)[1].empty())
+        return unexpected(fmt::format("the central store holds nothing of instance \"{}\"", instance));
+    char dir_template[] = "/tmp/pgsieve-review.XXXXXX";
+    const char* dir = mkdtemp(dir_template);
+    if (!dir) return unexpected(std::string("cannot make a temporary directory"));
+    const auto path = std::string(dir) + "/" + instance + ".db";
+    if (auto r = audit::import_central_rows(path, (*rows)[0], (*rows)[1]); !r) return unexpected(r.error());
+    return path;
 }
 
 int list(audit::review& r, const audit::statement_filter& filter, bool json) {
@@ -113,12 +183,80 @@ int verify(audit::review& r, const std::string& file) {
 
 }  // namespace
 
+// The file against what the replica shipped: every row the store holds must
+// be in the file with the same hash. A file whose newest rows were deleted,
+// or whose chain was recomputed after an edit, verifies on its own; it does
+// not match what left the machine before.
+int verify_against(audit::review& local, const std::string& file, const std::string& store,
+                   const std::string& instance) {
+    const auto central_file = fetch_from_store(store, instance);
+    if (!central_file) {
+        std::cerr << "pgsieve: " << central_file.error() << "\n";
+        return exit_usage;
+    }
+    auto central = audit::review::open(*central_file);
+    if (!central) {
+        std::cerr << "pgsieve: " << central.error() << "\n";
+        return exit_usage;
+    }
+    const auto hashes = [](audit::review& r) {
+        std::map<std::int64_t, std::string> out;
+        audit::statement_filter all;
+        all.limit = 0;
+        const auto done = r.export_statements(all, [&](const auto& columns, const auto& row) {
+            std::int64_t id = 0;
+            std::string hash;
+            for (std::size_t i = 0; i < columns.size(); ++i) {
+                if (columns[i] == "id") id = std::get<std::int64_t>(row[i]);
+                if (columns[i] == "hash") hash = std::get<std::string>(row[i]);
+            }
+            out.emplace(id, std::move(hash));
+        });
+        return done ? expected<std::map<std::int64_t, std::string>, std::string>(std::move(out))
+                    : unexpected(done.error());
+    };
+    const auto mine = hashes(local);
+    const auto shipped = hashes(*central);
+    std::filesystem::remove_all(std::filesystem::path(*central_file).parent_path());
+    if (!mine || !shipped) {
+        std::cerr << "pgsieve: " << (!mine ? mine.error() : shipped.error()) << "\n";
+        return exit_usage;
+    }
+    for (const auto& [id, hash] : *shipped) {
+        const auto found = mine->find(id);
+        if (found == mine->end()) {
+            std::cout << fmt::format("{}: TAMPERED: statement {} was shipped to the central store (instance {}) and is "
+                                     "missing from the file\n",
+                                     file, id, instance);
+            return exit_refused;
+        }
+        if (found->second != hash) {
+            std::cout << fmt::format("{}: TAMPERED: statement {} differs from the copy shipped to the central store "
+                                     "(instance {}): the row or the chain before it was rewritten\n",
+                                     file, id, instance);
+            return exit_refused;
+        }
+    }
+    std::cout << fmt::format("{}: matches the central store: all {} statements shipped (instance {}) are in the file "
+                             "unchanged\n",
+                             file, shipped->size(), instance);
+    return exit_ok;
+}
+
 int run_audit(const audit_options& o) {
-    const auto file = audit_file(o);
+    const bool from_store = o.db.starts_with("postgresql://");
+    const auto file = from_store ? fetch_from_store(o.db, o.instance) : audit_file(o);
     if (!file) {
         std::cerr << "pgsieve: " << file.error() << "\n";
         return exit_usage;
     }
+    // A store's rows were fetched into a temporary file: gone once reviewed.
+    struct temporary {
+        std::string dir;
+        ~temporary() {
+            if (!dir.empty()) std::filesystem::remove_all(dir);
+        }
+    } fetched{from_store ? std::filesystem::path(*file).parent_path().string() : std::string()};
     auto review = audit::review::open(*file);
     if (!review) {
         std::cerr << "pgsieve: " << review.error() << "\n";
@@ -141,7 +279,15 @@ int run_audit(const audit_options& o) {
     if (o.command == "show") return show(*review, o.id, o.json);
     if (o.command == "stats") return stats(*review, filter.since, o.json);
     if (o.command == "export") return export_rows(*review, filter, o.format);
-    if (o.command == "verify") return verify(*review, *file);
+    if (o.command == "verify") {
+        const int own = verify(*review, from_store ? o.db + " instance " + o.instance : *file);
+        if (own != exit_ok || o.against.empty()) return own;
+        if (o.instance.empty()) {
+            std::cerr << "pgsieve: --against needs --instance: the replica whose rows the file should hold\n";
+            return exit_usage;
+        }
+        return verify_against(*review, *file, o.against, o.instance);
+    }
     return exit_usage;
 }
 

@@ -43,13 +43,24 @@ int run_serve(const serve_options& options) {
 
     // Shipping off the machine runs beside the sink, on its own thread and
     // its own connection to the file: it never holds a statement up.
-    std::unique_ptr<net::audit_exporter> exporter;
-    if (cfg->audit.otlp) {
-        exporter = std::make_unique<net::audit_exporter>(cfg->audit.sqlite, *cfg->audit.otlp, net::instance_id(*cfg));
-        exporter->start();
-        log::info("audit_export_started", {{"destination", cfg->audit.otlp->endpoint},
-                                           {"instance_id", net::instance_id(*cfg)}});
+    std::vector<std::unique_ptr<net::audit_exporter>> exporters;
+    if (cfg->audit.otlp)
+        exporters.push_back(net::audit_exporter::otlp(cfg->audit.sqlite, *cfg->audit.otlp, net::instance_id(*cfg)));
+    if (cfg->audit.postgresql)
+        exporters.push_back(
+            net::audit_exporter::central_store(cfg->audit.sqlite, *cfg->audit.postgresql, net::instance_id(*cfg)));
+    for (auto& e : exporters) {
+        e->start();
+        log::info("audit_export_started", {{"destination", e->destination()}, {"instance_id", net::instance_id(*cfg)}});
     }
+    const auto stop_exporters = [&] {
+        for (auto& e : exporters) {
+            e->stop();
+            log::info("audit_export_stopped", {{"destination", e->destination()},
+                                               {"shipped", e->stats().shipped.load()},
+                                               {"failed_requests", e->stats().failures.load()}});
+        }
+    };
 
     // A peer that goes away mid-write must not kill the process.
     std::signal(SIGPIPE, SIG_IGN);
@@ -66,17 +77,13 @@ int run_serve(const serve_options& options) {
     } catch (const std::exception& e) {
         log::error("startup_failed", {{"error", e.what()}});
         std::cerr << "pgsieve: " << e.what() << "\n";
-        if (exporter) exporter->stop();
         (*sink)->close();
+        stop_exporters();
         return exit_refused;
     }
     (*sink)->close();
-    if (exporter) {
-        // A last pass ships what the drain wrote (the rest, if the destination is down, at the next start).
-        exporter->stop();
-        log::info("audit_export_stopped", {{"shipped", exporter->stats().shipped.load()},
-                                           {"failed_requests", exporter->stats().failures.load()}});
-    }
+    // A last pass ships what the drain wrote (the rest, if a destination is down, at the next start).
+    stop_exporters();
     const auto stats = (*sink)->stats();
     log::info("audit_closed", {{"file", cfg->audit.sqlite}, {"written", stats.written}, {"dropped", stats.dropped},
                                {"failed_writes", stats.failed_writes}});

@@ -69,7 +69,9 @@ int run_check_config(const check_config_options& options);
 struct audit_options {
     std::string command;  // list, show, stats, export, verify
     std::string config_file;
-    std::string db;
+    std::string db;        // a file, or postgresql://… (the central store; password from PGPASSWORD)
+    std::string instance;  // with the central store: whose rows
+    std::string against;   // verify: the central store to hold the file against
     bool json = false;
     bool blocked = false;
     std::string client;

@@ -76,7 +76,10 @@ int main(int argc, char** argv) {
     auto audit_leaf = [&](const char* name, const char* description) {
         auto* c = audit_cmd->add_subcommand(name, description);
         c->add_option("-c,--config", audit.config_file, "configuration file (its audit.sqlite)");
-        c->add_option("--db", audit.db, "the audit database file");
+        c->add_option("--db", audit.db,
+                      "the audit database file, or the central store: postgresql://USER@HOST:PORT/DATABASE"
+                      "[?sslmode=disable|require] (password from PGPASSWORD)");
+        c->add_option("--instance", audit.instance, "with the central store: the replica (cluster.instance_id) to review");
         c->callback([&audit, name] { audit.command = name; });
         return c;
     };
@@ -101,7 +104,10 @@ int main(int argc, char** argv) {
     audit_export->add_option("--format", audit.format, "jsonl or csv")
         ->check(CLI::IsMember({"jsonl", "csv"}))
         ->capture_default_str();
-    audit_leaf("verify", "Recompute the hash chain; name the first statement that does not match (exit 1)");
+    audit_leaf("verify", "Recompute the hash chain; name the first statement that does not match (exit 1)")
+        ->add_option("--against", audit.against,
+                     "also hold the file against the rows this replica shipped to the central store "
+                     "(postgresql://…, with --instance): rows deleted or rewritten since are found");
 
     try {
         app.parse(argc, argv);

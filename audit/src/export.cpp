@@ -127,6 +127,8 @@ expected<std::vector<shipped_record>, std::string> export_reader::next(export_so
             r.attributes.emplace_back("event.name", "pgsieve." + r.body);
             if (!q->is_null(2)) r.attributes.emplace_back("pgsieve.session_id", q->integer(2));
             r.attributes.emplace_back("pgsieve.detail", q->text(4));
+            r.row = {{"id", r.id}, {"ts", q->text(1)}, {"kind", q->text(3)}, {"detail", q->text(4)}};
+            if (!q->is_null(2)) r.row.emplace_back("session_id", q->integer(2));
             out.push_back(std::move(r));
         }
         return out;
@@ -134,7 +136,8 @@ expected<std::vector<shipped_record>, std::string> export_reader::next(export_so
     auto q = state_->db.prepare(
         "SELECT s.id, s.ts, s.session_id, s.client, s.policy, s.policy_version, s.protocol, s.statement_name, s.sql, "
         "s.fingerprint, s.verdict, s.reason, s.rule, s.tables, s.columns, s.tags, s.command_tag, s.rows, s.bytes, "
-        "s.duration_us, s.sqlstate, s.error, s.row_scoped, s.hash, se.database, se.client_addr, se.application_name "
+        "s.duration_us, s.sqlstate, s.error, s.row_scoped, s.hash, se.database, se.client_addr, se.application_name, "
+        "s.prev_hash "
         "FROM statements s LEFT JOIN sessions se ON se.id = s.session_id WHERE s.id > ? ORDER BY s.id LIMIT ?");
     if (!q) return unexpected(q.error());
     q->bind(1, after);
@@ -192,6 +195,19 @@ expected<std::vector<shipped_record>, std::string> export_reader::next(export_so
             a.emplace_back("pgsieve.tag." + key, value);
         }
         tags->reset();
+        // The statements columns of the audit file (DESIGN.md §4), as they are.
+        static constexpr const char* columns[] = {
+            "id", "ts", "session_id", "client", "policy", "policy_version", "protocol", "statement_name", "sql",
+            "fingerprint", "verdict", "reason", "rule", "tables", "columns", "tags", "command_tag", "rows", "bytes",
+            "duration_us", "sqlstate", "error", "row_scoped", "hash"};
+        for (int c = 0; c < 24; ++c) {
+            if (q->is_null(c)) continue;
+            if (auto v = q->column(c); std::holds_alternative<std::int64_t>(v))
+                r.row.emplace_back(columns[c], std::get<std::int64_t>(v));
+            else
+                r.row.emplace_back(columns[c], q->text(c));
+        }
+        r.row.emplace_back("prev_hash", q->text(27));
         out.push_back(std::move(r));
     }
     return out;

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <span>
 #include <fstream>
 #include <sstream>
 
@@ -202,11 +203,14 @@ void read_cluster(loader& l, const located& at) {
     }
 }
 
-void read_upstream(loader& l, const located& at) {
-    auto& out = l.cfg.upstream;
-    const auto fields = l.reader.mapping(at, {"host", "port", "database", "user", "password", "password_env",
-                                              "password_file", "sslmode", "sslrootcert", "search_path",
-                                              "catalog_refresh", "allow_privileged_role", "wider_privileges"});
+// Where and how to log in to a PostgreSQL server: the upstream, or the
+// central audit store.
+constexpr std::string_view connection_keys[] = {"host",     "port",          "database",      "user",
+                                               "password", "password_env",  "password_file", "sslmode",
+                                               "sslrootcert"};
+
+void read_connection(loader& l, const located& at, const std::vector<std::pair<std::string, located>>& fields,
+                     upstream_settings& out) {
     if (const auto* f = l.require(fields, at, "host")) out.host = l.reader.string(*f).value_or("");
     if (const auto* f = find(fields, "port")) {
         if (auto v = read_port(l, *f)) out.port = *v;
@@ -230,6 +234,14 @@ void read_upstream(loader& l, const located& at) {
     } else if (out.ssl == sslmode::verify_full) {
         l.reader.error(at.line, join_key(at.key, "sslrootcert"), "is required with sslmode: verify-full");
     }
+}
+
+void read_upstream(loader& l, const located& at) {
+    auto& out = l.cfg.upstream;
+    std::vector<std::string_view> keys(std::begin(connection_keys), std::end(connection_keys));
+    keys.insert(keys.end(), {"search_path", "catalog_refresh", "allow_privileged_role", "wider_privileges"});
+    const auto fields = l.reader.mapping(at, keys);
+    read_connection(l, at, fields, out);
     if (const auto* f = find(fields, "search_path")) {
         if (auto v = l.reader.string_list(*f, false)) {
             out.search_path.clear();
@@ -296,8 +308,13 @@ void read_audit(loader& l, const located& at) {
     const auto fields =
         l.reader.mapping(at, {"sqlite", "store_sql", "on_failure", "on_overflow", "flush_interval", "export"});
     if (const auto* f = find(fields, "export")) {
-        const auto destinations = l.reader.mapping(*f, std::initializer_list<std::string_view>{"otlp"});
+        const auto destinations = l.reader.mapping(*f, {"otlp", "postgresql"});
         if (const auto* o = find(destinations, "otlp")) out.otlp = read_otlp(l, *o);
+        if (const auto* o = find(destinations, "postgresql")) {
+            upstream_settings store;
+            read_connection(l, *o, l.reader.mapping(*o, std::span<const std::string_view>(connection_keys)), store);
+            out.postgresql = std::move(store);
+        }
     }
     if (const auto* f = l.require(fields, at, "sqlite")) {
         if (auto v = l.reader.string(*f)) {

@@ -68,6 +68,12 @@ std::vector<std::pair<std::string, located>> yaml_reader::mapping(const located&
 std::vector<std::pair<std::string, located>> yaml_reader::mapping(const located& at,
                                                                   std::initializer_list<std::string_view> allowed,
                                                                   bool null_is_empty) {
+    return mapping(at, std::span<const std::string_view>(allowed.begin(), allowed.size()), null_is_empty);
+}
+
+std::vector<std::pair<std::string, located>> yaml_reader::mapping(const located& at,
+                                                                  std::span<const std::string_view> allowed,
+                                                                  bool null_is_empty) {
     auto fields = mapping(at, null_is_empty);
     std::erase_if(fields, [&](const auto& field) {
         if (std::find(allowed.begin(), allowed.end(), field.first) != allowed.end()) return false;

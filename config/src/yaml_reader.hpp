@@ -10,6 +10,7 @@
 
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -40,6 +41,8 @@ public:
     // only when `null_is_empty`.
     std::vector<std::pair<std::string, located>> mapping(const located& at, bool null_is_empty = false);
     std::vector<std::pair<std::string, located>> mapping(const located& at, std::initializer_list<std::string_view> allowed,
+                                                         bool null_is_empty = false);
+    std::vector<std::pair<std::string, located>> mapping(const located& at, std::span<const std::string_view> allowed,
                                                          bool null_is_empty = false);
     std::vector<located> sequence(const located& at);
 

@@ -4,6 +4,7 @@
 
 #include <pgsieve/audit/export.hpp>
 #include <pgsieve/common/log.hpp>
+#include <pgsieve/net/catalog_loader.hpp>
 
 #include <fmt/format.h>
 
@@ -78,8 +79,35 @@ std::string instance_id(const config::config& cfg) {
     return host.data();
 }
 
-audit_exporter::audit_exporter(std::string audit_path, config::otlp_export destination, std::string instance_id)
-    : audit_path_(std::move(audit_path)), destination_(std::move(destination)), instance_id_(std::move(instance_id)) {}
+audit_exporter::audit_exporter(std::string audit_path, std::string destination, sender send)
+    : audit_path_(std::move(audit_path)), destination_(std::move(destination)), send_(std::move(send)) {}
+
+std::unique_ptr<audit_exporter> audit_exporter::otlp(std::string audit_path, const config::otlp_export& to,
+                                                     std::string instance_id) {
+    return std::make_unique<audit_exporter>(
+        std::move(audit_path), "otlp " + to.endpoint,
+        [to, instance_id](const std::vector<audit::shipped_record>& batch) -> expected<void, std::string> {
+            const auto status = post(to, audit::encode_otlp_logs(batch, instance_id));
+            if (!status) return unexpected(status.error());
+            if (*status < 200 || *status > 299) return unexpected(fmt::format("HTTP status {}", *status));
+            return {};
+        });
+}
+
+std::unique_ptr<audit_exporter> audit_exporter::central_store(std::string audit_path,
+                                                              const config::upstream_settings& to,
+                                                              std::string instance_id) {
+    return std::make_unique<audit_exporter>(
+        std::move(audit_path), fmt::format("postgresql {}:{}/{}", to.host, to.port, to.database),
+        [to, instance_id](const std::vector<audit::shipped_record>& batch) -> expected<void, std::string> {
+            // One Query message: PostgreSQL runs it as one transaction, so a
+            // batch is stored whole or not at all.
+            const auto stored = query_server(to, to.user, to.password, {audit::central_store_sql(batch, instance_id)},
+                                             "pgsieve audit export", request_timeout);
+            if (!stored) return unexpected(stored.error());
+            return {};
+        });
+}
 
 audit_exporter::~audit_exporter() { stop(); }
 
@@ -108,9 +136,7 @@ expected<std::size_t, std::string> audit_exporter::ship_once(audit::export_reade
         auto batch = reader.next(source, batch_rows);
         if (!batch) return unexpected(batch.error());
         if (batch->empty()) continue;
-        const auto status = post(destination_, audit::encode_otlp_logs(*batch, instance_id_));
-        if (!status) return unexpected(status.error());
-        if (*status < 200 || *status > 299) return unexpected(fmt::format("HTTP status {}", *status));
+        if (auto sent = send_(*batch); !sent) return unexpected(sent.error());
         // Shipped but not recorded: sent again next time (at least once).
         if (auto r = reader.advance(source, batch->back().id); !r)
             return unexpected("recording the export cursor: " + r.error());
@@ -127,7 +153,7 @@ void audit_exporter::run() {
     for (;;) {
         expected<std::size_t, std::string> shipped = std::size_t{0};
         if (!reader) {
-            auto opened = audit::export_reader::open(audit_path_, fmt::format("otlp {}", destination_.endpoint));
+            auto opened = audit::export_reader::open(audit_path_, destination_);
             if (opened) reader = std::move(*opened);
             else shipped = unexpected(opened.error());
         }
@@ -135,14 +161,14 @@ void audit_exporter::run() {
         if (!shipped) {
             stats_.failures.fetch_add(1, std::memory_order_relaxed);
             if (shipped.error() != last_error)  // once per distinct failure, not once per retry
-                log::warn("audit_export_failed", {{"destination", destination_.endpoint}, {"error", shipped.error()},
+                log::warn("audit_export_failed", {{"destination", destination_}, {"error", shipped.error()},
                                                   {"retry_in_ms", backoff.count()}});
             last_error = shipped.error();
             if (!wait(backoff)) return;  // stopping while the destination fails: the rest ships at the next start
             backoff = std::min(backoff * 2, std::chrono::milliseconds(max_backoff));
             continue;
         }
-        if (!last_error.empty()) log::info("audit_export_resumed", {{"destination", destination_.endpoint}});
+        if (!last_error.empty()) log::info("audit_export_resumed", {{"destination", destination_}});
         last_error.clear();
         backoff = first_backoff;
         if (*shipped > 0) continue;

@@ -14,7 +14,8 @@ namespace pgsieve::net {
 namespace {
 
 struct loader {
-    const config::config& cfg;
+    const config::upstream_settings& server;
+    std::string application_name;
     session::upstream_login::identity who;
     const std::vector<std::string>& queries;
     std::unique_ptr<asio::ssl::context> tls;
@@ -39,7 +40,7 @@ struct loader {
     }
 
     awaitable<bool> login() {
-        session::upstream_login l(cfg.upstream, who, {{"application_name", "pgsieve catalog"}}, in, out);
+        session::upstream_login l(server, who, {{"application_name", application_name}}, in, out);
         l.on_connected();
         for (;;) {
             switch (l.next()) {
@@ -50,8 +51,8 @@ struct loader {
                     if (!co_await read()) co_return false;
                     break;
                 case session::upstream_login::step::tls_handshake: {
-                    const auto ec = co_await upstream->tls_connect(*tls, cfg.upstream.host,
-                                                                   cfg.upstream.ssl == config::sslmode::verify_full);
+                    const auto ec = co_await upstream->tls_connect(*tls, server.host,
+                                                                   server.ssl == config::sslmode::verify_full);
                     l.on_tls(!ec, ec.message());
                     break;
                 }
@@ -105,7 +106,7 @@ struct loader {
         auto executor = co_await asio::this_coro::executor;
         tcp::resolver resolver(executor);
         auto [rec, endpoints] =
-            co_await resolver.async_resolve(cfg.upstream.host, std::to_string(cfg.upstream.port), use_tuple);
+            co_await resolver.async_resolve(server.host, std::to_string(server.port), use_tuple);
         if (rec) {
             error = "cannot connect: " + rec.message();
             co_return;
@@ -130,13 +131,13 @@ struct loader {
 
 }  // namespace
 
-expected<std::vector<std::vector<policy::row>>, std::string> query_upstream(
-    const config::config& cfg, const std::string& user, const std::optional<std::string>& password,
-    const std::vector<std::string>& queries, std::chrono::milliseconds timeout) {
-    const auto where = fmt::format("upstream server {}:{}", cfg.upstream.host, cfg.upstream.port);
-    loader l{cfg, {user, password}, queries, nullptr, std::nullopt, {}, {}, {}, {}, false};
+expected<std::vector<std::vector<policy::row>>, std::string> query_server(
+    const config::upstream_settings& server, const std::string& user, const std::optional<std::string>& password,
+    const std::vector<std::string>& queries, std::string_view application_name, std::chrono::milliseconds timeout) {
+    const auto where = fmt::format("server {}:{}", server.host, server.port);
+    loader l{server, std::string(application_name), {user, password}, queries, nullptr, std::nullopt, {}, {}, {}, {}, false};
     try {
-        if (cfg.upstream.ssl != config::sslmode::disable) l.tls = make_upstream_tls(cfg.upstream);
+        if (server.ssl != config::sslmode::disable) l.tls = make_upstream_tls(server);
     } catch (const std::exception& e) {
         return unexpected(fmt::format("{}: {}", where, e.what()));
     }
@@ -147,6 +148,14 @@ expected<std::vector<std::vector<policy::row>>, std::string> query_upstream(
     if (!finished) return unexpected(fmt::format("{}: no answer within {} ms", where, timeout.count()));
     if (!l.error.empty() || !l.complete) return unexpected(fmt::format("{}: {}", where, l.error));
     return std::move(l.results);
+}
+
+expected<std::vector<std::vector<policy::row>>, std::string> query_upstream(
+    const config::config& cfg, const std::string& user, const std::optional<std::string>& password,
+    const std::vector<std::string>& queries, std::chrono::milliseconds timeout) {
+    auto r = query_server(cfg.upstream, user, password, queries, "pgsieve catalog", timeout);
+    if (!r) return unexpected("upstream " + r.error());
+    return r;
 }
 
 expected<policy::catalog_rows, std::string> load_catalog_rows(const config::config& cfg,

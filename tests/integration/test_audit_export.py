@@ -15,7 +15,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import free_port, start_proxy
+from conftest import free_port, psql, start_proxy
 
 NODE_DIR = os.path.join(os.environ.get("PGSIEVE_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../..")),
                         "tests/integration/node")
@@ -151,3 +151,154 @@ def test_an_https_endpoint_is_refused_at_load_naming_the_key(tmp_path):
     assert result.returncode != 0
     assert "audit.export.otlp.endpoint" in result.stderr + result.stdout
     assert "only http://" in result.stderr + result.stdout
+
+
+# -- the central PostgreSQL audit store ----------------------------------------------------
+
+STORE_PASSWORD = "audit-store-password"
+
+
+@pytest.fixture
+def store(postgres):
+    """A database of its own on the fixture server, written by a role of its own."""
+    psql("DROP DATABASE IF EXISTS audit_store")
+    psql("CREATE DATABASE audit_store")
+    psql(f"DO $$ BEGIN CREATE ROLE audit_writer LOGIN PASSWORD '{STORE_PASSWORD}'; "
+         "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    psql("ALTER ROLE audit_writer LOGIN")
+    psql("GRANT CREATE ON DATABASE audit_store TO audit_writer")
+    yield "audit_store"
+    psql("DROP DATABASE IF EXISTS audit_store WITH (FORCE)")
+
+
+def store_rows(sql):
+    result = psql(sql, database="audit_store", check=False)
+    return result.stdout.split()
+
+
+def storing_proxy(tmp_path, instance):
+    os.environ["PGSIEVE_TEST_STORE_PASSWORD"] = STORE_PASSWORD
+    return start_proxy(tmp_path, audit_extra=(
+        "export: {postgresql: {host: 127.0.0.1, port: " + os.environ["PGPORT"] + ", database: audit_store, "
+        "user: audit_writer, password_env: PGSIEVE_TEST_STORE_PASSWORD, sslmode: disable}}\n"),
+        extra=f"cluster: {{instance_id: {instance}}}\n")
+
+
+def test_the_central_store_holds_every_row_once_through_an_outage(store, tmp_path):
+    p = storing_proxy(tmp_path, "replica-a")
+    db = os.path.join(p.directory, "audit.db")
+    try:
+        with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+            for i in range(20):
+                conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()
+            wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.statements") == ["20"],
+                     what="the first rows in the store")
+            psql("ALTER ROLE audit_writer NOLOGIN")  # the store refuses pgsieve: an outage
+            for i in range(20, 220):
+                conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()
+            wait_for(lambda: '"event":"audit_export_failed"' in p.read_log(), what="the outage to be noticed")
+            psql("ALTER ROLE audit_writer LOGIN")
+            wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.statements") == [
+                str(len(statement_ids(db)))], timeout=60, what="the store to catch up")
+    finally:
+        assert p.stop() == 0, p.read_log()
+    ids = statement_ids(db)
+    assert store_rows("SELECT count(DISTINCT id) FROM pgsieve_audit.statements WHERE instance = 'replica-a'") == [
+        str(len(ids))]
+    # Partitioned by day, the hash chain carried over as it is in the file.
+    assert store_rows("SELECT count(*) FROM pg_inherits WHERE inhparent = 'pgsieve_audit.statements'::regclass") == ["1"]
+    with sqlite3.connect(db) as conn:
+        local = conn.execute("SELECT hash FROM statements ORDER BY id DESC LIMIT 1").fetchone()[0]
+    assert store_rows("SELECT hash FROM pgsieve_audit.statements ORDER BY id DESC LIMIT 1") == [local]
+
+
+def review(*args, password=STORE_PASSWORD):
+    from conftest import run_pgsieve
+    return run_pgsieve("audit", *args, env=dict(os.environ, PGPASSWORD=password))
+
+
+def test_review_commands_read_the_central_store_and_verify_holds_a_file_against_it(store, tmp_path):
+    p = storing_proxy(tmp_path, "replica-b")
+    db = os.path.join(p.directory, "audit.db")
+    try:
+        with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+            for i in range(30):
+                conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT ssn FROM customers")
+            wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.statements") == [
+                str(len(statement_ids(db)))], what="the store to hold every row")
+    finally:
+        assert p.stop() == 0, p.read_log()
+    url = f"postgresql://audit_writer@127.0.0.1:{os.environ['PGPORT']}/audit_store?sslmode=disable"
+    # Which replica: the store holds several, so the command asks.
+    missing = review("list", "--db", url)
+    assert missing.returncode == 2 and "--instance (replica-b)" in missing.stderr
+    listed = review("list", "--db", url, "--instance", "replica-b", "--blocked", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["sql"] for r in json.loads(listed.stdout)] == ["SELECT ssn FROM customers"]
+    verified = review("verify", "--db", url, "--instance", "replica-b")
+    assert verified.returncode == 0 and "intact: " in verified.stdout, verified.stdout + verified.stderr
+    # The file on its own, and held against what it shipped.
+    against = review("verify", "--db", db, "--against", url, "--instance", "replica-b")
+    assert against.returncode == 0 and "matches the central store" in against.stdout, against.stdout + against.stderr
+
+    # Attack: delete the newest rows of the file. Its own chain still verifies…
+    with sqlite3.connect(db) as conn:
+        newest = conn.execute("SELECT max(id) FROM statements").fetchone()[0]
+        conn.execute("DELETE FROM statements WHERE id > ?", (newest - 3,))
+    assert review("verify", "--db", db).returncode == 0
+    # …the shipped copy does not.
+    caught = review("verify", "--db", db, "--against", url, "--instance", "replica-b")
+    assert caught.returncode == 1 and f"statement {newest - 2} was shipped" in caught.stdout, caught.stdout
+
+
+def test_attack_a_recomputed_chain_is_caught_against_the_central_store(store, tmp_path):
+    p = storing_proxy(tmp_path, "replica-c")
+    db = os.path.join(p.directory, "audit.db")
+    try:
+        with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+            for i in range(10):
+                conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()
+            wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.statements") == [
+                str(len(statement_ids(db)))], what="the store to hold every row")
+    finally:
+        assert p.stop() == 0, p.read_log()
+    # Rewrite a statement's text and recompute every hash after it with the
+    # chain's published canonical form (audit/src/schema.cpp), as an attacker
+    # with the file and pgsieve's source can.
+    import hashlib
+
+    def canonical(prev, values):
+        out = prev
+        for v in values:
+            if isinstance(v, int):
+                out += f"I{v};"
+            elif isinstance(v, str):
+                out += f"T{len(v.encode())}:{v}"
+            else:
+                out += "N;"
+        return hashlib.sha256(out.encode()).hexdigest()
+
+    chained = ("id, session_id, ts, client, policy, policy_version, protocol, statement_name, sql, fingerprint, "
+               "verdict, reason, rule, tables, columns, tags, command_tag, rows, bytes, duration_us, sqlstate, error, "
+               "row_scoped")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE statements SET sql = 'SELECT 1' WHERE id = 5")
+        conn.commit()
+        assert review("verify", "--db", db).returncode == 1  # the plain chain notices the edit…
+        prev = conn.execute("SELECT prev_hash FROM statements WHERE id = 5").fetchone()[0]
+        for (rid,) in conn.execute("SELECT id FROM statements WHERE id >= 5 ORDER BY id").fetchall():
+            values = conn.execute(f"SELECT {chained} FROM statements WHERE id = ?", (rid,)).fetchone()
+            new = canonical(prev, values)
+            conn.execute("UPDATE statements SET prev_hash = ?, hash = ? WHERE id = ?", (prev, new, rid))
+            prev = new
+        conn.commit()
+    # …and after the recomputation the file verifies on its own:
+    own = review("verify", "--db", db)
+    assert own.returncode == 0 and "intact" in own.stdout, own.stdout
+    url = f"postgresql://audit_writer@127.0.0.1:{os.environ['PGPORT']}/audit_store?sslmode=disable"
+    caught = review("verify", "--db", db, "--against", url, "--instance", "replica-c")
+    # The copy that left the machine before the edit does not match.
+    assert caught.returncode == 1, caught.stdout
+    assert "statement 5" in caught.stdout

@@ -460,3 +460,16 @@ TEST_CASE("audit export: an OTLP request encodes lengths and integers as protobu
     CHECK(bytes.find(std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10)) != std::string::npos);
     CHECK(bytes.find("replica-a/statements/300") != std::string::npos);
 }
+
+TEST_CASE("audit export: the central store's SQL makes each day's partition and inserts idempotently", "[audit]") {
+    audit::shipped_record r;
+    r.source = audit::export_source::statements;
+    r.id = 7;
+    r.row = {{"id", std::int64_t{7}}, {"ts", std::string("2026-12-31T23:59:59.999999Z")}, {"sql", std::string("SELECT 'it''s'")}};
+    const auto sql = audit::central_store_sql({r}, "replica-a");
+    CHECK(sql.find("PARTITION OF pgsieve_audit.statements FOR VALUES FROM ('2026-12-31 00:00:00+00') TO "
+                   "('2027-01-01 00:00:00+00')") != std::string::npos);
+    CHECK(sql.find("pgsieve_audit.statements_20261231") != std::string::npos);
+    CHECK(sql.find("INSERT INTO pgsieve_audit.statements (instance, id, ts, sql) VALUES ('replica-a', 7, "
+                   "'2026-12-31T23:59:59.999999Z', 'SELECT ''it''''s''') ON CONFLICT DO NOTHING;") != std::string::npos);
+}

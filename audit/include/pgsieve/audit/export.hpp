@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -34,6 +35,9 @@ struct shipped_record {
     std::vector<std::pair<std::string, value>> attributes;
     std::string trace_id, span_id;  // raw bytes (16, 8) from a traceparent tag; empty otherwise
     bool failed = false;         // refused or failed: severity WARN, else INFO
+    // The row itself, column by column as the audit file names them (NULLs
+    // left out), for a store that keeps rows rather than log records.
+    std::vector<std::pair<std::string, value>> row;
 };
 
 class export_reader {
@@ -59,6 +63,25 @@ private:
 // An ExportLogsServiceRequest with `records` under one resource (service
 // pgsieve, service.instance.id `instance_id`).
 std::string encode_otlp_logs(const std::vector<shipped_record>& records, std::string_view instance_id);
+
+// The SQL that stores `records` in a central PostgreSQL audit store: the
+// schema pgsieve_audit and its tables partitioned by day (created when
+// missing, with the partitions the rows need), then the rows, idempotent on
+// (instance, id, ts) so a batch sent twice is stored once. One table's records.
+std::string central_store_sql(const std::vector<shipped_record>& records, std::string_view instance_id);
+
+// Reading the store back, for review: the instances it holds, then one
+// instance's statements and events (text columns, in the order
+// import_central_rows takes them).
+inline constexpr std::string_view central_store_instances =
+    "SELECT DISTINCT instance FROM pgsieve_audit.statements ORDER BY 1";
+std::vector<std::string> central_store_queries(std::string_view instance_id);
+// Makes `path` (a new file) an audit log holding those rows as the replica's
+// own file held them, so every review command — verify included — reads it.
+using text_row = std::vector<std::optional<std::string>>;
+[[nodiscard]] expected<void, std::string> import_central_rows(const std::string& path,
+                                                              const std::vector<text_row>& statements,
+                                                              const std::vector<text_row>& events);
 
 // The receiver-side key of a record: instance/table/id[/hash].
 std::string idempotency_key(std::string_view instance_id, const shipped_record& r);

@@ -105,6 +105,8 @@ struct otlp_export {
 struct audit_settings {
     std::string sqlite;
     std::optional<otlp_export> otlp;
+    // A central PostgreSQL audit store (not the database the agents query).
+    std::optional<upstream_settings> postgresql;
     store_sql sql = store_sql::full;
     on_failure failure = on_failure::block;
     on_overflow overflow = on_overflow::wait;

@@ -1,15 +1,17 @@
 #pragma once
-// Ships the audit log off the machine (audit.export.otlp): a thread of its
-// own tails the SQLite file by id, POSTs each batch to an OTLP/HTTP logs
-// endpoint, and advances the cursor stored in the file only once the
-// endpoint answered 2xx. Failures retry with back-off (1 s doubling to
-// 30 s); nothing on this path ever waits for a statement or makes one wait.
+// Ships the audit log off the machine (audit.export): a thread of its own
+// per destination tails the SQLite file by id, sends each batch — an
+// OTLP/HTTP logs request, or rows into a central PostgreSQL store — and
+// advances the cursor stored in the file only once the destination took it.
+// Failures retry with back-off (1 s doubling to 30 s); nothing on this path
+// ever waits for a statement or makes one wait.
 
 #include <pgsieve/audit/export.hpp>
 #include <pgsieve/config/config.hpp>
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,7 +26,15 @@ struct export_stats {
 
 class audit_exporter {
 public:
-    audit_exporter(std::string audit_path, config::otlp_export destination, std::string instance_id);
+    // Delivers one batch of one table's records, or says why not (the cursor then stays).
+    using sender = std::function<expected<void, std::string>(const std::vector<audit::shipped_record>&)>;
+
+    static std::unique_ptr<audit_exporter> otlp(std::string audit_path, const config::otlp_export& to,
+                                                std::string instance_id);
+    static std::unique_ptr<audit_exporter> central_store(std::string audit_path, const config::upstream_settings& to,
+                                                         std::string instance_id);
+    // `destination` names the cursor and the log lines.
+    audit_exporter(std::string audit_path, std::string destination, sender send);
     ~audit_exporter();  // stop()
     audit_exporter(const audit_exporter&) = delete;
     audit_exporter& operator=(const audit_exporter&) = delete;
@@ -34,6 +44,7 @@ public:
     // what is not shipped goes at the next start.
     void stop();
     const export_stats& stats() const { return stats_; }
+    const std::string& destination() const { return destination_; }
 
 private:
     void run();
@@ -41,8 +52,8 @@ private:
     bool wait(std::chrono::milliseconds d);  // false once stopping
 
     std::string audit_path_;
-    config::otlp_export destination_;
-    std::string instance_id_;
+    std::string destination_;
+    sender send_;
     export_stats stats_;
     std::mutex mutex_;
     std::condition_variable wake_;

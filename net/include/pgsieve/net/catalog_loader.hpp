@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pgsieve::net {
@@ -22,6 +23,11 @@ namespace pgsieve::net {
 [[nodiscard]] expected<std::vector<std::vector<policy::row>>, std::string> query_upstream(
     const config::config& cfg, const std::string& user, const std::optional<std::string>& password,
     const std::vector<std::string>& queries, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+// The same against any PostgreSQL server (the central audit store).
+[[nodiscard]] expected<std::vector<std::vector<policy::row>>, std::string> query_server(
+    const config::upstream_settings& server, const std::string& user, const std::optional<std::string>& password,
+    const std::vector<std::string>& queries, std::string_view application_name,
+    std::chrono::milliseconds timeout = std::chrono::seconds(30));
 // The rows themselves, as `pgsieve dump-catalog` records them for tests.
 [[nodiscard]] expected<policy::catalog_rows, std::string> load_catalog_rows(
     const config::config& cfg, std::chrono::milliseconds timeout = std::chrono::seconds(30));
