@@ -188,6 +188,17 @@ expected<verify_result, std::string> review::verify() {
     verify_result out;
     std::string expected_prev = genesis_hash;
     std::int64_t previous_id = 0;
+    // After retention, the chain starts at its anchor: the last row deleted.
+    bool anchored = false;
+    auto anchor = db_->db.prepare("SELECT last_id, last_hash FROM chain_anchor");
+    if (!anchor) {
+        // A file older than audit schema 3 has no anchor table.
+        if (db_->db.error().find("no such table") == std::string::npos) return unexpected(anchor.error());
+    } else if (anchor->step() == SQLITE_ROW) {
+        previous_id = anchor->integer(0);
+        expected_prev = anchor->text(1);
+        anchored = true;
+    }
     std::vector<sqlite::value> row;
     int rc;
     while ((rc = s->step()) == SQLITE_ROW) {
@@ -200,6 +211,10 @@ expected<verify_result, std::string> review::verify() {
             out.first_bad_id = id;
             out.why = previous_id == 0
                           ? "its prev_hash is not the start of the chain: rows before it were deleted, or it was changed"
+                      : anchored && out.checked == 0
+                          ? fmt::format("its prev_hash is not the retention anchor (row {}, deleted as shipped and "
+                                        "old): rows after the anchor were deleted, or it was changed",
+                                        previous_id)
                           : fmt::format("its prev_hash does not match the hash of row {}: a row between was deleted, "
                                         "or one of them was changed",
                                         previous_id);

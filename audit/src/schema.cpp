@@ -75,6 +75,11 @@ CREATE TABLE export_cursors (
     last_id INTEGER NOT NULL,
     PRIMARY KEY (destination, source)
 );
+CREATE TABLE chain_anchor (
+    only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+    last_id INTEGER NOT NULL,
+    last_hash TEXT NOT NULL
+);
 PRAGMA user_version = 3;
 )sql";
 
@@ -87,13 +92,19 @@ PRAGMA user_version = 2;
 )sql";
 
 // Schema 3: how far each export destination has shipped each table (rows
-// up to last_id were acknowledged).
+// up to last_id were acknowledged), and the chain's anchor once retention
+// has deleted its oldest rows (the id and hash of the last row deleted).
 constexpr const char* migrate_2_to_3 = R"sql(
 CREATE TABLE export_cursors (
     destination TEXT NOT NULL,
     source TEXT NOT NULL,
     last_id INTEGER NOT NULL,
     PRIMARY KEY (destination, source)
+);
+CREATE TABLE chain_anchor (
+    only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+    last_id INTEGER NOT NULL,
+    last_hash TEXT NOT NULL
 );
 PRAGMA user_version = 3;
 )sql";

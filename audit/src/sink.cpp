@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace pgsieve::audit {
 
 namespace {
@@ -82,6 +84,13 @@ void sink::run() {
     std::vector<pending> batch;  // kept across failed attempts
     std::uint64_t dropped_reported = 0;
     int failures_while_closing = 0;
+    // Retention runs between writes, a tenth of the retention apart (at
+    // most a minute), a bounded batch at a time.
+    const auto retention_every =
+        options_.retention ? std::clamp(*options_.retention / 10, std::chrono::milliseconds(100),
+                                        std::chrono::milliseconds(60000))
+                           : std::chrono::milliseconds::max();
+    auto next_retention = std::chrono::steady_clock::now() + retention_every;
     for (;;) {
         bool closing = false;
         {
@@ -107,6 +116,16 @@ void sink::run() {
                                           fmt::format(R"({{"dropped":{},"total":{}}})", dropped - dropped_reported,
                                                       dropped)}});
             dropped_reported = dropped;
+        }
+        if (batch.empty() && options_.retention && std::chrono::steady_clock::now() >= next_retention) {
+            next_retention = std::chrono::steady_clock::now() + retention_every;
+            const auto deleted =
+                writer_->retain(std::chrono::system_clock::now() - *options_.retention, options_.shipped_to, 10000);
+            if (!deleted)
+                log::warn("audit_retention_failed", {{"file", options_.path}, {"error", deleted.error()}});
+            else if (*deleted > 0)
+                log::info("audit_retention", {{"file", options_.path}, {"deleted", *deleted}});
+            if (deleted && *deleted >= 10000) next_retention = std::chrono::steady_clock::now();  // more to go
         }
         if (batch.empty()) continue;
         const auto result = writer_->write(batch, options_.normalize_sql);

@@ -1,4 +1,3 @@
-#include <pgsieve/common/utf8.hpp>
 #include "writer.hpp"
 
 #include "schema.hpp"
@@ -6,9 +5,12 @@
 #include <pgsieve/audit/fingerprint.hpp>
 #include <pgsieve/audit/tags.hpp>
 #include <pgsieve/common/log.hpp>
+#include <pgsieve/common/utf8.hpp>
 #include <pgsieve/parser/parse.hpp>
 
 #include <fmt/format.h>
+
+#include <limits>
 
 namespace pgsieve::audit {
 
@@ -62,7 +64,16 @@ expected<std::unique_ptr<writer>, std::string> writer::open(const std::string& p
         w->last_id_ = last->integer(0);
         w->last_hash_ = last->text(1);
     } else {
-        w->last_hash_ = genesis_hash;
+        // Empty: a new file, or (never by retention itself, which keeps the
+        // newest row) one emptied after rows were deleted: go on from the anchor.
+        auto anchor = w->db_.prepare("SELECT last_id, last_hash FROM chain_anchor");
+        if (!anchor) return unexpected(fmt::format("{}: {}", path, anchor.error()));
+        if (anchor->step() == SQLITE_ROW) {
+            w->last_id_ = anchor->integer(0);
+            w->last_hash_ = anchor->text(1);
+        } else {
+            w->last_hash_ = genesis_hash;
+        }
     }
     auto sessions = w->db_.prepare("SELECT coalesce(max(id), 0) FROM sessions");
     if (!sessions || sessions->step() != SQLITE_ROW) return unexpected(fmt::format("{}: {}", path, w->db_.error()));
@@ -188,6 +199,72 @@ expected<void, std::string> writer::write(std::vector<pending>& batch, bool norm
     }
     if (auto r = db_.exec("COMMIT"); !r) return undo(r.error());
     return {};
+}
+
+expected<std::int64_t, std::string> writer::shipped_everywhere(std::string_view source,
+                                                               const std::vector<std::string>& shipped_to) {
+    if (shipped_to.empty()) return 0;
+    auto q = db_.prepare("SELECT last_id FROM export_cursors WHERE destination = ? AND source = ?");
+    if (!q) return unexpected(q.error());
+    std::int64_t everywhere = std::numeric_limits<std::int64_t>::max();
+    for (const auto& destination : shipped_to) {
+        q->bind(1, destination);
+        q->bind(2, source);
+        everywhere = std::min(everywhere, q->step() == SQLITE_ROW ? q->integer(0) : 0);
+        q->reset();
+    }
+    return everywhere;
+}
+
+expected<std::int64_t, std::string> writer::retain(sys_time cutoff, const std::vector<std::string>& shipped_to,
+                                                   std::int64_t limit) {
+    const auto statements_shipped = shipped_everywhere("statements", shipped_to);
+    const auto events_shipped = shipped_everywhere("events", shipped_to);
+    if (!statements_shipped || !events_shipped)
+        return unexpected(!statements_shipped ? statements_shipped.error() : events_shipped.error());
+    const auto before = rfc3339(cutoff);
+    // The last statement that may go: old enough, shipped everywhere, not
+    // the newest, and no more than `limit` past the oldest.
+    auto bound = db_.prepare(
+        "SELECT id, hash FROM statements WHERE ts < ?1 AND id <= ?2 AND id < (SELECT max(id) FROM statements) "
+        "AND id < (SELECT min(id) FROM statements) + ?3 ORDER BY id DESC LIMIT 1");
+    if (!bound) return unexpected(bound.error());
+    bound->bind(1, before);
+    bound->bind(2, *statements_shipped);
+    bound->bind(3, limit);
+    std::int64_t deleted = 0;
+    if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return unexpected(r.error());
+    const auto fail = [&](std::string why) -> expected<std::int64_t, std::string> {
+        (void)db_.exec("ROLLBACK");
+        return unexpected(std::move(why));
+    };
+    if (bound->step() == SQLITE_ROW) {
+        const auto last = bound->integer(0);
+        const auto hash = bound->text(1);
+        bound->reset();
+        auto anchor = db_.prepare(
+            "INSERT INTO chain_anchor (only_row, last_id, last_hash) VALUES (1, ?1, ?2) "
+            "ON CONFLICT (only_row) DO UPDATE SET last_id = excluded.last_id, last_hash = excluded.last_hash");
+        auto drop = db_.prepare("DELETE FROM statements WHERE id <= ?");
+        if (!anchor || !drop) return fail(db_.error());
+        anchor->bind(1, last);
+        anchor->bind(2, hash);
+        drop->bind(1, last);
+        if (anchor->step() != SQLITE_DONE || drop->step() != SQLITE_DONE) return fail(db_.error());
+        deleted += sqlite3_changes(db_.handle());
+    } else {
+        bound->reset();
+    }
+    auto events = db_.prepare(
+        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ?1 AND id <= ?2 ORDER BY id LIMIT ?3)");
+    if (!events) return fail(events.error());
+    events->bind(1, before);
+    events->bind(2, *events_shipped);
+    events->bind(3, limit);
+    if (events->step() != SQLITE_DONE) return fail(db_.error());
+    deleted += sqlite3_changes(db_.handle());
+    if (auto r = db_.exec("COMMIT"); !r) return fail(r.error());
+    return deleted;
 }
 
 std::string_view to_string(verdict v) {

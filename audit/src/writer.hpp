@@ -29,8 +29,17 @@ public:
     std::uint64_t max_session_id() const { return max_session_id_; }
     // All of the batch in one transaction, or (on error) none of it.
     [[nodiscard]] expected<void, std::string> write(std::vector<pending>& batch, bool normalize_sql);
+    // Retention: deletes up to `limit` of the oldest statements written
+    // before `cutoff` that every destination in `shipped_to` acknowledged
+    // (never the newest row), moving the chain's anchor past them; events
+    // likewise. How many rows went.
+    [[nodiscard]] expected<std::int64_t, std::string> retain(sys_time cutoff, const std::vector<std::string>& shipped_to,
+                                                             std::int64_t limit);
 
 private:
+    // The highest id of `source` every destination acknowledged (0: none).
+    expected<std::int64_t, std::string> shipped_everywhere(std::string_view source,
+                                                           const std::vector<std::string>& shipped_to);
     writer(sqlite::database db) : db_(std::move(db)) {}
     expected<void, std::string> prepare_statements();
     expected<void, std::string> insert(pending& p, bool normalize_sql);

@@ -306,7 +306,7 @@ std::optional<otlp_export> read_otlp(loader& l, const located& at) {
 void read_audit(loader& l, const located& at) {
     auto& out = l.cfg.audit;
     const auto fields =
-        l.reader.mapping(at, {"sqlite", "store_sql", "on_failure", "on_overflow", "flush_interval", "export"});
+        l.reader.mapping(at, {"sqlite", "store_sql", "on_failure", "on_overflow", "flush_interval", "export", "retention"});
     if (const auto* f = find(fields, "export")) {
         const auto destinations = l.reader.mapping(*f, {"otlp", "postgresql"});
         if (const auto* o = find(destinations, "otlp")) out.otlp = read_otlp(l, *o);
@@ -333,6 +333,13 @@ void read_audit(loader& l, const located& at) {
     }
     if (const auto* f = find(fields, "flush_interval")) {
         if (auto v = l.reader.duration_value(*f, false)) out.flush_interval = *v;
+    }
+    if (const auto* f = find(fields, "retention")) {
+        if (auto v = l.reader.duration_value(*f, false)) out.retention = *v;
+        // Only shipped rows are deleted: without a destination nothing ever
+        // would be, and a setting that silently does nothing misleads.
+        if (!out.otlp && !out.postgresql)
+            l.reader.error(*f, "deletes only rows already shipped: configure audit.export (otlp or postgresql) too");
     }
 }
 

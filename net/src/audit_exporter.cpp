@@ -82,10 +82,23 @@ std::string instance_id(const config::config& cfg) {
 audit_exporter::audit_exporter(std::string audit_path, std::string destination, sender send)
     : audit_path_(std::move(audit_path)), destination_(std::move(destination)), send_(std::move(send)) {}
 
+std::string audit_exporter::name_of(const config::otlp_export& to) { return "otlp " + to.endpoint; }
+
+std::string audit_exporter::name_of(const config::upstream_settings& to) {
+    return fmt::format("postgresql {}:{}/{}", to.host, to.port, to.database);
+}
+
+std::vector<std::string> audit_exporter::destinations(const config::audit_settings& audit) {
+    std::vector<std::string> out;
+    if (audit.otlp) out.push_back(name_of(*audit.otlp));
+    if (audit.postgresql) out.push_back(name_of(*audit.postgresql));
+    return out;
+}
+
 std::unique_ptr<audit_exporter> audit_exporter::otlp(std::string audit_path, const config::otlp_export& to,
                                                      std::string instance_id) {
     return std::make_unique<audit_exporter>(
-        std::move(audit_path), "otlp " + to.endpoint,
+        std::move(audit_path), name_of(to),
         [to, instance_id](const std::vector<audit::shipped_record>& batch) -> expected<void, std::string> {
             const auto status = post(to, audit::encode_otlp_logs(batch, instance_id));
             if (!status) return unexpected(status.error());
@@ -98,7 +111,7 @@ std::unique_ptr<audit_exporter> audit_exporter::central_store(std::string audit_
                                                               const config::upstream_settings& to,
                                                               std::string instance_id) {
     return std::make_unique<audit_exporter>(
-        std::move(audit_path), fmt::format("postgresql {}:{}/{}", to.host, to.port, to.database),
+        std::move(audit_path), name_of(to),
         [to, instance_id](const std::vector<audit::shipped_record>& batch) -> expected<void, std::string> {
             // One Query message: PostgreSQL runs it as one transaction, so a
             // batch is stored whole or not at all.

@@ -302,3 +302,42 @@ def test_attack_a_recomputed_chain_is_caught_against_the_central_store(store, tm
     # The copy that left the machine before the edit does not match.
     assert caught.returncode == 1, caught.stdout
     assert "statement 5" in caught.stdout
+
+
+def test_retention_deletes_only_shipped_rows_and_the_file_still_verifies(postgres, tmp_path, receiver):
+    p = start_proxy(tmp_path, audit_extra=(f"export: {{otlp: {{endpoint: 'http://127.0.0.1:{receiver.port}/v1/logs'}}}}\n"
+                                           "retention: 2s\n"))
+    db = os.path.join(p.directory, "audit.db")
+    try:
+        with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+            for i in range(30):
+                conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()
+            wait_for(lambda: len(receiver.records()) >= 30, what="the first 30 to be shipped")
+            receiver.stop()  # what is not shipped must stay, however old
+            for i in range(30, 40):
+                conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()
+            wait_for(lambda: len(statement_ids(db)) <= 10 and '"event":"audit_retention"' in p.read_log(),
+                     what="the shipped rows to leave the file")
+            time.sleep(3)  # older than the retention now, but never shipped
+            ids = statement_ids(db)
+            assert len(ids) >= 10, ids  # the 10 unshipped rows (and at most the newest shipped one)
+            receiver.start()
+            wait_for(lambda: len(statement_ids(db)) == 1, what="the rest to be shipped, then deleted")
+    finally:
+        assert p.stop() == 0, p.read_log()
+    from conftest import run_pgsieve
+    verified = run_pgsieve("audit", "verify", "--db", db)
+    assert verified.returncode == 0 and "intact: 1 statements" in verified.stdout, verified.stdout
+    shipped = {r["attributes"]["pgsieve.record.id"] for r in receiver.records()
+               if r["attributes"].get("pgsieve.record.table") == "statements"}
+    assert len(shipped) >= 40
+
+
+def test_retention_without_a_destination_is_refused_at_load(tmp_path):
+    from conftest import proxy_config, run_pgsieve
+    config = tmp_path / "pgsieve.yaml"
+    config.write_text(proxy_config(free_port(), audit_extra="retention: 30d\n"))
+    result = run_pgsieve("check-config", "-c", str(config), env=dict(os.environ, PGSIEVE_TEST_UPSTREAM_PASSWORD="x",
+                                                                      PGSIEVE_TEST_CLIENT_PASSWORD="y"))
+    assert result.returncode == 2
+    assert "audit.retention: deletes only rows already shipped" in result.stdout + result.stderr

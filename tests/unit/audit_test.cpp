@@ -16,6 +16,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 #include <random>
 
 using namespace pgsieve;
@@ -472,4 +473,87 @@ TEST_CASE("audit export: the central store's SQL makes each day's partition and 
     CHECK(sql.find("pgsieve_audit.statements_20261231") != std::string::npos);
     CHECK(sql.find("INSERT INTO pgsieve_audit.statements (instance, id, ts, sql) VALUES ('replica-a', 7, "
                    "'2026-12-31T23:59:59.999999Z', 'SELECT ''it''''s''') ON CONFLICT DO NOTHING;") != std::string::npos);
+}
+
+TEST_CASE("audit retention: old rows every destination acknowledged leave the file; the chain verifies from its anchor",
+          "[audit]") {
+    temp_dir dir;
+    const auto file = dir.file("audit.db");
+    {
+        auto sink = open_sink(file);
+        for (int i = 0; i < 10; ++i) sink->submit(statement_record("SELECT " + std::to_string(i)));
+    }
+    {
+        auto reader = audit::export_reader::open(file, "otlp a");
+        REQUIRE(reader);
+        REQUIRE((*reader)->advance(audit::export_source::statements, 6));
+        auto other = audit::export_reader::open(file, "postgresql b");
+        REQUIRE(other);
+        REQUIRE((*other)->advance(audit::export_source::statements, 8));
+    }
+    audit::sink_options o;
+    o.path = file;
+    o.flush_interval = std::chrono::milliseconds(5);
+    o.retention = std::chrono::milliseconds(1);
+    o.shipped_to = {"otlp a", "postgresql b"};
+    {
+        auto sink = audit::sink::open(o);
+        REQUIRE(sink);
+        // Rows 1..6 went to both destinations: they go; 7..10 stay.
+        for (int waited = 0; waited < 100 && sqlite_column(file, "SELECT min(id) FROM statements")[0] != "7"; ++waited)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        CHECK(sqlite_column(file, "SELECT min(id) FROM statements") == std::vector<std::string>{"7"});
+        (*sink)->submit(statement_record("SELECT 'after retention'"));
+    }
+    CHECK(sqlite_column(file, "SELECT last_id FROM chain_anchor") == std::vector<std::string>{"6"});
+    auto review = audit::review::open(file);
+    REQUIRE(review);
+    auto verified = review->verify();
+    REQUIRE(verified);
+    CHECK_FALSE(verified->first_bad_id);
+    CHECK(verified->checked == 5);
+
+    // Attack: delete the rows right after the anchor — the chain names it.
+    sqlite_column(file, "DELETE FROM statements WHERE id = 7");
+    auto tampered = audit::review::open(file);
+    REQUIRE(tampered);
+    verified = tampered->verify();
+    REQUIRE(verified);
+    CHECK(verified->first_bad_id == 8);
+}
+
+TEST_CASE("audit retention: the newest row stays, so ids and the chain go on after a restart", "[audit]") {
+    temp_dir dir;
+    const auto file = dir.file("audit.db");
+    {
+        auto sink = open_sink(file);
+        for (int i = 0; i < 3; ++i) sink->submit(statement_record("SELECT " + std::to_string(i)));
+    }
+    {
+        auto reader = audit::export_reader::open(file, "otlp a");
+        REQUIRE(reader);
+        REQUIRE((*reader)->advance(audit::export_source::statements, 3));
+    }
+    audit::sink_options o;
+    o.path = file;
+    o.flush_interval = std::chrono::milliseconds(5);
+    o.retention = std::chrono::milliseconds(1);
+    o.shipped_to = {"otlp a"};
+    {
+        auto sink = audit::sink::open(o);
+        REQUIRE(sink);
+        for (int waited = 0; waited < 100 && sqlite_column(file, "SELECT count(*) FROM statements")[0] != "1"; ++waited)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(sqlite_column(file, "SELECT id FROM statements") == std::vector<std::string>{"3"});
+    {
+        auto sink = open_sink(file);
+        sink->submit(statement_record("SELECT 'next'"));
+    }
+    CHECK(sqlite_column(file, "SELECT id FROM statements ORDER BY id") == std::vector<std::string>{"3", "4"});
+    auto review = audit::review::open(file);
+    REQUIRE(review);
+    const auto verified = review->verify();
+    REQUIRE(verified);
+    CHECK_FALSE(verified->first_bad_id);
 }

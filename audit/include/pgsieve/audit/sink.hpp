@@ -13,6 +13,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +26,11 @@ struct sink_options {
     bool drop_on_overflow = false;  // on_overflow: drop (default: wait)
     std::chrono::milliseconds flush_interval{50};
     std::size_t capacity = 65536;  // queued records
+    // Retention: statements and events older than this, and acknowledged by
+    // every destination in `shipped_to` (export cursor names), are deleted
+    // in batches between writes; the chain's anchor keeps it verifiable.
+    std::optional<std::chrono::milliseconds> retention;
+    std::vector<std::string> shipped_to;
 };
 
 struct sink_stats {

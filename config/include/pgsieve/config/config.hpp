@@ -107,6 +107,8 @@ struct audit_settings {
     std::optional<otlp_export> otlp;
     // A central PostgreSQL audit store (not the database the agents query).
     std::optional<upstream_settings> postgresql;
+    // Rows older than this, once every export destination has them, leave the file.
+    std::optional<duration> retention;
     store_sql sql = store_sql::full;
     on_failure failure = on_failure::block;
     on_overflow overflow = on_overflow::wait;

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace pgsieve::net {
 
@@ -33,6 +34,11 @@ public:
                                                 std::string instance_id);
     static std::unique_ptr<audit_exporter> central_store(std::string audit_path, const config::upstream_settings& to,
                                                          std::string instance_id);
+    // A destination's name: its cursor in the audit file, and its log lines.
+    static std::string name_of(const config::otlp_export& to);
+    static std::string name_of(const config::upstream_settings& to);
+    // Every destination the configuration ships to (what retention waits for).
+    static std::vector<std::string> destinations(const config::audit_settings& audit);
     // `destination` names the cursor and the log lines.
     audit_exporter(std::string audit_path, std::string destination, sender send);
     ~audit_exporter();  // stop()
