@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 
 namespace pgsieve::cli {
 
@@ -166,6 +167,21 @@ int export_rows(audit::review& r, const audit::statement_filter& filter, const s
     return exit_ok;
 }
 
+// The signed checkpoints of a source (file or store) under the key.
+int verify_signed(audit::review& r, const std::string& source, const std::string& key) {
+    const auto result = r.verify_checkpoints(key);
+    if (!result) {
+        std::cerr << "pgsieve: " << result.error() << "\n";
+        return exit_usage;
+    }
+    if (result->first_bad_id) {
+        std::cout << fmt::format("{}: TAMPERED: statement {}: {}\n", source, *result->first_bad_id, result->why);
+        return exit_refused;
+    }
+    std::cout << fmt::format("{}: {} signed checkpoints verified\n", source, result->checked);
+    return exit_ok;
+}
+
 int verify(audit::review& r, const std::string& file) {
     const auto result = r.verify();
     if (!result) {
@@ -188,7 +204,7 @@ int verify(audit::review& r, const std::string& file) {
 // or whose chain was recomputed after an edit, verifies on its own; it does
 // not match what left the machine before.
 int verify_against(audit::review& local, const std::string& file, const std::string& store,
-                   const std::string& instance) {
+                   const std::string& instance, const std::optional<std::string>& key) {
     const auto central_file = fetch_from_store(store, instance);
     if (!central_file) {
         std::cerr << "pgsieve: " << central_file.error() << "\n";
@@ -215,6 +231,14 @@ int verify_against(audit::review& local, const std::string& file, const std::str
         return done ? expected<std::map<std::int64_t, std::string>, std::string>(std::move(out))
                     : unexpected(done.error());
     };
+    // With the key, the store's own copy must carry valid signatures first:
+    // a store rewritten along with the file cannot re-sign its heads.
+    if (key) {
+        if (const int signed_ok = verify_signed(*central, store + " instance " + instance, *key); signed_ok != exit_ok) {
+            std::filesystem::remove_all(std::filesystem::path(*central_file).parent_path());
+            return signed_ok;
+        }
+    }
     const auto mine = hashes(local);
     const auto shipped = hashes(*central);
     std::filesystem::remove_all(std::filesystem::path(*central_file).parent_path());
@@ -280,13 +304,24 @@ int run_audit(const audit_options& o) {
     if (o.command == "stats") return stats(*review, filter.since, o.json);
     if (o.command == "export") return export_rows(*review, filter, o.format);
     if (o.command == "verify") {
-        const int own = verify(*review, from_store ? o.db + " instance " + o.instance : *file);
-        if (own != exit_ok || o.against.empty()) return own;
+        std::optional<std::string> key;
+        if (!o.key_env.empty()) {
+            const char* value = std::getenv(o.key_env.c_str());
+            if (!value || !*value) {
+                std::cerr << "pgsieve: environment variable " << o.key_env << " is not set or empty\n";
+                return exit_usage;
+            }
+            key = value;
+        }
+        const auto source = from_store ? o.db + " instance " + o.instance : *file;
+        int result = verify(*review, source);
+        if (result == exit_ok && key) result = verify_signed(*review, source, *key);
+        if (result != exit_ok || o.against.empty()) return result;
         if (o.instance.empty()) {
             std::cerr << "pgsieve: --against needs --instance: the replica whose rows the file should hold\n";
             return exit_usage;
         }
-        return verify_against(*review, *file, o.against, o.instance);
+        return verify_against(*review, *file, o.against, o.instance, key);
     }
     return exit_usage;
 }

@@ -31,6 +31,9 @@ int run_serve(const serve_options& options) {
     audit_options.normalize_sql = cfg->audit.sql == config::store_sql::normalized;
     audit_options.drop_on_overflow = cfg->audit.overflow == config::on_overflow::drop;
     audit_options.flush_interval = cfg->audit.flush_interval;
+    audit_options.checkpoint_key = cfg->audit.checkpoint_key;
+    audit_options.checkpoint_interval = cfg->audit.checkpoint_interval;
+    audit_options.instance_id = net::instance_id(*cfg);
     if (cfg->audit.retention) {
         audit_options.retention = std::chrono::duration_cast<std::chrono::milliseconds>(*cfg->audit.retention);
         audit_options.shipped_to = net::audit_exporter::destinations(cfg->audit);

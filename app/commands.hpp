@@ -72,6 +72,7 @@ struct audit_options {
     std::string db;        // a file, or postgresql://… (the central store; password from PGPASSWORD)
     std::string instance;  // with the central store: whose rows
     std::string against;   // verify: the central store to hold the file against
+    std::string key_env;   // verify: the checkpoint key's environment variable
     bool json = false;
     bool blocked = false;
     std::string client;

@@ -104,10 +104,14 @@ int main(int argc, char** argv) {
     audit_export->add_option("--format", audit.format, "jsonl or csv")
         ->check(CLI::IsMember({"jsonl", "csv"}))
         ->capture_default_str();
-    audit_leaf("verify", "Recompute the hash chain; name the first statement that does not match (exit 1)")
-        ->add_option("--against", audit.against,
-                     "also hold the file against the rows this replica shipped to the central store "
-                     "(postgresql://…, with --instance): rows deleted or rewritten since are found");
+    auto* audit_verify =
+        audit_leaf("verify", "Recompute the hash chain; name the first statement that does not match (exit 1)");
+    audit_verify->add_option("--against", audit.against,
+                             "also hold the file against the rows this replica shipped to the central store "
+                             "(postgresql://…, with --instance): rows deleted or rewritten since are found");
+    audit_verify->add_option("--key-env", audit.key_env,
+                             "check the signed chain checkpoints with the key in this environment variable "
+                             "(audit.checkpoint_key_env)");
 
     try {
         app.parse(argc, argv);

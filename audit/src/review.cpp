@@ -1,4 +1,5 @@
 #include <pgsieve/audit/review.hpp>
+#include <pgsieve/audit/checkpoint.hpp>
 
 #include "schema.hpp"
 #include "sqlite.hpp"
@@ -227,6 +228,59 @@ expected<verify_result, std::string> review::verify() {
         }
         expected_prev = hash;
         previous_id = id;
+        ++out.checked;
+    }
+    if (rc != SQLITE_DONE) return unexpected(db_->db.error());
+    return out;
+}
+
+expected<verify_result, std::string> review::verify_checkpoints(std::string_view key) {
+    auto checkpoints = db_->db.prepare(fmt::format(
+        "SELECT id, json_extract(detail, '$.instance'), json_extract(detail, '$.last_id'), "
+        "json_extract(detail, '$.last_hash'), json_extract(detail, '$.mac') FROM events WHERE kind = '{}' "
+        "AND json_valid(detail) ORDER BY id",
+        checkpoint_event));
+    if (!checkpoints) return unexpected(checkpoints.error());
+    auto statement = db_->db.prepare("SELECT hash FROM statements WHERE id = ?");
+    if (!statement) return unexpected(statement.error());
+    // Rows retention deleted end at the anchor (absent before audit schema 3).
+    std::int64_t anchor_id = 0;
+    std::string anchor_hash;
+    if (auto anchor = db_->db.prepare("SELECT last_id, last_hash FROM chain_anchor"); anchor && anchor->step() == SQLITE_ROW) {
+        anchor_id = anchor->integer(0);
+        anchor_hash = anchor->text(1);
+    }
+    verify_result out;
+    int rc;
+    while ((rc = checkpoints->step()) == SQLITE_ROW) {
+        const auto event_id = checkpoints->integer(0);
+        const auto instance = checkpoints->text(1);
+        const auto last_id = std::strtoll(checkpoints->text(2).c_str(), nullptr, 10);
+        const auto last_hash = checkpoints->text(3);
+        if (checkpoint_mac(key, instance, last_id, last_hash) != checkpoints->text(4)) {
+            out.first_bad_id = last_id;
+            out.why = fmt::format("checkpoint event {} is not signed with this key: it was forged or altered (or the "
+                                  "key is not the one the replica signs with)",
+                                  event_id);
+            return out;
+        }
+        statement->bind(1, last_id);
+        const bool present = statement->step() == SQLITE_ROW;
+        const auto hash = present ? statement->text(0) : std::string();
+        statement->reset();
+        if (present && hash != last_hash) {
+            out.first_bad_id = last_id;
+            out.why = fmt::format("its hash is not the one checkpoint event {} signed: the row, or the chain before it, "
+                                  "was rewritten",
+                                  event_id);
+            return out;
+        }
+        if (!present && !(last_id < anchor_id || (last_id == anchor_id && last_hash == anchor_hash))) {
+            out.first_bad_id = last_id;
+            out.why = fmt::format("checkpoint event {} signed it, and it is gone: the newest rows were deleted",
+                                  event_id);
+            return out;
+        }
         ++out.checked;
     }
     if (rc != SQLITE_DONE) return unexpected(db_->db.error());

@@ -2,6 +2,8 @@
 
 #include "writer.hpp"
 
+#include <pgsieve/audit/checkpoint.hpp>
+
 #include <pgsieve/common/log.hpp>
 
 #include <fmt/format.h>
@@ -91,6 +93,20 @@ void sink::run() {
                                         std::chrono::milliseconds(60000))
                            : std::chrono::milliseconds::max();
     auto next_retention = std::chrono::steady_clock::now() + retention_every;
+    auto next_checkpoint = std::chrono::steady_clock::now() + options_.checkpoint_interval;
+    std::int64_t signed_up_to = writer_->last_id();
+    // Signs the chain's head when it moved: one event, written on its own.
+    const auto checkpoint = [&] {
+        if (!options_.checkpoint_key || writer_->last_id() == signed_up_to) return;
+        std::vector<pending> signed_head{pending{event{
+            std::chrono::system_clock::now(), 0, std::string(checkpoint_event),
+            checkpoint_detail(*options_.checkpoint_key, options_.instance_id, writer_->last_id(), writer_->last_hash())}}};
+        const auto head = writer_->last_id();
+        if (auto r = writer_->write(signed_head, false); r) {
+            signed_up_to = head;
+            written_.fetch_add(1, std::memory_order_relaxed);
+        }
+    };
     for (;;) {
         bool closing = false;
         {
@@ -107,7 +123,11 @@ void sink::run() {
                 batch.push_back(pending{std::move(queue_.front())});
                 queue_.pop_front();
             }
-            if (batch.empty() && closing) break;
+            if (batch.empty() && closing) {
+                lock.unlock();
+                checkpoint();  // the head at shutdown, signed
+                break;
+            }
         }
         has_room_.notify_all();
         const auto dropped = dropped_.load();
@@ -126,6 +146,10 @@ void sink::run() {
             else if (*deleted > 0)
                 log::info("audit_retention", {{"file", options_.path}, {"deleted", *deleted}});
             if (deleted && *deleted >= 10000) next_retention = std::chrono::steady_clock::now();  // more to go
+        }
+        if (options_.checkpoint_key && std::chrono::steady_clock::now() >= next_checkpoint) {
+            next_checkpoint = std::chrono::steady_clock::now() + options_.checkpoint_interval;
+            checkpoint();
         }
         if (batch.empty()) continue;
         const auto result = writer_->write(batch, options_.normalize_sql);

@@ -27,6 +27,9 @@ public:
     [[nodiscard]] static expected<std::unique_ptr<writer>, std::string> open(const std::string& path);
 
     std::uint64_t max_session_id() const { return max_session_id_; }
+    // The chain's head: the newest statement written (0 and genesis when none).
+    std::int64_t last_id() const { return last_id_; }
+    const std::string& last_hash() const { return last_hash_; }
     // All of the batch in one transaction, or (on error) none of it.
     [[nodiscard]] expected<void, std::string> write(std::vector<pending>& batch, bool normalize_sql);
     // Retention: deletes up to `limit` of the oldest statements written

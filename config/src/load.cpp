@@ -306,7 +306,8 @@ std::optional<otlp_export> read_otlp(loader& l, const located& at) {
 void read_audit(loader& l, const located& at) {
     auto& out = l.cfg.audit;
     const auto fields =
-        l.reader.mapping(at, {"sqlite", "store_sql", "on_failure", "on_overflow", "flush_interval", "export", "retention"});
+        l.reader.mapping(at, {"sqlite", "store_sql", "on_failure", "on_overflow", "flush_interval", "export", "retention",
+                              "checkpoint_key_env", "checkpoint_key_file", "checkpoint_interval"});
     if (const auto* f = find(fields, "export")) {
         const auto destinations = l.reader.mapping(*f, {"otlp", "postgresql"});
         if (const auto* o = find(destinations, "otlp")) out.otlp = read_otlp(l, *o);
@@ -340,6 +341,14 @@ void read_audit(loader& l, const located& at) {
         // would be, and a setting that silently does nothing misleads.
         if (!out.otlp && !out.postgresql)
             l.reader.error(*f, "deletes only rows already shipped: configure audit.export (otlp or postgresql) too");
+    }
+    if (auto key = read_secret(l, fields, at, "checkpoint_key", /*inline_ok=*/false, /*required=*/false)) {
+        // A short key makes the signatures guessable offline.
+        if (key->value.size() < 32) l.reader.error(key->at, "must be at least 32 bytes (e.g. openssl rand -hex 32)");
+        else out.checkpoint_key = std::move(key->value);
+    }
+    if (const auto* f = find(fields, "checkpoint_interval")) {
+        if (auto v = l.reader.duration_value(*f, false)) out.checkpoint_interval = *v;
     }
 }
 

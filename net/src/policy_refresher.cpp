@@ -40,7 +40,8 @@ std::vector<std::string> restart_only_changes(const config::config& a, const con
     const auto& aa = a.audit;
     const auto& ab = b.audit;
     if (aa.sqlite != ab.sqlite || aa.sql != ab.sql || aa.failure != ab.failure || aa.overflow != ab.overflow ||
-        aa.flush_interval != ab.flush_interval || aa.retention != ab.retention || aa.otlp.has_value() != ab.otlp.has_value() ||
+        aa.flush_interval != ab.flush_interval || aa.retention != ab.retention || aa.checkpoint_key != ab.checkpoint_key ||
+        aa.checkpoint_interval != ab.checkpoint_interval || aa.otlp.has_value() != ab.otlp.has_value() ||
         (aa.otlp && aa.otlp->endpoint != ab.otlp->endpoint) || aa.postgresql.has_value() != ab.postgresql.has_value() ||
         (aa.postgresql && (aa.postgresql->host != ab.postgresql->host || aa.postgresql->port != ab.postgresql->port ||
                            aa.postgresql->database != ab.postgresql->database ||

@@ -341,3 +341,52 @@ def test_retention_without_a_destination_is_refused_at_load(tmp_path):
                                                                       PGSIEVE_TEST_CLIENT_PASSWORD="y"))
     assert result.returncode == 2
     assert "audit.retention: deletes only rows already shipped" in result.stdout + result.stderr
+
+
+CHECKPOINT_KEY = "0123456789abcdef0123456789abcdef-checkpoint-key"
+
+
+def test_signed_checkpoints_catch_a_rewrite_the_chain_alone_and_the_store_alone_would_miss(store, tmp_path):
+    os.environ["PGSIEVE_TEST_CHECKPOINT_KEY"] = CHECKPOINT_KEY
+    os.environ["PGSIEVE_TEST_STORE_PASSWORD"] = STORE_PASSWORD
+    p = start_proxy(tmp_path, audit_extra=(
+        "export: {postgresql: {host: 127.0.0.1, port: " + os.environ["PGPORT"] + ", database: audit_store, "
+        "user: audit_writer, password_env: PGSIEVE_TEST_STORE_PASSWORD, sslmode: disable}}\n"
+        "checkpoint_key_env: PGSIEVE_TEST_CHECKPOINT_KEY\ncheckpoint_interval: 200ms\n"),
+        extra="cluster: {instance_id: replica-d}\n")
+    db = os.path.join(p.directory, "audit.db")
+    try:
+        with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+            for i in range(20):
+                conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()
+                time.sleep(0.02)
+    finally:
+        assert p.stop() == 0, p.read_log()  # the head at shutdown is signed and shipped too
+    # (stop() waits for the last pass of the export)
+    wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.events WHERE kind = 'chain_checkpoint'") != ["0"],
+             what="checkpoints in the store")
+    url = f"postgresql://audit_writer@127.0.0.1:{os.environ['PGPORT']}/audit_store?sslmode=disable"
+    env = dict(os.environ, PGPASSWORD=STORE_PASSWORD)
+    from conftest import run_pgsieve
+
+    def verify(*args):
+        return run_pgsieve("audit", "verify", *args, "--key-env", "PGSIEVE_TEST_CHECKPOINT_KEY", env=env)
+
+    ok = verify("--db", db, "--against", url, "--instance", "replica-d")
+    assert ok.returncode == 0 and "signed checkpoints verified" in ok.stdout and "matches the central store" in ok.stdout, \
+        ok.stdout + ok.stderr
+    # Attack: a checkpoint forged without the key.
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE events SET detail = json_set(detail, '$.last_hash', 'f00d') "
+                     "WHERE id = (SELECT max(id) FROM events WHERE kind = 'chain_checkpoint')")
+    forged = verify("--db", db)
+    assert forged.returncode == 1 and "not signed with this key" in forged.stdout, forged.stdout
+    # Attack: the newest rows rewritten in the store itself (the attacker can write it):
+    # the store's signed heads no longer match its rows.
+    newest = store_rows("SELECT max(id) FROM pgsieve_audit.statements")[0]
+    psql(f"UPDATE pgsieve_audit.statements SET hash = repeat('0', 64) WHERE id = {newest}", database="audit_store")
+    rewritten = verify("--db", url, "--instance", "replica-d")
+    # The store's own chain notices the edited hash, or the signature does: either way, TAMPERED.
+    assert rewritten.returncode == 1 and "TAMPERED" in rewritten.stdout, rewritten.stdout
+    wrong_key = run_pgsieve("audit", "verify", "--db", db, "--key-env", "PGSIEVE_TEST_NO_SUCH_KEY", env=env)
+    assert wrong_key.returncode == 2 and "PGSIEVE_TEST_NO_SUCH_KEY is not set" in wrong_key.stderr

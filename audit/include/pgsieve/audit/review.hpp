@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -61,6 +62,10 @@ public:
     [[nodiscard]] expected<void, std::string> export_statements(const statement_filter& f,
                                                                 const row_callback& row);
     [[nodiscard]] expected<verify_result, std::string> verify();
+    // The signed checkpoints (checkpoint.hpp): each must be signed with `key`,
+    // and the statement it names must still have the hash it signed (or have
+    // left by retention, behind the anchor). `checked`: checkpoints verified.
+    [[nodiscard]] expected<verify_result, std::string> verify_checkpoints(std::string_view key);
 
 private:
     explicit review(std::unique_ptr<database_reader> db);

@@ -31,6 +31,10 @@ struct sink_options {
     // in batches between writes; the chain's anchor keeps it verifiable.
     std::optional<std::chrono::milliseconds> retention;
     std::vector<std::string> shipped_to;
+    // Signed checkpoints of the chain head (checkpoint.hpp), when a key is set.
+    std::optional<std::string> checkpoint_key;
+    std::chrono::milliseconds checkpoint_interval{60000};
+    std::string instance_id;
 };
 
 struct sink_stats {

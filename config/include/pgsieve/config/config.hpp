@@ -109,6 +109,10 @@ struct audit_settings {
     std::optional<upstream_settings> postgresql;
     // Rows older than this, once every export destination has them, leave the file.
     std::optional<duration> retention;
+    // HMAC-SHA-256 key signing periodic checkpoints of the chain head
+    // (chain_checkpoint events, shipped with the rows).
+    std::optional<std::string> checkpoint_key;
+    duration checkpoint_interval = std::chrono::seconds(60);
     store_sql sql = store_sql::full;
     on_failure failure = on_failure::block;
     on_overflow overflow = on_overflow::wait;
