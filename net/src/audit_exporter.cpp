@@ -55,7 +55,8 @@ expected<int, std::string> post(const config::otlp_export& to, const std::string
                     done = true;
                     return;
                 }
-                asio::async_read(socket, asio::dynamic_buffer(response), [&](error_code ec, std::size_t) {
+                // An OTLP answer is a few bytes: a receiver that sends more is cut off.
+                asio::async_read(socket, asio::dynamic_buffer(response, 64 * 1024), [&](error_code ec, std::size_t) {
                     if (ec && ec != asio::error::eof) failure = ec;
                     done = true;
                 });
