@@ -91,7 +91,7 @@ void sink::run() {
     const auto retention_every =
         options_.retention ? std::clamp(*options_.retention / 10, std::chrono::milliseconds(100),
                                         std::chrono::milliseconds(60000))
-                           : std::chrono::milliseconds::max();
+                           : std::chrono::milliseconds(60000);
     auto next_retention = std::chrono::steady_clock::now() + retention_every;
     auto next_checkpoint = std::chrono::steady_clock::now() + options_.checkpoint_interval;
     std::int64_t signed_up_to = writer_->last_id();
