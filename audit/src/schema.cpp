@@ -7,8 +7,9 @@ namespace pgsieve::audit {
 
 namespace {
 
-// A new file gets the current schema; older files are migrated (below).
-constexpr const char* create_current = R"sql(
+// A new file gets schema 2, then the migrations after it (below), as an
+// older file does: each table is written down once.
+constexpr const char* create_schema_2 = R"sql(
 CREATE TABLE sessions (
     id INTEGER PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -69,18 +70,7 @@ CREATE TABLE policy_versions (
     loaded_at TEXT NOT NULL,
     source TEXT NOT NULL
 );
-CREATE TABLE export_cursors (
-    destination TEXT NOT NULL,
-    source TEXT NOT NULL,
-    last_id INTEGER NOT NULL,
-    PRIMARY KEY (destination, source)
-);
-CREATE TABLE chain_anchor (
-    only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
-    last_id INTEGER NOT NULL,
-    last_hash TEXT NOT NULL
-);
-PRAGMA user_version = 3;
+PRAGMA user_version = 2;
 )sql";
 
 // Schema 2: the client's bound attributes on sessions, and the row-scoped
@@ -154,7 +144,7 @@ expected<void, std::string> ensure_schema(sqlite::database& db) {
         const auto tables = has_tables(db);
         if (!tables) return unexpected(tables.error());
         if (*tables) return unexpected(std::string("not a pgsieve audit log (it has other tables)"));
-        return in_transaction(create_current);
+        if (auto r = in_transaction(create_schema_2); !r) return r;
     }
     if (*version == 1) {
         if (auto r = in_transaction(migrate_1_to_2); !r) return unexpected("migrating audit schema 1 to 2: " + r.error());
