@@ -21,10 +21,9 @@ namespace pgsieve::cli {
 
 namespace {
 
-// The audit file: --db, or audit.sqlite of the configuration. Secrets the
+// Without --db: audit.sqlite of the configuration. Secrets the
 // configuration names need not be present to review its log.
 expected<std::string, std::string> audit_file(const audit_options& o) {
-    if (!o.db.empty()) return o.db;
     if (o.config_file.empty()) return unexpected(std::string("name the audit log with --db FILE or -c CONFIG"));
     auto env = config::environment::system();
     const auto real_getenv = env.getenv;
@@ -83,33 +82,59 @@ expected<config::upstream_settings, std::string> store_address(const std::string
     return s;
 }
 
-// One replica's rows of the central store, in a temporary audit file that
-// the review reads as it reads a replica's own (the chain verifies the same).
-expected<std::string, std::string> fetch_from_store(const std::string& url, const std::string& instance) {
-    const auto server = store_address(url);
-    if (!server) return unexpected(server.error());
-    const auto query = [&](std::vector<std::string> queries) {
-        return net::query_server(*server, server->user, server->password, queries, "pgsieve audit");
-    };
-    if (instance.empty()) {
-        const auto instances = query({std::string(audit::central_store_instances)});
-        if (!instances) return unexpected(instances.error());
-        std::string names;
-        for (const auto& row : (*instances)[0]) names += (names.empty() ? "" : ", ") + row[0].value_or("");
-        return unexpected(fmt::format("the central store holds several replicas' logs: name one with --instance ({})",
-                                      names.empty() ? "it holds none yet" : names));
+// The logs a command reads: files as they are, the central store's replicas
+// fetched into a temporary directory (removed with this) where every review
+// command, verify included, reads them as it reads a replica's own file.
+class review_sources {
+public:
+    review_sources() = default;
+    review_sources(const review_sources&) = delete;
+    review_sources& operator=(const review_sources&) = delete;
+    ~review_sources() {
+        if (!dir_.empty()) std::filesystem::remove_all(dir_);
     }
-    const auto rows = query(audit::central_store_queries(instance));
-    if (!rows) return unexpected(rows.error());
-    if ((*rows)[0].empty() && (*rows)[1].empty())
-        return unexpected(fmt::format("the central store holds nothing of instance \"{}\"", instance));
-    char dir_template[] = "/tmp/pgsieve-review.XXXXXX";
-    const char* dir = mkdtemp(dir_template);
-    if (!dir) return unexpected(std::string("cannot make a temporary directory"));
-    const auto path = std::string(dir) + "/" + instance + ".db";
-    if (auto r = audit::import_central_rows(path, (*rows)[0], (*rows)[1]); !r) return unexpected(r.error());
-    return path;
-}
+
+    std::vector<audit::review_source> all;
+
+    void add_file(const std::string& path) { all.push_back({path, path}); }
+
+    // One replica's rows, or (`instance` empty) every replica's, each a log
+    // of its own labelled with its instance id.
+    expected<void, std::string> add_store(const std::string& url, const std::string& instance) {
+        const auto server = store_address(url);
+        if (!server) return unexpected(server.error());
+        const auto query = [&](std::vector<std::string> queries) {
+            return net::query_server(*server, server->user, server->password, queries, "pgsieve audit");
+        };
+        std::vector<std::string> instances{instance};
+        if (instance.empty()) {
+            const auto listed = query({std::string(audit::central_store_instances)});
+            if (!listed) return unexpected(listed.error());
+            instances.clear();
+            for (const auto& row : (*listed)[0]) instances.push_back(row[0].value_or(""));
+            if (instances.empty()) return unexpected(fmt::format("{}: the central store holds no rows yet", url));
+        }
+        if (dir_.empty()) {
+            char dir_template[] = "/tmp/pgsieve-review.XXXXXX";
+            const char* dir = mkdtemp(dir_template);
+            if (!dir) return unexpected(std::string("cannot make a temporary directory"));
+            dir_ = dir;
+        }
+        for (const auto& name : instances) {
+            const auto rows = query(audit::central_store_queries(name));
+            if (!rows) return unexpected(rows.error());
+            if (std::all_of(rows->begin(), rows->end(), [](const auto& r) { return r.empty(); }))
+                return unexpected(fmt::format("the central store holds nothing of instance \"{}\"", name));
+            const auto path = fmt::format("{}/{}.{}.db", dir_, all.size(), name);
+            if (auto r = audit::import_central_rows(path, *rows); !r) return unexpected(r.error());
+            all.push_back({name, path});
+        }
+        return {};
+    }
+
+private:
+    std::string dir_;
+};
 
 int list(audit::review& r, const audit::statement_filter& filter, bool json) {
     auto rows = r.list(filter);
@@ -205,12 +230,12 @@ int verify(audit::review& r, const std::string& file) {
 // not match what left the machine before.
 int verify_against(audit::review& local, const std::string& file, const std::string& store,
                    const std::string& instance, const std::optional<std::string>& key) {
-    const auto central_file = fetch_from_store(store, instance);
-    if (!central_file) {
-        std::cerr << "pgsieve: " << central_file.error() << "\n";
+    review_sources shipped_rows;
+    if (auto r = shipped_rows.add_store(store, instance); !r) {
+        std::cerr << "pgsieve: " << r.error() << "\n";
         return exit_usage;
     }
-    auto central = audit::review::open(*central_file);
+    auto central = audit::review::open(shipped_rows.all.front().path);
     if (!central) {
         std::cerr << "pgsieve: " << central.error() << "\n";
         return exit_usage;
@@ -234,14 +259,11 @@ int verify_against(audit::review& local, const std::string& file, const std::str
     // With the key, the store's own copy must carry valid signatures first:
     // a store rewritten along with the file cannot re-sign its heads.
     if (key) {
-        if (const int signed_ok = verify_signed(*central, store + " instance " + instance, *key); signed_ok != exit_ok) {
-            std::filesystem::remove_all(std::filesystem::path(*central_file).parent_path());
+        if (const int signed_ok = verify_signed(*central, store + " instance " + instance, *key); signed_ok != exit_ok)
             return signed_ok;
-        }
     }
     const auto mine = hashes(local);
     const auto shipped = hashes(*central);
-    std::filesystem::remove_all(std::filesystem::path(*central_file).parent_path());
     if (!mine || !shipped) {
         std::cerr << "pgsieve: " << (!mine ? mine.error() : shipped.error()) << "\n";
         return exit_usage;
@@ -267,21 +289,49 @@ int verify_against(audit::review& local, const std::string& file, const std::str
     return exit_ok;
 }
 
-int run_audit(const audit_options& o) {
-    const bool from_store = o.db.starts_with("postgresql://");
-    const auto file = from_store ? fetch_from_store(o.db, o.instance) : audit_file(o);
-    if (!file) {
-        std::cerr << "pgsieve: " << file.error() << "\n";
-        return exit_usage;
-    }
-    // A store's rows were fetched into a temporary file: gone once reviewed.
-    struct temporary {
-        std::string dir;
-        ~temporary() {
-            if (!dir.empty()) std::filesystem::remove_all(dir);
+namespace {
+
+// Each log's own chain (and signed checkpoints, with the key); exit 1 if any
+// was tampered with.
+int verify_each(const std::vector<audit::review_source>& logs, const std::optional<std::string>& key) {
+    int worst = exit_ok;
+    for (const auto& log : logs) {
+        auto review = audit::review::open(log.path);
+        if (!review) {
+            std::cerr << "pgsieve: " << review.error() << "\n";
+            return exit_usage;
         }
-    } fetched{from_store ? std::filesystem::path(*file).parent_path().string() : std::string()};
-    auto review = audit::review::open(*file);
+        int result = verify(*review, log.label);
+        if (result == exit_ok && key) result = verify_signed(*review, log.label, *key);
+        if (result == exit_usage) return result;
+        worst = std::max(worst, result);
+    }
+    return worst;
+}
+
+}  // namespace
+
+int run_audit(const audit_options& o) {
+    review_sources logs;
+    for (const auto& db : o.db) {
+        if (db.starts_with("postgresql://")) {
+            if (auto r = logs.add_store(db, o.instance); !r) {
+                std::cerr << "pgsieve: " << r.error() << "\n";
+                return exit_usage;
+            }
+        } else {
+            logs.add_file(db);
+        }
+    }
+    if (o.db.empty()) {
+        const auto file = audit_file(o);
+        if (!file) {
+            std::cerr << "pgsieve: " << file.error() << "\n";
+            return exit_usage;
+        }
+        logs.add_file(*file);
+    }
+    auto review = audit::review::open(logs.all);
     if (!review) {
         std::cerr << "pgsieve: " << review.error() << "\n";
         return exit_usage;
@@ -313,15 +363,18 @@ int run_audit(const audit_options& o) {
             }
             key = value;
         }
-        const auto source = from_store ? o.db + " instance " + o.instance : *file;
-        int result = verify(*review, source);
-        if (result == exit_ok && key) result = verify_signed(*review, source, *key);
-        if (result != exit_ok || o.against.empty()) return result;
+        if (o.against.empty()) return verify_each(logs.all, key);
+        if (logs.all.size() != 1 || o.db.size() != 1 || o.db.front().starts_with("postgresql://")) {
+            std::cerr << "pgsieve: --against holds one replica's file against the store: name that file with one --db\n";
+            return exit_usage;
+        }
         if (o.instance.empty()) {
             std::cerr << "pgsieve: --against needs --instance: the replica whose rows the file should hold\n";
             return exit_usage;
         }
-        return verify_against(*review, *file, o.against, o.instance, key);
+        const int own = verify_each(logs.all, key);
+        if (own != exit_ok) return own;
+        return verify_against(*review, logs.all.front().path, o.against, o.instance, key);
     }
     return exit_usage;
 }

@@ -69,8 +69,8 @@ int run_check_config(const check_config_options& options);
 struct audit_options {
     std::string command;  // list, show, stats, export, verify
     std::string config_file;
-    std::string db;        // a file, or postgresql://… (the central store; password from PGPASSWORD)
-    std::string instance;  // with the central store: whose rows
+    std::vector<std::string> db;  // files, and/or postgresql://… (the central store; password from PGPASSWORD)
+    std::string instance;         // with the central store: whose rows (all replicas' when empty)
     std::string against;   // verify: the central store to hold the file against
     std::string key_env;   // verify: the checkpoint key's environment variable
     bool json = false;

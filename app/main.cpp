@@ -77,9 +77,10 @@ int main(int argc, char** argv) {
         auto* c = audit_cmd->add_subcommand(name, description);
         c->add_option("-c,--config", audit.config_file, "configuration file (its audit.sqlite)");
         c->add_option("--db", audit.db,
-                      "the audit database file, or the central store: postgresql://USER@HOST:PORT/DATABASE"
-                      "[?sslmode=disable|require] (password from PGPASSWORD)");
-        c->add_option("--instance", audit.instance, "with the central store: the replica (cluster.instance_id) to review");
+                      "an audit database file, or the central store: postgresql://USER@HOST:PORT/DATABASE"
+                      "[?sslmode=disable|require] (password from PGPASSWORD); repeat to review several as one");
+        c->add_option("--instance", audit.instance,
+                      "with the central store: the replica (cluster.instance_id) to review; all of them if not given");
         c->callback([&audit, name] { audit.command = name; });
         return c;
     };

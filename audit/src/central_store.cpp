@@ -36,7 +36,39 @@ CREATE TABLE IF NOT EXISTS pgsieve_audit.events (
     detail text NOT NULL,
     PRIMARY KEY (instance, id, ts)
 ) PARTITION BY RANGE (ts);
+CREATE TABLE IF NOT EXISTS pgsieve_audit.sessions (
+    instance text NOT NULL, id bigint NOT NULL, started_at timestamptz NOT NULL, ended_at timestamptz,
+    client text NOT NULL, policy text, client_addr text, application_name text, database text, tls bigint NOT NULL,
+    end_reason text, attributes text,
+    PRIMARY KEY (instance, id)
+);
+CREATE TABLE IF NOT EXISTS pgsieve_audit.policy_versions (
+    instance text NOT NULL, version text NOT NULL, loaded_at timestamptz NOT NULL, source text NOT NULL,
+    PRIMARY KEY (instance, version)
+);
 )sql";
+
+// The store's table for a stream, and what a row already there means.
+struct stream_table {
+    std::string_view table;
+    bool by_day;                  // partitioned by its ts
+    std::string_view on_conflict;
+};
+
+stream_table table_of(export_source source) {
+    switch (source) {
+        case export_source::policy_versions: return {"policy_versions", false, "DO NOTHING"};
+        // A session's end may arrive before its start (the streams are
+        // shipped batch by batch): either brings the whole row, an end wins.
+        case export_source::sessions: return {"sessions", false, "DO NOTHING"};
+        case export_source::session_ends:
+            return {"sessions", false,
+                    "(instance, id) DO UPDATE SET ended_at = excluded.ended_at, end_reason = excluded.end_reason"};
+        case export_source::events: return {"events", true, "DO NOTHING"};
+        case export_source::statements: break;
+    }
+    return {"statements", true, "DO NOTHING"};
+}
 
 std::string literal(const shipped_record::value& v) {
     if (const auto* n = std::get_if<std::int64_t>(&v)) return std::to_string(*n);
@@ -47,13 +79,13 @@ std::string literal(const shipped_record::value& v) {
 
 std::string central_store_sql(const std::vector<shipped_record>& records, std::string_view instance_id) {
     if (records.empty()) return {};
-    const auto table = to_string(records.front().source);
+    const auto [table, by_day, on_conflict] = table_of(records.front().source);
     std::string sql(create_store);
     // A day's partition, made when its first row arrives ("2026-11-25T…" → 2026-11-25).
     std::set<std::string> days;
     for (const auto& r : records) {
         for (const auto& [column, value] : r.row) {
-            if (column == "ts") days.insert(std::get<std::string>(value).substr(0, 10));
+            if (by_day && column == "ts") days.insert(std::get<std::string>(value).substr(0, 10));
         }
     }
     for (const auto& day : days) {
@@ -75,36 +107,50 @@ std::string central_store_sql(const std::vector<shipped_record>& records, std::s
             columns += ", " + column;
             values += ", " + literal(value);
         }
-        sql += fmt::format("INSERT INTO pgsieve_audit.{} ({}) VALUES ({}) ON CONFLICT DO NOTHING;\n", table, columns,
-                           values);
+        sql += fmt::format("INSERT INTO pgsieve_audit.{} ({}) VALUES ({}) ON CONFLICT {};\n", table, columns, values,
+                           on_conflict);
     }
     return sql;
 }
 
 namespace {
 
-// ts back as the audit file writes it (common/time.hpp's rfc3339), so the
+// A time back as the audit file writes it (common/time.hpp's rfc3339), so the
 // hash chain recomputes.
-constexpr std::string_view ts_text = R"(to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))";
+std::string as_written(std::string_view column) {
+    return fmt::format(R"(to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))", column);
+}
 constexpr std::string_view statement_columns =
     "id, {ts}, session_id, client, policy, policy_version, protocol, statement_name, sql, fingerprint, verdict, "
     "reason, rule, tables, columns, tags, command_tag, rows, bytes, duration_us, sqlstate, error, row_scoped, "
     "prev_hash, hash";
 constexpr int statement_integer_columns[] = {0, 2, 17, 18, 19};  // id, session_id, rows, bytes, duration_us
+constexpr std::string_view session_columns =
+    "id, {started_at}, {ended_at}, client, policy, client_addr, application_name, database, tls, end_reason, "
+    "attributes";
+constexpr int session_integer_columns[] = {0, 8};  // id, tls
 
 }  // namespace
 
 std::vector<std::string> central_store_queries(std::string_view instance_id) {
+    const auto instance = quote_literal(instance_id);
     return {fmt::format("SELECT {} FROM pgsieve_audit.statements WHERE instance = {} ORDER BY id",
-                        fmt::format(fmt::runtime(statement_columns), fmt::arg("ts", ts_text)),
-                        quote_literal(instance_id)),
+                        fmt::format(fmt::runtime(statement_columns), fmt::arg("ts", as_written("ts"))), instance),
             fmt::format("SELECT id, {}, session_id, kind, detail FROM pgsieve_audit.events WHERE instance = {} "
                         "ORDER BY id",
-                        ts_text, quote_literal(instance_id))};
+                        as_written("ts"), instance),
+            fmt::format("SELECT {} FROM pgsieve_audit.sessions WHERE instance = {} ORDER BY id",
+                        fmt::format(fmt::runtime(session_columns), fmt::arg("started_at", as_written("started_at")),
+                                    fmt::arg("ended_at", as_written("ended_at"))),
+                        instance),
+            fmt::format("SELECT version, {}, source FROM pgsieve_audit.policy_versions WHERE instance = {} "
+                        "ORDER BY loaded_at",
+                        as_written("loaded_at"), instance)};
 }
 
-expected<void, std::string> import_central_rows(const std::string& path, const std::vector<text_row>& statements,
-                                                const std::vector<text_row>& events) {
+expected<void, std::string> import_central_rows(const std::string& path,
+                                                const std::vector<std::vector<text_row>>& tables) {
+    if (tables.size() != 4) return unexpected(std::string("the central store's answer is not the four tables asked for"));
     auto db = sqlite::database::open(path, false);
     if (!db) return unexpected(db.error());
     if (auto r = ensure_schema(*db); !r) return r;
@@ -129,12 +175,22 @@ expected<void, std::string> import_central_rows(const std::string& path, const s
     if (auto r = insert("INSERT INTO statements (" +
                             fmt::format(fmt::runtime(statement_columns), fmt::arg("ts", "ts")) +
                             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        statements, statement_integer_columns);
+                        tables[0], statement_integer_columns);
         !r)
         return r;
     constexpr int event_integers[] = {0, 2};
-    if (auto r = insert("INSERT INTO events (id, ts, session_id, kind, detail) VALUES (?, ?, ?, ?, ?)", events,
+    if (auto r = insert("INSERT INTO events (id, ts, session_id, kind, detail) VALUES (?, ?, ?, ?, ?)", tables[1],
                         event_integers);
+        !r)
+        return r;
+    if (auto r = insert("INSERT INTO sessions (" +
+                            fmt::format(fmt::runtime(session_columns), fmt::arg("started_at", "started_at"),
+                                        fmt::arg("ended_at", "ended_at")) +
+                            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        tables[2], session_integer_columns);
+        !r)
+        return r;
+    if (auto r = insert("INSERT INTO policy_versions (version, loaded_at, source) VALUES (?, ?, ?)", tables[3], {});
         !r)
         return r;
     return db->exec("COMMIT");

@@ -6,13 +6,40 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <cctype>
+#include <iterator>
 #include <charconv>
 #include <chrono>
 
 namespace pgsieve::audit {
 
 std::string_view to_string(export_source s) {
-    return s == export_source::statements ? "statements" : "events";
+    switch (s) {
+        case export_source::policy_versions: return "policy_versions";
+        case export_source::sessions: return "sessions";
+        case export_source::statements: return "statements";
+        case export_source::events: return "events";
+        case export_source::session_ends: return "session_ends";
+    }
+    return "statements";
+}
+
+std::string redact_verifiers(std::string_view configuration) {
+    constexpr std::string_view scheme = "SCRAM-SHA-256$";
+    std::string out;
+    std::size_t from = 0;
+    for (auto at = configuration.find(scheme); at != std::string_view::npos; at = configuration.find(scheme, from)) {
+        out.append(configuration.substr(from, at + scheme.size() - from));
+        out += "<redacted>";
+        // A verifier is iterations:salt$StoredKey:ServerKey, in base64: it ends at the first other character.
+        from = at + scheme.size();
+        while (from < configuration.size() &&
+               (std::isalnum(static_cast<unsigned char>(configuration[from])) ||
+                std::string_view("+/=:$").find(configuration[from]) != std::string_view::npos))
+            ++from;
+    }
+    out.append(configuration.substr(from));
+    return out;
 }
 
 namespace {
@@ -68,7 +95,7 @@ std::string operation_of(const std::string& tag) { return tag.substr(0, tag.find
 struct export_reader::state {
     sqlite::database db;
     std::string destination;
-    std::array<std::int64_t, 2> cursors{};
+    std::array<std::int64_t, std::size(export_sources)> cursors{};
 };
 
 export_reader::export_reader(std::unique_ptr<state> s) : state_(std::move(s)) {}
@@ -86,9 +113,9 @@ expected<std::unique_ptr<export_reader>, std::string> export_reader::open(const 
     if (!q) return unexpected(q.error());
     q->bind(1, s->destination);
     while (q->step() == SQLITE_ROW) {
-        const auto source = q->text(0);
-        if (source == "statements") s->cursors[0] = q->integer(1);
-        if (source == "events") s->cursors[1] = q->integer(1);
+        for (const auto source : export_sources) {
+            if (q->text(0) == to_string(source)) s->cursors[static_cast<std::size_t>(source)] = q->integer(1);
+        }
     }
     return std::unique_ptr<export_reader>(new export_reader(std::move(s)));
 }
@@ -111,28 +138,103 @@ expected<void, std::string> export_reader::advance(export_source source, std::in
 }
 
 expected<std::vector<shipped_record>, std::string> export_reader::next(export_source source, std::size_t limit) {
-    std::vector<shipped_record> out;
-    const auto after = cursor(source);
-    if (source == export_source::events) {
-        auto q = state_->db.prepare("SELECT id, ts, session_id, kind, detail FROM events WHERE id > ? ORDER BY id LIMIT ?");
-        if (!q) return unexpected(q.error());
-        q->bind(1, after);
-        q->bind(2, static_cast<std::int64_t>(limit));
-        while (q->step() == SQLITE_ROW) {
-            shipped_record r;
-            r.source = source;
-            r.id = q->integer(0);
-            r.time_unix_nano = unix_nanos(q->text(1));
-            r.body = q->text(3);
-            r.attributes.emplace_back("event.name", "pgsieve." + r.body);
-            if (!q->is_null(2)) r.attributes.emplace_back("pgsieve.session_id", q->integer(2));
-            r.attributes.emplace_back("pgsieve.detail", q->text(4));
-            r.row = {{"id", r.id}, {"ts", q->text(1)}, {"kind", q->text(3)}, {"detail", q->text(4)}};
-            if (!q->is_null(2)) r.row.emplace_back("session_id", q->integer(2));
-            out.push_back(std::move(r));
-        }
-        return out;
+    switch (source) {
+        case export_source::policy_versions: return policy_versions(limit);
+        case export_source::sessions:
+        case export_source::session_ends: return sessions(source, limit);
+        case export_source::events: return events(limit);
+        case export_source::statements: return statements(limit);
     }
+    return std::vector<shipped_record>{};
+}
+
+expected<std::vector<shipped_record>, std::string> export_reader::policy_versions(std::size_t limit) {
+    std::vector<shipped_record> out;
+    // rowid: the order versions were first loaded in (the key is the version text).
+    auto q = state_->db.prepare(
+        "SELECT rowid, version, loaded_at, source FROM policy_versions WHERE rowid > ? ORDER BY rowid LIMIT ?");
+    if (!q) return unexpected(q.error());
+    q->bind(1, cursor(export_source::policy_versions));
+    q->bind(2, static_cast<std::int64_t>(limit));
+    while (q->step() == SQLITE_ROW) {
+        shipped_record r;
+        r.source = export_source::policy_versions;
+        r.id = q->integer(0);
+        r.time_unix_nano = unix_nanos(q->text(2));
+        r.body = "policy_loaded";
+        const auto text = redact_verifiers(q->text(3));
+        r.attributes = {{"event.name", "pgsieve.policy_loaded"},
+                        {"pgsieve.policy_version", q->text(1)},
+                        {"pgsieve.policy_source", text}};
+        r.row = {{"version", q->text(1)}, {"loaded_at", q->text(2)}, {"source", text}};
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+expected<std::vector<shipped_record>, std::string> export_reader::sessions(export_source source, std::size_t limit) {
+    std::vector<shipped_record> out;
+    const bool ends = source == export_source::session_ends;
+    auto q = state_->db.prepare(fmt::format(
+        "SELECT {0}, id, started_at, ended_at, client, policy, client_addr, application_name, database, tls, "
+        "end_reason, attributes FROM sessions WHERE {0} > ? ORDER BY {0} LIMIT ?",
+        ends ? "end_seq" : "id"));
+    if (!q) return unexpected(q.error());
+    q->bind(1, cursor(source));
+    q->bind(2, static_cast<std::int64_t>(limit));
+    static constexpr const char* columns[] = {"id",          "started_at",       "ended_at", "client",
+                                              "policy",      "client_addr",      "application_name",
+                                              "database",    "tls",              "end_reason", "attributes"};
+    static constexpr const char* attributes[] = {"pgsieve.session_id", nullptr, nullptr, "pgsieve.client",
+                                                 "pgsieve.policy", "client.address", "pgsieve.application_name",
+                                                 "db.namespace", "pgsieve.tls", "pgsieve.end_reason",
+                                                 "pgsieve.attributes"};
+    while (q->step() == SQLITE_ROW) {
+        shipped_record r;
+        r.source = source;
+        r.id = q->integer(0);
+        r.time_unix_nano = unix_nanos(q->text(ends ? 3 : 2));
+        r.body = ends ? "session_ended" : "session_started";
+        r.attributes.emplace_back("event.name", "pgsieve." + r.body);
+        for (int c = 0; c < 11; ++c) {
+            if (q->is_null(c + 1)) continue;
+            const auto v = q->column(c + 1);
+            const shipped_record::value value = std::holds_alternative<std::int64_t>(v)
+                                                    ? shipped_record::value(std::get<std::int64_t>(v))
+                                                    : shipped_record::value(q->text(c + 1));
+            if (attributes[c]) r.attributes.emplace_back(attributes[c], value);
+            r.row.emplace_back(columns[c], value);
+        }
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+expected<std::vector<shipped_record>, std::string> export_reader::events(std::size_t limit) {
+    std::vector<shipped_record> out;
+    auto q = state_->db.prepare("SELECT id, ts, session_id, kind, detail FROM events WHERE id > ? ORDER BY id LIMIT ?");
+    if (!q) return unexpected(q.error());
+    q->bind(1, cursor(export_source::events));
+    q->bind(2, static_cast<std::int64_t>(limit));
+    while (q->step() == SQLITE_ROW) {
+        shipped_record r;
+        r.source = export_source::events;
+        r.id = q->integer(0);
+        r.time_unix_nano = unix_nanos(q->text(1));
+        r.body = q->text(3);
+        r.attributes.emplace_back("event.name", "pgsieve." + r.body);
+        if (!q->is_null(2)) r.attributes.emplace_back("pgsieve.session_id", q->integer(2));
+        r.attributes.emplace_back("pgsieve.detail", q->text(4));
+        r.row = {{"id", r.id}, {"ts", q->text(1)}, {"kind", q->text(3)}, {"detail", q->text(4)}};
+        if (!q->is_null(2)) r.row.emplace_back("session_id", q->integer(2));
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+expected<std::vector<shipped_record>, std::string> export_reader::statements(std::size_t limit) {
+    std::vector<shipped_record> out;
+    const auto after = cursor(export_source::statements);
     auto q = state_->db.prepare(
         "SELECT s.id, s.ts, s.session_id, s.client, s.policy, s.policy_version, s.protocol, s.statement_name, s.sql, "
         "s.fingerprint, s.verdict, s.reason, s.rule, s.tables, s.columns, s.tags, s.command_tag, s.rows, s.bytes, "
@@ -146,7 +248,7 @@ expected<std::vector<shipped_record>, std::string> export_reader::next(export_so
     if (!tags) return unexpected(tags.error());
     while (q->step() == SQLITE_ROW) {
         shipped_record r;
-        r.source = source;
+        r.source = export_source::statements;
         r.id = q->integer(0);
         r.time_unix_nano = unix_nanos(q->text(1));
         r.body = q->text(8);

@@ -6,14 +6,19 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 
 namespace pgsieve::audit {
 
 class database_reader {
 public:
-    explicit database_reader(sqlite::database db) : db(std::move(db)) {}
+    database_reader(sqlite::database db, bool merged) : db(std::move(db)), merged(merged) {}
     sqlite::database db;
+    // Several logs, attached to an in-memory database and read through TEMP
+    // views of the audit tables' names with a `log` column first.
+    bool merged = false;
 };
 
 namespace {
@@ -86,7 +91,106 @@ expected<review, std::string> review::open(const std::string& path) {
     auto db = sqlite::database::open(path, true);
     if (!db) return unexpected(db.error());
     if (auto r = check_schema(*db); !r) return unexpected(fmt::format("{}: {}", path, r.error()));
-    return review(std::make_unique<database_reader>(std::move(*db)));
+    return review(std::make_unique<database_reader>(std::move(*db), false));
+}
+
+namespace {
+
+std::string sqlite_literal(std::string_view text) {
+    std::string out = "'";
+    for (const char c : text) {
+        out += c;
+        if (c == '\'') out += c;
+    }
+    return out + "'";
+}
+
+// The tables the review reads, merged across logs.
+constexpr std::string_view merged_tables[] = {"statements", "sessions", "events", "policy_versions"};
+
+expected<std::vector<std::string>, std::string> columns_of(sqlite::database& db, std::string_view schema,
+                                                           std::string_view table) {
+    auto s = db.prepare("SELECT name FROM pragma_table_info(?, ?) ORDER BY cid");
+    if (!s) return unexpected(s.error());
+    s->bind(1, table);
+    s->bind(2, schema);
+    std::vector<std::string> out;
+    while (s->step() == SQLITE_ROW) out.push_back(s->text(0));
+    return out;
+}
+
+}  // namespace
+
+expected<review, std::string> review::open(const std::vector<review_source>& sources) {
+    if (sources.empty()) return unexpected(std::string("no audit log to review"));
+    if (sources.size() == 1) return open(sources.front().path);
+    // Attached files take the read-only flag of the connection; TEMP objects
+    // live apart from them.
+    auto db = sqlite::database::open(":memory:", true);
+    if (!db) return unexpected(db.error());
+    const auto attach = [&db](std::size_t i, const std::string& path) -> expected<void, std::string> {
+        auto s = db->prepare(fmt::format("ATTACH DATABASE ? AS src{}", i));
+        if (!s) return unexpected(s.error());
+        s->bind(1, path);
+        if (s->step() != SQLITE_DONE) return unexpected(fmt::format("{}: {}", path, db->error()));
+        if (auto r = check_schema(*db, fmt::format("src{}", i)); !r)
+            return unexpected(fmt::format("{}: {}", path, r.error()));
+        return {};
+    };
+    const auto detach = [&db](std::size_t i) { return db->exec(fmt::format("DETACH DATABASE src{}", i).c_str()); };
+    // Each table's columns in each log: a column an older schema lacks reads as NULL.
+    std::vector<std::string> labels;
+    std::vector<std::array<std::vector<std::string>, std::size(merged_tables)>> columns(sources.size());
+    std::array<std::vector<std::string>, std::size(merged_tables)> all;
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+        if (std::find(labels.begin(), labels.end(), sources[i].label) != labels.end())
+            return unexpected(fmt::format("{} is named twice", sources[i].label));
+        labels.push_back(sources[i].label);
+        if (auto r = attach(i, sources[i].path); !r) return unexpected(r.error());
+        for (std::size_t t = 0; t < std::size(merged_tables); ++t) {
+            auto found = columns_of(*db, fmt::format("src{}", i), merged_tables[t]);
+            if (!found) return unexpected(found.error());
+            for (const auto& c : *found) {
+                if (std::find(all[t].begin(), all[t].end(), c) == all[t].end()) all[t].push_back(c);
+            }
+            columns[i][t] = std::move(*found);
+        }
+        if (auto r = detach(i); !r) return unexpected(r.error());
+    }
+    const auto select = [&](std::size_t i, std::size_t t) {
+        std::string sql = "SELECT " + sqlite_literal(sources[i].label) + " AS log";
+        for (const auto& c : all[t]) {
+            const bool has = std::find(columns[i][t].begin(), columns[i][t].end(), c) != columns[i][t].end();
+            sql += has ? fmt::format(", \"{}\"", c) : fmt::format(", NULL AS \"{}\"", c);
+        }
+        return sql + fmt::format(" FROM src{}.{}", i, merged_tables[t]);
+    };
+    // Up to SQLite's limit of attached files (10 in Debian's build), views
+    // over the files; past it, the rows are copied into TEMP tables a few
+    // logs at a time.
+    const auto limit = static_cast<std::size_t>(sqlite3_limit(db->handle(), SQLITE_LIMIT_ATTACHED, -1));
+    if (sources.size() <= limit) {
+        for (std::size_t i = 0; i < sources.size(); ++i) {
+            if (auto r = attach(i, sources[i].path); !r) return unexpected(r.error());
+        }
+        for (std::size_t t = 0; t < std::size(merged_tables); ++t) {
+            std::string view;
+            for (std::size_t i = 0; i < sources.size(); ++i) view += (i ? " UNION ALL " : "") + select(i, t);
+            if (auto r = db->exec(fmt::format("CREATE TEMP VIEW {} AS {}", merged_tables[t], view).c_str()); !r)
+                return unexpected(r.error());
+        }
+    } else {
+        for (std::size_t i = 0; i < sources.size(); ++i) {
+            if (auto r = attach(i, sources[i].path); !r) return unexpected(r.error());
+            for (std::size_t t = 0; t < std::size(merged_tables); ++t) {
+                const auto sql = i == 0 ? fmt::format("CREATE TEMP TABLE {} AS {}", merged_tables[t], select(i, t))
+                                        : fmt::format("INSERT INTO temp.{} {}", merged_tables[t], select(i, t));
+                if (auto r = db->exec(sql.c_str()); !r) return unexpected(r.error());
+            }
+            if (auto r = detach(i); !r) return unexpected(r.error());
+        }
+    }
+    return review(std::make_unique<database_reader>(std::move(*db), true));
 }
 
 review::review(std::unique_ptr<database_reader> db) : db_(std::move(db)) {}
@@ -95,10 +199,10 @@ review::~review() = default;
 
 expected<result_set, std::string> review::list(const statement_filter& f) {
     std::vector<cell> params;
-    std::string sql =
-        "SELECT id, ts, client, verdict, rule, command_tag AS tag, rows, duration_us, sqlstate, sql, reason "
-        "FROM statements" +
-        where(f, params) + " ORDER BY id DESC";
+    std::string sql = std::string(db_->merged ? "SELECT log, " : "SELECT ") +
+                      "id, ts, client, verdict, rule, command_tag AS tag, rows, duration_us, sqlstate, sql, reason "
+                      "FROM statements" +
+                      where(f, params) + (db_->merged ? " ORDER BY ts DESC, log DESC, id DESC" : " ORDER BY id DESC");
     if (f.limit > 0) {
         sql += " LIMIT ?";
         params.emplace_back(f.limit);
@@ -107,23 +211,43 @@ expected<result_set, std::string> review::list(const statement_filter& f) {
 }
 
 expected<std::vector<result_set>, std::string> review::show(std::int64_t id) {
-    auto statement = query(db_->db, "statement", "SELECT * FROM statements WHERE id = ?", {id});
-    if (!statement) return unexpected(statement.error());
-    if (statement->rows.empty()) return unexpected(fmt::format("no statement with id {}", id));
-    std::vector<result_set> out{std::move(*statement)};
-    const auto& row = out[0].rows[0];
-    cell session_id, version;
-    for (std::size_t i = 0; i < out[0].columns.size(); ++i) {
-        if (out[0].columns[i] == "session_id") session_id = row[i];
-        if (out[0].columns[i] == "policy_version") version = row[i];
+    auto statements = query(db_->db, "statement", "SELECT * FROM statements WHERE id = ?", {id});
+    if (!statements) return unexpected(statements.error());
+    if (statements->rows.empty()) return unexpected(fmt::format("no statement with id {}", id));
+    // Its session and policy version from its own log: ids are per log.
+    const std::string same_log = db_->merged ? " AND log = ?" : "";
+    std::vector<result_set> out;
+    for (auto& row : statements->rows) {
+        cell session_id, version, log;
+        for (std::size_t i = 0; i < statements->columns.size(); ++i) {
+            if (statements->columns[i] == "session_id") session_id = row[i];
+            if (statements->columns[i] == "policy_version") version = row[i];
+            if (statements->columns[i] == "log") log = row[i];
+        }
+        const auto params = [&](cell key) {
+            return db_->merged ? std::vector<cell>{std::move(key), log} : std::vector<cell>{std::move(key)};
+        };
+        // Titles name the log, so JSON's keys stay unique.
+        const auto title = [&](std::string what) {
+            return db_->merged ? fmt::format("{} in {}", what, std::get<std::string>(log)) : what;
+        };
+        out.push_back(result_set{title("statement"), statements->columns, {std::move(row)}});
+        auto session = query(db_->db, title("session"), "SELECT * FROM sessions WHERE id = ?" + same_log, params(session_id));
+        if (!session) return unexpected(session.error());
+        // end_seq orders the export (schema 4), nothing a reviewer reads.
+        if (const auto at = std::find(session->columns.begin(), session->columns.end(), "end_seq");
+            at != session->columns.end()) {
+            const auto i = at - session->columns.begin();
+            session->columns.erase(at);
+            for (auto& r : session->rows) r.erase(r.begin() + i);
+        }
+        out.push_back(std::move(*session));
+        auto policy = query(db_->db, title("policy version"),
+                            "SELECT version, loaded_at, source FROM policy_versions WHERE version = ?" + same_log,
+                            params(version));
+        if (!policy) return unexpected(policy.error());
+        out.push_back(std::move(*policy));
     }
-    auto session = query(db_->db, "session", "SELECT * FROM sessions WHERE id = ?", {session_id});
-    if (!session) return unexpected(session.error());
-    out.push_back(std::move(*session));
-    auto policy = query(db_->db, "policy version",
-                        "SELECT version, loaded_at, source FROM policy_versions WHERE version = ?", {version});
-    if (!policy) return unexpected(policy.error());
-    out.push_back(std::move(*policy));
     return out;
 }
 
@@ -156,6 +280,15 @@ expected<std::vector<result_set>, std::string> review::stats(const std::optional
                        " GROUP BY kind ORDER BY count DESC"},
     };
     std::vector<result_set> out;
+    if (db_->merged) {
+        auto r = query(db_->db, "verdicts by log",
+                       "SELECT log, sum(verdict = 'allowed') AS allowed, sum(verdict = 'blocked') AS blocked, "
+                       "sum(verdict = 'would_block') AS would_block, count(*) AS total FROM statements" +
+                           ts + " GROUP BY log ORDER BY log",
+                       params);
+        if (!r) return unexpected(r.error());
+        out.push_back(std::move(*r));
+    }
     for (const auto& [title, sql] : sections) {
         auto r = query(db_->db, title, sql, params);
         if (!r) return unexpected(r.error());
@@ -166,7 +299,8 @@ expected<std::vector<result_set>, std::string> review::stats(const std::optional
 
 expected<void, std::string> review::export_statements(const statement_filter& f, const row_callback& row) {
     std::vector<cell> params;
-    const std::string sql = "SELECT * FROM statements" + where(f, params) + " ORDER BY id";
+    const std::string sql = "SELECT * FROM statements" + where(f, params) +
+                            (db_->merged ? " ORDER BY ts, log, id" : " ORDER BY id");
     auto s = db_->db.prepare(sql);
     if (!s) return unexpected(s.error());
     for (std::size_t i = 0; i < params.size(); ++i) s->bind_value(static_cast<int>(i + 1), params[i]);
@@ -184,6 +318,7 @@ expected<void, std::string> review::export_statements(const statement_filter& f,
 }
 
 expected<verify_result, std::string> review::verify() {
+    if (db_->merged) return unexpected(std::string("each audit log has its own chain: verify them one at a time"));
     auto s = db_->db.prepare(fmt::format("SELECT {}, prev_hash, hash FROM statements ORDER BY id", chained_columns));
     if (!s) return unexpected(s.error());
     verify_result out;
@@ -235,6 +370,7 @@ expected<verify_result, std::string> review::verify() {
 }
 
 expected<verify_result, std::string> review::verify_checkpoints(std::string_view key) {
+    if (db_->merged) return unexpected(std::string("each audit log has its own checkpoints: verify them one at a time"));
     auto checkpoints = db_->db.prepare(fmt::format(
         "SELECT id, json_extract(detail, '$.instance'), json_extract(detail, '$.last_id'), "
         "json_extract(detail, '$.last_hash'), json_extract(detail, '$.mac') FROM events WHERE kind = '{}' "

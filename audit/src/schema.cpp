@@ -99,8 +99,17 @@ CREATE TABLE chain_anchor (
 PRAGMA user_version = 3;
 )sql";
 
-expected<int, std::string> user_version(sqlite::database& db) {
-    auto s = db.prepare("PRAGMA user_version");
+// Schema 4: the order sessions ended in, by which the end of a session is
+// shipped (export.hpp: session_ends). Sessions that had ended take their id.
+constexpr const char* migrate_3_to_4 = R"sql(
+ALTER TABLE sessions ADD COLUMN end_seq INTEGER;
+UPDATE sessions SET end_seq = id WHERE ended_at IS NOT NULL;
+CREATE INDEX sessions_end_seq ON sessions (end_seq);
+PRAGMA user_version = 4;
+)sql";
+
+expected<int, std::string> user_version(sqlite::database& db, std::string_view schema = "main") {
+    auto s = db.prepare(fmt::format("PRAGMA \"{}\".user_version", schema));
     if (!s) return unexpected(s.error());
     if (s->step() != SQLITE_ROW) return unexpected(db.error());
     return static_cast<int>(s->integer(0));
@@ -115,8 +124,8 @@ expected<bool, std::string> has_tables(sqlite::database& db) {
 
 }  // namespace
 
-expected<void, std::string> check_schema(sqlite::database& db) {
-    const auto version = user_version(db);
+expected<void, std::string> check_schema(sqlite::database& db, std::string_view schema) {
+    const auto version = user_version(db, schema);
     if (!version) return unexpected(version.error());
     if (*version > schema_version)
         return unexpected(fmt::format("written by a newer pgsieve (audit schema {}; this build knows {})", *version,
@@ -151,6 +160,9 @@ expected<void, std::string> ensure_schema(sqlite::database& db) {
     }
     if (*version <= 2) {
         if (auto r = in_transaction(migrate_2_to_3); !r) return unexpected("migrating audit schema 2 to 3: " + r.error());
+    }
+    if (*version <= 3) {
+        if (auto r = in_transaction(migrate_3_to_4); !r) return unexpected("migrating audit schema 3 to 4: " + r.error());
     }
     return check_schema(db);
 }

@@ -12,13 +12,14 @@ namespace pgsieve::audit {
 
 // PRAGMA user_version of a database this build writes. A later release that
 // changes the schema migrates from each earlier version in ensure_schema().
-constexpr int schema_version = 3;
+constexpr int schema_version = 4;
 
 // Creates the tables in a new file, checks the version of an existing one,
 // and sets WAL mode.
 [[nodiscard]] expected<void, std::string> ensure_schema(sqlite::database& db);
-// Refuses a file written by a newer pgsieve, or one that is not an audit log.
-[[nodiscard]] expected<void, std::string> check_schema(sqlite::database& db);
+// Refuses a file written by a newer pgsieve, or one that is not an audit log
+// (`schema`: the main file, or one attached under that name).
+[[nodiscard]] expected<void, std::string> check_schema(sqlite::database& db, std::string_view schema = "main");
 
 // The statements columns covered by the hash, in order: all but prev_hash and hash.
 inline constexpr std::string_view chained_columns =

@@ -21,7 +21,9 @@ enum prepared_index { insert_session, end_session, insert_statement, insert_even
 constexpr std::string_view prepared_sql[] = {
     "INSERT OR REPLACE INTO sessions (id, started_at, client, policy, client_addr, application_name, database, tls, "
     "attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?",
+    // end_seq: the next in the order sessions end (the export's session_ends cursor).
+    "UPDATE sessions SET ended_at = ?, end_reason = ?, "
+    "end_seq = (SELECT coalesce(max(end_seq), 0) + 1 FROM sessions) WHERE id = ? AND ended_at IS NULL",
     "INSERT INTO statements (id, session_id, ts, client, policy, policy_version, protocol, statement_name, sql, "
     "fingerprint, verdict, reason, rule, tables, columns, tags, command_tag, rows, bytes, duration_us, sqlstate, "
     "error, row_scoped, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -75,6 +77,13 @@ expected<std::unique_ptr<writer>, std::string> writer::open(const std::string& p
             w->last_hash_ = genesis_hash;
         }
     }
+    // Sessions a previous process left open (it was killed, or crashed) have ended.
+    auto orphans = w->db_.prepare(
+        "UPDATE sessions SET ended_at = ?, end_reason = 'pgsieve stopped before the session ended', "
+        "end_seq = (SELECT coalesce(max(end_seq), 0) FROM sessions) + id WHERE ended_at IS NULL");
+    if (!orphans) return unexpected(fmt::format("{}: {}", path, orphans.error()));
+    orphans->bind(1, rfc3339(std::chrono::system_clock::now()));
+    if (orphans->step() != SQLITE_DONE) return unexpected(fmt::format("{}: {}", path, w->db_.error()));
     auto sessions = w->db_.prepare("SELECT coalesce(max(id), 0) FROM sessions");
     if (!sessions || sessions->step() != SQLITE_ROW) return unexpected(fmt::format("{}: {}", path, w->db_.error()));
     w->max_session_id_ = static_cast<std::uint64_t>(sessions->integer(0));

@@ -146,7 +146,7 @@ bool audit_exporter::wait(std::chrono::milliseconds d) {
 // were acknowledged, or why a request failed.
 expected<std::size_t, std::string> audit_exporter::ship_once(audit::export_reader& reader) {
     std::size_t shipped = 0;
-    for (const auto source : {audit::export_source::statements, audit::export_source::events}) {
+    for (const auto source : audit::export_sources) {
         auto batch = reader.next(source, batch_rows);
         if (!batch) return unexpected(batch.error());
         if (batch->empty()) continue;

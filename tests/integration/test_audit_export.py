@@ -15,7 +15,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import free_port, psql, start_proxy
+from conftest import free_port, psql, run_pgsieve, start_proxy
 
 NODE_DIR = os.path.join(os.environ.get("PGSIEVE_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../..")),
                         "tests/integration/node")
@@ -105,6 +105,19 @@ def test_statements_arrive_with_database_semantic_conventions_and_the_trace(post
     event = next(r for r in records if r["attributes"].get("pgsieve.record.table") == "events")
     assert event["attributes"]["event.name"] == f"pgsieve.{event['body']}"
     assert event["attributes"]["pgsieve.idempotency_key"] == f"replica-a/events/{event['attributes']['pgsieve.record.id']}"
+    # The session ships when it starts and again when it ends; the policy text in force ships once.
+    by_table = {}
+    for r in records:
+        by_table.setdefault(r["attributes"].get("pgsieve.record.table"), []).append(r)
+    started = next(r for r in by_table["sessions"] if r["attributes"].get("pgsieve.application_name") == "export-test")
+    assert started["body"] == "session_started" and started["attributes"]["pgsieve.client"] == "cs_bot"
+    assert started["attributes"]["db.namespace"] == "app" and started["attributes"]["client.address"] == "127.0.0.1"
+    ended = next(r for r in by_table["session_ends"] if r["attributes"]["pgsieve.session_id"] ==
+                 started["attributes"]["pgsieve.session_id"])
+    assert ended["body"] == "session_ended" and ended["attributes"]["pgsieve.end_reason"]
+    policy = by_table["policy_versions"][0]
+    assert policy["body"] == "policy_loaded" and "policies:" in policy["attributes"]["pgsieve.policy_source"]
+    assert policy["attributes"]["pgsieve.policy_version"] == a["pgsieve.policy_version"]
 
 
 def test_a_receiver_outage_loses_nothing_and_never_holds_statements_up(postgres, tmp_path, receiver):
@@ -221,27 +234,62 @@ def test_review_commands_read_the_central_store_and_verify_holds_a_file_against_
     p = storing_proxy(tmp_path, "replica-b")
     db = os.path.join(p.directory, "audit.db")
     try:
-        with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+        with psycopg.connect(p.dsn(sslmode="disable", application_name="review-bot"), autocommit=True) as conn:
             for i in range(30):
                 conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute("SELECT ssn FROM customers")
             wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.statements") == [
                 str(len(statement_ids(db)))], what="the store to hold every row")
+        # The session's end is shipped too: its row in the store is updated.
+        wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.sessions WHERE ended_at IS NOT NULL") == ["1"],
+                 what="the session's end in the store")
     finally:
         assert p.stop() == 0, p.read_log()
     url = f"postgresql://audit_writer@127.0.0.1:{os.environ['PGPORT']}/audit_store?sslmode=disable"
-    # Which replica: the store holds several, so the command asks.
-    missing = review("list", "--db", url)
-    assert missing.returncode == 2 and "--instance (replica-b)" in missing.stderr
     listed = review("list", "--db", url, "--instance", "replica-b", "--blocked", "--json")
     assert listed.returncode == 0, listed.stderr
-    assert [r["sql"] for r in json.loads(listed.stdout)] == ["SELECT ssn FROM customers"]
+    refused = json.loads(listed.stdout)
+    assert [r["sql"] for r in refused] == ["SELECT ssn FROM customers"]
+    # show over the store: the statement with its session and the policy text in force, as from the file.
+    shown = review("show", str(refused[0]["id"]), "--db", url, "--instance", "replica-b", "--json")
+    assert shown.returncode == 0, shown.stderr
+    from_file = run_pgsieve("audit", "show", str(refused[0]["id"]), "--db", db, "--json")
+    assert json.loads(shown.stdout) == json.loads(from_file.stdout)
+    assert "review-bot" in shown.stdout and "policies:" in shown.stdout
     verified = review("verify", "--db", url, "--instance", "replica-b")
     assert verified.returncode == 0 and "intact: " in verified.stdout, verified.stdout + verified.stderr
     # The file on its own, and held against what it shipped.
     against = review("verify", "--db", db, "--against", url, "--instance", "replica-b")
     assert against.returncode == 0 and "matches the central store" in against.stdout, against.stdout + against.stderr
+
+    # A second replica ships into the same store: without --instance the store is every replica's log.
+    (tmp_path / "second").mkdir()
+    second = storing_proxy(tmp_path / "second", "replica-b2")
+    try:
+        with psycopg.connect(second.dsn(sslmode="disable"), autocommit=True) as conn:
+            conn.execute("SELECT 'from b2', name FROM customers WHERE id = 1").fetchall()
+            wait_for(lambda: store_rows(
+                "SELECT count(*) FROM pgsieve_audit.statements WHERE instance = 'replica-b2'") == ["1"],
+                what="the second replica's row in the store")
+    finally:
+        assert second.stop() == 0, second.read_log()
+    fleet = review("list", "--db", url, "--json", "--limit", "0")
+    assert fleet.returncode == 0, fleet.stderr
+    rows = json.loads(fleet.stdout)
+    assert {r["log"] for r in rows} == {"replica-b", "replica-b2"}
+    assert len(rows) == len(statement_ids(db)) + 1
+    assert rows[0]["log"] == "replica-b2"  # newest first, across replicas
+    # Files and the store together (--db repeated), reviewed as one.
+    both = review("list", "--db", db, "--db", url, "--instance", "replica-b", "--blocked", "--json")
+    assert both.returncode == 0, both.stderr
+    assert sorted(r["log"] for r in json.loads(both.stdout)) == sorted([db, "replica-b"])
+    stats = review("stats", "--db", db, "--db", os.path.join(second.directory, "audit.db"), "--json")
+    assert stats.returncode == 0, stats.stderr
+    assert len(json.loads(stats.stdout)["verdicts by log"]) == 2, stats.stdout
+    each = review("verify", "--db", db, "--db", url)
+    assert each.returncode == 0, each.stdout + each.stderr
+    assert each.stdout.count("intact: ") == 3, each.stdout  # the file, and each replica in the store
 
     # Attack: delete the newest rows of the file. Its own chain still verifies…
     with sqlite3.connect(db) as conn:

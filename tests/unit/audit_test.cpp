@@ -2,9 +2,9 @@
 // batching, hash chain and drop counting on a temporary SQLite file, the
 // review queries, and the records a session makes.
 
+#include "audit_support.hpp"
 #include "session_support.hpp"
 
-#include <pgsieve/audit/export.hpp>
 #include <pgsieve/audit/fingerprint.hpp>
 #include <pgsieve/audit/review.hpp>
 #include <pgsieve/audit/review_format.hpp>
@@ -12,71 +12,11 @@
 #include <pgsieve/audit/tags.hpp>
 #include <pgsieve/common/utf8.hpp>
 
-#include <sqlite3.h>
-
-#include <filesystem>
 #include <fstream>
 #include <thread>
-#include <random>
 
 using namespace pgsieve;
 using namespace pgsieve::test;
-
-namespace {
-
-// A fresh directory for one test's database, removed afterwards.
-struct temp_dir {
-    std::filesystem::path path;
-    temp_dir() {
-        std::random_device rd;
-        path = std::filesystem::temp_directory_path() / ("pgsieve-audit-" + std::to_string(rd()));
-        std::filesystem::create_directories(path);
-    }
-    ~temp_dir() { std::filesystem::remove_all(path); }
-    std::string file(const char* name) const { return (path / name).string(); }
-};
-
-audit::statement statement_record(std::string sql, audit::verdict v = audit::verdict::allowed) {
-    audit::statement s;
-    s.session_id = 1;
-    s.ts = std::chrono::system_clock::now();
-    s.client = "cs_bot";
-    s.policy = "reader";
-    s.protocol = "simple";
-    s.sql = std::move(sql);
-    s.outcome = v;
-    s.tables = {"public.customers"};
-    s.columns = {"public.customers.id"};
-    return s;
-}
-
-// Runs SQL against the file directly (as a tamperer, or to read back).
-std::vector<std::string> sqlite_column(const std::string& file, const std::string& sql) {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-    std::vector<std::string> out;
-    sqlite3_stmt* s = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK);
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        const auto* text = sqlite3_column_text(s, 0);
-        out.emplace_back(text ? reinterpret_cast<const char*>(text) : "NULL");
-    }
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return out;
-}
-
-std::unique_ptr<audit::sink> open_sink(const std::string& file, bool normalize = false) {
-    audit::sink_options o;
-    o.path = file;
-    o.normalize_sql = normalize;
-    o.flush_interval = std::chrono::milliseconds(5);
-    auto s = audit::sink::open(o);
-    REQUIRE(s);
-    return std::move(*s);
-}
-
-}  // namespace
 
 TEST_CASE("audit tags: sqlcommenter pairs from comments, not from literals", "[audit]") {
     CHECK(audit::sqlcommenter_tags("SELECT 1 /* tool='query', request_id='r%2D1' */") ==
@@ -254,7 +194,7 @@ TEST_CASE("audit sink: a schema 1 log is migrated, its chain still verifies and 
         scoped.row_scoped = {"app.orders"};
         sink->submit(scoped);
     }
-    CHECK(sqlite_column(file, "PRAGMA user_version") == std::vector<std::string>{"3"});
+    CHECK(sqlite_column(file, "PRAGMA user_version") == std::vector<std::string>{"4"});
     CHECK(sqlite_column(file, "SELECT coalesce(attributes, 'NULL') FROM sessions ORDER BY id") ==
           std::vector<std::string>{"NULL", R"({"tenant_id":"1"})"});
     CHECK(sqlite_column(file, "SELECT coalesce(row_scoped, 'NULL') FROM statements ORDER BY id") ==
@@ -408,152 +348,4 @@ TEST_CASE("attack: a %ff escape in a tag is stored as valid UTF-8", "[audit][sec
     CHECK(is_valid_utf8(json));
     CHECK(json == "{\"tool\":\"a\xEF\xBF\xBD" "b\",\"note\":\"x y z\"}");
     CHECK(valid_utf8("ok \xC3\xA9 \xff \xED\xA0\x80") == "ok \xC3\xA9 \xEF\xBF\xBD \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
-}
-
-TEST_CASE("audit export: rows after the cursor, in id order; the cursor survives a reopen", "[audit]") {
-    temp_dir dir;
-    const auto file = dir.file("audit.db");
-    {
-        auto sink = open_sink(file);
-        for (int i = 0; i < 5; ++i) sink->submit(statement_record("SELECT " + std::to_string(i)));
-        auto traced = statement_record("SELECT 5 /*traceparent='00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'*/");
-        sink->submit(traced);
-        sink->submit(audit::event{std::chrono::system_clock::now(), 0, "login_failed", "{}"});
-    }
-    {
-        auto reader = audit::export_reader::open(file, "otlp test");
-        REQUIRE(reader);
-        auto first = (*reader)->next(audit::export_source::statements, 4);
-        REQUIRE(first);
-        REQUIRE(first->size() == 4);
-        CHECK(first->front().id == 1);
-        CHECK(first->front().body == "SELECT 0");
-        CHECK(first->front().hash.size() == 64);
-        REQUIRE((*reader)->advance(audit::export_source::statements, first->back().id));
-        auto events = (*reader)->next(audit::export_source::events, 10);
-        REQUIRE(events);
-        CHECK(events->size() == 1);
-    }
-    auto reader = audit::export_reader::open(file, "otlp test");
-    REQUIRE(reader);
-    CHECK((*reader)->cursor(audit::export_source::statements) == 4);
-    const auto rest = (*reader)->next(audit::export_source::statements, 100);
-    REQUIRE(rest);
-    REQUIRE(rest->size() == 2);
-    CHECK(rest->back().trace_id.size() == 16);
-    CHECK(rest->back().span_id == std::string("\x00\xf0\x67\xaa\x0b\xa9\x02\xb7", 8));
-    // Another destination has its own cursor.
-    auto other = audit::export_reader::open(file, "otlp elsewhere");
-    REQUIRE(other);
-    CHECK((*other)->cursor(audit::export_source::statements) == 0);
-}
-
-TEST_CASE("audit export: an OTLP request encodes lengths and integers as protobuf does", "[audit]") {
-    audit::shipped_record r;
-    r.id = 300;  // a two-byte varint
-    r.body = std::string(200, 'x');  // a two-byte length
-    r.attributes.emplace_back("pgsieve.rows", std::int64_t{-1});  // ten-byte varint (two's complement)
-    const auto bytes = audit::encode_otlp_logs({r}, "replica-a");
-    // ExportLogsServiceRequest.resource_logs: field 1, length-delimited.
-    REQUIRE(bytes.size() > 260);
-    CHECK(static_cast<unsigned char>(bytes[0]) == 0x0a);
-    CHECK(bytes.find(std::string(200, 'x')) != std::string::npos);
-    CHECK(bytes.find(std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10)) != std::string::npos);
-    CHECK(bytes.find("replica-a/statements/300") != std::string::npos);
-}
-
-TEST_CASE("audit export: the central store's SQL makes each day's partition and inserts idempotently", "[audit]") {
-    audit::shipped_record r;
-    r.source = audit::export_source::statements;
-    r.id = 7;
-    r.row = {{"id", std::int64_t{7}}, {"ts", std::string("2026-12-31T23:59:59.999999Z")}, {"sql", std::string("SELECT 'it''s'")}};
-    const auto sql = audit::central_store_sql({r}, "replica-a");
-    CHECK(sql.find("PARTITION OF pgsieve_audit.statements FOR VALUES FROM ('2026-12-31 00:00:00+00') TO "
-                   "('2027-01-01 00:00:00+00')") != std::string::npos);
-    CHECK(sql.find("pgsieve_audit.statements_20261231") != std::string::npos);
-    CHECK(sql.find("INSERT INTO pgsieve_audit.statements (instance, id, ts, sql) VALUES ('replica-a', 7, "
-                   "'2026-12-31T23:59:59.999999Z', 'SELECT ''it''''s''') ON CONFLICT DO NOTHING;") != std::string::npos);
-}
-
-TEST_CASE("audit retention: old rows every destination acknowledged leave the file; the chain verifies from its anchor",
-          "[audit]") {
-    temp_dir dir;
-    const auto file = dir.file("audit.db");
-    {
-        auto sink = open_sink(file);
-        for (int i = 0; i < 10; ++i) sink->submit(statement_record("SELECT " + std::to_string(i)));
-    }
-    {
-        auto reader = audit::export_reader::open(file, "otlp a");
-        REQUIRE(reader);
-        REQUIRE((*reader)->advance(audit::export_source::statements, 6));
-        auto other = audit::export_reader::open(file, "postgresql b");
-        REQUIRE(other);
-        REQUIRE((*other)->advance(audit::export_source::statements, 8));
-    }
-    audit::sink_options o;
-    o.path = file;
-    o.flush_interval = std::chrono::milliseconds(5);
-    o.retention = std::chrono::milliseconds(1);
-    o.shipped_to = {"otlp a", "postgresql b"};
-    {
-        auto sink = audit::sink::open(o);
-        REQUIRE(sink);
-        // Rows 1..6 went to both destinations: they go; 7..10 stay.
-        for (int waited = 0; waited < 100 && sqlite_column(file, "SELECT min(id) FROM statements")[0] != "7"; ++waited)
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        CHECK(sqlite_column(file, "SELECT min(id) FROM statements") == std::vector<std::string>{"7"});
-        (*sink)->submit(statement_record("SELECT 'after retention'"));
-    }
-    CHECK(sqlite_column(file, "SELECT last_id FROM chain_anchor") == std::vector<std::string>{"6"});
-    auto review = audit::review::open(file);
-    REQUIRE(review);
-    auto verified = review->verify();
-    REQUIRE(verified);
-    CHECK_FALSE(verified->first_bad_id);
-    CHECK(verified->checked == 5);
-
-    // Attack: delete the rows right after the anchor — the chain names it.
-    sqlite_column(file, "DELETE FROM statements WHERE id = 7");
-    auto tampered = audit::review::open(file);
-    REQUIRE(tampered);
-    verified = tampered->verify();
-    REQUIRE(verified);
-    CHECK(verified->first_bad_id == 8);
-}
-
-TEST_CASE("audit retention: the newest row stays, so ids and the chain go on after a restart", "[audit]") {
-    temp_dir dir;
-    const auto file = dir.file("audit.db");
-    {
-        auto sink = open_sink(file);
-        for (int i = 0; i < 3; ++i) sink->submit(statement_record("SELECT " + std::to_string(i)));
-    }
-    {
-        auto reader = audit::export_reader::open(file, "otlp a");
-        REQUIRE(reader);
-        REQUIRE((*reader)->advance(audit::export_source::statements, 3));
-    }
-    audit::sink_options o;
-    o.path = file;
-    o.flush_interval = std::chrono::milliseconds(5);
-    o.retention = std::chrono::milliseconds(1);
-    o.shipped_to = {"otlp a"};
-    {
-        auto sink = audit::sink::open(o);
-        REQUIRE(sink);
-        for (int waited = 0; waited < 100 && sqlite_column(file, "SELECT count(*) FROM statements")[0] != "1"; ++waited)
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    CHECK(sqlite_column(file, "SELECT id FROM statements") == std::vector<std::string>{"3"});
-    {
-        auto sink = open_sink(file);
-        sink->submit(statement_record("SELECT 'next'"));
-    }
-    CHECK(sqlite_column(file, "SELECT id FROM statements ORDER BY id") == std::vector<std::string>{"3", "4"});
-    auto review = audit::review::open(file);
-    REQUIRE(review);
-    const auto verified = review->verify();
-    REQUIRE(verified);
-    CHECK_FALSE(verified->first_bad_id);
 }

@@ -21,17 +21,27 @@
 
 namespace pgsieve::audit {
 
-enum class export_source { statements, events };
+// What is shipped, each tailed by its own cursor. A session is shipped when
+// it starts (by id) and again when it ends (session_ends: by the order
+// sessions ended in, as its row changes then).
+enum class export_source { policy_versions, sessions, statements, events, session_ends };
+// In the order a pass ships them: a statement's session and policy version
+// leave before it.
+inline constexpr export_source export_sources[] = {export_source::policy_versions, export_source::sessions,
+                                                   export_source::statements, export_source::events,
+                                                   export_source::session_ends};
 std::string_view to_string(export_source);
 
 // One audit row as a log record.
 struct shipped_record {
     using value = std::variant<std::string, std::int64_t>;
     export_source source = export_source::statements;
+    // Its place in its stream, where the cursor moves to: the row's id (for
+    // session_ends its end_seq, for policy_versions its rowid).
     std::int64_t id = 0;
     std::string hash;            // statements: the row's chain hash
     std::uint64_t time_unix_nano = 0;
-    std::string body;            // the SQL text, or the event's kind
+    std::string body;            // the SQL text, the event's kind, session_started|session_ended, policy_loaded
     std::vector<std::pair<std::string, value>> attributes;
     std::string trace_id, span_id;  // raw bytes (16, 8) from a traceparent tag; empty otherwise
     bool failed = false;         // refused or failed: severity WARN, else INFO
@@ -57,6 +67,10 @@ public:
 private:
     struct state;
     explicit export_reader(std::unique_ptr<state> s);
+    expected<std::vector<shipped_record>, std::string> policy_versions(std::size_t limit);
+    expected<std::vector<shipped_record>, std::string> sessions(export_source source, std::size_t limit);
+    expected<std::vector<shipped_record>, std::string> events(std::size_t limit);
+    expected<std::vector<shipped_record>, std::string> statements(std::size_t limit);
     std::unique_ptr<state> state_;
 };
 
@@ -65,14 +79,16 @@ private:
 std::string encode_otlp_logs(const std::vector<shipped_record>& records, std::string_view instance_id);
 
 // The SQL that stores `records` in a central PostgreSQL audit store: the
-// schema pgsieve_audit and its tables partitioned by day (created when
-// missing, with the partitions the rows need), then the rows, idempotent on
-// (instance, id, ts) so a batch sent twice is stored once. One table's records.
+// schema pgsieve_audit and its tables (created when missing; statements and
+// events partitioned by day, with the partitions the rows need), then the
+// rows, idempotent on (instance, id, ts) — sessions on (instance, id), policy
+// versions on (instance, version) — so a batch sent twice is stored once.
+// One stream's records.
 std::string central_store_sql(const std::vector<shipped_record>& records, std::string_view instance_id);
 
 // Reading the store back, for review: the instances it holds, then one
-// instance's statements and events (text columns, in the order
-// import_central_rows takes them).
+// instance's statements, events, sessions and policy versions (text columns,
+// in the order import_central_rows takes them).
 inline constexpr std::string_view central_store_instances =
     "SELECT DISTINCT instance FROM pgsieve_audit.statements ORDER BY 1";
 std::vector<std::string> central_store_queries(std::string_view instance_id);
@@ -80,8 +96,11 @@ std::vector<std::string> central_store_queries(std::string_view instance_id);
 // own file held them, so every review command — verify included — reads it.
 using text_row = std::vector<std::optional<std::string>>;
 [[nodiscard]] expected<void, std::string> import_central_rows(const std::string& path,
-                                                              const std::vector<text_row>& statements,
-                                                              const std::vector<text_row>& events);
+                                                              const std::vector<std::vector<text_row>>& tables);
+
+// A configuration's text as it may leave the machine: SCRAM verifiers (which
+// allow an offline guess at the password) are cut to their scheme.
+std::string redact_verifiers(std::string_view configuration);
 
 // The receiver-side key of a record: instance/table/id[/hash].
 std::string idempotency_key(std::string_view instance_id, const shipped_record& r);

@@ -46,21 +46,34 @@ struct verify_result {
 class database_reader;
 using row_callback = std::function<void(const std::vector<std::string>& columns, const std::vector<cell>& row)>;
 
+// One audit log under review, and the name its rows are shown under when
+// several are reviewed together (a file's path, a replica's instance id).
+struct review_source {
+    std::string label;
+    std::string path;
+};
+
 class review {
 public:
     [[nodiscard]] static expected<review, std::string> open(const std::string& path);
+    // Several logs as one (a fleet's replicas): list, show, stats and export
+    // read them together, each row with its `log` column (the source's label) first; verify is
+    // per log (each has its own chain), so open each alone for it.
+    [[nodiscard]] static expected<review, std::string> open(const std::vector<review_source>& sources);
     review(review&&) noexcept;
     ~review();
 
-    // Newest first.
+    // Newest first (by time, when several logs are read).
     [[nodiscard]] expected<result_set, std::string> list(const statement_filter& f);
-    // One statement, every column, with its session and the policy text in force.
+    // One statement, every column, with its session and the policy text in
+    // force; with several logs, the statement of that id in each that has one.
     [[nodiscard]] expected<std::vector<result_set>, std::string> show(std::int64_t id);
     // What was refused, for whom, why, on which tables, over time.
     [[nodiscard]] expected<std::vector<result_set>, std::string> stats(const std::optional<std::string>& since);
     // Every statement column, oldest first, one row at a time.
     [[nodiscard]] expected<void, std::string> export_statements(const statement_filter& f,
                                                                 const row_callback& row);
+    // The hash chain of one log (an error when several were opened).
     [[nodiscard]] expected<verify_result, std::string> verify();
     // The signed checkpoints (checkpoint.hpp): each must be signed with `key`,
     // and the statement it names must still have the hash it signed (or have
