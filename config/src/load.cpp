@@ -5,6 +5,8 @@
 #include <pgsieve/wire/scram.hpp>
 
 #include <fmt/format.h>
+
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -194,8 +196,21 @@ std::optional<peer_address> read_peer(loader& l, const located& at) {
 
 void read_cluster(loader& l, const located& at) {
     auto& out = l.cfg.cluster;
-    const auto fields = l.reader.mapping(at, {"instance_id", "peers"});
+    const auto fields = l.reader.mapping(at, {"instance_id", "peers", "peer_listen"});
     if (const auto* f = find(fields, "instance_id")) out.instance_id = l.reader.string(*f).value_or("");
+    if (const auto* f = find(fields, "peer_listen")) {
+        if (auto address = read_peer(l, *f)) {
+            if (address->host.size() > 2 && address->host.front() == '[' && address->host.back() == ']')
+                address->host = address->host.substr(1, address->host.size() - 2);  // [::]:6433
+            in6_addr ignored{};
+            if (inet_pton(AF_INET, address->host.c_str(), &ignored) == 1 ||
+                inet_pton(AF_INET6, address->host.c_str(), &ignored) == 1)
+                out.peer_listen = std::move(*address);
+            else
+                l.reader.error(*f, fmt::format("\"{}\" is not an IP address and port to listen on (e.g. 0.0.0.0:6433)",
+                                               address->host));
+        }
+    }
     if (const auto* f = find(fields, "peers")) {
         for (const auto& item : l.reader.sequence(*f)) {
             if (auto peer = read_peer(l, item)) out.peers.push_back(std::move(*peer));

@@ -30,6 +30,10 @@ std::vector<std::string> restart_only_changes(const config::config& a, const con
         (a.admin && (a.admin->address != b.admin->address || a.admin->port != b.admin->port)))
         out.emplace_back("admin");
     if (a.cluster.instance_id != b.cluster.instance_id) out.emplace_back("cluster.instance_id");
+    if (a.cluster.peer_listen.has_value() != b.cluster.peer_listen.has_value() ||
+        (a.cluster.peer_listen && (a.cluster.peer_listen->host != b.cluster.peer_listen->host ||
+                                   a.cluster.peer_listen->port != b.cluster.peer_listen->port)))
+        out.emplace_back("cluster.peer_listen");
     const auto& ua = a.upstream;
     const auto& ub = b.upstream;
     if (ua.host != ub.host) out.emplace_back("upstream.host");

@@ -1,5 +1,6 @@
 #include "admin.hpp"
 #include "connection.hpp"
+#include "peer_listener.hpp"
 #include "policy_refresher.hpp"
 #include "tls.hpp"
 
@@ -75,6 +76,7 @@ struct server::impl {
     server_options options;
     std::unique_ptr<policy_refresher> refresher;
     std::vector<std::unique_ptr<worker>> workers;
+    std::unique_ptr<peer_listener> peers;  // on the first worker's io_context; null without cluster.peer_listen
     std::unique_ptr<tcp::acceptor> admin;  // on the first worker's io_context; null without admin:
 };
 
@@ -161,6 +163,12 @@ server::server(std::shared_ptr<const config::config> cfg, server_options options
             throw std::runtime_error(fmt::format("cannot listen on {}:{}: {}", listen.address, listen.port, ec.message()));
         impl_->workers.push_back(std::move(w));
     }
+    if (const auto& p = ctx.cfg->cluster.peer_listen) {
+        const auto peer_address = asio::ip::make_address(p->host, ec);
+        if (ec) throw std::runtime_error(fmt::format("cluster.peer_listen \"{}\": {}", p->host, ec.message()));
+        impl_->peers = std::make_unique<peer_listener>(impl_->workers.front()->io, tcp::endpoint(peer_address, p->port),
+                                                       ctx.shared.cancels);
+    }
     if (const auto& admin = ctx.cfg->admin) {
         const auto admin_address = asio::ip::make_address(admin->address, ec);
         if (ec) throw std::runtime_error(fmt::format("admin.address \"{}\": {}", admin->address, ec.message()));
@@ -188,8 +196,9 @@ void server::run() {
         asio::co_spawn(w->io, heartbeat(*w), asio::detached);
     }
 
-    // Signals and the admin endpoint are handled on the first worker's thread.
+    // Signals, the peer port and the admin endpoint are handled on the first worker's thread.
     auto& main_io = workers.front()->io;
+    if (impl_->peers) impl_->peers->start();
     if (impl_->admin)
         asio::co_spawn(main_io, serve_admin(*impl_->admin,
                                    [&ctx, &workers](std::string_view path) { return admin_answer(ctx, workers, path); }),
@@ -257,6 +266,10 @@ void server::run() {
     log::info("listening", {{"address", fmt::format("{}:{}", l.address, l.port)},
                             {"instance_id", instance_id(*ctx.cfg)},
                             {"cancel_peers", ctx.cfg->cluster.peers.size()},
+                            {"peer_listen", ctx.cfg->cluster.peer_listen
+                                                ? fmt::format("{}:{}", ctx.cfg->cluster.peer_listen->host,
+                                                              ctx.cfg->cluster.peer_listen->port)
+                                                : std::string("off")},
                             {"threads", workers.size()},
                             {"tls", l.tls ? config::to_string(l.tls->mode) : "off"},
                             {"upstream", fmt::format("{}:{}/{}", ctx.cfg->upstream.host, ctx.cfg->upstream.port,

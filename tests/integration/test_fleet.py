@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import textwrap
 import threading
@@ -38,6 +39,7 @@ class Fleet:
         psql(f"ALTER ROLE ai_readonly PASSWORD '{UPSTREAM_PASSWORD}'")
         self.directory = directory
         self.ports = [free_port() for _ in range(replicas)]
+        self.peer_ports = [free_port() for _ in range(replicas)]
         self.admin_ports = [free_port() for _ in range(replicas)]
         self.env = dict(os.environ, PGSIEVE_TEST_UPSTREAM_PASSWORD=UPSTREAM_PASSWORD,
                         PGSIEVE_TEST_CLIENT_PASSWORD=CLIENT_PASSWORD)
@@ -84,10 +86,12 @@ class Fleet:
     def config(self, i, policies):
         # One list for every replica, itself included (as one ConfigMap would
         # give them all): a replica's own keys are never forwarded, so the
-        # entry for itself is inert.
-        peers = ", ".join(f"127.0.0.1:{p}" for p in self.ports)
+        # entry for itself is inert. Peers take forwarded cancels on their
+        # peer port, which stays open while a replica drains.
+        peers = ", ".join(f"127.0.0.1:{p}" for p in self.peer_ports)
         extra = (f"admin: {{address: 127.0.0.1, port: {self.admin_ports[i]}}}\n"
-                 f"cluster: {{instance_id: replica-{i}, peers: [{peers}]}}\n")
+                 f"cluster: {{instance_id: replica-{i}, peer_listen: '127.0.0.1:{self.peer_ports[i]}', "
+                 f"peers: [{peers}]}}\n")
         return proxy_config(self.ports[i], policies=policies, extra=extra)
 
     def connect(self, application_name, **extra):
@@ -215,6 +219,97 @@ def test_a_cancel_through_haproxy_reaches_the_replica_that_issued_the_key_every_
     forwarded = sum(p.read_log().count('"event":"cancel_sent_to_peers"') for i, p in enumerate(fleet.replicas)
                     if i != owner)
     assert forwarded >= tries // 3, forwarded
+
+
+def cancel_request(process_id, secret_key, code=80877102):
+    return struct.pack("!iiii", 16, code, process_id, secret_key)
+
+
+def send_raw(port, packet):
+    """Sends one packet on a new connection; waits until the replica closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(packet)
+        try:
+            while s.recv(64):
+                pass
+        except ConnectionResetError:
+            pass  # closed with bytes unread: a refusal
+
+
+def count(fleet, event):
+    return [p.read_log().count(f'"event":"{event}"') for p in fleet.replicas]
+
+
+def wait_until(predicate, what, timeout=10):
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, what
+        time.sleep(0.05)
+
+
+def test_a_statement_on_a_draining_replica_can_still_be_cancelled_through_the_others(fleet):
+    """SIGTERM closes a replica's client port (HAProxy takes it out), but a
+    statement still running there must stay cancellable: the cancel lands on
+    another replica, which forwards it to the draining one's peer port."""
+    sessions = sessions_on_every_replica(fleet, "drain-cancel")
+    victim = sessions[0]
+    stopping = fleet.replicas[0]
+    outcome = {}
+
+    def run():
+        began = time.time()
+        try:
+            victim.execute("SELECT pg_sleep(20)")
+            outcome["result"] = "finished"
+        except psycopg.Error as e:
+            outcome["result"] = type(e).__name__
+        outcome["seconds"] = time.time() - began
+
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(0.3)
+    stopping.process.send_signal(signal.SIGTERM)
+    wait_until(lambda: '"event":"shutdown"' in stopping.read_log(), "the shutdown to begin")
+    time.sleep(0.5)  # HAProxy's check marks the replica down: the cancel goes to another
+    before = count(fleet, "cancel_sent_to_peers")
+    victim.cancel()
+    t.join(timeout=30)
+    # Cancelled (57014) well inside the 5 s grace, not ended by the shutdown (57P01).
+    assert outcome.get("result") == "QueryCanceled", (outcome, stopping.read_log()[-2000:])
+    assert outcome["seconds"] < 4, outcome
+    after = count(fleet, "cancel_sent_to_peers")
+    assert after[0] == before[0] and sum(after) == sum(before) + 1, (before, after)
+    assert '"from":"peer replica"' in stopping.read_log()
+    victim.close()
+    assert stopping.process.wait(timeout=10) == 0
+    for i in (1, 2):
+        sessions[i].close()
+
+
+def test_attack_a_cancel_with_an_unknown_key_fans_out_once_per_peer_and_never_loops(fleet):
+    """An unauthenticated client can make a replica open connections to its
+    peers: one CancelRequest with a key nobody issued costs exactly one
+    connection per peer address, and the peers never pass it on again — a
+    forwarded request, whatever port it arrives on, is not forwarded."""
+    before = count(fleet, "cancel_sent_to_peers")
+    send_raw(fleet.ports[1], cancel_request(4242, 0x5eed))
+    wait_until(lambda: count(fleet, "cancel_sent_to_peers")[1] == before[1] + 1, "the fan-out")
+    log = fleet.replicas[1].read_log()
+    assert '"event":"cancel_sent_to_peers"' in log and '"replicas":3' in log.split('"event":"cancel_sent_to_peers"')[-1]
+    # A client sending pgsieve's forwarded code itself: acted on as a plain cancel, never forwarded.
+    send_raw(fleet.ports[2], cancel_request(4242, 0x5eed, code=80877124))
+    time.sleep(0.5)
+    assert count(fleet, "cancel_sent_to_peers") == [before[0], before[1] + 1, before[2]]
+    # The peer port takes forwarded CancelRequests only: a session start or a plain cancel is refused.
+    refused = count(fleet, "peer_port_refused")[0]
+    startup = b"user\0cs_bot\0database\0app\0\0"
+    send_raw(fleet.peer_ports[0], struct.pack("!ii", 8 + len(startup), 196608) + startup)
+    send_raw(fleet.peer_ports[0], cancel_request(4242, 0x5eed))
+    wait_until(lambda: count(fleet, "peer_port_refused")[0] == refused + 2, "the peer port to refuse both")
+    # Nothing was cancelled, and every replica still serves.
+    for n in range(3):
+        with fleet.connect(f"after-fan-out-{n}") as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
 def test_liveness_stays_up_while_readiness_reports_why_statements_are_refused(fleet):

@@ -222,3 +222,14 @@ TEST_CASE("config error: a cluster peer that is not host:port names the entry", 
     CHECK_THAT(only_error(base + "cluster:\n  peers: [\":6432\"]\n"), Contains("names no host"));
     CHECK_THAT(only_error(base + "cluster:\n  peer: []\n"), Contains("cluster.peer: unknown key"));
 }
+
+TEST_CASE("config: cluster.peer_listen is an IP address and port to listen on", "[config]") {
+    const auto loaded = config::load_text(base + "cluster:\n  peer_listen: \"[::]:6433\"\n", "/etc/pgsieve/pgsieve.yaml",
+                                          env().get());
+    REQUIRE(loaded);
+    REQUIRE((*loaded)->cluster.peer_listen);
+    CHECK((*loaded)->cluster.peer_listen->host == "::");
+    CHECK((*loaded)->cluster.peer_listen->port == 6433);
+    CHECK_THAT(only_error(base + "cluster:\n  peer_listen: pgsieve-0:6433\n"),
+               Contains("cluster.peer_listen: \"pgsieve-0\" is not an IP address and port to listen on"));
+}

@@ -76,6 +76,10 @@ struct peer_address {
 struct cluster_settings {
     std::string instance_id;  // empty: the host name (serve fills it in)
     std::vector<peer_address> peers;
+    // Where this replica takes its peers' forwarded CancelRequests (an IP
+    // address and port), open while it drains; absent: on listen's port,
+    // closed while draining. With it, `peers` name the peers' peer_listen.
+    std::optional<peer_address> peer_listen;
 };
 
 struct upstream_settings {
