@@ -264,13 +264,33 @@ expected<std::int64_t, std::string> writer::retain(sys_time cutoff, const std::v
     } else {
         bound->reset();
     }
+    // Events and sessions keep their newest row too: SQLite gives the next
+    // row max(id) + 1, and an id handed out again would sit behind the
+    // export cursors, never shipped.
     auto events = db_.prepare(
-        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ?1 AND id <= ?2 ORDER BY id LIMIT ?3)");
+        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ?1 AND id <= ?2 "
+        "AND id < (SELECT max(id) FROM events) ORDER BY id LIMIT ?3)");
     if (!events) return fail(events.error());
     events->bind(1, before);
     events->bind(2, *events_shipped);
     events->bind(3, limit);
     if (events->step() != SQLITE_DONE) return fail(db_.error());
+    deleted += sqlite3_changes(db_.handle());
+    // A session goes once it ended before the cutoff, its start and its end
+    // were shipped everywhere, and no statement left in the file refers to it.
+    const auto sessions_shipped = shipped_everywhere("sessions", shipped_to);
+    const auto ends_shipped = shipped_everywhere("session_ends", shipped_to);
+    if (!sessions_shipped || !ends_shipped)
+        return fail(!sessions_shipped ? sessions_shipped.error() : ends_shipped.error());
+    auto sessions = db_.prepare(
+        "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE ended_at < ?1 AND id <= ?2 AND end_seq <= ?3 "
+        "AND id < (SELECT max(id) FROM sessions) AND NOT EXISTS (SELECT 1 FROM statements WHERE session_id = sessions.id) ORDER BY id LIMIT ?4)");
+    if (!sessions) return fail(sessions.error());
+    sessions->bind(1, before);
+    sessions->bind(2, *sessions_shipped);
+    sessions->bind(3, *ends_shipped);
+    sessions->bind(4, limit);
+    if (sessions->step() != SQLITE_DONE) return fail(db_.error());
     deleted += sqlite3_changes(db_.handle());
     if (auto r = db_.exec("COMMIT"); !r) return fail(r.error());
     return deleted;

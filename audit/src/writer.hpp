@@ -35,7 +35,7 @@ public:
     // Retention: deletes up to `limit` of the oldest statements written
     // before `cutoff` that every destination in `shipped_to` acknowledged
     // (never the newest row), moving the chain's anchor past them; events
-    // likewise. How many rows went.
+    // and ended sessions no statement refers to likewise. How many rows went.
     [[nodiscard]] expected<std::int64_t, std::string> retain(sys_time cutoff, const std::vector<std::string>& shipped_to,
                                                              std::int64_t limit);
 

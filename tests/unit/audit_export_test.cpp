@@ -367,3 +367,39 @@ TEST_CASE("audit review: a fleet larger than SQLite's attach limit is read as on
     REQUIRE(stats);
     CHECK(stats->front().rows.size() == 12);
 }
+
+TEST_CASE("audit retention: events and ended sessions go once shipped, the newest stays so no id is handed out twice",
+          "[audit]") {
+    temp_dir dir;
+    const auto file = dir.file("audit.db");
+    {
+        auto sink = open_sink(file);
+        for (std::uint64_t id = 1; id <= 3; ++id) {
+            sink->submit(session(id, "cs_bot"));
+            sink->submit(audit::session_ended{id, std::chrono::system_clock::now(), "client closed"});
+            sink->submit(audit::event{std::chrono::system_clock::now(), 0, "login_failed", "{}"});
+        }
+        sink->submit(statement_record("SELECT 1"));  // in session 1
+    }
+    {
+        auto reader = audit::export_reader::open(file, "otlp a");
+        REQUIRE(reader);
+        for (const auto source : audit::export_sources) REQUIRE((*reader)->advance(source, 3));
+    }
+    audit::sink_options o;
+    o.path = file;
+    o.flush_interval = std::chrono::milliseconds(5);
+    o.retention = std::chrono::milliseconds(1);
+    o.shipped_to = {"otlp a"};
+    {
+        auto sink = audit::sink::open(o);
+        REQUIRE(sink);
+        for (int waited = 0; waited < 100 && sqlite_column(file, "SELECT count(*) FROM events")[0] != "1"; ++waited)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        (*sink)->submit(audit::event{std::chrono::system_clock::now(), 0, "login_failed", "{}"});
+    }
+    // Session 1 holds a statement, session 3 is the newest: both stay.
+    CHECK(sqlite_column(file, "SELECT id FROM sessions ORDER BY id") == std::vector<std::string>{"1", "3"});
+    // The event after retention takes id 4, after the cursor: it will be shipped.
+    CHECK(sqlite_column(file, "SELECT id FROM events ORDER BY id") == std::vector<std::string>{"3", "4"});
+}
