@@ -132,6 +132,12 @@ constexpr int session_integer_columns[] = {0, 8};  // id, tls
 
 }  // namespace
 
+std::vector<std::string> central_store_newest_statement(std::string_view instance_id) {
+    return {std::string(create_store),
+            fmt::format("SELECT id, hash FROM pgsieve_audit.statements WHERE instance = {} ORDER BY id DESC LIMIT 1",
+                        quote_literal(instance_id))};
+}
+
 std::vector<std::string> central_store_queries(std::string_view instance_id) {
     const auto instance = quote_literal(instance_id);
     return {fmt::format("SELECT {} FROM pgsieve_audit.statements WHERE instance = {} ORDER BY id",

@@ -137,6 +137,32 @@ expected<void, std::string> export_reader::advance(export_source source, std::in
     return {};
 }
 
+expected<void, std::string> export_reader::continues(
+    const std::optional<std::pair<std::int64_t, std::string>>& newest_shipped) {
+    if (!newest_shipped) return {};
+    const auto& [id, hash] = *newest_shipped;
+    auto q = state_->db.prepare(
+        "SELECT (SELECT hash FROM statements WHERE id = ?1), (SELECT coalesce(max(id), 0) FROM statements), "
+        "(SELECT coalesce(max(last_id), 0) FROM chain_anchor)");
+    if (!q) return unexpected(q.error());
+    q->bind(1, id);
+    if (q->step() != SQLITE_ROW) return unexpected(state_->db.error());
+    if (!q->is_null(0)) {
+        if (q->text(0) == hash) return {};
+        return unexpected(fmt::format(
+            "the destination holds a statement {} of this instance that differs from this file's: the file is not "
+            "the one that shipped it (a new audit file under the same cluster.instance_id?) or it was rewritten; "
+            "give this replica a new cluster.instance_id, or restore its file",
+            id));
+    }
+    if (id <= q->integer(2)) return {};  // shipped, then deleted by retention
+    return unexpected(fmt::format(
+        "the destination holds statement {} of this instance, which this file does not (its newest is {}): the file "
+        "was replaced or its newest rows were deleted; give this replica a new cluster.instance_id, or restore its "
+        "file",
+        id, q->integer(1)));
+}
+
 expected<std::vector<shipped_record>, std::string> export_reader::next(export_source source, std::size_t limit) {
     switch (source) {
         case export_source::policy_versions: return policy_versions(limit);
@@ -316,8 +342,18 @@ expected<std::vector<shipped_record>, std::string> export_reader::statements(std
 }
 
 std::string idempotency_key(std::string_view instance_id, const shipped_record& r) {
-    if (r.hash.empty()) return fmt::format("{}/{}/{}", instance_id, to_string(r.source), r.id);
-    return fmt::format("{}/{}/{}/{}", instance_id, to_string(r.source), r.id, r.hash);
+    if (!r.hash.empty()) return fmt::format("{}/{}/{}/{}", instance_id, to_string(r.source), r.id, r.hash);
+    // Rows outside the chain carry a digest of their content instead, so a
+    // row of another file under the same instance id and id (a replaced
+    // file) is not taken for a repeat.
+    std::vector<sqlite::value> values;
+    for (const auto& [column, value] : r.row) {
+        values.emplace_back(column);
+        if (const auto* n = std::get_if<std::int64_t>(&value)) values.emplace_back(*n);
+        else values.emplace_back(std::get<std::string>(value));
+    }
+    return fmt::format("{}/{}/{}/{}", instance_id, to_string(r.source), r.id,
+                       chain_hash(to_string(r.source), values).substr(0, 16));
 }
 
 }  // namespace pgsieve::audit

@@ -80,8 +80,11 @@ std::string instance_id(const config::config& cfg) {
     return host.data();
 }
 
-audit_exporter::audit_exporter(std::string audit_path, std::string destination, sender send)
-    : audit_path_(std::move(audit_path)), destination_(std::move(destination)), send_(std::move(send)) {}
+audit_exporter::audit_exporter(std::string audit_path, std::string destination, sender send, precheck check)
+    : audit_path_(std::move(audit_path)),
+      destination_(std::move(destination)),
+      send_(std::move(send)),
+      check_(std::move(check)) {}
 
 std::string audit_exporter::name_of(const config::otlp_export& to) { return "otlp " + to.endpoint; }
 
@@ -120,6 +123,16 @@ std::unique_ptr<audit_exporter> audit_exporter::central_store(std::string audit_
                                              "pgsieve audit export", request_timeout);
             if (!stored) return unexpected(stored.error());
             return {};
+        },
+        [to, instance_id](audit::export_reader& reader) -> expected<void, std::string> {
+            const auto newest = query_server(to, to.user, to.password,
+                                             audit::central_store_newest_statement(instance_id),
+                                             "pgsieve audit export", request_timeout);
+            if (!newest) return unexpected(newest.error());
+            std::optional<std::pair<std::int64_t, std::string>> shipped;
+            if (const auto& rows = (*newest)[1]; !rows.empty() && rows[0][0] && rows[0][1])
+                shipped.emplace(std::stoll(*rows[0][0]), *rows[0][1]);
+            return reader.continues(shipped);
         });
 }
 
@@ -171,7 +184,11 @@ void audit_exporter::run() {
             if (opened) reader = std::move(*opened);
             else shipped = unexpected(opened.error());
         }
-        if (reader) shipped = ship_once(*reader);
+        if (reader && check_) {
+            if (auto allowed = check_(*reader); allowed) check_ = nullptr;  // once per run
+            else shipped = unexpected(allowed.error());
+        }
+        if (reader && !check_) shipped = ship_once(*reader);
         if (!shipped) {
             stats_.failures.fetch_add(1, std::memory_order_relaxed);
             if (shipped.error() != last_error)  // once per distinct failure, not once per retry

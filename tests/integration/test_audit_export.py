@@ -8,6 +8,7 @@ by their idempotency key)."""
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import time
@@ -104,7 +105,8 @@ def test_statements_arrive_with_database_semantic_conventions_and_the_trace(post
     assert int(allowed["time"]) > 1_700_000_000 * 10**9
     event = next(r for r in records if r["attributes"].get("pgsieve.record.table") == "events")
     assert event["attributes"]["event.name"] == f"pgsieve.{event['body']}"
-    assert event["attributes"]["pgsieve.idempotency_key"] == f"replica-a/events/{event['attributes']['pgsieve.record.id']}"
+    assert re.fullmatch(f"replica-a/events/{event['attributes']['pgsieve.record.id']}/[0-9a-f]{{16}}",
+                        event["attributes"]["pgsieve.idempotency_key"])
     # The session ships when it starts and again when it ends; the policy text in force ships once.
     by_table = {}
     for r in records:
@@ -299,6 +301,39 @@ def test_review_commands_read_the_central_store_and_verify_holds_a_file_against_
     # …the shipped copy does not.
     caught = review("verify", "--db", db, "--against", url, "--instance", "replica-b")
     assert caught.returncode == 1 and f"statement {newest - 2} was shipped" in caught.stdout, caught.stdout
+
+
+def test_attack_a_replaced_audit_file_is_not_shipped_into_the_history_of_its_instance(store, tmp_path):
+    """A new file under an old instance id starts its ids at 1 again: shipped,
+    its rows would mix with the old ones (or be dropped as repeats). The
+    exporter refuses, says why, and keeps the rows in the file."""
+    first = storing_proxy(tmp_path, "replica-e")
+    db = os.path.join(first.directory, "audit.db")
+    try:
+        with psycopg.connect(first.dsn(sslmode="disable"), autocommit=True) as conn:
+            for i in range(5):
+                conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()
+        wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.statements") == ["5"], what="five rows shipped")
+    finally:
+        assert first.stop() == 0, first.read_log()
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            os.remove(db + suffix)
+    (tmp_path / "again").mkdir()
+    second = storing_proxy(tmp_path / "again", "replica-e")
+    second_db = os.path.join(second.directory, "audit.db")
+    try:
+        with psycopg.connect(second.dsn(sslmode="disable"), autocommit=True) as conn:
+            for i in range(7):
+                conn.execute(f"SELECT 'new {i}', name FROM customers WHERE id = 1").fetchall()
+        wait_for(lambda: "give this replica a new cluster.instance_id" in second.read_log(), what="the refusal")
+        time.sleep(1)
+        # The store keeps the first file's history only; the new rows wait in the new file.
+        assert store_rows("SELECT count(*) FROM pgsieve_audit.statements") == ["5"]
+        assert store_rows("SELECT count(*) FROM pgsieve_audit.statements WHERE sql LIKE '%new%'") == ["0"]
+        assert len(statement_ids(second_db)) == 7
+    finally:
+        assert second.stop() == 0, second.read_log()
 
 
 def test_attack_a_recomputed_chain_is_caught_against_the_central_store(store, tmp_path):

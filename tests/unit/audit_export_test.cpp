@@ -403,3 +403,33 @@ TEST_CASE("audit retention: events and ended sessions go once shipped, the newes
     // The event after retention takes id 4, after the cursor: it will be shipped.
     CHECK(sqlite_column(file, "SELECT id FROM events ORDER BY id") == std::vector<std::string>{"3", "4"});
 }
+
+TEST_CASE("attack: a replaced or truncated audit file is not shipped under the instance id of the log it replaces",
+          "[audit][security]") {
+    temp_dir dir;
+    const auto file = dir.file("audit.db");
+    {
+        auto sink = open_sink(file);
+        for (int i = 0; i < 5; ++i) sink->submit(statement_record("SELECT " + std::to_string(i)));
+    }
+    const auto hash_of = [&](int id) {
+        return sqlite_column(file, "SELECT hash FROM statements WHERE id = " + std::to_string(id)).at(0);
+    };
+    auto reader = audit::export_reader::open(file, "store");
+    REQUIRE(reader);
+    CHECK((*reader)->continues(std::nullopt));                     // a store that holds nothing of it yet
+    CHECK((*reader)->continues(std::pair{std::int64_t{5}, hash_of(5)}));  // it shipped up to its newest
+    CHECK((*reader)->continues(std::pair{std::int64_t{3}, hash_of(3)}));  // it shipped less
+    // Another file's row 3 (a new file under the same instance id starts at 1 again).
+    const auto other = (*reader)->continues(std::pair{std::int64_t{3}, std::string(64, 'f')});
+    REQUIRE_FALSE(other);
+    CHECK(other.error().find("differs from this file's") != std::string::npos);
+    // The store is ahead of the file: its newest rows were deleted, or it was replaced.
+    const auto behind = (*reader)->continues(std::pair{std::int64_t{9}, std::string(64, 'f')});
+    REQUIRE_FALSE(behind);
+    CHECK(behind.error().find("which this file does not (its newest is 5)") != std::string::npos);
+    // Rows retention let go after shipping are not missing.
+    sqlite_column(file, "INSERT INTO chain_anchor (only_row, last_id, last_hash) VALUES (1, 2, '" + hash_of(2) + "')");
+    sqlite_column(file, "DELETE FROM statements WHERE id <= 2");
+    CHECK((*reader)->continues(std::pair{std::int64_t{2}, std::string(64, 'a')}));
+}

@@ -6,8 +6,8 @@
 //
 // At least once: the cursor moves only after success, so a batch may be sent
 // again after a failure or a restart; each record carries an idempotency key
-// (instance id, table, row id, and the row's chain hash for statements) by
-// which a receiver drops repeats.
+// (instance id, table, row id, and the row's chain hash — for rows outside
+// the chain a digest of the row) by which a receiver drops repeats.
 
 #include <pgsieve/common/expected.hpp>
 
@@ -63,6 +63,14 @@ public:
     // Records that rows up to `last_id` were acknowledged.
     [[nodiscard]] expected<void, std::string> advance(export_source source, std::int64_t last_id);
     std::int64_t cursor(export_source source) const;
+    // Whether this file continues the log a destination already holds under
+    // this instance id, given the destination's newest statement (id, chain
+    // hash) of it: the file must hold that row with that hash, or have let it
+    // go by retention. A replaced file (ids start again at 1) or one whose
+    // newest rows were deleted does not, and shipping it would mix two
+    // histories under one name; the error says which and what to do.
+    [[nodiscard]] expected<void, std::string> continues(
+        const std::optional<std::pair<std::int64_t, std::string>>& newest_shipped);
 
 private:
     struct state;
@@ -89,6 +97,10 @@ std::string central_store_sql(const std::vector<shipped_record>& records, std::s
 // Reading the store back, for review: the instances it holds, then one
 // instance's statements, events, sessions and policy versions (text columns,
 // in the order import_central_rows takes them).
+// The store's newest statement (id, hash) of an instance, for
+// export_reader::continues: its tables are made first when missing, and the
+// answer is the second query's.
+std::vector<std::string> central_store_newest_statement(std::string_view instance_id);
 inline constexpr std::string_view central_store_instances =
     "SELECT DISTINCT instance FROM pgsieve_audit.statements ORDER BY 1";
 std::vector<std::string> central_store_queries(std::string_view instance_id);
@@ -102,7 +114,8 @@ using text_row = std::vector<std::optional<std::string>>;
 // allow an offline guess at the password) are cut to their scheme.
 std::string redact_verifiers(std::string_view configuration);
 
-// The receiver-side key of a record: instance/table/id[/hash].
+// The receiver-side key of a record: instance/table/id/hash — the chain hash
+// for statements, 16 hex digits of a digest of the row for the others.
 std::string idempotency_key(std::string_view instance_id, const shipped_record& r);
 
 }  // namespace pgsieve::audit

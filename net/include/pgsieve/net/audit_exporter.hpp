@@ -39,8 +39,11 @@ public:
     static std::string name_of(const config::upstream_settings& to);
     // Every destination the configuration ships to (what retention waits for).
     static std::vector<std::string> destinations(const config::audit_settings& audit);
+    // Before the first batch: whether the file may be shipped there at all
+    // (export_reader::continues); retried with back-off until it may.
+    using precheck = std::function<expected<void, std::string>(audit::export_reader&)>;
     // `destination` names the cursor and the log lines.
-    audit_exporter(std::string audit_path, std::string destination, sender send);
+    audit_exporter(std::string audit_path, std::string destination, sender send, precheck check = {});
     ~audit_exporter();  // stop()
     audit_exporter(const audit_exporter&) = delete;
     audit_exporter& operator=(const audit_exporter&) = delete;
@@ -60,6 +63,7 @@ private:
     std::string audit_path_;
     std::string destination_;
     sender send_;
+    precheck check_;
     export_stats stats_;
     std::mutex mutex_;
     std::condition_variable wake_;
