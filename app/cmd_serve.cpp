@@ -76,6 +76,7 @@ int run_serve(const serve_options& options) {
         server_options.config_path = options.config_file;
         server_options.threads = options.threads;
         server_options.shutdown_grace = std::chrono::seconds(options.shutdown_grace_seconds);
+        server_options.watch_config = options.watch_config;
         server_options.audit = sink->get();
         {
             net::server server(cfg, server_options);

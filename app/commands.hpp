@@ -33,6 +33,7 @@ struct serve_options {
     std::string config_file;
     int threads = 0;
     int shutdown_grace_seconds = 30;
+    bool watch_config = false;
 };
 int run_serve(const serve_options& options);
 

@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
                           "seconds sessions may finish after SIGTERM before they are ended")
         ->check(CLI::Range(0, 86400))
         ->capture_default_str();
+    serve_cmd->add_flag("--watch-config", serve.watch_config,
+                        "reload when the configuration file's content changes (checked every 2 s), as on SIGHUP: "
+                        "for a Kubernetes ConfigMap or a file other tooling manages");
 
     cli::check_options check;
     auto* check_cmd = app.add_subcommand(

@@ -6,6 +6,9 @@
 
 #include <fmt/format.h>
 
+#include <fstream>
+#include <sstream>
+
 namespace pgsieve::net {
 
 namespace {
@@ -56,10 +59,32 @@ std::vector<std::string> restart_only_changes(const config::config& a, const con
 
 // A statement naming an unknown relation triggers at most one refresh per interval.
 constexpr auto min_refresh_interval = std::chrono::seconds(2);
+// How often a watched configuration file is read again.
+constexpr auto watch_interval = std::chrono::seconds(2);
+
+std::optional<std::string> read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) return std::nullopt;
+    return text.str();
+}
 }  // namespace
 
-policy_refresher::policy_refresher(std::string config_path, session::policy_source& policies, audit::sink* audit)
-    : config_path_(std::move(config_path)), policies_(policies), audit_(audit) {}
+policy_refresher::policy_refresher(std::string config_path, session::policy_source& policies, audit::sink* audit,
+                                   bool watch)
+    : config_path_(std::move(config_path)), policies_(policies), audit_(audit), watch_(watch) {
+    if (watch_) watched_text_ = read_text(config_path_);
+}
+
+bool policy_refresher::config_changed() {
+    // Unreadable for a moment (a ConfigMap's symlink being swapped): no change yet.
+    auto text = read_text(config_path_);
+    if (!text || text == watched_text_) return false;
+    watched_text_ = std::move(text);
+    return true;
+}
 
 policy_refresher::~policy_refresher() { stop(); }
 
@@ -103,19 +128,33 @@ void policy_refresher::stop() {
 }
 
 void policy_refresher::run() {
-    auto last_refresh = std::chrono::steady_clock::now();
+    using clock = std::chrono::steady_clock;
+    auto last_refresh = clock::now();
+    auto next_watch = last_refresh + watch_interval;
     std::unique_lock lock(mutex_);
     for (;;) {
         const auto snapshot = policies_.current();
         const auto interval = snapshot && snapshot->cfg ? snapshot->cfg->upstream.catalog_refresh : std::chrono::seconds(60);
         // Without a catalog (upstream was down), retry sooner.
-        const auto wait = snapshot && snapshot->catalog ? std::chrono::duration_cast<std::chrono::milliseconds>(interval)
-                                                        : std::chrono::milliseconds(std::chrono::seconds(5));
-        wake_.wait_for(lock, wait, [&] { return stopping_ || reload_wanted_ || refresh_wanted_; });
+        const auto next_refresh =
+            last_refresh + (snapshot && snapshot->catalog ? std::chrono::duration_cast<clock::duration>(interval)
+                                                          : std::chrono::duration_cast<clock::duration>(std::chrono::seconds(5)));
+        wake_.wait_until(lock, watch_ ? std::min(next_refresh, next_watch) : next_refresh,
+                         [&] { return stopping_ || reload_wanted_ || refresh_wanted_; });
         if (stopping_) return;
-        const bool reload = std::exchange(reload_wanted_, false);
+        bool reload = std::exchange(reload_wanted_, false);
         bool refresh = std::exchange(refresh_wanted_, false);
-        const auto now = std::chrono::steady_clock::now();
+        const auto now = clock::now();
+        if (watch_ && now >= next_watch) {
+            next_watch = now + watch_interval;
+            lock.unlock();
+            if (config_changed()) {
+                log::info("reload_requested", {{"file", config_path_}, {"why", "its content changed"}});
+                reload = true;
+            }
+            lock.lock();
+        }
+        if (!reload && !refresh && now < next_refresh) continue;  // a watch that found no change
         if (refresh && !reload && now - last_refresh < min_refresh_interval) {
             // Too soon: come back when the interval has passed.
             refresh_wanted_ = true;
@@ -125,7 +164,7 @@ void policy_refresher::run() {
         lock.unlock();
         if (reload) reload_config();
         refresh_catalog();
-        last_refresh = std::chrono::steady_clock::now();
+        last_refresh = clock::now();
         lock.lock();
     }
 }

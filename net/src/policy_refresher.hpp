@@ -2,8 +2,9 @@
 // Keeps the sessions' policy snapshot current: reads the upstream catalog
 // at start, every catalog_refresh, and soon after a statement names
 // something the snapshot lacks (at most every few seconds); reloads the
-// configuration file on request (SIGHUP), keeping the old one if the new
-// one is invalid. Runs on its own thread so no session waits on it.
+// configuration file on request (SIGHUP) or, when watching, once its content
+// changes, keeping the old one if the new one is invalid. Runs on its own
+// thread so no session waits on it.
 
 #include <pgsieve/audit/sink.hpp>
 #include <pgsieve/session/policy_snapshot.hpp>
@@ -19,7 +20,11 @@ namespace pgsieve::net {
 class policy_refresher {
 public:
     // `audit` (may be null) records each configuration in force and each reload.
-    policy_refresher(std::string config_path, session::policy_source& policies, audit::sink* audit);
+    // `watch`: also reload when the file's content changes (a ConfigMap is
+    // updated by swapping a symlink; an editor may write in place: an
+    // invalid intermediate state is refused and the next one tried).
+    policy_refresher(std::string config_path, session::policy_source& policies, audit::sink* audit,
+                     bool watch = false);
     ~policy_refresher();
 
     // Reads the first catalog, then refreshes on its own thread. Returns why
@@ -34,6 +39,8 @@ private:
     void run();
     void refresh_catalog();
     void reload_config();
+    // Watching: whether the file's content differs from when it was last read.
+    bool config_changed();
     // Logs the upstream check's findings when they differ from the last ones.
     void log_upstream_findings(const policy::upstream_report& report);
 
@@ -46,6 +53,8 @@ private:
     bool reload_wanted_ = false;
     bool stopping_ = false;
     std::thread thread_;
+    bool watch_;
+    std::optional<std::string> watched_text_;  // the file as last read by config_changed()
     std::string last_findings_;  // only the refresher thread touches it (and start(), before it runs)
 };
 

@@ -140,7 +140,8 @@ server::server(std::shared_ptr<const config::config> cfg, server_options options
     ctx.shared.audit = options.audit;
     if (options.audit)
         options.audit->submit(audit::policy_version{ctx.cfg->version, std::chrono::system_clock::now(), ctx.cfg->source_text});
-    impl_->refresher = std::make_unique<policy_refresher>(options.config_path, ctx.shared.policies, options.audit);
+    impl_->refresher = std::make_unique<policy_refresher>(options.config_path, ctx.shared.policies, options.audit,
+                                                          options.watch_config);
     ctx.shared.catalog_missing = [r = impl_->refresher.get()] { r->request_refresh(); };
     if (ctx.cfg->listen.tls) ctx.client_tls = make_client_side_tls(*ctx.cfg->listen.tls);
     if (ctx.cfg->upstream.ssl != config::sslmode::disable) ctx.upstream_tls = make_upstream_tls(ctx.cfg->upstream);

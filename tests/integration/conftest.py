@@ -86,14 +86,14 @@ def make_certificate(directory, name="server", hosts=("localhost",), ips=("127.0
 class Proxy:
     """A running `pgsieve serve`; connection facts for clients."""
 
-    def __init__(self, directory, config_text, env):
+    def __init__(self, directory, config_text, env, args=()):
         self.directory = directory
         self.config_path = os.path.join(directory, "pgsieve.yaml")
         with open(self.config_path, "w") as f:
             f.write(config_text)
         self.log_path = os.path.join(directory, "pgsieve.log")
         self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen([pgsieve_bin(), "serve", "-c", self.config_path, "--shutdown-grace", "5"],
+        self.process = subprocess.Popen([pgsieve_bin(), "serve", "-c", self.config_path, "--shutdown-grace", "5", *args],
                                         stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.host = "127.0.0.1"
         self.port = None

@@ -26,14 +26,14 @@ MARKERS = ["078-05-1120", "219-09-9999", "ops@acme.example", "it@globex.example"
 MARKER_CLIENTS = {"cs_bot", "ops_bot", "plain_bot"}
 
 
-def proxy_for(directory, text):
+def proxy_for(directory, text, args=()):
     psql("ALTER ROLE ai_readonly PASSWORD 'corpus-upstream'")
     port = free_port()
     text = text.replace("  port: 5432 ", f"  port: {os.environ['PGPORT']} ")
     text = f"listen: {{address: 127.0.0.1, port: {port}}}\n" + text
     env = dict(os.environ, PGSIEVE_CORPUS_UPSTREAM_PASSWORD="corpus-upstream",
                PGSIEVE_CORPUS_CLIENT_PASSWORD=CLIENT_PASSWORD)
-    p = Proxy(str(directory), text, env)
+    p = Proxy(str(directory), text, env, args)
     p.wait_listening(port)
     return p
 

@@ -119,3 +119,55 @@ def test_policy_change_applies_to_every_open_session_and_every_way_of_preparing(
             conn.rollback()
         assert conn.execute("SELECT plan FROM customers WHERE id = 2").fetchone() == ("team",), name
         conn.close()
+
+
+def configmap_update(p, version, text):
+    """What the kubelet does to a mounted ConfigMap: the new files in a new
+    directory, then the ..data symlink swapped to it in one rename."""
+    root = os.path.dirname(p.config_path)
+    os.makedirs(os.path.join(root, version))
+    with open(os.path.join(root, version, "pgsieve.yaml"), "w") as f:
+        f.write(text)
+    os.symlink(version, os.path.join(root, "..data_tmp"))
+    os.rename(os.path.join(root, "..data_tmp"), os.path.join(root, "..data"))
+
+
+def wait_for_event(p, event, seen, timeout=10):
+    deadline = time.time() + timeout
+    while p.read_log().count(f'"event":"{event}"') == seen:
+        assert time.time() < deadline, f"no {event}: " + p.read_log()[-3000:]
+        time.sleep(0.05)
+
+
+def test_watch_config_applies_a_configmap_update_to_open_sessions_without_a_signal(postgres, tmp_path):
+    p = proxy_for(tmp_path, BASE, args=["--watch-config"])
+    try:
+        with open(p.config_path) as f:
+            served = f.read()
+        # Lay the file out as a ConfigMap volume: pgsieve.yaml -> ..data/pgsieve.yaml, ..data -> ..v1.
+        configmap_update(p, "..v1", served)
+        os.symlink(os.path.join("..data", "pgsieve.yaml"), p.config_path + ".link")
+        os.rename(p.config_path + ".link", p.config_path)
+        conn = connect(p)
+        assert conn.execute("SELECT name FROM customers WHERE id = 2").fetchone() is not None
+        time.sleep(3)  # the same content, now behind symlinks: no reload
+        assert '"event":"reloaded"' not in p.read_log()
+
+        # A broken update is refused and the previous policy stays in force…
+        failed = p.read_log().count('"event":"reload_failed"')
+        configmap_update(p, "..v2", served.replace("policies:", "policies: [", 1))
+        wait_for_event(p, "reload_failed", failed)
+        assert conn.execute("SELECT name FROM customers WHERE id = 2").fetchone() is not None
+        # …and the next, valid one applies to the open session, no SIGHUP sent.
+        narrowed = served.replace("public.customers: {columns: [id, name, plan, created_at]}",
+                                  "public.customers: {columns: [id, plan, created_at]}")
+        assert narrowed != served
+        configmap_update(p, "..v3", narrowed)
+        wait_for_event(p, "reloaded", 0)
+        assert '"why":"its content changed"' in p.read_log()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT name FROM customers WHERE id = 2")
+        assert conn.execute("SELECT plan FROM customers WHERE id = 2").fetchone() == ("team",)
+        conn.close()
+    finally:
+        assert p.stop() == 0, p.read_log()

@@ -15,6 +15,7 @@ struct server_options {
     std::string config_path;  // re-read on SIGHUP
     int threads = 0;          // 0: one per core
     std::chrono::milliseconds shutdown_grace = std::chrono::seconds(30);
+    bool watch_config = false;  // also reload when the file's content changes
     audit::sink* audit = nullptr;  // outlives the server: it drains what the sessions left
 };
 
