@@ -125,8 +125,11 @@ public:
             if (!rows) return unexpected(rows.error());
             if (std::all_of(rows->begin(), rows->end(), [](const auto& r) { return r.empty(); }))
                 return unexpected(fmt::format("the central store holds nothing of instance \"{}\"", name));
-            const auto path = fmt::format("{}/{}.{}.db", dir_, all.size(), name);
-            if (auto r = audit::import_central_rows(path, *rows); !r) return unexpected(r.error());
+            // Named by position only: an instance id is text from the store, never a path.
+            const auto path = fmt::format("{}/{}.db", dir_, all.size());
+            if (auto r = audit::import_central_rows(path, *rows); !r)
+                return unexpected(fmt::format("the central store's rows of instance \"{}\" are not an audit log: {}",
+                                              name, r.error()));
             all.push_back({name, path});
         }
         return {};

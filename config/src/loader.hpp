@@ -36,5 +36,8 @@ std::optional<secret> read_secret(loader& l, const std::vector<std::pair<std::st
 
 void read_policies(loader& l, const located& at);
 void read_classification(loader& l, const located& at);
+void read_clients(loader& l, const located& at);
+// A policy no client uses is a warning: likely a misspelt name.
+void warn_unused_policies(config& cfg, const std::vector<std::pair<std::string, located>>& policy_fields);
 
 }  // namespace pgsieve::config::detail

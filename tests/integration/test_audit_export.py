@@ -289,6 +289,18 @@ def test_review_commands_read_the_central_store_and_verify_holds_a_file_against_
     stats = review("stats", "--db", db, "--db", os.path.join(second.directory, "audit.db"), "--json")
     assert stats.returncode == 0, stats.stderr
     assert len(json.loads(stats.stdout)["verdicts by log"]) == 2, stats.stdout
+    # Attack: an instance id in the store is text a writer chose, never a path on the reviewer's machine.
+    escape = "/tmp/pgsieve-escape-test"
+    if os.path.exists(escape + ".db"):
+        os.remove(escape + ".db")
+    psql("INSERT INTO pgsieve_audit.statements (instance, id, ts, protocol, verdict, tables, columns, tags, "
+         f"prev_hash, hash) VALUES ('../../../..{escape}', 1, now(), 'simple', 'allowed', '[]', '[]', '{{}}', "
+         "repeat('0', 64), repeat('0', 64))", database="audit_store")
+    listed_all = review("list", "--db", url, "--json")
+    assert listed_all.returncode == 0, listed_all.stderr
+    assert f"../../../..{escape}" in {r["log"] for r in json.loads(listed_all.stdout)}
+    assert not os.path.exists(escape + ".db")
+    psql(f"DELETE FROM pgsieve_audit.statements WHERE instance = '../../../..{escape}'", database="audit_store")
     each = review("verify", "--db", db, "--db", url)
     assert each.returncode == 0, each.stdout + each.stderr
     assert each.stdout.count("intact: ") == 3, each.stdout  # the file, and each replica in the store
