@@ -166,8 +166,8 @@ expected<review, std::string> review::open(const std::vector<review_source>& sou
         return sql + fmt::format(" FROM src{}.{}", i, merged_tables[t]);
     };
     // Up to SQLite's limit of attached files (10 in Debian's build), views
-    // over the files; past it, the rows are copied into TEMP tables a few
-    // logs at a time.
+    // over the files; past it, the rows are copied into TEMP tables, one log
+    // attached at a time.
     const auto limit = static_cast<std::size_t>(sqlite3_limit(db->handle(), SQLITE_LIMIT_ATTACHED, -1));
     if (sources.size() <= limit) {
         for (std::size_t i = 0; i < sources.size(); ++i) {

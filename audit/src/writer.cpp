@@ -284,7 +284,8 @@ expected<std::int64_t, std::string> writer::retain(sys_time cutoff, const std::v
         return fail(!sessions_shipped ? sessions_shipped.error() : ends_shipped.error());
     auto sessions = db_.prepare(
         "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE ended_at < ?1 AND id <= ?2 AND end_seq <= ?3 "
-        "AND id < (SELECT max(id) FROM sessions) AND NOT EXISTS (SELECT 1 FROM statements WHERE session_id = sessions.id) ORDER BY id LIMIT ?4)");
+        "AND id < (SELECT max(id) FROM sessions) "
+        "AND NOT EXISTS (SELECT 1 FROM statements WHERE session_id = sessions.id) ORDER BY id LIMIT ?4)");
     if (!sessions) return fail(sessions.error());
     sessions->bind(1, before);
     sessions->bind(2, *sessions_shipped);
