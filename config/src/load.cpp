@@ -215,6 +215,11 @@ void read_cluster(loader& l, const located& at) {
         for (const auto& item : l.reader.sequence(*f)) {
             if (auto peer = read_peer(l, item)) out.peers.push_back(std::move(*peer));
         }
+        if (!out.peers.empty() && !out.peer_listen)
+            l.cfg.warnings.push_back({f->line, f->key,
+                                      "without cluster.peer_listen, peers reach a replica on its client port, which "
+                                      "closes while it drains: its last statements cannot be cancelled from another "
+                                      "replica"});
     }
 }
 

@@ -214,6 +214,10 @@ TEST_CASE("config: cluster peers are host:port, the port defaulting to 6432", "[
     CHECK(cluster.peers[0].port == 6433);
     CHECK(cluster.peers[1].host == "pgsieve-2");
     CHECK(cluster.peers[1].port == 6432);
+    // Without a peer port, a draining replica cannot be reached: said, not refused.
+    REQUIRE((*loaded)->warnings.size() == 1);
+    CHECK((*loaded)->warnings[0].key == "cluster.peers");
+    CHECK((*loaded)->warnings[0].message.find("cluster.peer_listen") != std::string::npos);
 }
 
 TEST_CASE("config error: a cluster peer that is not host:port names the entry", "[config]") {
