@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <algorithm>
@@ -169,9 +170,16 @@ expected<void, std::string> import_central_rows(const std::string& path,
             for (std::size_t c = 0; c < row.size(); ++c) {
                 const int at = static_cast<int>(c) + 1;
                 if (!row[c]) s->bind_null(at);
-                else if (std::find(integers.begin(), integers.end(), static_cast<int>(c)) != integers.end())
-                    s->bind(at, static_cast<std::int64_t>(std::stoll(*row[c])));
-                else s->bind(at, *row[c]);
+                else if (std::find(integers.begin(), integers.end(), static_cast<int>(c)) != integers.end()) {
+                    std::int64_t n = 0;
+                    const auto& text = *row[c];
+                    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+                    if (ec != std::errc() || end != text.data() + text.size())
+                        return unexpected(fmt::format("\"{}\" where a number belongs", text));
+                    s->bind(at, n);
+                } else {
+                    s->bind(at, *row[c]);
+                }
             }
             if (s->step() != SQLITE_DONE) return unexpected(db->error());
             s->reset();

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <charconv>
 
 namespace pgsieve::net {
 
@@ -130,8 +131,14 @@ std::unique_ptr<audit_exporter> audit_exporter::central_store(std::string audit_
                                              "pgsieve audit export", request_timeout);
             if (!newest) return unexpected(newest.error());
             std::optional<std::pair<std::int64_t, std::string>> shipped;
-            if (const auto& rows = (*newest)[1]; !rows.empty() && rows[0][0] && rows[0][1])
-                shipped.emplace(std::stoll(*rows[0][0]), *rows[0][1]);
+            if (const auto& rows = (*newest)[1]; !rows.empty() && rows[0][0] && rows[0][1]) {
+                std::int64_t id = 0;
+                const auto& text = *rows[0][0];
+                const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+                if (ec != std::errc() || end != text.data() + text.size())
+                    return unexpected(fmt::format("the store's newest statement id \"{}\" is not a number", text));
+                shipped.emplace(id, *rows[0][1]);
+            }
             return reader.continues(shipped);
         });
 }
