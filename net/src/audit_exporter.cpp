@@ -191,11 +191,17 @@ void audit_exporter::run() {
             if (opened) reader = std::move(*opened);
             else shipped = unexpected(opened.error());
         }
-        if (reader && check_) {
-            if (auto allowed = check_(*reader); allowed) check_ = nullptr;  // once per run
-            else shipped = unexpected(allowed.error());
+        // An exception here (a library's, on data it did not expect) is a
+        // failed attempt, retried: it must not end the process.
+        try {
+            if (reader && check_) {
+                if (auto allowed = check_(*reader); allowed) check_ = nullptr;  // once per run
+                else shipped = unexpected(allowed.error());
+            }
+            if (reader && !check_) shipped = ship_once(*reader);
+        } catch (const std::exception& e) {
+            shipped = unexpected(fmt::format("unexpected error: {}", e.what()));
         }
-        if (reader && !check_) shipped = ship_once(*reader);
         if (!shipped) {
             stats_.failures.fetch_add(1, std::memory_order_relaxed);
             if (shipped.error() != last_error)  // once per distinct failure, not once per retry
@@ -213,9 +219,13 @@ void audit_exporter::run() {
         if (!wait(idle_poll)) {
             // Stopping: what the sink's drain wrote last goes now, while the
             // destination answers.
-            while (reader) {
-                auto last = ship_once(*reader);
-                if (!last || *last == 0) break;
+            try {
+                while (reader) {
+                    auto last = ship_once(*reader);
+                    if (!last || *last == 0) break;
+                }
+            } catch (const std::exception&) {
+                // What is left ships at the next start.
             }
             return;
         }
