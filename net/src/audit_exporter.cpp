@@ -220,7 +220,7 @@ void audit_exporter::run() {
             // Stopping: what the sink's drain wrote last goes now, while the
             // destination answers.
             try {
-                while (reader) {
+                while (reader && !check_) {  // never past a failed precheck
                     auto last = ship_once(*reader);
                     if (!last || *last == 0) break;
                 }
