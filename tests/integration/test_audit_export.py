@@ -346,6 +346,8 @@ def test_attack_a_replaced_audit_file_is_not_shipped_into_the_history_of_its_ins
         assert len(statement_ids(second_db)) == 7
     finally:
         assert second.stop() == 0, second.read_log()
+    # Not at shutdown either, when the exporter makes its last pass.
+    assert store_rows("SELECT count(*) FROM pgsieve_audit.statements") == ["5"]
 
 
 def test_attack_a_recomputed_chain_is_caught_against_the_central_store(store, tmp_path):
