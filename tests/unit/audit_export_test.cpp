@@ -13,6 +13,28 @@
 using namespace pgsieve;
 using namespace pgsieve::test;
 
+namespace {
+
+// A sink that deletes, as soon as it may, what every one of `shipped_to` acknowledged.
+std::unique_ptr<audit::sink> retaining_sink(const std::string& file, std::vector<std::string> shipped_to) {
+    audit::sink_options o;
+    o.path = file;
+    o.flush_interval = std::chrono::milliseconds(5);
+    o.retention = std::chrono::milliseconds(1);
+    o.shipped_to = std::move(shipped_to);
+    auto sink = audit::sink::open(o);
+    REQUIRE(sink);
+    return std::move(*sink);
+}
+
+// Waits (up to 2 s) until `sql` on the file answers `value` in its first row.
+void wait_for_value(const std::string& file, const std::string& sql, const std::string& value) {
+    for (int waited = 0; waited < 100 && sqlite_column(file, sql)[0] != value; ++waited)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
+}  // namespace
+
 TEST_CASE("audit export: rows after the cursor, in id order; the cursor survives a reopen", "[audit]") {
     temp_dir dir;
     const auto file = dir.file("audit.db");
@@ -94,19 +116,12 @@ TEST_CASE("audit retention: old rows every destination acknowledged leave the fi
         REQUIRE(other);
         REQUIRE((*other)->advance(audit::export_source::statements, 8));
     }
-    audit::sink_options o;
-    o.path = file;
-    o.flush_interval = std::chrono::milliseconds(5);
-    o.retention = std::chrono::milliseconds(1);
-    o.shipped_to = {"otlp a", "postgresql b"};
     {
-        auto sink = audit::sink::open(o);
-        REQUIRE(sink);
+        auto sink = retaining_sink(file, {"otlp a", "postgresql b"});
         // Rows 1..6 went to both destinations: they go; 7..10 stay.
-        for (int waited = 0; waited < 100 && sqlite_column(file, "SELECT min(id) FROM statements")[0] != "7"; ++waited)
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        wait_for_value(file, "SELECT min(id) FROM statements", "7");
         CHECK(sqlite_column(file, "SELECT min(id) FROM statements") == std::vector<std::string>{"7"});
-        (*sink)->submit(statement_record("SELECT 'after retention'"));
+        sink->submit(statement_record("SELECT 'after retention'"));
     }
     CHECK(sqlite_column(file, "SELECT last_id FROM chain_anchor") == std::vector<std::string>{"6"});
     auto review = audit::review::open(file);
@@ -137,16 +152,9 @@ TEST_CASE("audit retention: the newest row stays, so ids and the chain go on aft
         REQUIRE(reader);
         REQUIRE((*reader)->advance(audit::export_source::statements, 3));
     }
-    audit::sink_options o;
-    o.path = file;
-    o.flush_interval = std::chrono::milliseconds(5);
-    o.retention = std::chrono::milliseconds(1);
-    o.shipped_to = {"otlp a"};
     {
-        auto sink = audit::sink::open(o);
-        REQUIRE(sink);
-        for (int waited = 0; waited < 100 && sqlite_column(file, "SELECT count(*) FROM statements")[0] != "1"; ++waited)
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        auto sink = retaining_sink(file, {"otlp a"});
+        wait_for_value(file, "SELECT count(*) FROM statements", "1");
     }
     CHECK(sqlite_column(file, "SELECT id FROM statements") == std::vector<std::string>{"3"});
     {
@@ -386,17 +394,10 @@ TEST_CASE("audit retention: events and ended sessions go once shipped, the newes
         REQUIRE(reader);
         for (const auto source : audit::export_sources) REQUIRE((*reader)->advance(source, 3));
     }
-    audit::sink_options o;
-    o.path = file;
-    o.flush_interval = std::chrono::milliseconds(5);
-    o.retention = std::chrono::milliseconds(1);
-    o.shipped_to = {"otlp a"};
     {
-        auto sink = audit::sink::open(o);
-        REQUIRE(sink);
-        for (int waited = 0; waited < 100 && sqlite_column(file, "SELECT count(*) FROM events")[0] != "1"; ++waited)
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        (*sink)->submit(audit::event{std::chrono::system_clock::now(), 0, "login_failed", "{}"});
+        auto sink = retaining_sink(file, {"otlp a"});
+        wait_for_value(file, "SELECT count(*) FROM events", "1");
+        sink->submit(audit::event{std::chrono::system_clock::now(), 0, "login_failed", "{}"});
     }
     // Session 1 holds a statement, session 3 is the newest: both stay.
     CHECK(sqlite_column(file, "SELECT id FROM sessions ORDER BY id") == std::vector<std::string>{"1", "3"});
