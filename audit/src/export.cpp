@@ -222,7 +222,7 @@ expected<std::vector<shipped_record>, std::string> export_reader::sessions(expor
         r.time_unix_nano = unix_nanos(q->text(ends ? 3 : 2));
         r.body = ends ? "session_ended" : "session_started";
         r.attributes.emplace_back("event.name", "pgsieve." + r.body);
-        for (int c = 0; c < 11; ++c) {
+        for (int c = 0; c < static_cast<int>(std::size(columns)); ++c) {
             if (q->is_null(c + 1)) continue;
             const auto v = q->column(c + 1);
             const shipped_record::value value = std::holds_alternative<std::int64_t>(v)

@@ -210,7 +210,7 @@ expected<void, std::string> writer::write(std::vector<pending>& batch, bool norm
     return {};
 }
 
-expected<std::int64_t, std::string> writer::shipped_everywhere(std::string_view source,
+expected<std::int64_t, std::string> writer::shipped_everywhere(export_source source,
                                                                const std::vector<std::string>& shipped_to) {
     if (shipped_to.empty()) return 0;
     auto q = db_.prepare("SELECT last_id FROM export_cursors WHERE destination = ? AND source = ?");
@@ -218,7 +218,7 @@ expected<std::int64_t, std::string> writer::shipped_everywhere(std::string_view 
     std::int64_t everywhere = std::numeric_limits<std::int64_t>::max();
     for (const auto& destination : shipped_to) {
         q->bind(1, destination);
-        q->bind(2, source);
+        q->bind(2, to_string(source));
         everywhere = std::min(everywhere, q->step() == SQLITE_ROW ? q->integer(0) : 0);
         q->reset();
     }
@@ -227,8 +227,8 @@ expected<std::int64_t, std::string> writer::shipped_everywhere(std::string_view 
 
 expected<std::int64_t, std::string> writer::retain(sys_time cutoff, const std::vector<std::string>& shipped_to,
                                                    std::int64_t limit) {
-    const auto statements_shipped = shipped_everywhere("statements", shipped_to);
-    const auto events_shipped = shipped_everywhere("events", shipped_to);
+    const auto statements_shipped = shipped_everywhere(export_source::statements, shipped_to);
+    const auto events_shipped = shipped_everywhere(export_source::events, shipped_to);
     if (!statements_shipped || !events_shipped)
         return unexpected(!statements_shipped ? statements_shipped.error() : events_shipped.error());
     const auto before = rfc3339(cutoff);
@@ -278,8 +278,8 @@ expected<std::int64_t, std::string> writer::retain(sys_time cutoff, const std::v
     deleted += sqlite3_changes(db_.handle());
     // A session goes once it ended before the cutoff, its start and its end
     // were shipped everywhere, and no statement left in the file refers to it.
-    const auto sessions_shipped = shipped_everywhere("sessions", shipped_to);
-    const auto ends_shipped = shipped_everywhere("session_ends", shipped_to);
+    const auto sessions_shipped = shipped_everywhere(export_source::sessions, shipped_to);
+    const auto ends_shipped = shipped_everywhere(export_source::session_ends, shipped_to);
     if (!sessions_shipped || !ends_shipped)
         return fail(!sessions_shipped ? sessions_shipped.error() : ends_shipped.error());
     auto sessions = db_.prepare(

@@ -4,6 +4,7 @@
 
 #include "sqlite.hpp"
 
+#include <pgsieve/audit/export.hpp>
 #include <pgsieve/audit/records.hpp>
 
 #include <memory>
@@ -41,7 +42,7 @@ public:
 
 private:
     // The highest id of `source` every destination acknowledged (0: none).
-    expected<std::int64_t, std::string> shipped_everywhere(std::string_view source,
+    expected<std::int64_t, std::string> shipped_everywhere(export_source source,
                                                            const std::vector<std::string>& shipped_to);
     writer(sqlite::database db) : db_(std::move(db)) {}
     expected<void, std::string> prepare_statements();
