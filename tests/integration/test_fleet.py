@@ -312,6 +312,42 @@ def test_attack_a_cancel_with_an_unknown_key_fans_out_once_per_peer_and_never_lo
             assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
+def test_attack_idle_connections_cannot_hold_the_peer_port_open(fleet):
+    """The peer port serves at most 64 connections at once, each for at most
+    5 s: connections past that are closed at once, the held ones are closed
+    when their time is up, and the port serves again afterwards."""
+    held = [socket.create_connection(("127.0.0.1", fleet.peer_ports[0]), timeout=10) for _ in range(70)]
+    try:
+        time.sleep(0.5)
+        closed_at_once = 0
+        for s in held:
+            s.settimeout(0.05)
+            try:
+                if s.recv(1) == b"":
+                    closed_at_once += 1
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                closed_at_once += 1
+        assert closed_at_once >= 6, closed_at_once
+        began = time.time()
+        for s in held:
+            s.settimeout(10)
+            try:
+                s.recv(1)  # b"" once the replica closes it
+            except ConnectionResetError:
+                pass
+        assert time.time() - began < 8
+    finally:
+        for s in held:
+            s.close()
+    refused = count(fleet, "peer_port_refused")[0]
+    send_raw(fleet.peer_ports[0], cancel_request(4242, 0x5eed))
+    wait_until(lambda: count(fleet, "peer_port_refused")[0] > refused, "the peer port to serve again")
+    with fleet.connect("after-peer-flood") as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
 def test_liveness_stays_up_while_readiness_reports_why_statements_are_refused(fleet):
     import urllib.error
     import urllib.request
