@@ -4,7 +4,7 @@
 // with real sockets, and reports back; the session never touches a socket,
 // so every path is unit-tested by scripting bytes in and out.
 //
-// The session is small parts, each owning its state (session/src): the
+// The session is small parts, each owning its state (proxy/session/src): the
 // client handshake, the upstream login, the statement registry, the
 // enforcer, the in-flight queue, the result limit and the audit recorder.
 // It takes one configuration snapshot at accept and uses it for everything
