@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds pgsieve and runs every test suite: unit tests, the same unit tests
-# under AddressSanitizer + UndefinedBehaviorSanitizer, bounded libFuzzer runs,
-# and the integration tests against a real PostgreSQL 15 and real drivers. Exits non-zero on any failure; the last
+# Builds pgsieve and runs every test suite: unit tests, bounded libFuzzer
+# runs, and the integration tests against a real PostgreSQL 15 and real
+# drivers — then the unit and integration tests again against an
+# AddressSanitizer + UndefinedBehaviorSanitizer build of pgsieve. Exits non-zero on any failure; the last
 # line is "N passed, N failed" over all suites.
 set -uo pipefail
 
@@ -68,6 +69,10 @@ fi
 if build sanitizers "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DPGSIEVE_SANITIZE=ON; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     run_ctest "unit tests (ASan+UBSan)" "$root/build-asan" -L unit -j "$jobs"
+  # The same integration suites, drivers and attack tests against the
+  # sanitizer build of `pgsieve serve` and the CLI: any report fails the test
+  # (tests/CMakeLists.txt, conftest.py).
+  run_ctest "integration tests (serve under ASan+UBSan)" "$root/build-asan" -L integration -j "$jobs"
 fi
 
 echo

@@ -40,6 +40,60 @@ def psql(sql, *, user=None, password=None, database=None, check=True):
     return result
 
 
+# ---------------------------------------------------------------------------
+# Sanitizer builds: every pgsieve process a test starts (serve and the CLI
+# commands) writes its AddressSanitizer, UndefinedBehaviorSanitizer,
+# LeakSanitizer or ThreadSanitizer report into PGSIEVE_SANITIZER_REPORTS
+# (tests/CMakeLists.txt sets the *SAN_OPTIONS). A report fails the test
+# during which it appeared, and the run: a memory error is a crash.
+
+def sanitizer_reports():
+    directory = os.environ.get("PGSIEVE_SANITIZER_REPORTS")
+    if not directory or not os.path.isdir(directory):
+        return {}
+    return {name: os.path.join(directory, name) for name in sorted(os.listdir(directory))}
+
+
+def under_sanitizer():
+    """True when pgsieve is a sanitizer build: its memory and speed are not the release build's."""
+    return bool(os.environ.get("PGSIEVE_SANITIZER_REPORTS"))
+
+
+release_only = pytest.mark.skipif(under_sanitizer(), reason="measures the release build (memory, libraries)")
+
+
+def describe_reports(paths):
+    parts = []
+    for path in paths:
+        with open(path, errors="replace") as f:
+            parts.append(f"--- {os.path.basename(path)}\n{f.read()[:20000]}")
+    return "\n".join(parts)
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_reports():
+    before = sanitizer_reports()
+    yield
+    new = [path for name, path in sanitizer_reports().items() if name not in before]
+    if new:
+        pytest.fail("a sanitizer reported an error in pgsieve:\n" + describe_reports(new), pytrace=False)
+
+
+def pytest_sessionstart(session):
+    # The directory is this test file's own: what an earlier run left is not this run's.
+    for path in sanitizer_reports().values():
+        os.remove(path)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Reports written after the last test (a module's proxy stopped at
+    # teardown, a leak found at exit) fail the run too.
+    reports = list(sanitizer_reports().values())
+    if reports:
+        print("\nsanitizer reports from pgsieve:\n" + describe_reports(reports))
+        session.exitstatus = 1
+
+
 @pytest.fixture(scope="session")
 def postgres():
     """The cluster with-postgres.sh started, as a dict of connection facts."""

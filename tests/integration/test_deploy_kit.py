@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import yaml
 
-from conftest import CLIENT_PASSWORD, UPSTREAM_PASSWORD, free_port, pgsieve_bin, psql, run_pgsieve
+from conftest import CLIENT_PASSWORD, UPSTREAM_PASSWORD, free_port, pgsieve_bin, psql, release_only, run_pgsieve
 
 ROOT = os.environ.get("PGSIEVE_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "../..")))
 DEPLOY = os.path.join(ROOT, "deploy")
@@ -116,6 +116,7 @@ def test_cmake_install_puts_the_binary_the_example_and_the_unit_in_place(tmp_pat
     assert subprocess.run([str(installed), "--help"], capture_output=True).returncode == 0
 
 
+@release_only
 def test_the_image_installs_every_library_the_binary_links():
     dockerfile = open(os.path.join(DEPLOY, "container/Dockerfile")).read()
     runtime = dockerfile.split("\nFROM ${BASE}\n")[1]

@@ -19,7 +19,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import CLIENT_PASSWORD, make_certificate, psql, start_proxy
+from conftest import CLIENT_PASSWORD, make_certificate, psql, release_only, start_proxy
 
 MONITOR = """\
     policies:
@@ -190,6 +190,7 @@ def rss_kib(pid):
     return 0
 
 
+@release_only
 def test_a_150_mb_row_streams_through_in_bounded_memory(enforce, capsys):
     pid = enforce.process.pid
     with psycopg.connect(enforce.dsn(), autocommit=True) as conn:

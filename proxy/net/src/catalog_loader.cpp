@@ -135,13 +135,17 @@ expected<std::vector<std::vector<policy::row>>, std::string> query_server(
     const config::upstream_settings& server, const std::string& user, const std::optional<std::string>& password,
     const std::vector<std::string>& queries, std::string_view application_name, std::chrono::milliseconds timeout) {
     const auto where = fmt::format("server {}:{}", server.host, server.port);
+    // Declared before the loader, so it outlives the loader's socket: the
+    // socket deregisters from the io_context's reactor when it is destroyed.
+    // (Declared after it, the socket wrote into the freed reactor at every
+    // catalog load: a heap-use-after-free that corrupted the heap.)
+    asio::io_context io(1);
     loader l{server, std::string(application_name), {user, password}, queries, nullptr, std::nullopt, {}, {}, {}, {}, false};
     try {
         if (server.ssl != config::sslmode::disable) l.tls = make_upstream_tls(server);
     } catch (const std::exception& e) {
         return unexpected(fmt::format("{}: {}", where, e.what()));
     }
-    asio::io_context io(1);
     bool finished = false;
     asio::co_spawn(io, l.run(), [&](std::exception_ptr) { finished = true; });
     io.run_for(timeout);
