@@ -127,7 +127,9 @@ expected<void, std::string> writer::insert(pending& p, bool normalize_sql) {
             p.fingerprint = fingerprint(r->sql);
             p.tags = tags_json(r->sql, r->application_name);
             if (normalize_sql) {
-                if (auto normalized = parser::normalize(r->sql); !normalized.empty()) r->sql = std::move(normalized);
+                // A text that cannot be normalized (not SQL, or refused before parsing) is kept as sent.
+                if (auto normalized = parser::normalize(r->sql); normalized && !normalized->empty())
+                    r->sql = std::move(*normalized);
             }
             p.enriched = true;
         }

@@ -122,7 +122,7 @@ void read_listen(loader& l, const located& at) {
     auto& out = l.cfg.listen;
     const auto fields = l.reader.mapping(
         at, {"address", "port", "tls", "max_connections", "auth_timeout", "idle_timeout", "max_message_bytes",
-             "max_statement_bytes"});
+             "max_statement_bytes", "max_statements_per_query"});
     if (const auto* f = find(fields, "address")) {
         if (auto v = l.reader.string(*f)) out.address = *v;
     }
@@ -153,8 +153,12 @@ void read_listen(loader& l, const located& at) {
         if (auto v = l.reader.integer(*f, 8192, 1ll << 30)) out.max_message_bytes = static_cast<std::uint64_t>(*v);
     }
     if (const auto* f = find(fields, "max_statement_bytes")) {
-        // Each byte of SQL costs the analysis memory and stack: bounded well below a message.
-        if (auto v = l.reader.integer(*f, 1024, 64ll << 20)) out.max_statement_bytes = static_cast<std::uint64_t>(*v);
+        // Each byte of SQL costs the analysis memory (about 40 bytes of parse
+        // tree a byte) and stack: bounded well below a message.
+        if (auto v = l.reader.integer(*f, 1024, 8ll << 20)) out.max_statement_bytes = static_cast<std::uint64_t>(*v);
+    }
+    if (const auto* f = find(fields, "max_statements_per_query")) {
+        if (auto v = l.reader.integer(*f, 1, 10'000)) out.max_statements_per_query = static_cast<std::size_t>(*v);
     }
 }
 

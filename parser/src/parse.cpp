@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include <cstring>
+#include <limits>
 #include <memory>
 
 namespace pgsieve::parser {
@@ -137,10 +138,9 @@ int character_position(std::string_view text, int byte_offset) {
     return chars + 1;
 }
 
-expected<std::vector<statement_facts>, parse_error> parse(std::string_view sql) {
+expected<std::vector<statement_facts>, parse_error> parse(std::string_view sql, const text_limits& limits) {
+    if (auto checked = check_text(sql, limits); !checked) return unexpected(std::move(checked.error()));
     const std::string text(sql);  // libpg_query needs a NUL-terminated string
-    if (text.find('\0') != std::string::npos)
-        return unexpected(parse_error{"the statement contains a NUL byte", 0, parse_error::kind::syntax});
     std::optional<result_type> result;
     if (!with_stack_for(text, [&] { result.emplace(parse_here(text)); }))
         return unexpected(parse_error{fmt::format("could not start the analysis of a {}-byte statement", text.size()), 0,
@@ -148,7 +148,8 @@ expected<std::vector<statement_facts>, parse_error> parse(std::string_view sql) 
     return std::move(*result);
 }
 
-std::string normalize(std::string_view sql) {
+std::optional<std::string> normalize(std::string_view sql) {
+    if (!check_text(sql, {std::numeric_limits<std::size_t>::max()})) return std::nullopt;
     const std::string text(sql);
     std::string out;
     const bool ran = with_stack_for(text, [&] {
@@ -156,7 +157,8 @@ std::string normalize(std::string_view sql) {
         if (!r.error) out = r.normalized_query;
         pg_query_free_normalize_result(r);
     });
-    return ran ? out : std::string();
+    if (!ran) return std::nullopt;
+    return out;
 }
 
 }  // namespace pgsieve::parser

@@ -508,13 +508,22 @@ decision decide(std::string_view sql, const context& ctx) {
                                          sql.size(), ctx.cfg.listen.max_statement_bytes),
                              "rule: listen.max_statement_bytes bounds what pgsieve analyses",
                              "send a shorter statement, or raise listen.max_statement_bytes", 0);
-    const auto parsed = parser::parse(sql);
+    const auto parsed = parser::parse(sql, {ctx.cfg.listen.max_statements_per_query});
     if (!parsed) {
         const auto& e = parsed.error();
         switch (e.type) {
             case parser::parse_error::kind::syntax:
                 return refused_whole(ctx, rule::syntax, "pgsieve: " + e.message,
                                      "rule: statements must parse with PostgreSQL's grammar", "", e.position);
+            case parser::parse_error::kind::encoding:
+                return refused_whole(ctx, rule::syntax, "pgsieve: " + e.message,
+                                     "rule: statement text must be valid UTF-8 without NUL bytes",
+                                     "send the text in UTF-8", 0);
+            case parser::parse_error::kind::limit:
+                return refused_whole(ctx, rule::limit, "pgsieve: " + e.message,
+                                     "rule: the work pgsieve and PostgreSQL spend on one query string is bounded",
+                                     "send fewer statements at a time, or remove the repeated operator characters",
+                                     0);
             case parser::parse_error::kind::too_deep:
                 return refused_whole(ctx, rule::limit, "pgsieve: " + e.message,
                                      "rule: expressions nested beyond pgsieve's limit are refused",

@@ -311,6 +311,68 @@ TEST_CASE("parser: FROM functions keep their column definition lists and ordinal
 
 TEST_CASE("parser: normalized text and character positions", "[parser]") {
     CHECK(normalize("SELECT * FROM t WHERE name = 'secret'") == "SELECT * FROM t WHERE name = $1");
+    std::string signs = "SELECT 1 ";
+    for (int i = 0; i < 20000; ++i) signs += "+-";
+    CHECK_FALSE(normalize(signs).has_value());  // refused before libpg_query's quadratic lexer sees it
     CHECK(character_position("SELECT 'é' , x", 13) == 13);
     CHECK(character_position("SELECT 'é', x", 13) == 13);
+}
+
+namespace {
+// What PostgreSQL's lexer makes quadratic, and ordinary text that looks like it but is not.
+std::string repeated(std::string_view head, std::string_view unit, std::size_t times, std::string_view tail = "") {
+    std::string out(head);
+    for (std::size_t i = 0; i < times; ++i) out += unit;
+    return out += tail;
+}
+}  // namespace
+
+TEST_CASE("attack: nested comment starts that make the lexer quadratic are refused before parsing", "[parser][security]") {
+    // 64 KB of /*/*/* took libpg_query 7.9 s and froze a worker thread.
+    const auto r = parse(repeated("SELECT 1 ", "/*", 32 * 1024, repeated("", "*/", 32 * 1024)));
+    REQUIRE_FALSE(r);
+    CHECK(r.error().type == parse_error::kind::limit);
+    CHECK(r.error().message.find("quadratic") != std::string::npos);
+    // Inside a comment the same run is as slow.
+    CHECK_FALSE(parse(repeated("SELECT 1 /* x ", "/*", 16 * 1024, "")));
+}
+
+TEST_CASE("attack: a long run of + and - is refused before the lexer rescans it", "[parser][security]") {
+    const auto r = parse(repeated("SELECT 1 ", "+-", 20000, "1"));
+    REQUIRE_FALSE(r);
+    CHECK(r.error().type == parse_error::kind::limit);
+}
+
+TEST_CASE("parser: comments, strings and operators that are long but linear pass the text check", "[parser]") {
+    CHECK(check_text(repeated("SELECT 1 /* ", "=", 100000, " */"), {}));
+    CHECK(check_text(repeated("SELECT 1 -- ", "/*", 50000, "\n"), {}));
+    CHECK(check_text(repeated("SELECT '", "/*+-", 50000, "'"), {}));
+    CHECK(check_text(repeated("SELECT $q$", "/*/*", 50000, "$q$"), {}));
+    CHECK(check_text(repeated("SELECT E'\\'", "/*/*", 50000, "'"), {}));
+    CHECK(check_text(repeated("SELECT \"", "/*", 50000, "\""), {}));
+    CHECK(check_text(repeated("/", "*", 100000, "/ SELECT 1"), {}));  // a banner comment
+    CHECK(parse("SELECT 1 - -1, 2 +- 3, 'a' || /* c */ 'b'"));
+}
+
+TEST_CASE("attack: a Query of 40,000 statements is refused before it is parsed", "[parser][security]") {
+    // One 360 KB Query of `SELECT 1;` grew the process by 450 MiB.
+    const auto r = parse(repeated("", "SELECT 1;", 40000));
+    REQUIRE_FALSE(r);
+    CHECK(r.error().type == parse_error::kind::limit);
+    CHECK(r.error().message.find("40000 statements") != std::string::npos);
+    CHECK(parse(repeated("", "SELECT 1;", 100)));
+    CHECK(parse(repeated("", ";", 1000, "SELECT 1")));  // empty statements are not statements
+    const auto shape = check_text("SELECT ';'; SELECT \";\"; /* ; */ SELECT $$;$$ -- ;\n", {});
+    REQUIRE(shape);
+    CHECK(shape->statements == 3);
+}
+
+TEST_CASE("attack: text that is not valid UTF-8 is refused before parsing", "[parser][security]") {
+    // libpg_query and PostgreSQL must read the same characters.
+    for (const std::string& bad : {std::string("SELECT '\xC0\xAF'"), std::string("SELECT '\xED\xA0\x80'"),
+                                  std::string("SELECT 1 -- \xFF\n"), std::string("SELECT '\x00'", 10)}) {
+        const auto r = parse(bad);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().type == parse_error::kind::encoding);
+    }
 }

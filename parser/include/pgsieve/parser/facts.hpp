@@ -189,7 +189,13 @@ struct statement_facts {
 };
 
 struct parse_error {
-    enum class kind { syntax, too_deep, internal };
+    enum class kind {
+        syntax,    // PostgreSQL's grammar rejects it
+        too_deep,  // nested beyond what pgsieve analyses
+        limit,     // too many statements, or a text the lexer would scan superlinearly (text_check.hpp)
+        encoding,  // not valid UTF-8, or a NUL byte
+        internal,
+    };
     std::string message;
     int position = 0;  // 1-based character position, 0 when unknown
     kind type = kind::syntax;

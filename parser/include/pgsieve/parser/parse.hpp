@@ -3,6 +3,9 @@
 
 #include <pgsieve/common/expected.hpp>
 #include <pgsieve/parser/facts.hpp>
+#include <pgsieve/parser/text_check.hpp>
+
+#include <optional>
 
 #include <string>
 #include <string_view>
@@ -10,11 +13,14 @@
 
 namespace pgsieve::parser {
 
-[[nodiscard]] expected<std::vector<statement_facts>, parse_error> parse(std::string_view sql);
+// The text is checked first (text_check.hpp): libpg_query never sees a
+// text it would scan superlinearly.
+[[nodiscard]] expected<std::vector<statement_facts>, parse_error> parse(std::string_view sql,
+                                                                      const text_limits& limits = {});
 
 // libpg_query's normalized text (constants replaced by $n), for the audit
-// log's store_sql: normalized.
-[[nodiscard]] std::string normalize(std::string_view sql);
+// log's store_sql: normalized; nullopt for a text check_text() refuses.
+[[nodiscard]] std::optional<std::string> normalize(std::string_view sql);
 
 // PostgreSQL's error position: 1-based, in characters, from a byte offset
 // (libpg_query's locations); 0 for an unknown (negative) offset.
