@@ -122,7 +122,7 @@ void read_listen(loader& l, const located& at) {
     auto& out = l.cfg.listen;
     const auto fields = l.reader.mapping(
         at, {"address", "port", "tls", "max_connections", "auth_timeout", "idle_timeout", "max_message_bytes",
-             "max_statement_bytes", "max_statements_per_query"});
+             "max_statement_bytes", "max_statements_per_query", "analysis_timeout"});
     if (const auto* f = find(fields, "address")) {
         if (auto v = l.reader.string(*f)) out.address = *v;
     }
@@ -159,6 +159,9 @@ void read_listen(loader& l, const located& at) {
     }
     if (const auto* f = find(fields, "max_statements_per_query")) {
         if (auto v = l.reader.integer(*f, 1, 10'000)) out.max_statements_per_query = static_cast<std::size_t>(*v);
+    }
+    if (const auto* f = find(fields, "analysis_timeout")) {
+        if (auto v = l.reader.duration_value(*f, false)) out.analysis_timeout = *v;
     }
 }
 

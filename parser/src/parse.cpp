@@ -103,18 +103,21 @@ result_type parse_here(const std::string& text) {
     return out;
 }
 
-// Runs `work` on the calling thread for a short text, else on a thread of
-// its own whose stack fits the text's deepest possible nesting. False when
-// that thread cannot be started.
+// The calling thread's stack, when a caller made it for parsing (set_thread_stack_size).
+thread_local std::size_t thread_stack_bytes = 0;
+
+// Runs `work` on the calling thread for a short text (or one the thread's
+// known stack fits), else on a thread of its own whose stack fits the text's
+// deepest possible nesting. False when that thread cannot be started.
 template <typename Work>
 bool with_stack_for(const std::string& text, Work&& work) {
-    if (text.size() <= inline_parse_bytes) {
+    if (text.size() <= inline_parse_bytes || text.size() * stack_bytes_per_text_byte <= thread_stack_bytes) {
         work();
         return true;
     }
     pthread_attr_t attributes;
     pthread_attr_init(&attributes);
-    pthread_attr_setstacksize(&attributes, std::max(min_parse_stack, text.size() * stack_bytes_per_text_byte));
+    pthread_attr_setstacksize(&attributes, stack_size_for(text.size()));
     pthread_t thread;
     auto run = [](void* arg) -> void* {
         (*static_cast<std::remove_reference_t<Work>*>(arg))();
@@ -128,6 +131,12 @@ bool with_stack_for(const std::string& text, Work&& work) {
 }
 
 }  // namespace
+
+void set_thread_stack_size(std::size_t bytes) { thread_stack_bytes = bytes; }
+
+std::size_t stack_size_for(std::size_t text_bytes) {
+    return std::max(min_parse_stack, text_bytes * stack_bytes_per_text_byte);
+}
 
 int character_position(std::string_view text, int byte_offset) {
     if (byte_offset < 0) return 0;

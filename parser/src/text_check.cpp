@@ -74,11 +74,15 @@ private:
         in_statement_ = true;
     }
 
-    // The length of the run of operator characters starting at `at`.
-    std::size_t run_length(std::size_t at) const {
-        std::size_t n = 0;
-        while (at + n < s_.size() && op_char(s_[at + n])) ++n;
-        return n;
+    // The length of the run of operator characters from `at` to its end;
+    // each run's end is found once, so the check itself stays linear.
+    std::size_t run_length(std::size_t at) {
+        if (at < run_start_ || at >= run_end_) {
+            run_start_ = at;
+            run_end_ = at;
+            while (run_end_ < s_.size() && op_char(s_[run_end_])) ++run_end_;
+        }
+        return run_end_ - at;
     }
 
     void line_comment() {
@@ -188,6 +192,7 @@ private:
     std::size_t statements_ = 0;
     std::size_t cost_ = 0;
     bool in_statement_ = false;
+    std::size_t run_start_ = 0, run_end_ = 0;  // the run of operator characters last measured
 };
 
 }  // namespace

@@ -501,39 +501,51 @@ decision decide(const std::vector<parser::statement_facts>& statements, std::str
     return out;
 }
 
-decision decide(std::string_view sql, const context& ctx) {
+expected<std::vector<parser::statement_facts>, decision> parse_statements(std::string_view sql, const context& ctx) {
     if (sql.size() > ctx.cfg.listen.max_statement_bytes)
-        return refused_whole(ctx, rule::limit,
-                             fmt::format("pgsieve: the statement is {} bytes, more than listen.max_statement_bytes={}",
-                                         sql.size(), ctx.cfg.listen.max_statement_bytes),
-                             "rule: listen.max_statement_bytes bounds what pgsieve analyses",
-                             "send a shorter statement, or raise listen.max_statement_bytes", 0);
-    const auto parsed = parser::parse(sql, {ctx.cfg.listen.max_statements_per_query});
-    if (!parsed) {
-        const auto& e = parsed.error();
-        switch (e.type) {
-            case parser::parse_error::kind::syntax:
-                return refused_whole(ctx, rule::syntax, "pgsieve: " + e.message,
-                                     "rule: statements must parse with PostgreSQL's grammar", "", e.position);
-            case parser::parse_error::kind::encoding:
-                return refused_whole(ctx, rule::syntax, "pgsieve: " + e.message,
-                                     "rule: statement text must be valid UTF-8 without NUL bytes",
-                                     "send the text in UTF-8", 0);
-            case parser::parse_error::kind::limit:
-                return refused_whole(ctx, rule::limit, "pgsieve: " + e.message,
-                                     "rule: the work pgsieve and PostgreSQL spend on one query string is bounded",
-                                     "send fewer statements at a time, or remove the repeated operator characters",
-                                     0);
-            case parser::parse_error::kind::too_deep:
-                return refused_whole(ctx, rule::limit, "pgsieve: " + e.message,
-                                     "rule: expressions nested beyond pgsieve's limit are refused",
-                                     "flatten the expression", 0);
-            case parser::parse_error::kind::internal:
-                return refused_whole(ctx, rule::unsupported, "pgsieve: " + e.message,
-                                     "rule: anything the analysis does not fully understand is refused", "", 0);
-        }
+        return unexpected(refused_whole(ctx, rule::limit,
+                                        fmt::format("pgsieve: the statement is {} bytes, more than "
+                                                    "listen.max_statement_bytes={}",
+                                                    sql.size(), ctx.cfg.listen.max_statement_bytes),
+                                        "rule: listen.max_statement_bytes bounds what pgsieve analyses",
+                                        "send a shorter statement, or raise listen.max_statement_bytes", 0));
+    auto parsed = parser::parse(sql, {ctx.cfg.listen.max_statements_per_query});
+    if (parsed) return std::move(*parsed);
+    const auto& e = parsed.error();
+    switch (e.type) {
+        case parser::parse_error::kind::syntax:
+            return unexpected(refused_whole(ctx, rule::syntax, "pgsieve: " + e.message,
+                                            "rule: statements must parse with PostgreSQL's grammar", "", e.position));
+        case parser::parse_error::kind::encoding:
+            return unexpected(refused_whole(ctx, rule::syntax, "pgsieve: " + e.message,
+                                            "rule: statement text must be valid UTF-8 without NUL bytes",
+                                            "send the text in UTF-8", 0));
+        case parser::parse_error::kind::limit:
+            return unexpected(refused_whole(
+                ctx, rule::limit, "pgsieve: " + e.message,
+                "rule: the work pgsieve and PostgreSQL spend on one query string is bounded",
+                "send fewer statements at a time, or remove the repeated operator characters", 0));
+        case parser::parse_error::kind::too_deep:
+            return unexpected(refused_whole(ctx, rule::limit, "pgsieve: " + e.message,
+                                            "rule: expressions nested beyond pgsieve's limit are refused",
+                                            "flatten the expression", 0));
+        case parser::parse_error::kind::internal:
+            break;
     }
-    return decide(*parsed, sql, ctx);
+    return unexpected(refused_whole(ctx, rule::unsupported, "pgsieve: " + e.message,
+                                    "rule: anything the analysis does not fully understand is refused", "", 0));
+}
+
+bool uses_session_names(const std::vector<parser::statement_facts>& statements) {
+    return std::any_of(statements.begin(), statements.end(), [](const parser::statement_facts& f) {
+        return f.kind == statement_kind::execute || f.kind == statement_kind::fetch || uses_session_names(f.inner);
+    });
+}
+
+decision decide(std::string_view sql, const context& ctx) {
+    auto statements = parse_statements(sql, ctx);
+    if (!statements) return std::move(statements.error());
+    return decide(*statements, sql, ctx);
 }
 
 }  // namespace pgsieve::policy

@@ -80,7 +80,7 @@ TEST_CASE("config error: empty file and unreadable file", "[config]") {
 TEST_CASE("config error: unknown keys, top-level and nested", "[config]") {
     CHECK(only_error(with("  port: 6432", "  prot: 6432")) ==
           "2: listen.prot: unknown key (expected one of: address, port, tls, max_connections, auth_timeout, "
-          "idle_timeout, max_message_bytes, max_statement_bytes, max_statements_per_query)");
+          "idle_timeout, max_message_bytes, max_statement_bytes, max_statements_per_query, analysis_timeout)");
     CHECK_THAT(only_error(base + "logging: {}\n"), Contains("25: logging: unknown key"));
     CHECK_THAT(only_error(with("        columns: [id, name]", "        colums: [id, name]")),
                Contains("22: policies.reader.tables.\"public.customers\".colums: unknown key"));

@@ -204,3 +204,82 @@ TEST_CASE("enforce: rows beyond max_rows are dropped and the result ends with ER
     REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
     CHECK(types_of(h.client_receives()) == "TDCZ");
 }
+
+namespace {
+// A statement longer than the session analyses inline.
+std::string long_select(std::string_view columns) {
+    std::string sql = "SELECT " + std::string(columns) + " FROM customers WHERE id IN (0";
+    for (int i = 1; sql.size() <= session::inline_analysis_bytes; ++i) sql += "," + std::to_string(i);
+    return sql + ")";
+}
+}  // namespace
+
+TEST_CASE("attack: a long statement is analysed off the session's thread, then relayed in order", "[session][enforce][security]") {
+    harness h;
+    logged_in(h);
+    const auto now = session::clock::now();
+    const auto sql = long_select("id, name");
+    h.client_sends(query("SELECT 1") + query(sql) + query("SELECT 2"));
+    // What comes before the long statement goes at once; it and what follows wait.
+    REQUIRE(h.s->relay_client(now) == session::relay_status::analyse);
+    CHECK(h.s->upstream_output() == query("SELECT 1"));
+    h.s->upstream_output().clear();
+    auto job = h.s->take_analysis_job();
+    REQUIRE(job);
+    CHECK(job->sql == sql);
+    CHECK_FALSE(h.s->take_analysis_job());  // handed out once
+    h.s->on_analysis(session::analyse(*job));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    CHECK(h.s->upstream_output() == query(sql) + query("SELECT 2"));
+}
+
+TEST_CASE("attack: a long statement whose analysis misses its deadline is refused, the session goes on", "[session][enforce][security]") {
+    harness h;
+    logged_in(h);
+    const auto now = session::clock::now();
+    h.client_sends(parse("p", long_select("id")) + frame('S', ""));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::analyse);
+    REQUIRE(h.s->take_analysis_job());
+    h.s->on_analysis_timeout(std::chrono::milliseconds(5000));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    const auto sent = sent_upstream(h);
+    REQUIRE(types_of(sent) == "PS");
+    CHECK(sent[0].body.find("pgsieve refused this statement") != std::string::npos);
+    h.upstream_sends(error_reply() + ready());
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    const auto e = error_of(h.client_receives().at(0));
+    CHECK_THAT(e.message, Catch::Matchers::Contains("listen.analysis_timeout=5000 ms"));
+    // A long statement the policy refuses is refused with the policy's reason, off the thread too.
+    h.client_sends(query(long_select("ssn")));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::analyse);
+    h.s->on_analysis(session::analyse(*h.s->take_analysis_job()));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    CHECK(h.s->upstream_output() == query("pgsieve refused this statement"));
+}
+
+TEST_CASE("enforce: a long prepared statement decided again after a reload is analysed off the thread", "[session][enforce]") {
+    harness h;
+    logged_in(h);
+    const auto now = session::clock::now();
+    h.client_sends(parse("s1", long_select("name")) + frame('S', ""));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::analyse);
+    h.s->on_analysis(session::analyse(*h.s->take_analysis_job()));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    h.s->upstream_output().clear();
+    h.upstream_sends(frame('1', "") + ready());
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    h.s->client_output().clear();
+    // Reloaded: customers.name is no longer granted; the Bind decides the text again.
+    std::string yaml = session_yaml;
+    yaml.replace(yaml.find("columns: [id, name]"), 19, "columns: [id]");
+    test::fake_environment env;
+    env.variables = {{"UP", "up-secret"}, {"CS", "cs-secret"}};
+    h.shared.policies.update(*config::load_text(yaml, "/etc/pgsieve/pgsieve.yaml", env.get()), nullptr);
+    h.client_sends(bind("", "s1") + execute("") + frame('S', ""));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::analyse);
+    h.s->on_analysis(session::analyse(*h.s->take_analysis_job()));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    const auto sent = sent_upstream(h);
+    REQUIRE(types_of(sent) == "BES");
+    CHECK(sent[0].body.find("pgsieve_refused_") != std::string::npos);
+}

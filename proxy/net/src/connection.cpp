@@ -64,6 +64,7 @@ void connection::release_slot() {
 void connection::cancel_io() {
     client_.cancel();
     if (upstream_) upstream_->cancel();
+    if (analysis_wait_) analysis_wait_->cancel();
 }
 
 void connection::terminate(std::string_view sqlstate, std::string message) {
@@ -233,21 +234,37 @@ awaitable<void> connection::relay() {
     if (!final_output.empty()) co_await client_.write_all(final_output);
 }
 
-awaitable<void> connection::client_to_upstream() {
-    // Bytes the client sent with its last authentication message (a Query
-    // in the same packet) are relayed at once, not after its next write.
-    bool buffered = !session_.client_input().empty();
+awaitable<bool> connection::relay_client_input() {
     for (;;) {
-        if (!std::exchange(buffered, false) && co_await client_.read_some(session_.client_input(), read_chunk)) break;
         const auto now = session::clock::now();
         last_client_activity_ = now;
         const auto status = session_.relay_client(now);
         if (!session_.upstream_output().empty()) {
             const auto ec = co_await upstream_->write_all(session_.upstream_output());
             written(session_.upstream_output());
-            if (ec) break;
+            if (ec) co_return false;
         }
-        if (status == session::relay_status::close) break;
+        if (status == session::relay_status::close) co_return false;
+        if (status == session::relay_status::keep_going) co_return true;
+        // A long statement: parsed and decided on the analysis pool, under a
+        // deadline, while this thread serves other sessions.
+        auto job = session_.take_analysis_job();
+        const auto limit = std::chrono::duration_cast<std::chrono::milliseconds>(session_.config().listen.analysis_timeout);
+        std::optional<session::analysis_result> result;
+        if (job) result = co_await context_.analysis->run(std::move(*job), limit, analysis_wait_);
+        if (result) session_.on_analysis(std::move(*result));
+        else session_.on_analysis_timeout(limit);
+        if (session_.closing()) co_return false;
+    }
+}
+
+awaitable<void> connection::client_to_upstream() {
+    // Bytes the client sent with its last authentication message (a Query
+    // in the same packet) are relayed at once, not after its next write.
+    bool buffered = !session_.client_input().empty();
+    for (;;) {
+        if (!std::exchange(buffered, false) && co_await client_.read_some(session_.client_input(), read_chunk)) break;
+        if (!co_await relay_client_input()) break;
     }
     if (!session_.closing()) session_.on_disconnect();
     cancel_io();

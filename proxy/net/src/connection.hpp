@@ -2,6 +2,7 @@
 // Carries out one session's actions with real sockets: the only place a
 // client connection touches the network.
 
+#include "analysis_pool.hpp"
 #include "asio.hpp"
 #include "stream.hpp"
 
@@ -21,6 +22,7 @@ struct server_context {
     session::shared_state shared;               // shared.policies: the current configuration and catalog
     std::unique_ptr<asio::ssl::context> client_tls;    // null without listen.tls
     std::unique_ptr<asio::ssl::context> upstream_tls;  // null with sslmode: disable
+    std::unique_ptr<analysis_pool> analysis;           // long statements are parsed and decided there
     std::atomic<int> connections{0};
 };
 
@@ -38,6 +40,9 @@ private:
     awaitable<void> drive();
     awaitable<void> relay();
     awaitable<void> client_to_upstream();
+    // Relays what the client sent; a statement awaiting analysis first goes
+    // to the analysis pool. False when the session ends.
+    awaitable<bool> relay_client_input();
     awaitable<void> upstream_to_client();
     awaitable<void> connect_upstream();
     awaitable<void> forward_cancel();
@@ -53,6 +58,7 @@ private:
     std::list<connection*>::iterator live_entry_;
     stream client_;
     std::optional<stream> upstream_;
+    std::shared_ptr<asio::steady_timer> analysis_wait_;  // while a statement is analysed off this thread
     session::session session_;
     std::string peer_;
     asio::steady_timer timer_;

@@ -7,6 +7,7 @@
 #include <pgsieve/common/log.hpp>
 #include <pgsieve/net/audit_exporter.hpp>
 #include <pgsieve/net/server.hpp>
+#include <pgsieve/parser/parse.hpp>
 #include <pgsieve/wire/random.hpp>
 #include <pgsieve/wire/sqlstate.hpp>
 
@@ -147,6 +148,11 @@ server::server(std::shared_ptr<const config::config> cfg, server_options options
     if (ctx.cfg->upstream.ssl != config::sslmode::disable) ctx.upstream_tls = make_upstream_tls(ctx.cfg->upstream);
 
     const int threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    // As many analysis threads as cores; their stacks fit the longest
+    // statement the configuration admits (a reload that admits longer ones
+    // makes the parser start a thread of its own for them).
+    ctx.analysis = std::make_unique<analysis_pool>(std::max(1u, std::thread::hardware_concurrency()),
+                                                   parser::stack_size_for(ctx.cfg->listen.max_statement_bytes) / 3 * 4);
     const auto& listen = ctx.cfg->listen;
     error_code ec;
     const auto address = asio::ip::make_address(listen.address, ec);
@@ -186,7 +192,11 @@ server::server(std::shared_ptr<const config::config> cfg, server_options options
     }
 }
 
-server::~server() = default;
+server::~server() {
+    // The pool's jobs post their results to the workers' io_contexts: it
+    // stops (and drops what is queued) while they still exist.
+    impl_->context.analysis.reset();
+}
 
 void server::run() {
     auto& ctx = impl_->context;

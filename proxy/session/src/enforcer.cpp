@@ -69,7 +69,28 @@ std::shared_ptr<const policy::decision> enforcer::audit_refusal() const {
     return d;
 }
 
-std::shared_ptr<const policy::decision> enforcer::decide_sql(std::string_view sql, std::uint64_t* generation) {
+void enforcer::on_analysis(analysis_result result) {
+    if (!waiting_) return;
+    ready_ = std::move(*std::exchange(waiting_, std::nullopt));
+    ready_->result = std::move(result);
+}
+
+void enforcer::on_analysis_timeout(std::chrono::milliseconds limit) {
+    if (!waiting_) return;
+    ready_ = std::move(*std::exchange(waiting_, std::nullopt));
+    auto d = std::make_shared<policy::decision>(*refusal(
+        policy::rule::limit,
+        fmt::format("pgsieve: analysing the statement took longer than listen.analysis_timeout={} ms; it was refused",
+                    limit.count()),
+        "rule: the work pgsieve spends deciding one statement is bounded",
+        "send a shorter or simpler statement"));
+    const auto snapshot = shared_.policies.current();
+    if (snapshot && snapshot->cfg) d->policy_version = snapshot->cfg->version;
+    ready_->result = analysis_result{std::move(d), std::nullopt};
+}
+
+std::shared_ptr<const policy::decision> enforcer::decide_sql(std::string_view sql, std::uint64_t* generation,
+                                                             bool may_defer) {
     const auto start = clock::now();
     const auto snapshot = shared_.policies.current();
     *generation = snapshot ? snapshot->generation : 0;
@@ -94,20 +115,33 @@ std::shared_ptr<const policy::decision> enforcer::decide_sql(std::string_view sq
     }
     names held_names(*this);
     const policy::context ctx{*snapshot->cfg, *policy, *snapshot->catalog, search_path_, upstream_role_, &held_names};
-    auto d = std::make_shared<const policy::decision>(policy::decide(sql, ctx));
+    std::shared_ptr<const policy::decision> d;
+    if (ready_ && ready_->sql == sql && ready_->generation == snapshot->generation && ready_->policy == policy->name) {
+        auto result = std::move(std::exchange(ready_, std::nullopt)->result);
+        if (result.decision) d = std::move(result.decision);
+        else if (result.facts) d = std::make_shared<const policy::decision>(policy::decide(*result.facts, sql, ctx));
+    }
+    if (!d && may_defer && sql.size() > inline_analysis_bytes) {
+        // Long: parsed and decided off this thread (analysis.hpp).
+        job_ = analysis_job{std::string(sql), snapshot, policy->name, search_path_, upstream_role_};
+        waiting_ = analysed{std::string(sql), snapshot->generation, policy->name, {}};
+        return nullptr;
+    }
+    if (!d) d = std::make_shared<const policy::decision>(policy::decide(sql, ctx));
     if (d->rule == policy::rule::unresolved && shared_.catalog_missing) shared_.catalog_missing();
     if (!d->session_dependent) cache_.insert(scope, sql, d);
     shared_.metrics.decision.observe(clock::now() - start);
     return d;
 }
 
-std::shared_ptr<const policy::decision> enforcer::current(named_entry& e) {
+std::shared_ptr<const policy::decision> enforcer::current(named_entry& e, bool may_defer) {
     const auto snapshot = shared_.policies.current();
     std::shared_ptr<const policy::decision> last;
     for (auto& t : e.texts) {
         if (!t.decision || !snapshot || snapshot->generation != t.generation) {
             std::uint64_t generation = 0;
-            auto d = decide_sql(t.text, &generation);
+            auto d = decide_sql(t.text, &generation, may_defer);
+            if (!d) return nullptr;  // deferred
             // Only a policy decision is kept; a missing catalog or policy is not the statement's.
             if (d->rule == policy::rule::catalog || d->rule == policy::rule::policy) return d;
             t.decision = std::move(d);
@@ -129,12 +163,17 @@ std::shared_ptr<const policy::decision> enforcer::not_held(name_space space, con
                    portal ? "Bind or DECLARE it first" : "Parse or PREPARE it first");
 }
 
-enforcer::held enforcer::lookup(name_space space, const std::string& name) {
+enforcer::held_or_deferred enforcer::lookup(name_space space, const std::string& name, bool may_defer) {
     const auto found = registry_.candidates(space, name);
-    if (found.empty()) return {nullptr, nullptr};
-    held out;
+    if (found.empty()) return {};
+    held_or_deferred out;
     for (const auto& entry : found) {
-        auto d = current(*entry);
+        auto d = current(*entry, may_defer);
+        if (!d) {
+            held_or_deferred deferred;
+            deferred.deferred = true;
+            return deferred;
+        }
         if (!d->allowed) {
             // Say which name, and that it was allowed when it was made.
             auto refused = std::make_shared<policy::decision>(*d);
@@ -143,9 +182,12 @@ enforcer::held enforcer::lookup(name_space space, const std::string& name) {
             refused->rule = policy::rule::prepared;
             refused->message = fmt::format("pgsieve: {} \"{}\" is not allowed now: {}",
                                            space == name_space::portal ? "portal" : "prepared statement", name, reason);
-            return {entry, refused};
+            out.entry = entry;
+            out.decision = std::move(refused);
+            return out;
         }
-        out = {entry, d};
+        out.entry = entry;
+        out.decision = std::move(d);
     }
     return out;
 }
@@ -201,12 +243,14 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
         case fe::query: {
             const auto m = wire::parse_query(f.body);
             if (!m) return out.malformed = m.error(), out;
+            // Nothing runs that cannot be recorded.
+            auto decision = audit_refusal();
+            if (!decision) decision = decide_sql(m->sql, &generation, true);
+            if (!decision) return out.deferred = true, out;
             registry_.next_batch();  // a Query is a unit of its own
             auto& req = make(request_kind::query);
             req.sql = m->sql;
-            // Nothing runs that cannot be recorded.
-            auto audit_refused = audit_refusal();
-            req.decision = audit_refused ? audit_refused : decide_sql(req.sql, &generation);
+            req.decision = std::move(decision);
             // One ticket per statement of the string; the first also drops
             // the unnamed statement and portal, as any simple Query does.
             req.tickets = std::max<std::size_t>(1, req.decision->parts.size());
@@ -228,11 +272,13 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
         case fe::parse: {
             const auto m = wire::parse_parse(f.body);
             if (!m) return out.malformed = m.error(), out;
+            auto decision = audit_refusal();
+            if (!decision) decision = decide_sql(m->sql, &generation, true);
+            if (!decision) return out.deferred = true, out;
             auto& req = make(request_kind::parse);
             req.name = m->statement;
             req.sql = m->sql;
-            auto audit_refused = audit_refusal();
-            req.decision = audit_refused ? audit_refused : decide_sql(req.sql, &generation);
+            req.decision = std::move(decision);
             if (!req.decision->allowed) {
                 refuse(req, req.decision);
                 wire::message_writer(out.substitute).begin(fe::parse).cstring(req.name).cstring(refused_sql).int16(0).end();
@@ -255,10 +301,11 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
         case fe::bind: {
             const auto bind = wire::parse_bind(f.body);
             if (!bind) return out.malformed = bind.error(), out;
-            auto& req = make(request_kind::bind);
             const std::string statement(bind->statement);
+            auto found = lookup(name_space::statement, statement, true);
+            if (found.deferred) return out.deferred = true, out;
+            auto& req = make(request_kind::bind);
             req.name = statement;  // the audit names the prepared statement, not the portal
-            auto found = lookup(name_space::statement, statement);
             if (found.entry) req.sql = found.entry->text();
             auto audit_refused = audit_refusal();
             req.decision = audit_refused ? audit_refused : found.decision ? found.decision : not_held(name_space::statement, statement);
@@ -286,10 +333,11 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
         case fe::execute: {
             const auto execute = wire::parse_execute(f.body);
             if (!execute) return out.malformed = execute.error(), out;
-            auto& req = make(request_kind::execute);
             const std::string portal(execute->portal);
+            auto found = lookup(name_space::portal, portal, true);
+            if (found.deferred) return out.deferred = true, out;
+            auto& req = make(request_kind::execute);
             req.name = portal;
-            auto found = lookup(name_space::portal, portal);
             if (found.entry) {
                 req.sql = found.entry->text();
                 // The audit names the prepared statement a Bind made the portal from.
@@ -312,10 +360,11 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
         case fe::describe: {
             const auto describe = wire::parse_describe(f.body);
             if (!describe) return out.malformed = describe.error(), out;
-            auto& req = make(request_kind::describe);
             const auto space = describe->kind == 'S' ? name_space::statement : name_space::portal;
+            auto found = lookup(space, std::string(describe->name), true);
+            if (found.deferred) return out.deferred = true, out;
+            auto& req = make(request_kind::describe);
             req.name = describe->name;
-            auto found = lookup(space, req.name);
             if (found.entry) req.sql = found.entry->text();
             const auto d = found.decision ? found.decision : not_held(space, req.name);
             if (d->allowed) return out;  // its result's columns: not a statement of its own

@@ -7,6 +7,7 @@
 // (transaction aborted, messages skipped until Sync, ReadyForQuery status);
 // the relay rewrites the error it sends back into pgsieve's refusal.
 
+#include <pgsieve/session/analysis.hpp>
 #include <pgsieve/session/in_flight.hpp>
 #include <pgsieve/session/policy_snapshot.hpp>
 #include <pgsieve/session/statement_registry.hpp>
@@ -34,8 +35,17 @@ public:
         bool refused = false;
         std::string substitute;      // not empty: forwarded in the message's place (a refusal, or scoped discovery)
         std::string malformed;       // not empty: the message cannot be read (FATAL 08P01)
+        // Nothing was done: a statement must first be analysed off this
+        // thread (take_job()); decide the same message again after on_analysis().
+        bool deferred = false;
     };
     decided decide(const wire::frame& f, clock::time_point now);
+
+    // The analysis a deferred message waits for (once).
+    std::optional<analysis_job> take_job() { return std::exchange(job_, std::nullopt); }
+    // Its result, or that it did not finish within `limit`: the message is then refused.
+    void on_analysis(analysis_result result);
+    void on_analysis_timeout(std::chrono::milliseconds limit);
 
 private:
     // What a name runs, and the decision to run it now.
@@ -45,10 +55,17 @@ private:
     };
     // Every candidate the registry gives for the name must be allowed; the
     // refusal of the first that is not, or null entry when none is held.
-    held lookup(name_space space, const std::string& name);
-    std::shared_ptr<const policy::decision> decide_sql(std::string_view sql, std::uint64_t* generation);
-    // The entry's decision under the current policy.
-    std::shared_ptr<const policy::decision> current(named_entry& e);
+    // `may_defer`: a text too long to analyse here makes the answer
+    // `deferred` (no entry, no decision) and leaves a job.
+    struct held_or_deferred : held {
+        bool deferred = false;
+    };
+    held_or_deferred lookup(name_space space, const std::string& name, bool may_defer = false);
+    // Null only when `may_defer` and the text is analysed off this thread (a job is left).
+    std::shared_ptr<const policy::decision> decide_sql(std::string_view sql, std::uint64_t* generation,
+                                                       bool may_defer = false);
+    // The entry's decision under the current policy (null: deferred, as for decide_sql).
+    std::shared_ptr<const policy::decision> current(named_entry& e, bool may_defer = false);
     // audit.on_failure: block while the audit log cannot be written; else null.
     std::shared_ptr<const policy::decision> audit_refusal() const;
     std::shared_ptr<const policy::decision> not_held(name_space space, const std::string& name) const;
@@ -65,6 +82,17 @@ private:
     std::string search_path_key_;  // for the decision cache
     statement_registry& registry_;
     policy::decision_cache cache_{256};
+    // A statement analysed off this thread: the job handed out, then its
+    // result, taken by the decide_sql() of the same text and generation.
+    struct analysed {
+        std::string sql;
+        std::uint64_t generation = 0;
+        std::string policy;
+        analysis_result result;
+    };
+    std::optional<analysis_job> job_;
+    std::optional<analysed> waiting_;  // the job's key, until its result comes
+    std::optional<analysed> ready_;
 };
 
 }  // namespace pgsieve::session

@@ -67,8 +67,14 @@ relay_status session::relay_client(clock::time_point now) {
                  fmt::format("pgsieve: invalid frontend message type {}", static_cast<int>(f.type)));
             return relay_status::close;
         }
-        terminate = f.type == wire::frontend::terminate;
         auto d = enforcer_->decide(f, now);
+        if (d.deferred) {
+            // A long statement is analysed off this thread first; this message
+            // and those after it wait (the driver calls relay_client() again).
+            analysis_pending_ = true;
+            break;
+        }
+        terminate = f.type == wire::frontend::terminate;
         if (!d.malformed.empty()) {
             fail(wire::sqlstate::protocol_violation, "pgsieve: " + d.malformed);
             return relay_status::close;
@@ -93,7 +99,19 @@ relay_status session::relay_client(clock::time_point now) {
         state_ = state::closing;
         return relay_status::close;
     }
-    return relay_status::keep_going;
+    return analysis_pending_ ? relay_status::analyse : relay_status::keep_going;
+}
+
+std::optional<analysis_job> session::take_analysis_job() { return enforcer_ ? enforcer_->take_job() : std::nullopt; }
+
+void session::on_analysis(analysis_result result) {
+    analysis_pending_ = false;
+    if (enforcer_) enforcer_->on_analysis(std::move(result));
+}
+
+void session::on_analysis_timeout(std::chrono::milliseconds limit) {
+    analysis_pending_ = false;
+    if (enforcer_) enforcer_->on_analysis_timeout(limit);
 }
 
 void session::settle_outcomes(std::size_t first_new, const std::optional<settled>& s) {

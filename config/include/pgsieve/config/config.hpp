@@ -64,6 +64,8 @@ struct listen_settings {
     std::uint64_t max_statement_bytes = 256ull << 10;
     // Statements in one simple Query message (each becomes an audit row).
     std::size_t max_statements_per_query = 100;
+    // Parsing and deciding one statement off the I/O threads; past this it is refused.
+    duration analysis_timeout = std::chrono::seconds(5);
 };
 
 struct admin_settings {

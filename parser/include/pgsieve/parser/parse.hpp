@@ -22,6 +22,13 @@ namespace pgsieve::parser {
 // log's store_sql: normalized; nullopt for a text check_text() refuses.
 [[nodiscard]] std::optional<std::string> normalize(std::string_view sql);
 
+// A thread made for parsing says how large its stack is (with a margin
+// for the caller's own frames): texts whose deepest nesting fits are then
+// parsed on it instead of on a thread of their own. stack_size_for() is
+// the stack a text of that length needs.
+void set_thread_stack_size(std::size_t bytes);
+[[nodiscard]] std::size_t stack_size_for(std::size_t text_bytes);
+
 // PostgreSQL's error position: 1-based, in characters, from a byte offset
 // (libpg_query's locations); 0 for an unknown (negative) offset.
 [[nodiscard]] int character_position(std::string_view text, int byte_offset);

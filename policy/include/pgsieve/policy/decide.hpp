@@ -2,6 +2,7 @@
 // decide(): whether a policy allows a query string, and if not, an answer a
 // person and a language model can act on (DESIGN.md §3).
 
+#include <pgsieve/common/expected.hpp>
 #include <pgsieve/config/config.hpp>
 #include <pgsieve/parser/facts.hpp>
 #include <pgsieve/policy/catalog.hpp>
@@ -115,6 +116,12 @@ struct context {
 
 // Parses and decides a whole query string: every statement must be allowed.
 [[nodiscard]] decision decide(std::string_view sql, const context& ctx);
+// The parse decide() makes: the statements, or the refusal of a text that
+// cannot be analysed (too long, not UTF-8, not SQL, too costly to lex).
+[[nodiscard]] expected<std::vector<parser::statement_facts>, decision> parse_statements(std::string_view sql,
+                                                                                     const context& ctx);
+// Whether deciding these statements consults the session's named objects (EXECUTE, FETCH).
+[[nodiscard]] bool uses_session_names(const std::vector<parser::statement_facts>& statements);
 [[nodiscard]] decision decide(const std::vector<parser::statement_facts>& statements, std::string_view sql,
                               const context& ctx);
 

@@ -14,6 +14,7 @@
 #include <pgsieve/audit/records.hpp>
 #include <pgsieve/audit/sink.hpp>
 #include <pgsieve/config/config.hpp>
+#include <pgsieve/session/analysis.hpp>
 #include <pgsieve/session/cancel_registry.hpp>
 #include <pgsieve/session/connection_limits.hpp>
 #include <pgsieve/session/in_flight.hpp>
@@ -60,7 +61,10 @@ struct shared_state {
     session::metrics metrics;
 };
 
-enum class relay_status { keep_going, close };
+// keep_going: read on; analyse: run take_analysis_job() off this thread,
+// report it (on_analysis / on_analysis_timeout), then call relay_client()
+// again before reading more; close: stop relaying.
+enum class relay_status { keep_going, analyse, close };
 
 class client_handshake;
 class enforcer;
@@ -99,6 +103,10 @@ public:
     relay_status relay_client(clock::time_point now);
     relay_status relay_upstream(clock::time_point now);
     std::string take_final_client_output() { return std::move(final_client_out_); }
+    // relay_status::analyse: the statement to analyse elsewhere, then its result.
+    std::optional<analysis_job> take_analysis_job();
+    void on_analysis(analysis_result result);
+    void on_analysis_timeout(std::chrono::milliseconds limit);
     // Requests finished since the last call, before they become audit records.
     std::vector<outcome> take_outcomes() { return std::exchange(outcomes_, {}); }
     // Audit records made since the last call: the session's start, its
@@ -181,6 +189,7 @@ private:
     // A large DataRow or CopyData passing through without being buffered whole.
     std::size_t stream_remaining_ = 0;
     bool stream_dropping_ = false;
+    bool analysis_pending_ = false;  // relay_client() stopped at a message awaiting analysis
 };
 
 }  // namespace pgsieve::session
