@@ -5,7 +5,11 @@ tests/CMakeLists.txt), which provides a throwaway PostgreSQL 15 through
 libpq's environment variables and stops it afterwards.
 """
 
+import base64
+import hashlib
+import hmac
 import os
+import struct
 import subprocess
 
 import pytest
@@ -266,3 +270,40 @@ def proxy(request, postgres, tmp_path_factory):
     yield p
     rc = p.stop()
     assert rc == 0, f"pgsieve exited with {rc}: {p.read_log()}"
+
+
+def scram_login(sock, user, password, then=b""):
+    """SCRAM-SHA-256 by hand, sending `then` in the same packet as the final message."""
+    def message(kind, body):
+        return kind + struct.pack("!I", len(body) + 4) + body
+
+    def read_message():
+        head = b""
+        while len(head) < 5:
+            head += sock.recv(5 - len(head))
+        kind, length = head[:1], struct.unpack("!I", head[1:])[0]
+        body = b""
+        while len(body) < length - 4:
+            body += sock.recv(length - 4 - len(body))
+        return kind, body
+
+    params = b"user\0" + user.encode() + b"\0database\0app\0\0"
+    sock.sendall(struct.pack("!II", len(params) + 8, 196608) + params)
+    kind, body = read_message()
+    assert kind == b"R" and b"SCRAM-SHA-256" in body
+    nonce = base64.b64encode(os.urandom(18)).decode()
+    first_bare = f"n=,r={nonce}"
+    first = ("n,," + first_bare).encode()
+    sock.sendall(message(b"p", b"SCRAM-SHA-256\0" + struct.pack("!I", len(first)) + first))
+    kind, body = read_message()
+    server_first = body[4:].decode()
+    attrs = dict(a.split("=", 1) for a in server_first.split(","))
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(attrs["s"]), int(attrs["i"]))
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    without_proof = f"c=biws,r={attrs['r']}"
+    auth = f"{first_bare},{server_first},{without_proof}".encode()
+    signature = hmac.new(stored_key, auth, hashlib.sha256).digest()
+    proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, signature))).decode()
+    sock.sendall(message(b"p", f"{without_proof},p={proof}".encode()) + then)
+    return read_message

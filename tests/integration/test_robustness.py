@@ -3,12 +3,14 @@ memory one statement, one Query or one connection may take, each named after
 the attack, each leaving the other sessions working."""
 
 import os
+import socket
 import threading
 
 import psycopg
 import pytest
 
-from conftest import CLIENT_PASSWORD, Proxy, free_port, proxy_config, psql, release_only, UPSTREAM_PASSWORD
+from conftest import (CLIENT_PASSWORD, UPSTREAM_PASSWORD, Proxy, free_port, proxy_config, psql, scram_login,
+                      under_sanitizer)
 
 
 def start(tmp_path, listen_extra="", args=("--threads", "1"), **config):
@@ -60,7 +62,7 @@ def test_attack_a_query_of_40000_statements_is_refused_before_it_is_parsed(singl
     before = rss_kib(single.process.pid)
     error = refusal(single, "SELECT 1;" * 25000)
     assert "25000 statements, more than listen.max_statements_per_query=100" in str(error)
-    if not os.environ.get("PGSIEVE_SANITIZER_REPORTS"):
+    if not under_sanitizer():
         assert rss_kib(single.process.pid) - before < 32 * 1024
 
 
@@ -116,3 +118,79 @@ def test_a_long_statement_within_the_deadline_runs(single):
         cur.execute("SELECT count(*) FROM customers WHERE id = ANY(%s) AND name <> '" + "x" * 8000 + "'",
                     ([1, 2, 3],), prepare=True)
         assert cur.fetchone() == (3,)
+
+
+def stays_within(proxy, kib, attack):
+    """Runs `attack` in a thread while sampling pgsieve's RSS; the growth it saw (KiB).
+    The bound is asserted for the release build only (a sanitizer's quarantine keeps freed memory)."""
+    pid = proxy.process.pid
+    before = rss_kib(pid)
+    peak = [before]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_kib(pid))
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        attack()
+    finally:
+        done.set()
+        sampler.join()
+    growth = peak[0] - before
+    if not under_sanitizer():
+        assert growth < kib, f"pgsieve grew by {growth} KiB during the attack (bound {kib} KiB)"
+    return growth
+
+
+def test_attack_pipelined_syncs_without_reading_replies_stay_within_bounded_memory(single):
+    # Each 5-byte Sync cost ~450 bytes in flight: 4 MB of them, never reading a
+    # reply, once grew a session without bound. Now pgsieve stops reading the
+    # client at max_in_flight_requests, as PostgreSQL stops when its replies back up.
+    def attack():
+        with socket.create_connection(("127.0.0.1", single.port), timeout=30) as sock:
+            scram_login(sock, "cs_bot", CLIENT_PASSWORD)
+            sock.settimeout(3)
+            syncs = b"S\0\0\0\x04" * 100000
+            sent = 0
+            try:
+                for _ in range(40):
+                    sock.sendall(syncs)
+                    sent += len(syncs)
+            except (socket.timeout, OSError):
+                pass  # pgsieve stopped reading: the attack is held at the socket
+            assert sent < 40 * len(syncs), "pgsieve read every Sync without replies being read"
+
+    stays_within(single, 32 * 1024, attack)
+    assert works(single)
+
+
+def test_attack_many_long_distinct_statements_do_not_grow_the_decision_cache(single):
+    # 256 cached decisions of up to 1 MiB each, keys stored twice, once let one
+    # session hold ~512 MiB; the cache is now bounded at 1 MiB per session.
+    def attack():
+        with psycopg.connect(single.dsn(), autocommit=True) as conn:
+            for i in range(200):
+                filler = f"/* {i} " + "x" * 100000 + " */"
+                assert conn.execute(f"SELECT count(*) FROM customers {filler}").fetchone() == (3,)
+
+    stays_within(single, 48 * 1024, attack)
+
+
+def test_attack_a_session_cannot_hold_more_than_the_named_statement_bound(single):
+    with psycopg.connect(single.dsn(), autocommit=True) as conn:
+        with pytest.raises(psycopg.Error) as info:
+            for i in range(5000):
+                conn.execute(f"PREPARE p{i} AS SELECT id FROM customers WHERE id = {i}")
+        assert "the most pgsieve keeps for one session" in str(info.value)
+        assert i == 4096
+        conn.execute("DEALLOCATE ALL")
+        conn.execute("PREPARE again AS SELECT 1")
+
+
+def works(proxy):
+    with psycopg.connect(proxy.dsn(), autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM customers").fetchone() == (3,)

@@ -6,9 +6,6 @@ messages pass; a Query pipelined with the SCRAM final message is answered;
 idle_in_transaction_session_timeout narrows the session; SCRAM channel
 binding over TLS; and a 150 MB row streams through in bounded memory."""
 
-import base64
-import hashlib
-import hmac
 import os
 import socket
 import struct
@@ -19,7 +16,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import CLIENT_PASSWORD, make_certificate, psql, release_only, start_proxy
+from conftest import CLIENT_PASSWORD, make_certificate, psql, release_only, scram_login, start_proxy
 
 MONITOR = """\
     policies:
@@ -133,43 +130,6 @@ def test_scram_channel_binding_over_tls(enforce):
     with psycopg.connect(enforce.dsn(sslmode="require", channel_binding="require")) as conn:
         assert conn.pgconn.ssl_in_use
         assert conn.execute("SELECT 1").fetchone() == (1,)
-
-
-def scram_login(sock, user, password, then=b""):
-    """SCRAM-SHA-256 by hand, sending `then` in the same packet as the final message."""
-    def message(kind, body):
-        return kind + struct.pack("!I", len(body) + 4) + body
-
-    def read_message():
-        head = b""
-        while len(head) < 5:
-            head += sock.recv(5 - len(head))
-        kind, length = head[:1], struct.unpack("!I", head[1:])[0]
-        body = b""
-        while len(body) < length - 4:
-            body += sock.recv(length - 4 - len(body))
-        return kind, body
-
-    params = b"user\0" + user.encode() + b"\0database\0app\0\0"
-    sock.sendall(struct.pack("!II", len(params) + 8, 196608) + params)
-    kind, body = read_message()
-    assert kind == b"R" and b"SCRAM-SHA-256" in body
-    nonce = base64.b64encode(os.urandom(18)).decode()
-    first_bare = f"n=,r={nonce}"
-    first = ("n,," + first_bare).encode()
-    sock.sendall(message(b"p", b"SCRAM-SHA-256\0" + struct.pack("!I", len(first)) + first))
-    kind, body = read_message()
-    server_first = body[4:].decode()
-    attrs = dict(a.split("=", 1) for a in server_first.split(","))
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(attrs["s"]), int(attrs["i"]))
-    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    without_proof = f"c=biws,r={attrs['r']}"
-    auth = f"{first_bare},{server_first},{without_proof}".encode()
-    signature = hmac.new(stored_key, auth, hashlib.sha256).digest()
-    proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, signature))).decode()
-    sock.sendall(message(b"p", f"{without_proof},p={proof}".encode()) + then)
-    return read_message
 
 
 def test_a_query_sent_with_the_scram_final_message_is_answered(enforce):

@@ -249,6 +249,8 @@ TEST_CASE("policy: what was read is reported for the audit", "[policy]") {
 
 #include <pgsieve/policy/decision_cache.hpp>
 
+#include <fmt/format.h>
+
 TEST_CASE("decision cache: keyed by generation, policy, search_path and text; bounded", "[policy]") {
     policy::decision_cache cache(2);
     auto refused = std::make_shared<policy::decision>();
@@ -266,4 +268,26 @@ TEST_CASE("decision cache: keyed by generation, policy, search_path and text; bo
     CHECK(cache.size() == 2);
     CHECK(cache.find(a, "SELECT 1"));
     CHECK_FALSE(cache.find(a, "SELECT 2"));
+}
+
+TEST_CASE("attack: long statements cannot grow the decision cache past its byte bound", "[policy][security]") {
+    // 256 entries of up to 1 MiB each, every key stored twice, once let one session hold ~512 MiB.
+    policy::decision_cache cache(256, 1 << 20);
+    const policy::decision_cache::scope a{1, "cs", "public"};
+    for (int i = 0; i < 1000; ++i) {
+        auto d = std::make_shared<policy::decision>();
+        d->scoped_sql = std::string(20000, 'x');
+        cache.insert(a, fmt::format("SELECT {} /* {} */", i, std::string(100000, 'y')), d);
+        CHECK(cache.bytes() <= (1u << 20));
+    }
+    CHECK(cache.size() > 0);
+    CHECK(cache.size() < 10);
+    // One larger than a quarter of the bound is decided each time, never kept.
+    cache.insert(a, std::string(300000, 'z'), std::make_shared<policy::decision>());
+    CHECK_FALSE(cache.find(a, std::string(300000, 'z')));
+    // Replacing an entry keeps the count right.
+    cache.insert(a, "SELECT 1", std::make_shared<policy::decision>());
+    const auto before = cache.bytes();
+    cache.insert(a, "SELECT 1", std::make_shared<policy::decision>());
+    CHECK(cache.bytes() == before);
 }

@@ -314,3 +314,22 @@ TEST_CASE("registry: within one batch a pending change is certain: ROLLBACK afte
     const auto sent = relay(h, parse("", "ROLLBACK") + bind("", "") + execute("") + sync_message());
     CHECK_FALSE(refused_upstream(sent));
 }
+
+TEST_CASE("attack: a session cannot hold more named statements than pgsieve keeps", "[session][registry][security]") {
+    harness h;
+    logged_in(h);
+    const auto now = session::clock::now();
+    std::string parses;
+    for (std::size_t i = 0; i <= session::max_named_per_session; ++i)
+        parses += parse("s" + std::to_string(i), "SELECT id FROM customers");
+    h.client_sends(parses + frame('S', ""));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    const auto sent = h.upstream_receives();
+    REQUIRE(sent.size() == session::max_named_per_session + 2);
+    CHECK(sent[session::max_named_per_session - 1].body.find("SELECT id FROM customers") != std::string::npos);
+    CHECK(sent[session::max_named_per_session].body.find("pgsieve refused this statement") != std::string::npos);
+    // Re-preparing a name already held is not a new one.
+    h.client_sends(parse("s1", "SELECT name FROM customers") + frame('S', ""));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    CHECK(h.s->upstream_output().find("SELECT name FROM customers") != std::string::npos);
+}

@@ -173,3 +173,25 @@ TEST_CASE("relay: Terminate is forwarded and ends the session", "[session]") {
     CHECK(h.s->upstream_output() == frame('X', ""));
     CHECK(h.s->take_final_client_output().empty());
 }
+
+TEST_CASE("attack: pipelined Syncs beyond the in-flight bound wait for replies instead of growing the session", "[session][relay][security]") {
+    // Each pipelined 5-byte Sync once cost ~450 bytes in flight, without bound.
+    harness h;
+    logged_in(h);
+    const auto now = session::clock::now();
+    std::string syncs;
+    for (std::size_t i = 0; i < session::max_in_flight_requests + 100; ++i) syncs += frame('S', "");
+    h.client_sends(syncs);
+    REQUIRE(h.s->relay_client(now) == session::relay_status::wait_upstream);
+    CHECK(h.s->upstream_output().size() == session::max_in_flight_requests * 5);
+    CHECK(h.s->client_input().size() == 100 * 5);  // not read past the bound: left for later
+    h.s->upstream_output().clear();
+    // PostgreSQL answers 50 of them: 50 more go.
+    std::string replies;
+    for (int i = 0; i < 50; ++i) replies += ready();
+    h.upstream_sends(replies);
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    REQUIRE(h.s->relay_client(now) == session::relay_status::wait_upstream);
+    CHECK(h.s->upstream_output().size() == 50 * 5);
+    CHECK(h.s->client_input().size() == 50 * 5);
+}

@@ -30,6 +30,7 @@ connection::connection(tcp::socket socket, server_context& context, std::list<co
       // changes clients, verifiers and policies for the next connection).
       session_(context.shared.policies.current()->cfg, context.shared),
       timer_(client_.socket().get_executor()),
+      upstream_progress_(client_.socket().get_executor()),
       started_(session::clock::now()),
       last_client_activity_(started_) {
     live_entry_ = live_.insert(live_.end(), this);
@@ -65,6 +66,7 @@ void connection::cancel_io() {
     client_.cancel();
     if (upstream_) upstream_->cancel();
     if (analysis_wait_) analysis_wait_->cancel();
+    upstream_progress_.cancel();
 }
 
 void connection::terminate(std::string_view sqlstate, std::string message) {
@@ -246,6 +248,15 @@ awaitable<bool> connection::relay_client_input() {
         }
         if (status == session::relay_status::close) co_return false;
         if (status == session::relay_status::keep_going) co_return true;
+        if (status == session::relay_status::wait_upstream) {
+            // Too many requests await replies: read no more until some come.
+            upstream_progress_.expires_at(asio::steady_timer::time_point::max());
+            waiting_for_upstream_ = true;
+            co_await upstream_progress_.async_wait(use_tuple);
+            waiting_for_upstream_ = false;
+            if (session_.closing() || !upstream_) co_return false;
+            continue;
+        }
         // A long statement: parsed and decided on the analysis pool, under a
         // deadline, while this thread serves other sessions.
         auto job = session_.take_analysis_job();
@@ -277,6 +288,7 @@ awaitable<void> connection::upstream_to_client() {
             break;
         }
         const auto status = session_.relay_upstream(session::clock::now());
+        if (waiting_for_upstream_) upstream_progress_.cancel();
         submit_audit();
         if (!session_.client_output().empty()) {
             const auto ec = co_await client_.write_all(session_.client_output());

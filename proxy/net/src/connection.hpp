@@ -62,6 +62,10 @@ private:
     session::session session_;
     std::string peer_;
     asio::steady_timer timer_;
+    // The client side waits on it while max_in_flight_requests await replies;
+    // the upstream side cancels it when replies came.
+    asio::steady_timer upstream_progress_;
+    bool waiting_for_upstream_ = false;
     session::clock::time_point started_;
     session::clock::time_point last_client_activity_;
     std::uint64_t statements_ = 0;

@@ -140,7 +140,7 @@ std::shared_ptr<const policy::decision> enforcer::current(named_entry& e, bool m
     for (auto& t : e.texts) {
         if (!t.decision || !snapshot || snapshot->generation != t.generation) {
             std::uint64_t generation = 0;
-            auto d = decide_sql(t.text, &generation, may_defer);
+            auto d = decide_sql(*t.text, &generation, may_defer);
             if (!d) return nullptr;  // deferred
             // Only a policy decision is kept; a missing catalog or policy is not the statement's.
             if (d->rule == policy::rule::catalog || d->rule == policy::rule::policy) return d;
@@ -190,6 +190,35 @@ enforcer::held_or_deferred enforcer::lookup(name_space space, const std::string&
         out.decision = std::move(d);
     }
     return out;
+}
+
+std::shared_ptr<const policy::decision> enforcer::over_named_limit(name_space space, const std::string& name,
+                                                                   std::size_t more) const {
+    if (name.empty() || registry_.may_hold(space, name) || registry_.count(space) + more <= max_named_per_session)
+        return nullptr;
+    const bool portal = space == name_space::portal;
+    return refusal(policy::rule::limit,
+                   fmt::format("pgsieve: this session holds {} {}, the most pgsieve keeps for one session",
+                               registry_.count(space), portal ? "portals" : "prepared statements"),
+                   "rule: the named statements and portals one session holds are bounded",
+                   portal ? "CLOSE cursors (or Close portals) that are no longer needed"
+                          : "DEALLOCATE (or Close) prepared statements that are no longer needed");
+}
+
+std::shared_ptr<const policy::decision> enforcer::effects_over_limit(const policy::decision& d) const {
+    std::size_t statements = 0, portals = 0;
+    for (const auto& e : d.effects) {
+        if (e.what == policy::session_effect::kind::prepare) ++statements;
+        if (e.what == policy::session_effect::kind::declare_cursor) ++portals;
+    }
+    for (const auto& e : d.effects) {
+        if (e.what == policy::session_effect::kind::prepare) {
+            if (auto r = over_named_limit(name_space::statement, e.name, statements)) return r;
+        } else if (e.what == policy::session_effect::kind::declare_cursor) {
+            if (auto r = over_named_limit(name_space::portal, e.name, portals)) return r;
+        }
+    }
+    return nullptr;
 }
 
 std::string enforcer::unused_name(name_space space) const {
@@ -247,6 +276,7 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             auto decision = audit_refusal();
             if (!decision) decision = decide_sql(m->sql, &generation, true);
             if (!decision) return out.deferred = true, out;
+            if (auto over = decision->allowed ? effects_over_limit(*decision) : nullptr) decision = std::move(over);
             registry_.next_batch();  // a Query is a unit of its own
             auto& req = make(request_kind::query);
             req.sql = m->sql;
@@ -273,6 +303,15 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             const auto m = wire::parse_parse(f.body);
             if (!m) return out.malformed = m.error(), out;
             auto decision = audit_refusal();
+            if (!decision) decision = over_named_limit(name_space::statement, std::string(m->statement));
+            if (!decision && !m->statement.empty() &&
+                registry_.prepared_text_bytes() + m->sql.size() > max_prepared_text_bytes)
+                decision = refusal(policy::rule::limit,
+                                   fmt::format("pgsieve: this session's prepared statements hold {} bytes of text, "
+                                               "the most pgsieve keeps for one session is {}",
+                                               registry_.prepared_text_bytes(), max_prepared_text_bytes),
+                                   "rule: the named statements and portals one session holds are bounded",
+                                   "DEALLOCATE (or Close) prepared statements that are no longer needed");
             if (!decision) decision = decide_sql(m->sql, &generation, true);
             if (!decision) return out.deferred = true, out;
             auto& req = make(request_kind::parse);
@@ -308,6 +347,7 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             req.name = statement;  // the audit names the prepared statement, not the portal
             if (found.entry) req.sql = found.entry->text();
             auto audit_refused = audit_refusal();
+            if (!audit_refused) audit_refused = over_named_limit(name_space::portal, std::string(bind->portal));
             req.decision = audit_refused ? audit_refused : found.decision ? found.decision : not_held(name_space::statement, statement);
             if (!req.decision->allowed) {
                 refuse(req, req.decision);
@@ -345,6 +385,7 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             }
             auto audit_refused = audit_refusal();
             req.decision = audit_refused ? audit_refused : found.decision ? found.decision : not_held(name_space::portal, portal);
+            if (auto over = req.decision->allowed ? effects_over_limit(*req.decision) : nullptr) req.decision = std::move(over);
             if (!req.decision->allowed) {
                 refuse(req, req.decision);
                 wire::message_writer(out.substitute)

@@ -71,6 +71,12 @@ private:
     std::shared_ptr<const policy::decision> not_held(name_space space, const std::string& name) const;
     // The registry changes an allowed statement makes (PREPARE, DECLARE, …), pending on its tickets.
     void pend_effects(const policy::decision& d, statement_registry::ticket first);
+    // A refusal when holding `name` (not held yet), and `more` new names in
+    // all, would take the session past max_named_per_session; else null.
+    std::shared_ptr<const policy::decision> over_named_limit(name_space space, const std::string& name,
+                                                             std::size_t more = 1) const;
+    // The same for the PREPAREs and DECLAREs an allowed statement makes.
+    std::shared_ptr<const policy::decision> effects_over_limit(const policy::decision& d) const;
     // A statement or portal name neither the session nor PostgreSQL can hold.
     std::string unused_name(name_space space) const;
 

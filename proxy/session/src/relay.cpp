@@ -35,6 +35,18 @@ void move_prefix(std::string& in, std::size_t n, std::string& out) {
     in.erase(0, n);
 }
 
+// Messages PostgreSQL answers, each an in-flight request.
+bool answered(char type) {
+    namespace fe = wire::frontend;
+    switch (type) {
+        case fe::query: case fe::parse: case fe::bind: case fe::execute: case fe::describe: case fe::close:
+        case fe::sync: case fe::function_call:
+            return true;
+        default:
+            return false;
+    }
+}
+
 bool known_frontend_type(char type) {
     namespace fe = wire::frontend;
     switch (type) {
@@ -54,6 +66,7 @@ relay_status session::relay_client(clock::time_point now) {
     std::size_t consumed = 0;
     std::size_t forwarded = 0;  // input before this was copied to upstream_out_ already
     bool terminate = false;
+    bool waiting_for_upstream = false;
     while (!terminate) {
         const auto r = wire::decode_frame(input.substr(consumed), static_cast<std::uint32_t>(cfg_->listen.max_message_bytes));
         if (r.status == wire::decode_status::need_more) break;
@@ -66,6 +79,10 @@ relay_status session::relay_client(clock::time_point now) {
             fail(wire::sqlstate::protocol_violation,
                  fmt::format("pgsieve: invalid frontend message type {}", static_cast<int>(f.type)));
             return relay_status::close;
+        }
+        if (answered(f.type) && in_flight_.size() >= max_in_flight_requests) {
+            waiting_for_upstream = true;
+            break;
         }
         auto d = enforcer_->decide(f, now);
         if (d.deferred) {
@@ -99,7 +116,8 @@ relay_status session::relay_client(clock::time_point now) {
         state_ = state::closing;
         return relay_status::close;
     }
-    return analysis_pending_ ? relay_status::analyse : relay_status::keep_going;
+    if (analysis_pending_) return relay_status::analyse;
+    return waiting_for_upstream ? relay_status::wait_upstream : relay_status::keep_going;
 }
 
 std::optional<analysis_job> session::take_analysis_job() { return enforcer_ ? enforcer_->take_job() : std::nullopt; }

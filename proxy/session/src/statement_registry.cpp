@@ -11,7 +11,7 @@ void statement_registry::apply(const change& c) {
     switch (c.what) {
         case change::kind::put:
             space[c.name] = c.entry;
-            if (c.space == name_space::portal) opened_in_transaction_.push_back(c.name);
+            if (c.space == name_space::portal) opened_in_transaction_.insert(c.name);
             break;
         case change::kind::erase:
             space.erase(c.name);
@@ -40,9 +40,7 @@ void statement_registry::settle(ticket t) {
 void statement_registry::end_transaction(bool rolled_back) {
     std::erase_if(portals_, [&](const auto& p) {
         if (!p.second->holdable) return true;
-        return rolled_back &&
-               std::find(opened_in_transaction_.begin(), opened_in_transaction_.end(), p.first) !=
-                   opened_in_transaction_.end();
+        return rolled_back && opened_in_transaction_.contains(p.first);
     });
     opened_in_transaction_.clear();
 }
@@ -65,6 +63,26 @@ std::vector<std::shared_ptr<named_entry>> statement_registry::candidates(name_sp
         }
     }
     return out;
+}
+
+std::size_t statement_registry::count(name_space space) const {
+    std::size_t n = held(space).size();
+    for (const auto& p : pending_) {
+        if (p.c.space == space && p.c.what == change::kind::put && !held(space).contains(p.c.name)) ++n;
+    }
+    return n;
+}
+
+std::size_t statement_registry::prepared_text_bytes() const {
+    std::size_t n = 0;
+    for (const auto& [name, e] : statements_) {
+        for (const auto& t : e->texts) n += t.text->size();
+    }
+    for (const auto& p : pending_) {
+        if (p.c.space == name_space::statement && p.c.what == change::kind::put)
+            for (const auto& t : p.c.entry->texts) n += t.text->size();
+    }
+    return n;
 }
 
 bool statement_registry::may_hold(name_space space, const std::string& name) const {

@@ -2,7 +2,10 @@
 // Decisions remembered by statement text, for statements a client sends
 // again and again. A key names everything a decision depends on besides the
 // text: the policy generation (configuration and catalog), the policy and
-// the session's search_path. Not thread-safe: one cache per worker thread.
+// the session's search_path. Bounded in entries and in bytes (keys and the
+// decisions' texts), least recently used first out: a client sending long
+// statements cannot grow its session through it. Not thread-safe: one cache
+// per session.
 
 #include <pgsieve/policy/decide.hpp>
 
@@ -17,7 +20,8 @@ namespace pgsieve::policy {
 
 class decision_cache {
 public:
-    explicit decision_cache(std::size_t capacity = 4096) : capacity_(capacity) {}
+    explicit decision_cache(std::size_t max_entries = 256, std::size_t max_bytes = 1u << 20)
+        : max_entries_(max_entries), max_bytes_(max_bytes) {}
 
     // The scope of a key: bump `generation` on every reload or catalog refresh.
     struct scope {
@@ -27,19 +31,28 @@ public:
     };
 
     std::shared_ptr<const decision> find(const scope& s, std::string_view sql);
+    // An entry larger than a quarter of the byte bound is not kept.
     void insert(const scope& s, std::string_view sql, std::shared_ptr<const decision> d);
-    std::size_t size() const { return entries_.size(); }
+    std::size_t size() const { return index_.size(); }
+    std::size_t bytes() const { return bytes_; }
 
 private:
     static std::string key(const scope& s, std::string_view sql);
 
     struct entry {
+        std::string key;  // the one copy; index_ views it
         std::shared_ptr<const decision> value;
-        std::list<std::string>::iterator recency;
+        std::size_t bytes = 0;
     };
-    std::size_t capacity_;
-    std::unordered_map<std::string, entry> entries_;
-    std::list<std::string> recency_;  // most recent first
+    void evict_last();
+
+    std::size_t max_entries_, max_bytes_;
+    std::size_t bytes_ = 0;
+    std::list<entry> recency_;  // most recent first
+    std::unordered_map<std::string_view, std::list<entry>::iterator> index_;
 };
+
+// What a decision holds in memory, roughly (its texts and lists).
+[[nodiscard]] std::size_t approximate_bytes(const decision& d);
 
 }  // namespace pgsieve::policy

@@ -62,6 +62,12 @@ struct settled {
     char transaction_status = 'I';
 };
 
+// Requests one session may have awaiting replies. Past it the session stops
+// reading the client until PostgreSQL has answered some, as PostgreSQL
+// itself stops reading when its replies back up: a client pipelining Syncs
+// without reading (each ~450 bytes here) cannot grow the process.
+inline constexpr std::size_t max_in_flight_requests = 8192;
+
 class in_flight {
 public:
     // A request just forwarded. After an extended-protocol error PostgreSQL

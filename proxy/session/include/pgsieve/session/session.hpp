@@ -63,8 +63,10 @@ struct shared_state {
 
 // keep_going: read on; analyse: run take_analysis_job() off this thread,
 // report it (on_analysis / on_analysis_timeout), then call relay_client()
-// again before reading more; close: stop relaying.
-enum class relay_status { keep_going, analyse, close };
+// again before reading more; wait_upstream: max_in_flight_requests await
+// replies: call relay_client() again (before reading more) once
+// relay_upstream() has run; close: stop relaying.
+enum class relay_status { keep_going, analyse, wait_upstream, close };
 
 class client_handshake;
 class enforcer;

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,7 @@ enum class name_space { statement, portal };
 // either text, so it keeps every one, and all must stay allowed.
 struct named_entry {
     struct text_decision {
-        std::string text;
+        std::shared_ptr<const std::string> text;  // shared by the portals bound from it
         // The decision that allowed it, and the policy generation that made
         // it (decided again when the generation changes). Null until decided.
         std::shared_ptr<const policy::decision> decision;
@@ -46,12 +47,19 @@ struct named_entry {
     static std::shared_ptr<named_entry> of(std::string text, std::shared_ptr<const policy::decision> decision = nullptr,
                                            std::uint64_t generation = 0, bool holdable = false) {
         auto e = std::make_shared<named_entry>();
-        e->texts.push_back({std::move(text), std::move(decision), generation});
+        e->texts.push_back({std::make_shared<const std::string>(std::move(text)), std::move(decision), generation});
         e->holdable = holdable;
         return e;
     }
-    const std::string& text() const { return texts.back().text; }
+    const std::string& text() const { return *texts.back().text; }
 };
+
+// The most prepared statements, and the most portals, pgsieve keeps for one
+// session (each holds its text): clients cache far fewer (psycopg 100,
+// asyncpg 100, pgJDBC 256).
+inline constexpr std::size_t max_named_per_session = 4096;
+// And the most text their prepared statements hold together.
+inline constexpr std::size_t max_prepared_text_bytes = 32u << 20;
 
 class statement_registry {
 public:
@@ -84,6 +92,10 @@ public:
     bool may_hold(name_space space, const std::string& name) const;
 
     std::size_t size(name_space space) const { return held(space).size(); }
+    // Names held or pending creation (an upper bound on what the session may hold once answered).
+    std::size_t count(name_space space) const;
+    // The text the prepared statements held or pending creation hold.
+    std::size_t prepared_text_bytes() const;
 
 private:
     using names = std::map<std::string, std::shared_ptr<named_entry>>;
@@ -92,8 +104,9 @@ private:
     void apply(const change& c);
 
     names statements_, portals_;
-    // Portals created in the transaction now open (for end_transaction).
-    std::vector<std::string> opened_in_transaction_;
+    // Portals created in the transaction now open (for end_transaction);
+    // a name re-bound in it is there once.
+    std::set<std::string> opened_in_transaction_;
     struct pending {
         ticket t;
         std::uint64_t batch;
