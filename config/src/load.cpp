@@ -220,13 +220,32 @@ void read_cluster(loader& l, const located& at) {
     }
     if (const auto* f = find(fields, "peers")) {
         for (const auto& item : l.reader.sequence(*f)) {
-            if (auto peer = read_peer(l, item)) out.peers.push_back(std::move(*peer));
+            // host:port, or {address: host:port, instance: NAME}.
+            std::optional<peer_address> peer;
+            std::optional<std::string> instance;
+            if (item.node && item.node.IsMap()) {
+                const auto entry = l.reader.mapping(item, {"address", "instance"});
+                if (const auto* a = l.require(entry, item, "address")) peer = read_peer(l, *a);
+                if (const auto* i = find(entry, "instance")) instance = l.reader.string(*i);
+            } else {
+                peer = read_peer(l, item);
+            }
+            if (!peer) continue;
+            if (instance) {
+                peer->instance = *instance;
+            } else {
+                in6_addr ignored{};
+                const bool address = inet_pton(AF_INET, peer->host.c_str(), &ignored) == 1 ||
+                                     inet_pton(AF_INET6, peer->host.c_str(), &ignored) == 1;
+                const auto dot = peer->host.find('.');
+                if (!address && dot != std::string::npos) peer->instance = peer->host.substr(0, dot);
+            }
+            out.peers.push_back(std::move(*peer));
         }
+        // Forwarded cancels are taken only on the peer port (never on the client port).
         if (!out.peers.empty() && !out.peer_listen)
-            l.cfg.warnings.push_back({f->line, f->key,
-                                      "without cluster.peer_listen, peers reach a replica on its client port, which "
-                                      "closes while it drains: its last statements cannot be cancelled from another "
-                                      "replica"});
+            l.reader.error(*f, "cluster.peers needs cluster.peer_listen: peers forward cancels to each other's peer "
+                               "port, which takes them only from the peers' addresses");
     }
 }
 

@@ -88,7 +88,7 @@ class Fleet:
         # give them all): a replica's own keys are never forwarded, so the
         # entry for itself is inert. Peers take forwarded cancels on their
         # peer port, which stays open while a replica drains.
-        peers = ", ".join(f"127.0.0.1:{p}" for p in self.peer_ports)
+        peers = ", ".join(f"{{address: '127.0.0.1:{p}', instance: replica-{n}}}" for n, p in enumerate(self.peer_ports))
         extra = (f"admin: {{address: 127.0.0.1, port: {self.admin_ports[i]}}}\n"
                  f"cluster: {{instance_id: replica-{i}, peer_listen: '127.0.0.1:{self.peer_ports[i]}', "
                  f"peers: [{peers}]}}\n")
@@ -277,8 +277,10 @@ def test_a_statement_on_a_draining_replica_can_still_be_cancelled_through_the_ot
     # Cancelled (57014) well inside the 5 s grace, not ended by the shutdown (57P01).
     assert outcome.get("result") == "QueryCanceled", (outcome, stopping.read_log()[-2000:])
     assert outcome["seconds"] < 4, outcome
+    # The client is answered at once; the forward is logged when the peer has acted.
+    wait_until(lambda: sum(count(fleet, "cancel_sent_to_peers")) == sum(before) + 1, "the forward to be logged")
     after = count(fleet, "cancel_sent_to_peers")
-    assert after[0] == before[0] and sum(after) == sum(before) + 1, (before, after)
+    assert after[0] == before[0], (before, after)
     assert '"from":"peer replica"' in stopping.read_log()
     victim.close()
     assert stopping.process.wait(timeout=10) == 0
@@ -286,29 +288,98 @@ def test_a_statement_on_a_draining_replica_can_still_be_cancelled_through_the_ot
         sessions[i].close()
 
 
-def test_attack_a_cancel_with_an_unknown_key_fans_out_once_per_peer_and_never_loops(fleet):
-    """An unauthenticated client can make a replica open connections to its
-    peers: one CancelRequest with a key nobody issued costs exactly one
-    connection per peer address, and the peers never pass it on again — a
-    forwarded request, whatever port it arrives on, is not forwarded."""
+def replica_tag(instance_id):
+    """The tag a replica's cancel keys carry in their secret's high byte (session/cancel_registry.cpp)."""
+    h = 2166136261
+    for c in instance_id.encode():
+        h = ((h ^ c) * 16777619) & 0xFFFFFFFF
+    return (h ^ (h >> 8) ^ (h >> 16) ^ (h >> 24)) & 0xFF
+
+
+def tagged_secret(tag, low=0x5eed):
+    value = (tag << 24) | low
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def test_attack_a_cancel_with_an_unknown_key_goes_only_to_the_replica_its_tag_names(fleet):
+    """An unauthenticated client can make a replica open a connection to a
+    peer: one CancelRequest with a key nobody issued costs at most one
+    connection, to the replica the key's tag names (none when no replica has
+    that tag), and the client is answered at once. Each packet once opened a
+    connection to every peer and held the client's socket for 5 s."""
+    tags = [replica_tag(f"replica-{i}") for i in range(3)]
     before = count(fleet, "cancel_sent_to_peers")
-    send_raw(fleet.ports[1], cancel_request(4242, 0x5eed))
-    wait_until(lambda: count(fleet, "cancel_sent_to_peers")[1] == before[1] + 1, "the fan-out")
+    send_raw(fleet.ports[1], cancel_request(4242, tagged_secret(tags[2])))
+    wait_until(lambda: count(fleet, "cancel_sent_to_peers")[1] == before[1] + 1, "the forward")
     log = fleet.replicas[1].read_log()
-    assert '"event":"cancel_sent_to_peers"' in log and '"replicas":3' in log.split('"event":"cancel_sent_to_peers"')[-1]
-    # A client sending pgsieve's forwarded code itself: acted on as a plain cancel, never forwarded.
-    send_raw(fleet.ports[2], cancel_request(4242, 0x5eed, code=80877124))
+    assert '"replicas":1' in log.split('"event":"cancel_sent_to_peers"')[-1]
+    # A tag no replica has: not forwarded at all.
+    unused = next(t for t in range(256) if t not in tags)
+    dropped = count(fleet, "cancel_not_forwarded")[1]
+    send_raw(fleet.ports[1], cancel_request(4242, tagged_secret(unused)))
+    wait_until(lambda: count(fleet, "cancel_not_forwarded")[1] == dropped + 1, "the refusal to forward")
+    assert "no peer has the key's replica tag" in fleet.replicas[1].read_log()
+    # A client sending pgsieve's forwarded code on the client port: dropped, never acted on or forwarded.
+    send_raw(fleet.ports[2], cancel_request(4242, tagged_secret(tags[0]), code=80877124))
     time.sleep(0.5)
     assert count(fleet, "cancel_sent_to_peers") == [before[0], before[1] + 1, before[2]]
-    # The peer port takes forwarded CancelRequests only: a session start or a plain cancel is refused.
+    assert "forwarded CancelRequest on the client port" in fleet.replicas[2].read_log()
+    # The peer port takes forwarded CancelRequests only: a session start or a plain cancel is refused…
     refused = count(fleet, "peer_port_refused")[0]
     startup = b"user\0cs_bot\0database\0app\0\0"
     send_raw(fleet.peer_ports[0], struct.pack("!ii", 8 + len(startup), 196608) + startup)
     send_raw(fleet.peer_ports[0], cancel_request(4242, 0x5eed))
     wait_until(lambda: count(fleet, "peer_port_refused")[0] == refused + 2, "the peer port to refuse both")
+    # …and only from the peers' addresses: anyone else is closed unread.
+    with socket.create_connection(("127.0.0.1", fleet.peer_ports[0]), timeout=5,
+                                  source_address=("127.0.0.2", 0)) as s:
+        s.sendall(cancel_request(4242, tagged_secret(tags[0]), code=80877124))
+        try:
+            assert s.recv(64) == b""
+        except ConnectionResetError:
+            pass
+    wait_until(lambda: "not an address cluster.peers resolves to" in fleet.replicas[0].read_log(),
+               "the stranger to be refused")
     # Nothing was cancelled, and every replica still serves.
     for n in range(3):
         with fleet.connect(f"after-fan-out-{n}") as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def open_descriptors(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_attack_a_flood_of_foreign_cancel_keys_opens_a_bounded_number_of_connections(fleet):
+    """~2,200 unknown-key packets every 5 s once exhausted the descriptor
+    limit and every client was refused. Forwards are now capped (64 at once,
+    4 per client address, 20 a second) and the client answered at once."""
+    target = fleet.replicas[1]
+    tag = replica_tag("replica-2")
+    baseline = open_descriptors(target.process.pid)
+    peak = [baseline]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], open_descriptors(target.process.pid))
+            stop.wait(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        for n in range(2000):
+            with socket.create_connection(("127.0.0.1", fleet.ports[1]), timeout=5) as s:
+                s.sendall(cancel_request(4242 + n, tagged_secret(tag, n & 0xFFFFFF)))
+    finally:
+        stop.set()
+        sampler.join()
+    assert peak[0] - baseline < 200, (baseline, peak[0])
+    wait_until(lambda: "cancel_not_forwarded" in target.read_log(), "forwards to be refused past the limits")
+    forwarded = target.read_log().count('"event":"cancel_sent_to_peers"')
+    assert forwarded < 500, forwarded
+    for n in range(3):
+        with fleet.connect(f"after-flood-{n}") as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
 
 

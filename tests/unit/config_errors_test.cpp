@@ -202,28 +202,38 @@ TEST_CASE("load_error formats as FILE:LINE: key: message", "[config]") {
     CHECK(r.error()[0].str() == "/etc/pgsieve/pgsieve.yaml:2: listen.port: expected a whole number, found \"x\"");
 }
 
-TEST_CASE("config: cluster peers are host:port, the port defaulting to 6432", "[config]") {
-    const auto loaded =
-        config::load_text(base + "cluster:\n  instance_id: pgsieve-0\n  peers: [pgsieve-1.pgsieve:6433, pgsieve-2]\n",
-                          "/etc/pgsieve/pgsieve.yaml", env().get());
+TEST_CASE("config: cluster peers are host:port, the port defaulting to 6432, each naming its replica", "[config]") {
+    const auto loaded = config::load_text(
+        base + "cluster:\n  instance_id: pgsieve-0\n  peer_listen: 0.0.0.0:6433\n"
+               "  peers: [pgsieve-1.pgsieve:6433, pgsieve-2, 10.0.0.7:6433, {address: 'peers:6433', instance: r-3}]\n",
+        "/etc/pgsieve/pgsieve.yaml", env().get());
     REQUIRE(loaded);
     const auto& cluster = (*loaded)->cluster;
     CHECK(cluster.instance_id == "pgsieve-0");
-    REQUIRE(cluster.peers.size() == 2);
+    REQUIRE(cluster.peers.size() == 4);
     CHECK(cluster.peers[0].host == "pgsieve-1.pgsieve");
     CHECK(cluster.peers[0].port == 6433);
+    CHECK(cluster.peers[0].instance == "pgsieve-1");  // a StatefulSet pod's DNS name
     CHECK(cluster.peers[1].host == "pgsieve-2");
     CHECK(cluster.peers[1].port == 6432);
-    // Without a peer port, a draining replica cannot be reached: said, not refused.
-    REQUIRE((*loaded)->warnings.size() == 1);
-    CHECK((*loaded)->warnings[0].key == "cluster.peers");
-    CHECK((*loaded)->warnings[0].message.find("cluster.peer_listen") != std::string::npos);
+    CHECK(cluster.peers[1].instance.empty());  // one label: a Service that may be several replicas
+    CHECK(cluster.peers[2].instance.empty());  // an address names no replica
+    CHECK(cluster.peers[3].host == "peers");
+    CHECK(cluster.peers[3].instance == "r-3");
+    CHECK((*loaded)->warnings.empty());
+}
+
+TEST_CASE("config error: cluster.peers without cluster.peer_listen", "[config][security]") {
+    // Forwarded cancels are taken only on the peer port, from the peers' addresses.
+    CHECK_THAT(only_error(base + "cluster:\n  peers: [pgsieve-1:6433]\n"),
+               Contains("cluster.peers: cluster.peers needs cluster.peer_listen"));
 }
 
 TEST_CASE("config error: a cluster peer that is not host:port names the entry", "[config]") {
-    CHECK_THAT(only_error(base + "cluster:\n  peers: [pgsieve-1:http]\n"),
+    CHECK_THAT(only_error(base + "cluster:\n  peer_listen: 0.0.0.0:6433\n  peers: [pgsieve-1:http]\n"),
                Contains("cluster.peers[0]: \"pgsieve-1:http\" is not host:port"));
-    CHECK_THAT(only_error(base + "cluster:\n  peers: [\":6432\"]\n"), Contains("names no host"));
+    CHECK_THAT(only_error(base + "cluster:\n  peer_listen: 0.0.0.0:6433\n  peers: [\":6432\"]\n"),
+               Contains("names no host"));
     CHECK_THAT(only_error(base + "cluster:\n  peer: []\n"), Contains("cluster.peer: unknown key"));
 }
 

@@ -190,29 +190,50 @@ TEST_CASE("session: CancelRequest with a known key is forwarded, an unknown one 
     CHECK(other.s->client_output().empty());
 }
 
-TEST_CASE("session: a CancelRequest with a foreign key goes to the peer replicas, once", "[session]") {
-    const auto clustered = session_yaml + "cluster: {instance_id: a, peers: [b.internal:6432, c.internal:6432]}\n";
+TEST_CASE("session: a CancelRequest whose key another replica issued goes to the peers, once", "[session]") {
+    const auto clustered = session_yaml +
+                           "cluster: {instance_id: a, peer_listen: 127.0.0.1:6433, "
+                           "peers: [b.internal:6433, c.internal:6433]}\n";
+    const auto tagged = [](std::uint8_t tag) {
+        return static_cast<std::int32_t>((std::uint32_t(tag) << 24) | 0x123456u);
+    };
     harness h(clustered);
+    h.shared.cancels.set_tag(session::replica_tag("a"));
     std::string out;
-    wire::write_cancel_request(out, {111, 222});
+    wire::write_cancel_request(out, {111, tagged(session::replica_tag("b"))});
     h.client_sends(out);
     REQUIRE(h.next() == action::forward_cancel_to_peers);
     CHECK_FALSE(h.s->cancel_request().forwarded);
 
-    // Forwarded by a peer and unknown here too: dropped, never passed on (no loop).
-    harness peer(clustered);
+    // A key with this replica's own tag that it does not hold: dropped here, never sent around.
+    harness own(clustered);
+    own.shared.cancels.set_tag(session::replica_tag("a"));
     out.clear();
-    wire::write_cancel_request(out, {111, 222, true});
-    peer.client_sends(out);
-    CHECK(peer.next() == action::close);
+    wire::write_cancel_request(out, {111, tagged(session::replica_tag("a"))});
+    own.client_sends(out);
+    CHECK(own.next() == action::close);
 
-    // A key this replica issued is cancelled here, forwarded or not.
+    // The keys this replica issues carry its tag, and it cancels them here.
     harness owner(clustered);
+    owner.shared.cancels.set_tag(session::replica_tag("a"));
     const auto key = owner.shared.cancels.add({"db.internal", 5432, {111, 222}});
+    CHECK(session::tag_of(key) == session::replica_tag("a"));
     out.clear();
-    wire::write_cancel_request(out, {key.process_id, key.secret_key, true});
+    wire::write_cancel_request(out, {key.process_id, key.secret_key});
     owner.client_sends(out);
     CHECK(owner.next() == action::forward_cancel);
+}
+
+TEST_CASE("attack: a peer's forwarded cancel code on the client port is dropped", "[session][security]") {
+    // Forwarded CancelRequests are taken only on cluster.peer_listen, from the peers' addresses.
+    const auto clustered = session_yaml + "cluster: {instance_id: a, peer_listen: 127.0.0.1:6433, peers: [b.internal:6433]}\n";
+    harness owner(clustered);
+    const auto key = owner.shared.cancels.add({"db.internal", 5432, {111, 222}});
+    std::string out;
+    wire::write_cancel_request(out, {key.process_id, key.secret_key, true});
+    owner.client_sends(out);
+    CHECK(owner.next() == action::close);
+    CHECK(owner.s->client_output().empty());
 }
 
 TEST_CASE("session: a startup packet over 10000 bytes is dropped without a reply, as PostgreSQL does", "[session]") {

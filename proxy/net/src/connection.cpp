@@ -315,38 +315,16 @@ awaitable<void> connection::forward_cancel() {
     client_.close();
 }
 
-// A key this replica did not issue: behind a load balancer, a peer may own
-// it. Every peer gets it at once, marked forwarded (so none passes it on);
-// the one that issued it cancels, the others drop it. A peer name may
-// resolve to several replicas (a Kubernetes headless Service): each address
-// gets it. Listing the replica itself is harmless. The client is told once
-// all have answered, as with a local cancel.
+// A key another replica issued (its tag says which): behind a load
+// balancer, the client's cancel may land here. The forwarder sends it to that
+// replica's peer port, within its limits; the client is answered at once,
+// so a flood of unknown keys holds neither its sockets nor ours.
 awaitable<void> connection::forward_cancel_to_peers() {
-    auto request = session_.cancel_request();
-    request.forwarded = true;
-    std::vector<tcp::endpoint> replicas;
-    for (const auto& p : session_.config().cluster.peers) {
-        const auto found = co_await resolve_all(p.host, p.port);
-        if (found.empty()) log::warn("cancel_peer_unresolved", {{"peer_replica", fmt::format("{}:{}", p.host, p.port)}});
-        replicas.insert(replicas.end(), found.begin(), found.end());
-    }
-    auto executor = co_await asio::this_coro::executor;
-    auto remaining = std::make_shared<std::size_t>(replicas.size());
-    // Shared with the senders: a shutdown may destroy this frame first.
-    auto all_done = std::make_shared<asio::steady_timer>(executor, asio::steady_timer::time_point::max());
-    for (const auto& replica : replicas) {
-        asio::co_spawn(executor, send_cancel({replica}, request),
-                       [remaining, all_done, replica](std::exception_ptr, bool reached) {
-                           if (!reached)
-                               log::warn("cancel_peer_unreachable",
-                                         {{"peer_replica", fmt::format("{}:{}", replica.address().to_string(),
-                                                                       replica.port())}});
-                           if (--*remaining == 0) all_done->cancel();
-                       });
-    }
-    if (*remaining > 0) co_await all_done->async_wait(use_tuple);
-    log::info("cancel_sent_to_peers", {{"peer", peer_}, {"replicas", replicas.size()}});
+    error_code ec;
+    const auto from = client_.socket().remote_endpoint(ec);
+    if (!ec && context_.forwarder) context_.forwarder->forward(session_.cancel_request(), from.address());
     client_.close();
+    co_return;
 }
 
 }  // namespace pgsieve::net

@@ -4,6 +4,7 @@
 
 #include "analysis_pool.hpp"
 #include "asio.hpp"
+#include "cancel_forward.hpp"
 #include "stream.hpp"
 
 #include <pgsieve/config/config.hpp>
@@ -23,6 +24,7 @@ struct server_context {
     std::unique_ptr<asio::ssl::context> client_tls;    // null without listen.tls
     std::unique_ptr<asio::ssl::context> upstream_tls;  // null with sslmode: disable
     std::unique_ptr<analysis_pool> analysis;           // long statements are parsed and decided there
+    std::unique_ptr<cancel_forwarder> forwarder;       // null without cluster.peers
     std::atomic<int> connections{0};
 };
 

@@ -23,8 +23,8 @@ constexpr auto read_deadline = std::chrono::seconds(5);
 }  // namespace
 
 peer_listener::peer_listener(asio::io_context& io, const tcp::endpoint& endpoint,
-                             const session::cancel_registry& cancels)
-    : acceptor_(io), cancels_(cancels) {
+                             const session::cancel_registry& cancels, const peer_directory& peers)
+    : acceptor_(io), cancels_(cancels), peers_(peers) {
     error_code ec;
     acceptor_.open(endpoint.protocol(), ec);
     if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
@@ -46,6 +46,16 @@ awaitable<void> peer_listener::accept_loop() {
             continue;
         }
         if (*active_ >= max_active) continue;  // the socket closes here
+        error_code ignored;
+        const auto from = socket.remote_endpoint(ignored);
+        if (ignored || !peers_.is_peer(from.address())) {
+            // Only the peers (cluster.peers, resolved) forward cancels here.
+            const auto now = std::chrono::steady_clock::now();
+            if (now - refused_logged_ >= std::chrono::seconds(10) && (refused_logged_ = now, true))
+                log::warn("peer_port_refused", {{"peer", ignored ? std::string("unknown") : from.address().to_string()},
+                                                {"why", "not an address cluster.peers resolves to"}});
+            continue;
+        }
         asio::co_spawn(acceptor_.get_executor(), serve(std::move(socket)), asio::detached);
     }
 }

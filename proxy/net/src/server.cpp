@@ -77,8 +77,14 @@ struct server::impl {
     server_options options;
     std::unique_ptr<policy_refresher> refresher;
     std::vector<std::unique_ptr<worker>> workers;
-    std::unique_ptr<peer_listener> peers;  // on the first worker's io_context; null without cluster.peer_listen
-    std::unique_ptr<tcp::acceptor> admin;  // on the first worker's io_context; null without admin:
+    // The admin endpoint, the peer port and cancel forwarding run on a
+    // thread of their own: a worker held up (by a slow audit disk, say) must
+    // not fail the health checks or stall a peer's cancel.
+    asio::io_context control{1};
+    std::thread control_thread;
+    std::unique_ptr<peer_directory> directory;    // null without cluster.peers
+    std::unique_ptr<peer_listener> peers;  // null without cluster.peer_listen
+    std::unique_ptr<tcp::acceptor> admin;  // null without admin:
 };
 
 namespace {
@@ -170,16 +176,20 @@ server::server(std::shared_ptr<const config::config> cfg, server_options options
             throw std::runtime_error(fmt::format("cannot listen on {}:{}: {}", listen.address, listen.port, ec.message()));
         impl_->workers.push_back(std::move(w));
     }
+    ctx.shared.cancels.set_tag(session::replica_tag(instance_id(*ctx.cfg)));
+    impl_->directory = std::make_unique<peer_directory>(impl_->control.get_executor(), ctx.shared.policies);
+    if (!ctx.cfg->cluster.peers.empty())
+        ctx.forwarder = std::make_unique<cancel_forwarder>(impl_->control.get_executor(), *impl_->directory);
     if (const auto& p = ctx.cfg->cluster.peer_listen) {
         const auto peer_address = asio::ip::make_address(p->host, ec);
         if (ec) throw std::runtime_error(fmt::format("cluster.peer_listen \"{}\": {}", p->host, ec.message()));
-        impl_->peers = std::make_unique<peer_listener>(impl_->workers.front()->io, tcp::endpoint(peer_address, p->port),
-                                                       ctx.shared.cancels);
+        impl_->peers = std::make_unique<peer_listener>(impl_->control, tcp::endpoint(peer_address, p->port),
+                                                       ctx.shared.cancels, *impl_->directory);
     }
     if (const auto& admin = ctx.cfg->admin) {
         const auto admin_address = asio::ip::make_address(admin->address, ec);
         if (ec) throw std::runtime_error(fmt::format("admin.address \"{}\": {}", admin->address, ec.message()));
-        auto a = std::make_unique<tcp::acceptor>(impl_->workers.front()->io);
+        auto a = std::make_unique<tcp::acceptor>(impl_->control);
         const tcp::endpoint admin_endpoint(admin_address, admin->port);
         a->open(admin_endpoint.protocol(), ec);
         if (!ec) a->set_option(tcp::acceptor::reuse_address(true), ec);
@@ -196,6 +206,8 @@ server::~server() {
     // The pool's jobs post their results to the workers' io_contexts: it
     // stops (and drops what is queued) while they still exist.
     impl_->context.analysis.reset();
+    impl_->control.stop();
+    if (impl_->control_thread.joinable()) impl_->control_thread.join();
 }
 
 void server::run() {
@@ -207,13 +219,17 @@ void server::run() {
         asio::co_spawn(w->io, heartbeat(*w), asio::detached);
     }
 
-    // Signals, the peer port and the admin endpoint are handled on the first worker's thread.
+    // Signals are handled on the first worker's thread; the peer port, the
+    // peers' addresses and the admin endpoint on the control thread.
     auto& main_io = workers.front()->io;
+    impl_->directory->start();
     if (impl_->peers) impl_->peers->start();
     if (impl_->admin)
-        asio::co_spawn(main_io, serve_admin(*impl_->admin,
+        asio::co_spawn(impl_->control,
+                       serve_admin(*impl_->admin,
                                    [&ctx, &workers](std::string_view path) { return admin_answer(ctx, workers, path); }),
                        asio::detached);
+    impl_->control_thread = std::thread([&control = impl_->control] { control.run(); });
     asio::signal_set signals(main_io, SIGTERM, SIGINT);
     asio::signal_set hangup(main_io, SIGHUP);
     std::function<void(error_code, int)> on_hangup = [&](error_code ec, int) {
@@ -253,10 +269,10 @@ void server::run() {
     signals.async_wait([&](error_code ec, int signo) {
         if (ec) return;
         hangup.cancel();
-        if (impl_->admin) {
+        if (impl_->admin) asio::post(impl_->control, [&a = *impl_->admin] {
             error_code ignored;
-            impl_->admin->close(ignored);
-        }
+            a.close(ignored);
+        });
         log::info("shutdown", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"},
                                {"connections", ctx.connections.load()},
                                {"grace_ms", impl_->options.shutdown_grace.count()}});
@@ -290,6 +306,8 @@ void server::run() {
     for (std::size_t i = 1; i < workers.size(); ++i) {
         if (workers[i]->thread.joinable()) workers[i]->thread.join();
     }
+    impl_->control.stop();
+    if (impl_->control_thread.joinable()) impl_->control_thread.join();
     impl_->refresher->stop();
     log::info("stopped");
 }

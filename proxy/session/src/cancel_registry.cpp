@@ -6,6 +6,16 @@
 
 namespace pgsieve::session {
 
+std::uint8_t replica_tag(std::string_view instance_id) {
+    // FNV-1a: the same tag on every replica and every build, folded to a byte.
+    std::uint32_t h = 2166136261u;
+    for (const char c : instance_id) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 16777619u;
+    }
+    return static_cast<std::uint8_t>(h ^ (h >> 8) ^ (h >> 16) ^ (h >> 24));
+}
+
 wire::backend_key cancel_registry::add(cancel_target target) {
     std::lock_guard lock(mutex_);
     for (;;) {
@@ -16,7 +26,10 @@ wire::backend_key cancel_registry::add(cancel_target target) {
         // NotificationResponse match what the client was told; the secret is
         // pgsieve's own, so the upstream's is never seen.
         key.process_id = target.upstream_key.process_id;
-        std::memcpy(&key.secret_key, raw.data(), 4);
+        std::uint32_t secret = 0;
+        std::memcpy(&secret, raw.data(), 4);
+        secret = (secret & 0x00FFFFFFu) | (std::uint32_t(tag_) << 24);
+        key.secret_key = static_cast<std::int32_t>(secret);
         if (targets_.emplace(slot(key), std::move(target)).second) return key;
     }
 }

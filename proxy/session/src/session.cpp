@@ -96,13 +96,17 @@ std::optional<action> session::step_handshake() {
             return std::nullopt;
         case client_handshake::step::cancel: {
             const auto& request = handshake_->cancel_request();
+            const wire::backend_key key{request.process_id, request.secret_key};
             // An unknown key is ignored silently, as PostgreSQL does — unless
-            // a peer replica behind the same load balancer may have issued
-            // it. A forwarded request is never passed on again.
-            if (const auto target = shared_.cancels.find({request.process_id, request.secret_key})) {
+            // a peer replica behind the same load balancer issued it (its tag
+            // says so). Forwarded requests come only to the peer port.
+            if (request.forwarded) {
+                close_reason_ = "a peer's forwarded CancelRequest on the client port (peers use cluster.peer_listen)";
+                state_ = state::closed;
+            } else if (const auto target = shared_.cancels.find(key)) {
                 cancel_target_ = *target;
                 state_ = state::cancel;
-            } else if (!request.forwarded && !cfg_->cluster.peers.empty()) {
+            } else if (!cfg_->cluster.peers.empty() && tag_of(key) != shared_.cancels.tag()) {
                 state_ = state::cancel_peers;
             } else {
                 close_reason_ = "CancelRequest with an unknown key";

@@ -78,13 +78,19 @@ struct admin_settings {
 struct peer_address {
     std::string host;
     std::uint16_t port = 6432;
+    // The replica's cluster.instance_id, whose tag its cancel keys carry:
+    // `instance:`, else the host's first DNS label (a StatefulSet pod's name,
+    // pgsieve-0.pgsieve-peers → pgsieve-0). A name that resolves to several
+    // replicas, or an IP address, names none: keys whose tag no named peer
+    // has go to those addresses.
+    std::string instance;
 };
 struct cluster_settings {
     std::string instance_id;  // empty: the host name (serve fills it in)
     std::vector<peer_address> peers;
     // Where this replica takes its peers' forwarded CancelRequests (an IP
-    // address and port), open while it drains; absent: on listen's port,
-    // closed while draining. With it, `peers` name the peers' peer_listen.
+    // address and port), open while it drains; required with `peers`, which
+    // name the peers' peer_listen.
     std::optional<peer_address> peer_listen;
 };
 
