@@ -47,6 +47,26 @@ void sink::submit(std::vector<record>&& records) {
     records.clear();
 }
 
+bool sink::try_submit(std::vector<record>& records) {
+    if (records.empty()) return true;
+    std::lock_guard lock(mutex_);
+    // An empty queue takes a batch larger than its capacity rather than never taking it.
+    const bool fits = queue_.empty() || queue_.size() + records.size() <= options_.capacity;
+    // Where submit() would drop rather than wait, so does this.
+    const bool drops = stopping_ || options_.drop_on_overflow || !writable();
+    if (!fits && !drops) return false;
+    for (auto& r : records) {
+        if (stopping_ || (!fits && queue_.size() >= options_.capacity)) {
+            dropped_.fetch_add(1, std::memory_order_relaxed);
+            continue;
+        }
+        queue_.push_back(std::move(r));
+    }
+    records.clear();
+    if (queue_.size() >= options_.capacity / 2) has_work_.notify_one();
+    return true;
+}
+
 void sink::enqueue(std::unique_lock<std::mutex>& lock, record&& r) {
     while (queue_.size() >= options_.capacity || stopping_) {
         // Waiting for an unwritable file would stall every session; waiting

@@ -349,3 +349,40 @@ TEST_CASE("attack: a %ff escape in a tag is stored as valid UTF-8", "[audit][sec
     CHECK(json == "{\"tool\":\"a\xEF\xBF\xBD" "b\",\"note\":\"x y z\"}");
     CHECK(valid_utf8("ok \xC3\xA9 \xff \xED\xA0\x80") == "ok \xC3\xA9 \xEF\xBF\xBD \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }
+
+TEST_CASE("attack: a slow audit disk makes sessions wait for room, never their thread", "[audit][security]") {
+    // on_overflow: wait once blocked the worker thread inside submit(): every
+    // session on it, /healthz and /livez stalled behind a slow disk. try_submit
+    // refuses instead, and the session waits on a timer (net/connection.cpp).
+    temp_dir dir;
+    const auto file = dir.file("audit.db");
+    audit::sink_options o;
+    o.path = file;
+    o.capacity = 4;
+    o.flush_interval = std::chrono::milliseconds(1);
+    auto sink = audit::sink::open(o);
+    REQUIRE(sink);
+    // Another writer holds the file: the sink's writer waits on its lock (a slow disk).
+    sqlite3* holder = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &holder) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(holder, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
+    std::size_t accepted = 0;
+    bool refused = false;
+    for (int i = 0; i < 100000 && !refused; ++i) {
+        std::vector<audit::record> one{statement_record("SELECT " + std::to_string(i))};
+        if ((*sink)->try_submit(one)) {
+            CHECK(one.empty());
+            ++accepted;
+        } else {
+            CHECK(one.size() == 1);  // nothing taken: the caller keeps it
+            refused = true;
+        }
+    }
+    CHECK(refused);
+    sqlite3_exec(holder, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(holder);
+    (*sink)->close();
+    const auto stats = (*sink)->stats();
+    // Whatever was accepted is written (or, had the file stayed unwritable, counted as dropped).
+    CHECK(std::stoull(sqlite_column(file, "SELECT count(*) FROM statements")[0]) + stats.dropped == accepted);
+}

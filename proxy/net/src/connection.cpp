@@ -12,6 +12,8 @@ namespace pgsieve::net {
 namespace {
 // Per read; buffers grow only when a message is larger.
 constexpr std::size_t read_chunk = 16 * 1024;
+// How often a session held by a full audit queue (on_overflow: wait) looks for room.
+constexpr auto audit_poll_interval = std::chrono::milliseconds(5);
 
 // Empties a written buffer. A large one is freed rather than kept: an idle
 // session should hold only its two pending read buffers (DESIGN.md §6 asks
@@ -31,6 +33,7 @@ connection::connection(tcp::socket socket, server_context& context, std::list<co
       session_(context.shared.policies.current()->cfg, context.shared),
       timer_(client_.socket().get_executor()),
       upstream_progress_(client_.socket().get_executor()),
+      audit_room_(client_.socket().get_executor()),
       started_(session::clock::now()),
       last_client_activity_(started_) {
     live_entry_ = live_.insert(live_.end(), this);
@@ -42,20 +45,37 @@ connection::connection(tcp::socket socket, server_context& context, std::list<co
 }
 
 connection::~connection() {
-    if (!done_) {  // pgsieve stopped with this session still running
-        session_.on_closed(std::chrono::system_clock::now(), "pgsieve stopped");
-        submit_audit();
-    }
+    if (!done_) session_.on_closed(std::chrono::system_clock::now(), "pgsieve stopped");
+    // pgsieve is stopping (its threads have): what the session left, and what
+    // waited for room, is handed over even if that means waiting here.
+    take_audit_records();
+    if (context_.shared.audit && !audit_backlog_.empty()) context_.shared.audit->submit(std::move(audit_backlog_));
     live_.erase(live_entry_);
     release_slot();
 }
 
-void connection::submit_audit() {
+void connection::take_audit_records() {
     auto records = session_.take_audit_records(std::chrono::system_clock::now());
-    for (const auto& r : records) {
+    for (auto& r : records) {
         if (std::holds_alternative<audit::statement>(r)) ++statements_;
+        audit_backlog_.push_back(std::move(r));
     }
-    if (context_.shared.audit) context_.shared.audit->submit(std::move(records));
+}
+
+awaitable<void> connection::submit_audit() {
+    take_audit_records();
+    auto* sink = context_.shared.audit;
+    if (!sink) {
+        audit_backlog_.clear();
+        co_return;
+    }
+    // With audit.on_overflow: wait and a full queue, this session waits — its
+    // replies are held — while its thread serves the others; the records
+    // stay in audit_backlog_ meanwhile, so a shutdown still hands them over.
+    while (!sink->try_submit(audit_backlog_)) {
+        audit_room_.expires_after(audit_poll_interval);
+        co_await audit_room_.async_wait(use_tuple);
+    }
 }
 
 void connection::release_slot() {
@@ -84,7 +104,7 @@ awaitable<void> connection::run() {
     done_ = true;
     timer_.cancel();
     session_.on_closed(std::chrono::system_clock::now());
-    submit_audit();
+    co_await submit_audit();
     if (started_relay_) {
         log::info("session_end", {{"client", session_.client_name()},
                                   {"peer", peer_},
@@ -289,7 +309,7 @@ awaitable<void> connection::upstream_to_client() {
         }
         const auto status = session_.relay_upstream(session::clock::now());
         if (waiting_for_upstream_) upstream_progress_.cancel();
-        submit_audit();
+        co_await submit_audit();
         if (!session_.client_output().empty()) {
             const auto ec = co_await client_.write_all(session_.client_output());
             written(session_.client_output());

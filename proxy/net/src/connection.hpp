@@ -52,8 +52,11 @@ private:
     awaitable<void> watchdog();
     void cancel_io();
     void release_slot();
-    // Hands the session's audit records to the sink (which may wait: on_overflow: wait).
-    void submit_audit();
+    // Moves the session's new audit records onto audit_backlog_.
+    void take_audit_records();
+    // Hands the backlog to the sink; with on_overflow: wait and a full queue,
+    // waits for room without holding the thread.
+    awaitable<void> submit_audit();
 
     server_context& context_;
     std::list<connection*>& live_;
@@ -68,6 +71,8 @@ private:
     // the upstream side cancels it when replies came.
     asio::steady_timer upstream_progress_;
     bool waiting_for_upstream_ = false;
+    asio::steady_timer audit_room_;
+    std::vector<audit::record> audit_backlog_;  // records the audit queue had no room for yet
     session::clock::time_point started_;
     session::clock::time_point last_client_activity_;
     std::uint64_t statements_ = 0;

@@ -60,6 +60,11 @@ public:
     void submit(record r);
     // The same for several records, taking the lock once (a session's records of one read).
     void submit(std::vector<record>&& records);
+    // Never waits: takes all of `records` (emptying it) and returns true, or,
+    // with on_overflow: wait and no room for them, takes none and returns
+    // false — the caller waits (without holding its thread) and tries again.
+    // Dropping applies as for submit().
+    [[nodiscard]] bool try_submit(std::vector<record>& records);
     // A session id unique in this database, across restarts.
     std::uint64_t new_session_id() { return next_session_id_.fetch_add(1, std::memory_order_relaxed); }
     // False after a batch failed to commit, until one succeeds: with
