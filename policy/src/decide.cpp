@@ -480,6 +480,13 @@ decision decide(const std::vector<parser::statement_facts>& statements, std::str
         else out.allowed = false;
         break;
     }
+    if (ctx.policy.mode == config::policy_mode::monitor) {
+        // Monitor mode relays what PostgreSQL sends byte for byte, errors and
+        // long results included; the audit records what enforce would do.
+        out.would_redact_errors = out.redact_errors;
+        out.redact_errors = false;
+        out.max_rows = 0;
+    }
     out.row_scoped = row_scoped(out.tables, ctx.policy);
     for (auto& part : out.parts) part.row_scoped = row_scoped(part.tables, ctx.policy);
     if (!sites.empty() && (out.allowed && !out.would_block)) {

@@ -16,7 +16,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import CLIENT_PASSWORD, make_certificate, psql, release_only, scram_login, start_proxy
+from conftest import CLIENT_PASSWORD, UPSTREAM_PASSWORD, make_certificate, psql, release_only, scram_login, start_proxy
 
 MONITOR = """\
     policies:
@@ -179,3 +179,60 @@ def test_a_150_mb_row_streams_through_in_bounded_memory(enforce, capsys):
     with capsys.disabled():
         print(f"\n150 MB row: pgsieve RSS {before} KiB before, peak {peak[0]} KiB (+{growth} KiB)")
     assert growth < 16 * 1024, f"pgsieve grew by {growth} KiB relaying one row"
+
+
+MONITOR_WRITES = """\
+    policies:
+      customer-success:
+        mode: monitor
+        statements: [select, insert]
+        max_rows: 10
+        tables:
+          public.customers: {columns: [id, name, plan, created_at]}
+"""
+
+
+def outcome(conn, sql):
+    """What a client sees of one statement: rows, or every field of the error."""
+    try:
+        cur = conn.execute(sql)
+        return ("rows", cur.fetchall() if cur.description else cur.statusmessage)
+    except psycopg.Error as e:
+        d = e.diag
+        # Each backend has its own temporary schema (pg_temp_3, pg_temp_4): the one difference expected.
+        schema = "pg_temp" if (d.schema_name or "").startswith("pg_temp_") else d.schema_name
+        return ("error", d.sqlstate, d.message_primary, d.message_detail, d.message_hint, d.context,
+                d.statement_position, schema, d.table_name, d.column_name, d.constraint_name)
+
+
+def test_monitor_mode_relays_every_reply_byte_for_byte_where_enforce_would_refuse_or_redact(postgres, tmp_path):
+    """Monitor mode exists to roll a policy out without changing what clients
+    see. It once withheld duplicate-key DETAILs and PL/pgSQL CONTEXTs and cut
+    results at max_rows, depending on the timing of catalog refreshes."""
+    proxy = start_proxy(tmp_path, policies=MONITOR_WRITES)
+    statements = [
+        "CREATE TEMP TABLE m (id int PRIMARY KEY, ssn text CHECK (ssn <> 'bad'))",
+        "INSERT INTO m VALUES (1, '078-05-1120')",
+        "INSERT INTO m VALUES (1, '219-09-9999')",             # DETAIL prints the key
+        "INSERT INTO m VALUES (2, 'bad')",                     # DETAIL prints the failing row
+        "SELECT id, ssn FROM customers ORDER BY id",           # a column enforce refuses
+        "DO $$ BEGIN RAISE EXCEPTION 'boom %', (SELECT ssn FROM customers WHERE id = 1); END $$",
+        "SELECT x FROM generate_series(1, 50) x",              # over max_rows
+        "SELECT 1/0",
+        "SELECT * FROM hr.employees",                          # a table the policy does not list
+        "SELECT * FROM no_such_table",
+    ]
+    try:
+        with psycopg.connect(proxy.dsn(), autocommit=True) as through, \
+                psycopg.connect(host=postgres["host"], port=postgres["port"], user="ai_readonly",
+                                password=UPSTREAM_PASSWORD, dbname="app", autocommit=True) as direct:
+            for sql in statements:
+                assert outcome(through, sql) == outcome(direct, sql), sql
+    finally:
+        assert proxy.stop() == 0, proxy.read_log()
+    # The audit says what enforce would have done.
+    import sqlite3
+    db = sqlite3.connect(os.path.join(proxy.directory, "audit.db"))
+    verdicts = dict(db.execute("SELECT sql, verdict FROM statements"))
+    assert verdicts["SELECT id, ssn FROM customers ORDER BY id"] == "would_block"
+    assert verdicts["SELECT * FROM hr.employees"] == "would_block"

@@ -78,6 +78,8 @@ struct decision {
     // errors may print their values (DETAIL "Failing row contains …"), so
     // the session strips those fields.
     bool redact_errors = false;
+    // Monitor mode: enforce would have withheld those fields (redact_errors is false).
+    bool would_redact_errors = false;
 
     std::string policy_version;  // config::config::version of the rules that decided
     std::string policy;          // the policy that decided (a reload may move a client to another)
