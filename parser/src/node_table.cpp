@@ -150,7 +150,7 @@ constexpr field_rule type_name_fields[] = {
     {"names", r::names},   {"typeOid", r::scalar}, {"setof", r::scalar}, {"pct_type", r::scalar},
     {"typmods", r::expr},  {"typemod", r::scalar}, {"arrayBounds", r::expr}, {"location", r::scalar}};
 constexpr field_rule type_cast_fields[] = {
-    {"arg", r::expr}, {"typeName", r::own, {}, "TypeName"}, {"location", r::scalar}};
+    {"arg", r::own}, {"typeName", r::own, {}, "TypeName"}, {"location", r::scalar}};
 constexpr field_rule collate_clause_fields[] = {{"arg", r::expr}, {"collname", r::names}, {"location", r::scalar}};
 constexpr field_rule column_ref_fields[] = {{"fields", r::own}, {"location", r::scalar}};
 constexpr field_rule param_ref_fields[] = {{"number", r::scalar}, {"location", r::scalar}};
@@ -159,7 +159,7 @@ constexpr field_rule a_const_fields[] = {
     {"sval", r::own, {}, "String"},  {"bsval", r::own, {}, "BitString"},   {"isnull", r::scalar},
     {"location", r::scalar}};
 constexpr field_rule a_expr_fields[] = {
-    {"kind", r::scalar}, {"name", r::own}, {"lexpr", r::expr}, {"rexpr", r::expr}, {"location", r::scalar}};
+    {"kind", r::scalar}, {"name", r::own}, {"lexpr", r::own}, {"rexpr", r::own}, {"location", r::scalar}};
 constexpr field_rule a_indices_fields[] = {{"is_slice", r::scalar}, {"lidx", r::expr}, {"uidx", r::expr}};
 constexpr field_rule a_indirection_fields[] = {{"arg", r::expr}, {"indirection", r::expr}};
 constexpr field_rule a_array_fields[] = {{"elements", r::expr}, {"location", r::scalar}};
@@ -175,13 +175,13 @@ constexpr field_rule named_arg_fields[] = {
 constexpr field_rule bool_expr_fields[] = {
     {"xpr", r::absent}, {"boolop", r::scalar}, {"args", r::expr}, {"location", r::scalar}};
 constexpr field_rule sub_link_fields[] = {
-    {"xpr", r::absent}, {"subLinkType", r::scalar}, {"subLinkId", r::scalar}, {"testexpr", r::expr},
+    {"xpr", r::absent}, {"subLinkType", r::scalar}, {"subLinkId", r::scalar}, {"testexpr", r::own},
     {"operName", r::own}, {"subselect", r::own}, {"location", r::scalar}};
 constexpr field_rule case_expr_fields[] = {
     {"xpr", r::absent}, {"casetype", r::absent}, {"casecollid", r::absent}, {"arg", r::own},
-    {"args", r::expr},  {"defresult", r::expr},  {"location", r::scalar}};
+    {"args", r::own},   {"defresult", r::own},   {"location", r::scalar}};
 constexpr field_rule case_when_fields[] = {
-    {"xpr", r::absent}, {"expr", r::expr}, {"result", r::expr}, {"location", r::scalar}};
+    {"xpr", r::absent}, {"expr", r::own}, {"result", r::own}, {"location", r::scalar}};
 constexpr field_rule coalesce_fields[] = {
     {"xpr", r::absent}, {"coalescetype", r::absent}, {"coalescecollid", r::absent}, {"args", r::expr},
     {"location", r::scalar}};
@@ -270,7 +270,7 @@ constexpr node_rule rules[] = {
     {"TypeCast", k::expression, type_cast_fields, &w::type_cast},
     {"CollateClause", k::expression, collate_clause_fields},
     {"ColumnRef", k::expression, column_ref_fields, &w::column_ref},
-    {"ParamRef", k::expression, param_ref_fields},
+    {"ParamRef", k::expression, param_ref_fields, &w::param_ref},
     {"A_Const", k::expression, a_const_fields, &w::a_const},
     {"A_Expr", k::expression, a_expr_fields, &w::a_expr},
     {"A_Star", k::expression},
@@ -279,10 +279,10 @@ constexpr node_rule rules[] = {
     {"A_ArrayExpr", k::expression, a_array_fields},
     {"FuncCall", k::expression, func_call_fields, &w::func_call},
     {"NamedArgExpr", k::expression, named_arg_fields},
-    {"BoolExpr", k::expression, bool_expr_fields},
+    {"BoolExpr", k::expression, bool_expr_fields, &w::bool_expr},
     {"SubLink", k::expression, sub_link_fields, &w::sub_link},
     {"CaseExpr", k::expression, case_expr_fields, &w::case_expr},
-    {"CaseWhen", k::expression, case_when_fields},
+    {"CaseWhen", k::expression, case_when_fields, &w::case_when},
     {"CoalesceExpr", k::expression, coalesce_fields},
     {"MinMaxExpr", k::expression, min_max_fields, &w::min_max_expr},
     {"RowExpr", k::expression, row_expr_fields},

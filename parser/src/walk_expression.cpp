@@ -38,9 +38,27 @@ void walker::column_ref(node& n, walk_ctx& ctx) {
         return;
     }
     f_.queries[ctx.q].columns.push_back(std::move(ref));
+    if (current_expr_ >= 0) f_.exprs[current_expr_].ref = static_cast<int>(f_.queries[ctx.q].columns.size()) - 1;
+}
+
+void walker::param_ref(node& n, walk_ctx&) {
+    if (current_expr_ >= 0) f_.exprs[current_expr_].ref = static_cast<int>(n.take_int("number"));
+}
+
+void walker::bool_expr(node& n, walk_ctx&) {
+    const auto op = n.take_string("boolop");
+    if (current_expr_ >= 0)
+        f_.exprs[current_expr_].variant = op == "AND_EXPR" ? expr::and_ : op == "OR_EXPR" ? expr::or_ : expr::not_;
+}
+
+void walker::case_when(node& n, walk_ctx& ctx) {
+    // Its condition, then its result: the CASE's value comes from the results.
+    if (const auto cond = n.take("expr")) operand(ctx, *cond);
+    if (const auto result = n.take("result")) operand(ctx, *result);
 }
 
 void walker::a_const(node& n, walk_ctx&) {
+    if (n.take_bool("isnull") && current_expr_ >= 0) f_.exprs[current_expr_].what = expr::kind::null;
     // The value is an unwrapped Integer/Float/Boolean/String/BitString
     // message holding one scalar: nothing in it can name an object.
     for (const std::string_view key : {"ival", "fval", "boolval", "sval", "bsval"}) {
@@ -70,10 +88,34 @@ void walker::implicit_operator(std::string_view name, int location) {
     f_.operators.push_back({{std::string(name)}, location, true});
 }
 
-void walker::a_expr(node& n, walk_ctx&) {
+namespace {
+expr::a_expr_kind a_expr_kind_of(std::string_view kind) {
+    if (kind == "AEXPR_OP_ANY") return expr::op_any;
+    if (kind == "AEXPR_OP_ALL") return expr::op_all;
+    if (kind == "AEXPR_DISTINCT") return expr::distinct;
+    if (kind == "AEXPR_NOT_DISTINCT") return expr::not_distinct;
+    if (kind == "AEXPR_NULLIF") return expr::nullif;
+    if (kind == "AEXPR_IN") return expr::in;
+    if (kind == "AEXPR_LIKE") return expr::like;
+    if (kind == "AEXPR_ILIKE") return expr::ilike;
+    if (kind == "AEXPR_SIMILAR") return expr::similar;
+    if (kind.starts_with("AEXPR_BETWEEN") || kind.starts_with("AEXPR_NOT_BETWEEN")) return expr::between;
+    return expr::op;
+}
+}  // namespace
+
+void walker::a_expr(node& n, walk_ctx& ctx) {
     const auto kind = n.take_string("kind");
     const int location = n.location();
     const auto name = n.take("name");
+    if (current_expr_ >= 0) {
+        auto& x = f_.exprs[current_expr_];
+        x.variant = a_expr_kind_of(kind);
+        x.ref = static_cast<int>(f_.operators.size());
+    }
+    // The operands, in order (a List for IN and BETWEEN's bounds).
+    if (const auto l = n.take("lexpr")) operand(ctx, *l);
+    if (const auto r = n.take("rexpr")) operand(ctx, *r);
     if (kind == "AEXPR_BETWEEN" || kind == "AEXPR_NOT_BETWEEN" || kind == "AEXPR_BETWEEN_SYM" ||
         kind == "AEXPR_NOT_BETWEEN_SYM") {
         // The name is the keyword; PostgreSQL compares with >= and <=.
@@ -114,6 +156,7 @@ void walker::func_call(node& n, walk_ctx& ctx) {
         fn.arguments = static_cast<int>(list.size());
         bool first = true;
         for (element arg : list) {
+            operand(ctx.in(clause::function_argument), arg);
             if (first) {
                 // 'x' and 'x'::text are constants a built-in's safety may depend on.
                 const auto a = node_of(arg);
@@ -125,7 +168,6 @@ void walker::func_call(node& n, walk_ctx& ctx) {
                 }
                 first = false;
             }
-            expressions(ctx.in(clause::function_argument), arg);
         }
     }
     // Inside an aggregate, ORDER BY names input columns, never outputs.
@@ -142,6 +184,7 @@ void walker::func_call(node& n, walk_ctx& ctx) {
     }
     // Last, after the calls in its arguments: a FROM item reads it as back().
     f_.functions.push_back(std::move(fn));
+    if (current_expr_ >= 0) f_.exprs[current_expr_].ref = static_cast<int>(f_.functions.size()) - 1;
 }
 
 void walker::type_name(node& n, walk_ctx&) {
@@ -183,6 +226,8 @@ int least_location(element e, int depth = 0) {
 
 void walker::type_cast(node& n, walk_ctx& ctx) {
     const auto types_before = f_.types.size();
+    // XMLSERIALIZE holds its value as "expr", a cast as "arg".
+    const auto value = n.has("arg") ? n.take("arg") : n.take("expr");
     if (const auto t = n.take("typeName")) {
         if (auto tn = open_message(*t, "TypeName")) {
             walk_ctx local = ctx;
@@ -194,11 +239,12 @@ void walker::type_cast(node& n, walk_ctx& ctx) {
                 // A typed literal (regclass 'x') has no location of its own: its type name begins it.
                 cast.cast_location = n.location() >= 0 ? n.location() : cast.location;
                 cast.array = array;
-                element arg;
-                if (n.fields()["arg"].get(arg) == simdjson::SUCCESS) cast.operand_start = least_location(arg);
+                if (value) cast.operand_start = least_location(*value);
+                if (current_expr_ >= 0) f_.exprs[current_expr_].ref = static_cast<int>(f_.types.size()) - 1;
             }
         }
     }
+    if (value) operand(ctx, *value);
 }
 
 void walker::xml_serialize(node& n, walk_ctx& ctx) {
@@ -216,14 +262,40 @@ void walker::sub_link(node& n, walk_ctx& ctx) {
     } else if (type == "ANY_SUBLINK" || type == "ALL_SUBLINK") {
         implicit_operator("=", location);  // x IN (SELECT …)
     }
-    if (const auto sub = n.take("subselect")) query_node(*sub, ctx.q, false);
+    const int self = current_expr_;
+    if (const auto test = n.take("testexpr")) operand(ctx, *test);
+    const int q = [&] {
+        const auto sub = n.take("subselect");
+        return sub ? query_node(*sub, ctx.q, false) : -1;
+    }();
+    if (self >= 0) {
+        auto& x = f_.exprs[self];
+        x.ref = q;
+        x.variant = type == "EXISTS_SUBLINK"       ? expr::exists
+                    : type == "ALL_SUBLINK"        ? expr::all
+                    : type == "ANY_SUBLINK"        ? expr::any
+                    : type == "ROWCOMPARE_SUBLINK" ? expr::rowcompare
+                    : type == "MULTIEXPR_SUBLINK"  ? expr::multiexpr
+                    : type == "ARRAY_SUBLINK"      ? expr::array_of
+                    : type == "CTE_SUBLINK"        ? expr::cte
+                                                   : expr::scalar;
+    }
 }
 
 void walker::case_expr(node& n, walk_ctx& ctx) {
+    const int self = current_expr_;
+    std::uint8_t variant = 0;
     if (const auto arg = n.take("arg")) {
         implicit_operator("=", n.location());  // CASE x WHEN v compares x = v
-        expressions(ctx, *arg);
+        operand(ctx, *arg);
+        variant |= expr::case_has_arg;
     }
+    if (const auto whens = n.take("args")) operand(ctx, *whens);
+    if (const auto otherwise = n.take("defresult")) {
+        operand(ctx, *otherwise);
+        variant |= expr::case_has_default;
+    }
+    if (self >= 0) f_.exprs[self].variant = variant;
 }
 
 void walker::min_max_expr(node& n, walk_ctx&) {

@@ -268,24 +268,80 @@ void walker::finish(node& n, const walk_ctx& ctx) {
     }
 }
 
+namespace {
+
+expr::kind kind_of(std::string_view type) {
+    using k = expr::kind;
+    static const std::pair<std::string_view, k> kinds[] = {
+        {"A_Const", k::constant},       {"Integer", k::constant},      {"Float", k::constant},
+        {"Boolean", k::constant},       {"String", k::constant},       {"BitString", k::constant},
+        {"SQLValueFunction", k::constant}, {"ParamRef", k::param},     {"ColumnRef", k::column},
+        {"FuncCall", k::function},      {"TypeCast", k::cast},         {"XmlSerialize", k::cast},
+        {"A_Expr", k::operator_},       {"BoolExpr", k::boolean},      {"NullTest", k::test},
+        {"BooleanTest", k::test},       {"CaseExpr", k::case_},        {"CaseWhen", k::case_when},
+        {"CoalesceExpr", k::coalesce},  {"MinMaxExpr", k::min_max},    {"A_ArrayExpr", k::array},
+        {"RowExpr", k::row},            {"SubLink", k::sublink},
+    };
+    for (const auto& [name, kind] : kinds) {
+        if (name == type) return kind;
+    }
+    return k::other;
+}
+
+// Kinds whose handler names their operands; what else they hold is a use.
+bool names_operands(expr::kind k) {
+    using e = expr::kind;
+    return k == e::function || k == e::cast || k == e::operator_ || k == e::case_ || k == e::case_when ||
+           k == e::sublink;
+}
+
+}  // namespace
+
+int walker::expression(const walk_ctx& ctx, element e) {
+    const depth_guard guard(*this);
+    if (!guard.ok) return -1;
+    const auto t = node_of(e);
+    if (t.null) return -1;
+    auto n = open(e, {});
+    if (!n) return -1;
+    if (n->rule().kind != node_kind::expression) {
+        unsupported(fmt::format("{} inside an expression", n->type()), n->location());
+        return -1;
+    }
+    const int id = static_cast<int>(f_.exprs.size());
+    expr x;
+    x.what = kind_of(n->type());
+    x.query = ctx.q;
+    x.where = ctx.c;
+    x.location = n->location();
+    f_.exprs.push_back(std::move(x));
+    const int parent = std::exchange(current_expr_, id);
+    walk_ctx local = ctx;
+    if (const auto h = n->rule().handle) (this->*h)(*n, local);
+    finish(*n, local);
+    current_expr_ = parent;
+    if (parent < 0 && ctx.c == clause::where && ctx.q >= 0) f_.queries[ctx.q].where_expr = id;
+    return id;
+}
+
+void walker::operand(const walk_ctx& ctx, element e) {
+    if (array items; e.get_array().get(items) == simdjson::SUCCESS) {
+        for (element item : items) operand(ctx, item);
+        return;
+    }
+    const int id = expression(ctx, e);
+    if (id >= 0 && current_expr_ >= 0) f_.exprs[current_expr_].operands.push_back(id);
+}
+
 void walker::expressions(const walk_ctx& ctx, element e) {
     if (array items; e.get_array().get(items) == simdjson::SUCCESS) {
         for (element item : items) expressions(ctx, item);
         return;
     }
-    const depth_guard guard(*this);
-    if (!guard.ok) return;
-    const auto t = node_of(e);
-    if (t.null) return;
-    auto n = open(e, {});
-    if (!n) return;
-    if (n->rule().kind != node_kind::expression) {
-        unsupported(fmt::format("{} inside an expression", n->type()), n->location());
-        return;
-    }
-    walk_ctx local = ctx;
-    if (const auto h = n->rule().handle) (this->*h)(*n, local);
-    finish(*n, local);
+    const int id = expression(ctx, e);
+    if (id < 0 || current_expr_ < 0) return;
+    auto& parent = f_.exprs[current_expr_];
+    (names_operands(parent.what) ? parent.uses : parent.operands).push_back(id);
 }
 
 }  // namespace pgsieve::parser::detail

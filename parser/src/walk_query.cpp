@@ -111,9 +111,10 @@ void walker::targets(int q, std::optional<element> list, clause c, bool record_o
         if (!rt) continue;
         const auto name = rt->take_string("name");
         const auto val = rt->take("val");
-        if (val) expressions({q, c}, *val);
+        const int value = val ? expression({q, c}, *val) : -1;
         if (record_outputs && val) {
             target out;
+            out.expr = value;
             const auto v = node_of(*val);
             if (v.ok && v.type == "ColumnRef" && name.empty()) {
                 element fields;
@@ -210,8 +211,10 @@ int walker::range_function(int q, node& n, range_entry entry) {
     entry.ordinality = n.take_bool("ordinality");
     n.take_bool("is_rowsfrom");  // ROWS FROM (…) or one function: the same entry
     alias(n, entry);
-    // Column definition lists: AS (a int, …) for the whole item or per function.
-    const auto definitions = [&](element list, std::vector<std::string>& names) {
+    // Column definition lists: AS (a int, …) for the whole item or per
+    // function. The function's record is converted to those types, as a
+    // cast would: each is a conversion (types), with no cast to guard.
+    const auto definitions = [&](element list, std::vector<std::string>& names, std::vector<int>& types) {
         array items;
         if (list.get_array().get(items) != simdjson::SUCCESS) {
             unsupported("a column definition list pgsieve cannot read", entry.location);
@@ -221,6 +224,22 @@ int walker::range_function(int q, node& n, range_entry entry) {
             auto def = open(item, "ColumnDef");
             if (!def) continue;
             names.emplace_back(def->take_string("colname"));
+            int type = -1;
+            if (const auto t = def->take("typeName")) {
+                if (auto tn = open_message(*t, "TypeName")) {
+                    walk_ctx local{q, clause::from};
+                    const auto before = f_.types.size();
+                    const bool is_array = tn->fields()["arrayBounds"].error() == simdjson::SUCCESS;
+                    type_name(*tn, local);
+                    finish(*tn, local);
+                    if (f_.types.size() > before) {
+                        f_.types.back().array = is_array;
+                        type = static_cast<int>(f_.types.size()) - 1;
+                    }
+                }
+            }
+            if (type < 0) unsupported("a column definition pgsieve cannot read", entry.location);
+            types.push_back(type);
             finish(*def, {q, clause::from});
         }
     };
@@ -241,7 +260,7 @@ int walker::range_function(int q, node& n, range_entry entry) {
                 const element call = items.at(0).value_unsafe();
                 const auto call_node = node_of(call);
                 const auto functions_before = f_.functions.size();
-                expressions({q, clause::from}, call);
+                entry.function_exprs.push_back(expression({q, clause::from}, call));
                 function_ref fn;
                 if (call_node.ok && call_node.type == "FuncCall" && f_.functions.size() > functions_before) {
                     f_.functions.back().in_from = true;
@@ -250,20 +269,21 @@ int walker::range_function(int q, node& n, range_entry entry) {
                 // Otherwise an expression used as a function (CAST(…), CURRENT_DATE): one column, fn.name empty.
                 entry.functions.push_back(std::move(fn));
                 entry.function_columns.emplace_back();
+                entry.function_column_types.emplace_back();
                 if (items.size() == 2 && !node_of(items.at(1).value_unsafe()).null) {
                     const auto defs = node_of(items.at(1).value_unsafe());
                     element inner;
                     if (defs.type != "List" || defs.fields["items"].get(inner) != simdjson::SUCCESS)
                         unsupported("a column definition list pgsieve cannot read", entry.location);
                     else
-                        definitions(inner, entry.function_columns.back());
+                        definitions(inner, entry.function_columns.back(), entry.function_column_types.back());
                 }
             }
         }
     }
     if (const auto coldefs = n.take("coldeflist")) {
         if (entry.function_columns.size() != 1) unsupported("a column definition list for several functions", entry.location);
-        else definitions(*coldefs, entry.function_columns.back());
+        else definitions(*coldefs, entry.function_columns.back(), entry.function_column_types.back());
     }
     finish(n, {q, clause::from});
     f_.queries[q].ranges.push_back(std::move(entry));
@@ -378,7 +398,8 @@ int walker::select(node& s, int parent, bool lateral_scope) {
                     continue;
                 }
                 if (width < 0) width = static_cast<int>(items.size());
-                for (element v : items) expressions({q, clause::values}, v);
+                auto& cells = f_.queries[q].values_rows.emplace_back();
+                for (element v : items) cells.push_back(expression({q, clause::values}, v));
             }
             f_.queries[q].values_width = std::max(width, 0);
         }

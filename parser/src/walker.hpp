@@ -95,8 +95,14 @@ public:
     // RawStmt.stmt: one statement.
     void statement(element stmt);
 
-    // Generic walking, under the table's rules.
-    void expressions(const walk_ctx& ctx, element e);  // one node or a list
+    // Generic walking, under the table's rules: one node or a list, each
+    // attached to the expression being walked (as an operand when its value
+    // may flow from it, else as a use).
+    void expressions(const walk_ctx& ctx, element e);
+    // One expression node and all it holds: its index in statement_facts::exprs, or -1.
+    int expression(const walk_ctx& ctx, element e);
+    // An expression whose value the node being walked is computed from.
+    void operand(const walk_ctx& ctx, element e);
     // A wrapped node of `type` (or of any structural type when empty),
     // checked against its rule; nullopt (and the statement refused) otherwise.
     std::optional<node> open(element e, std::string_view type);
@@ -147,6 +153,9 @@ public:
     void min_max_expr(node& n, walk_ctx& ctx);
     void xml_expr(node& n, walk_ctx& ctx);
     void type_name(node& n, walk_ctx& ctx);
+    void param_ref(node& n, walk_ctx& ctx);
+    void bool_expr(node& n, walk_ctx& ctx);
+    void case_when(node& n, walk_ctx& ctx);
 
 private:
     // Queries (walk_query.cpp): each returns its index in f_.queries.
@@ -181,6 +190,7 @@ private:
     statement_facts& f_;
     int depth_ = 0;
     bool too_deep_ = false;
+    int current_expr_ = -1;  // the expression node being walked (its index), or -1
 };
 
 // Field readers for plain JSON objects.

@@ -9,6 +9,7 @@
 // Anything the walker does not fully understand is recorded in
 // `unsupported`, and the policy layer refuses the statement (fail closed).
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -101,6 +102,8 @@ struct range_entry {
     int subquery = -1;                    // subquery: index into statement_facts::queries
     std::vector<function_ref> functions;  // function: FROM f(...) / ROWS FROM (...); an empty name is an expression
     std::vector<std::vector<std::string>> function_columns;  // per function: its column definition list, if any
+    std::vector<std::vector<int>> function_column_types;     // per function: those columns' types (into types)
+    std::vector<int> function_exprs;                         // per function: its expression (into exprs)
     bool ordinality = false;              // WITH ORDINALITY: one more column
     std::string alias;                    // empty when none
     std::vector<std::string> column_aliases;  // alias column names, or a column definition list
@@ -112,11 +115,52 @@ struct range_entry {
     int location = -1;
 };
 
+// One node of an expression, as the analysis needs it: to work out what
+// type a value may take (a name-printing type reached by implicit coercion),
+// where a column is used (masking allows bare projections only) and what a
+// WHERE clause bounds. Indices point into statement_facts::exprs and the
+// fact lists the walker fills (columns, functions, types, operators).
+struct expr {
+    enum class kind : std::uint8_t {
+        constant,   // a literal other than NULL (and SQL value functions: CURRENT_DATE…)
+        null,       // NULL
+        param,      // $n; ref: n
+        column,     // ref: index into queries[query].columns
+        function,   // ref: index into functions; operands: the arguments in order
+        cast,       // ref: index into types; operands: [the value converted]
+        operator_,  // ref: index into operators (the first, for BETWEEN); operands: the operands; variant: a_expr_kind
+        boolean,    // AND / OR / NOT; variant: bool_kind; operands: the arguments
+        test,       // IS [NOT] NULL / TRUE / FALSE / UNKNOWN; operands: [the value tested]
+        case_,      // operands: [arg if variant & case_has_arg] case_when… [default if variant & case_has_default]
+        case_when,  // operands: [condition, result]
+        coalesce,   // COALESCE(…); operands: the arguments
+        min_max,    // GREATEST / LEAST
+        array,      // ARRAY[…]
+        row,        // ROW(…) or (a, b)
+        sublink,    // a sub-query in an expression; ref: its query; variant: sublink_kind; operands: [test expression]
+        other,      // anything else: its value may come from any of its operands
+    };
+    enum a_expr_kind : std::uint8_t { op, op_any, op_all, distinct, not_distinct, nullif, in, like, ilike, similar, between };
+    enum bool_kind : std::uint8_t { and_, or_, not_ };
+    enum sublink_kind : std::uint8_t { exists, all, any, rowcompare, scalar, multiexpr, array_of, cte };
+    static constexpr std::uint8_t case_has_arg = 1, case_has_default = 2;
+
+    kind what = kind::other;
+    std::uint8_t variant = 0;
+    int ref = -1;
+    int query = -1;  // the query level it belongs to (-1: none)
+    clause where = clause::other;
+    int location = -1;
+    std::vector<int> operands;  // what its value is computed from
+    std::vector<int> uses;      // what else it holds (filters, orderings, window clauses of a call)
+};
+
 // An output column of a query, to expand derived tables and CTEs.
 struct target {
     std::string name;                    // alias, or column/function name, or "?column?"
     bool star = false;                   // * or t.*: expands to columns of the FROM entries
     std::vector<std::string> qualifier;  // t for t.*
+    int expr = -1;                       // its expression (index into statement_facts::exprs); -1 for a star
 };
 
 struct cte {
@@ -140,6 +184,8 @@ struct query {
     std::vector<target> targets;
     int set_left = -1, set_right = -1;  // a set operation: output columns are the left arm's
     int values_width = -1;              // a VALUES list: column1..N
+    std::vector<std::vector<int>> values_rows;  // its rows' expressions, column by column
+    int where_expr = -1;                // the WHERE clause's expression (-1: none)
 };
 
 // Something the walker does not analyse, and so refuses.
@@ -167,6 +213,7 @@ struct statement_facts {
     std::vector<function_ref> functions;    // every function call anywhere
     std::vector<operator_ref> operators;    // every operator anywhere, written or implied
     std::vector<type_ref> types;            // every type a value is converted to
+    std::vector<expr> exprs;                // every expression node (a parent before its operands)
     std::vector<unsupported_ref> unsupported;  // refuse: not analysed
 
     bool select_into = false;          // SELECT … INTO
