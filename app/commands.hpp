@@ -56,6 +56,11 @@ struct grants_options {
 };
 int run_grants(const grants_options& options);
 
+struct builtins_options {
+    std::string only_class;  // allowed | guarded | setting | refused; empty: all
+};
+int run_builtins(const builtins_options& options);
+
 struct dump_catalog_options {
     std::string config_file;
 };

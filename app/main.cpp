@@ -73,6 +73,12 @@ int main(int argc, char** argv) {
         "dump-catalog", "Print the upstream catalog rows pgsieve decides against (a snapshot for tests)");
     dump_catalog_cmd->add_option("-c,--config", dump_catalog.config_file, "configuration file")->required();
 
+    cli::builtins_options builtins;
+    auto* builtins_cmd = app.add_subcommand(
+        "builtins", "List PostgreSQL 15's built-in functions as pgsieve classifies them (oid, name, class, reason)");
+    builtins_cmd->add_option("--class", builtins.only_class, "only this class")
+        ->check(CLI::IsMember({"allowed", "guarded", "setting", "refused"}));
+
     cli::audit_options audit;
     auto* audit_cmd = app.add_subcommand("audit", "Review the audit log: what ran, what was refused, for whom, why");
     audit_cmd->require_subcommand(1);
@@ -135,6 +141,7 @@ int main(int argc, char** argv) {
     if (*passwd_cmd) return cli::run_passwd(passwd);
     if (*check_config_cmd) return cli::run_check_config(check_config);
     if (*dump_catalog_cmd) return cli::run_dump_catalog(dump_catalog);
+    if (*builtins_cmd) return cli::run_builtins(builtins);
     if (*grants_cmd) return cli::run_grants(grants);
     if (*audit_cmd) return cli::run_audit(audit);
     return cli::exit_usage;

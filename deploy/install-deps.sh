@@ -14,7 +14,7 @@ build_packages=(
 )
 packages=(
   "${build_packages[@]}" git clang libclang-rt-14-dev
-  postgresql postgresql-client pgbouncer haproxy sqlite3 openssl
+  postgresql postgresql-client postgresql-server-dev-15 pgbouncer haproxy sqlite3 openssl
   python3 python3-pytest python3-psycopg python3-asyncpg python3-yaml libpostgresql-jdbc-java sqlsmith
 )
 # Toolchains that images often ship outside Debian's packages (a newer

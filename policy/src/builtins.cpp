@@ -43,6 +43,11 @@ const denied_family denied[] = {
     {"manipulates sequences", {"nextval", "setval", "currval", "lastval"}, {}},
     // Stable in pg_proc, yet each call assigns a transaction ID.
     {"assigns transaction IDs", {"txid_current", "pg_current_xact_id"}, {}},
+    {"looks up an object by its name or OID, answering whether it exists",
+     {"row_security_active", "currtid2", "ts_parse", "ts_token_type", "amvalidate", "btequalimage",
+      "btvarstrequalimage", "satisfies_hash_partition", "fmgr_c_validator", "fmgr_internal_validator",
+      "fmgr_sql_validator", "plpgsql_validator", "postgresql_fdw_validator"},
+     {"binary_upgrade_"}},
     {"signals backends or reloads configuration",
      {"pg_cancel_backend", "pg_terminate_backend", "pg_reload_conf", "pg_rotate_logfile",
       "pg_log_backend_memory_contexts", "pg_notify"},
@@ -79,8 +84,6 @@ bool harmless_volatile(std::string_view name) {
                      "pg_backend_pid", "pg_jit_available"},
                     name);
 }
-
-bool introspection_function(std::string_view name) { return detail::discovery_function(name); }
 
 bool introspection_relation(std::string_view schema, std::string_view name) {
     return detail::discovery_relation_rule(schema, name) != detail::discovery_relation::refused;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace pgsieve::policy {
 
@@ -29,7 +30,7 @@ const char* const functions =
     "FROM pg_catalog.generate_subscripts(p.proargmodes, 1) AS i WHERE p.proargmodes[i] IN ('o', 'b', 't')) "
     "WHEN rt.typtype = 'c' THEN "
     "(SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a "
-    "WHERE a.attrelid = rt.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END "
+    "WHERE a.attrelid = rt.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END, p.oid "
     "FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace "
     "LEFT JOIN pg_catalog.pg_type rt ON rt.oid = p.prorettype "
     "LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rt.typnamespace "
@@ -352,6 +353,7 @@ std::shared_ptr<const catalog> catalog_from_rows(const catalog_rows& rows) {
         f.returns_set = text(r, 7) == "t";
         f.result = type_at(r, 8);
         if (r.size() > 10 && r[10]) f.result_columns = parse_text_array(*r[10]);
+        f.oid = static_cast<std::uint32_t>(std::strtoul(text(r, 11).c_str(), nullptr, 10));
         fns.push_back(std::move(f));
     }
     std::vector<operator_info> ops;

@@ -2,6 +2,7 @@
 
 #include "functions.hpp"
 
+#include <pgsieve/policy/builtin_functions.hpp>
 #include <pgsieve/policy/builtins.hpp>
 
 #include <fmt/format.h>
@@ -74,23 +75,24 @@ std::string function_rule(const function_info& f, const parser::function_ref* ca
     if (listed(ctx, f.schema, f.name)) return {};
     if (f.schema != "pg_catalog")
         return "rule: functions (a function outside pg_catalog must be listed in the policy's functions)";
-    if (const auto why = builtins::denied_function(f.name); !why.empty())
-        return fmt::format("rule: built-in deny list ({})", why);
-    if (f.name == "current_setting") {
-        // Settings can hold secrets and server details: only those a client may read anyway.
-        if (!call || !call->first_text_argument || !builtins::readable_parameter(lower(*call->first_text_argument)))
-            return "rule: current_setting only of the session parameters a client may read, named by a constant";
-        return {};
+    // Every built-in is classified by OID (builtin_functions.hpp); one the table lacks is refused.
+    const auto c = f.oid ? builtins::classify(f.oid) : builtins::classify(f.name);
+    switch (c.what) {
+        case builtins::function_class::allowed:
+            return {};
+        case builtins::function_class::setting:
+            // Settings can hold secrets and server details: only those a client may read anyway.
+            if (!call || !call->first_text_argument || !builtins::readable_parameter(lower(*call->first_text_argument)))
+                return "rule: current_setting only of the session parameters a client may read, named by a constant";
+            return {};
+        case builtins::function_class::guarded:
+            if (ctx.policy.catalog != config::catalog_access::introspection)
+                return "rule: catalog: none (schema-introspection helpers need catalog: introspection)";
+            return {};
+        case builtins::function_class::refused:
+            break;
     }
-    if (builtins::introspection_function(f.name)) {
-        if (ctx.policy.catalog != config::catalog_access::introspection)
-            return "rule: catalog: none (schema-introspection helpers need catalog: introspection)";
-        return {};
-    }
-    if (f.kind == 'p') return "rule: procedures are not called from queries";
-    if (f.volatility == 'v' && !builtins::harmless_volatile(f.name))
-        return "rule: volatile built-in functions are refused unless known to be harmless";
-    return {};
+    return fmt::format("rule: built-in functions ({})", c.reason);
 }
 
 // Why the policy does not let a function named schema.name run (any of its

@@ -207,6 +207,11 @@ std::vector<std::pair<std::string, std::string>> scoped_discovery_relations() {
 
 bool discovery_function(std::string_view name) { return function_of(name) != nullptr; }
 
+bool discovery_function_scoped(std::string_view name) {
+    const auto* f = function_of(name);
+    return f && f->what != a::refuse;
+}
+
 bool name_printing_type(const std::vector<std::string>& name) { return name_type_of(name) != nullptr; }
 
 verdict discovery_sites(const parser::statement_facts& f, const std::vector<resolved_relation>& relations,

@@ -40,8 +40,10 @@ discovery_relation discovery_relation_rule(std::string_view schema, std::string_
 // Every scoped relation, (schema, name) (for the test that each has a filter).
 std::vector<std::pair<std::string, std::string>> scoped_discovery_relations();
 
-// A schema-introspection helper function (pg_get_viewdef, obj_description…).
+// A schema-introspection helper function (pg_get_viewdef, obj_description…),
+// and whether scoped discovery can limit it to the policy's grant.
 bool discovery_function(std::string_view name);
+bool discovery_function_scoped(std::string_view name);
 
 // A type whose output prints an object's name (regclass, regtype…).
 bool name_printing_type(const std::vector<std::string>& name);

@@ -16,9 +16,6 @@ namespace pgsieve::policy::builtins {
 std::string_view denied_function(std::string_view name);
 // Volatile, yet without side effects worth refusing (random, clock_timestamp…).
 bool harmless_volatile(std::string_view name);
-// A pg_catalog helper that reveals schema details: allowed only with
-// `catalog: introspection`, whatever its volatility.
-bool introspection_function(std::string_view name);
 // A schema-discovery relation granted by `catalog: introspection`.
 bool introspection_relation(std::string_view schema, std::string_view name);
 // Those of them that scoped discovery filters to the granted objects

@@ -54,6 +54,9 @@ struct function_info {
     std::optional<std::vector<std::string>> result_columns;
     // Whether a call with `n` positional arguments could pick this overload.
     bool accepts(int n, bool variadic_call) const;
+    // A built-in's classification is by OID (builtin_functions.hpp); 0 in
+    // catalogs made by hand (tests), where every overload of the name counts.
+    std::uint32_t oid = 0;
 };
 
 struct operator_info {
@@ -160,7 +163,7 @@ namespace catalog_sql {
 // owner, relrowsecurity, relforcerowsecurity
 extern const char* const relations;
 // schema, function, provolatile, prokind, pronargs, pronargdefaults, variadic, retset,
-// result type schema, result type name, result columns (a text array or NULL)
+// result type schema, result type name, result columns (a text array or NULL), oid
 extern const char* const functions;
 // schema, operator, function schema, function name, left type schema, left type name, right type schema, right type name
 extern const char* const operators;
