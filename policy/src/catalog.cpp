@@ -1,3 +1,4 @@
+#include <pgsieve/policy/builtin_functions.hpp>
 #include <pgsieve/policy/catalog.hpp>
 
 #include <pgsieve/common/sql_text.hpp>
@@ -12,7 +13,7 @@ namespace pgsieve::policy {
 namespace catalog_sql {
 const char* const relations =
     "SELECT n.nspname, c.relname, c.relkind, a.attname, tn.nspname, t.typname, en.nspname, e.typname, "
-    "pg_catalog.pg_get_userbyid(c.relowner), c.relrowsecurity, c.relforcerowsecurity "
+    "pg_catalog.pg_get_userbyid(c.relowner), c.relrowsecurity, c.relforcerowsecurity, c.oid, c.reltype "
     "FROM pg_catalog.pg_class c "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
     "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
@@ -20,8 +21,16 @@ const char* const relations =
     "LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace "
     "LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' "
     "LEFT JOIN pg_catalog.pg_namespace en ON en.oid = e.typnamespace "
-    "WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p') "
+    "WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p', 'c') "
     "ORDER BY n.nspname, c.relname, a.attnum";
+const char* const types =
+    "SELECT t.oid, n.nspname, t.typname, t.typtype, t.typcategory, t.typelem, t.typbasetype, t.typrelid, "
+    "COALESCE(r.rngsubtype, m.rngtypid, 0), t.typinput::pg_catalog.oid, t.typoutput::pg_catalog.oid, "
+    "t.typreceive::pg_catalog.oid, t.typsend::pg_catalog.oid "
+    "FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace "
+    "LEFT JOIN pg_catalog.pg_range r ON r.rngtypid = t.oid "
+    "LEFT JOIN pg_catalog.pg_range m ON m.rngmultitypid = t.oid "
+    "ORDER BY t.oid";
 const char* const functions =
     "SELECT n.nspname, p.proname, p.provolatile, p.prokind, p.pronargs, p.pronargdefaults, p.provariadic <> 0, "
     "p.proretset, rn.nspname, rt.typname, "
@@ -181,12 +190,65 @@ catalog::catalog(std::vector<relation_info> relations, std::vector<function_info
     }
     function_count_ = functions.size();
     for (auto& f : functions) functions_[{f.schema, f.name}].push_back(std::move(f));
+    for (const auto& [key, overloads] : functions_) {
+        for (const auto& f : overloads) {
+            if (f.oid) functions_by_oid_[f.oid] = &f;
+        }
+    }
     for (auto& o : operators) user_operators_.emplace(o.name, std::move(o));
 }
 
 const relation_info* catalog::relation(const std::string& schema, const std::string& name) const {
     const auto it = relations_.find({schema, name});
     return it == relations_.end() ? nullptr : &it->second;
+}
+
+const type_info* catalog::type(std::uint32_t oid) const {
+    const auto it = types_.find(oid);
+    return it == types_.end() ? nullptr : &it->second;
+}
+
+const type_info* catalog::type(const std::string& schema, const std::string& name) const {
+    const auto it = type_names_.find({schema, name});
+    return it == type_names_.end() ? nullptr : type(it->second);
+}
+
+bool catalog::name_printing(std::uint32_t oid) const { return name_printing_.contains(oid); }
+
+const function_info* catalog::function(std::uint32_t oid) const {
+    const auto it = functions_by_oid_.find(oid);
+    return it == functions_by_oid_.end() ? nullptr : it->second;
+}
+
+void catalog::set_types(std::vector<type_info> types, std::map<std::uint32_t, std::vector<std::uint32_t>> attributes) {
+    for (auto& t : types) {
+        type_names_[{t.schema, t.name}] = t.oid;
+        const auto oid = t.oid;
+        types_.emplace(oid, std::move(t));
+    }
+    // Name-printing types, to a fixed point: reg* and aclitem (by OID, or by
+    // their output function), then whatever is made of one.
+    for (const auto& [oid, t] : types_) {
+        const auto* out = function(t.output);
+        if (builtins::name_printing_type(oid) ||
+            (out && out->schema == "pg_catalog" &&
+             (out->name == "aclitemout" || (out->name.starts_with("reg") && out->name.ends_with("out")))))
+            name_printing_.insert(oid);
+    }
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (const auto& [oid, t] : types_) {
+            if (name_printing_.contains(oid)) continue;
+            bool np = (t.element && name_printing_.contains(t.element)) || (t.base && name_printing_.contains(t.base)) ||
+                      (t.subtype && name_printing_.contains(t.subtype));
+            if (!np && t.relation) {
+                if (const auto it = attributes.find(t.relation); it != attributes.end())
+                    np = std::any_of(it->second.begin(), it->second.end(),
+                                     [&](std::uint32_t a) { return name_printing_.contains(a); });
+            }
+            if (np) changed = name_printing_.insert(oid).second || changed;
+        }
+    }
 }
 
 const relation_info* catalog::resolve_relation(const std::string& name, const std::vector<std::string>& path) const {
@@ -320,12 +382,19 @@ void read_roles(const catalog_rows& rows, catalog& into) {
     }
 }
 
+std::uint32_t oid_at(const row& r, std::size_t i) {
+    return static_cast<std::uint32_t>(std::strtoul(text(r, i).c_str(), nullptr, 10));
+}
+
 }  // namespace
 
 std::shared_ptr<const catalog> catalog_from_rows(const catalog_rows& rows) {
     std::vector<relation_info> rels;
+    // A composite type's attributes (relkind c) are the type's, not a relation's.
+    std::vector<relation_info> composites;
     for (const auto& r : rows.relations) {
-        if (rels.empty() || rels.back().schema != text(r, 0) || rels.back().name != text(r, 1)) {
+        auto& into = first(r, 2, 'r') == 'c' ? composites : rels;
+        if (into.empty() || into.back().schema != text(r, 0) || into.back().name != text(r, 1)) {
             relation_info info;
             info.schema = text(r, 0);
             info.name = text(r, 1);
@@ -333,11 +402,44 @@ std::shared_ptr<const catalog> catalog_from_rows(const catalog_rows& rows) {
             info.owner = text(r, 8);
             info.row_security = text(r, 9) == "t";
             info.force_row_security = text(r, 10) == "t";
-            rels.push_back(std::move(info));
+            info.oid = oid_at(r, 11);
+            info.row_type = oid_at(r, 12);
+            into.push_back(std::move(info));
         }
         if (r.size() > 3 && r[3]) {
-            rels.back().columns.push_back(*r[3]);
-            rels.back().column_types.push_back({*r[3], type_at(r, 4), type_at(r, 6)});
+            into.back().columns.push_back(*r[3]);
+            into.back().column_types.push_back({*r[3], type_at(r, 4), type_at(r, 6)});
+        }
+    }
+    std::vector<type_info> types;
+    for (const auto& r : rows.types) {
+        type_info t;
+        t.oid = oid_at(r, 0);
+        t.schema = text(r, 1);
+        t.name = text(r, 2);
+        t.type = first(r, 3, 'b');
+        t.category = first(r, 4, 'U');
+        t.element = oid_at(r, 5);
+        t.base = oid_at(r, 6);
+        t.relation = oid_at(r, 7);
+        t.subtype = oid_at(r, 8);
+        t.input = oid_at(r, 9);
+        t.output = oid_at(r, 10);
+        t.receive = oid_at(r, 11);
+        t.send = oid_at(r, 12);
+        types.push_back(std::move(t));
+    }
+    // Each relation's (and composite type's) attribute types, by the relation's OID.
+    std::map<std::pair<std::string, std::string>, std::uint32_t> type_oids;
+    for (const auto& t : types) type_oids[{t.schema, t.name}] = t.oid;
+    std::map<std::uint32_t, std::vector<std::uint32_t>> attributes;
+    for (const auto* list : {&rels, &composites}) {
+        for (const auto& rel : *list) {
+            auto& into = attributes[rel.oid];
+            for (const auto& c : rel.column_types) {
+                const auto it = type_oids.find({c.type.schema, c.type.name});
+                if (it != type_oids.end()) into.push_back(it->second);
+            }
         }
     }
     std::vector<function_info> fns;
@@ -360,6 +462,7 @@ std::shared_ptr<const catalog> catalog_from_rows(const catalog_rows& rows) {
     for (const auto& r : rows.operators)
         ops.push_back({text(r, 0), text(r, 1), text(r, 2), text(r, 3), type_at(r, 4), type_at(r, 6)});
     auto result = std::make_shared<catalog>(std::move(rels), std::move(fns), std::move(ops));
+    result->set_types(std::move(types), std::move(attributes));
     read_roles(rows, *result);
     for (const auto& r : rows.domains) {
         auto& d = result->domains[type_at(r, 0)];
@@ -382,7 +485,7 @@ constexpr std::pair<const char*, std::vector<row> catalog_rows::*> sections[] = 
     {"operators", &catalog_rows::operators}, {"domains", &catalog_rows::domains},
     {"casts", &catalog_rows::casts},         {"sequences", &catalog_rows::sequences},
     {"row_policies", &catalog_rows::row_policies}, {"roles", &catalog_rows::roles},
-    {"privileges", &catalog_rows::privileges}};
+    {"privileges", &catalog_rows::privileges}, {"types", &catalog_rows::types}};
 
 void escape_into(std::string& out, std::string_view field) {
     for (const char c : field) {

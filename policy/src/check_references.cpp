@@ -51,6 +51,14 @@ std::vector<std::string> allowed_columns(const config::table_grant* grant, const
     return out;
 }
 
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+    return out;
+}
+
+}  // namespace
+
 bool listed(const context& ctx, const std::string& schema, const std::string& name) {
     return std::any_of(ctx.policy.functions.begin(), ctx.policy.functions.end(),
                        [&](const auto& q) { return q.schema == schema && q.name == name; });
@@ -63,11 +71,6 @@ std::string listed_functions(const context& ctx) {
                          : fmt::format("immutable and stable built-ins are allowed, and: {}", join(names));
 }
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-    return out;
-}
 
 // Why the policy does not let this function run, or empty when it may.
 // `call` is the call as written, when there is one (for arguments that matter).
@@ -111,6 +114,8 @@ std::string named_function_rule(const std::string& schema, const std::string& na
     }
     return {};
 }
+
+namespace {
 
 refusal function_refusal(const std::string& qualified, const std::string& rule, int location, const context& ctx) {
     return refusal{policy::rule::function,
@@ -239,44 +244,6 @@ verdict check_functions(const parser::statement_facts& f, const check_scope& s, 
             add_unique(out.functions, qualified);
             if (const auto rule = function_rule(*c, &fn, ctx); !rule.empty())
                 return function_refusal(qualified, rule, fn.location, ctx);
-        }
-    }
-    return std::nullopt;
-}
-
-verdict check_types(const parser::statement_facts& f, const check_scope& s) {
-    const auto& ctx = s.ctx;
-    for (const auto& t : f.types) {
-        for (const auto& key : type_candidates(t.name, s.path)) {
-            // A domain (and each domain under it) runs its CHECK constraints' functions.
-            type_key at = key;
-            for (int depth = 0; depth < 16; ++depth) {
-                const auto d = ctx.cat.domains.find(at);
-                if (d == ctx.cat.domains.end()) break;
-                for (const auto& [schema, name] : d->second.functions) {
-                    if (const auto rule = named_function_rule(schema, name, ctx); !rule.empty())
-                        return refusal{policy::rule::type,
-                                       fmt::format("pgsieve: converting to type \"{}.{}\" runs function \"{}.{}\", "
-                                                   "which policy \"{}\" does not allow",
-                                                   key.schema, key.name, schema, name, ctx.policy.name),
-                                       rule + " (a domain's CHECK constraints run on conversion)",
-                                       listed_functions(ctx), t.location};
-                }
-                at = d->second.base;
-            }
-            // A cast to the type through a function outside pg_catalog runs that function.
-            const auto [begin, end] = ctx.cat.casts.equal_range(key);
-            for (auto it = begin; it != end; ++it) {
-                const auto& c = it->second;
-                if (listed(ctx, c.function_schema, c.function_name)) continue;
-                return refusal{policy::rule::type,
-                               fmt::format("pgsieve: casting to type \"{}.{}\" may run function \"{}.{}\", which "
-                                           "policy \"{}\" does not allow",
-                                           key.schema, key.name, c.function_schema, c.function_name, ctx.policy.name),
-                               "rule: functions (a user-defined cast runs its function)",
-                               fmt::format("add {}.{} to functions to allow it", c.function_schema, c.function_name),
-                               t.location};
-            }
         }
     }
     return std::nullopt;

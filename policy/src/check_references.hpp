@@ -23,8 +23,15 @@ verdict check_reads(const resolution& res, const check_scope& s, decision& out);
 // Whether policy lets the statement use this relation (listed, or introspection).
 verdict check_relation(const relation_info& rel, int location, const check_scope& s);
 verdict check_functions(const parser::statement_facts& f, const check_scope& s, decision& out);
-// Conversions to domains (their CHECKs) and through user casts.
-verdict check_types(const parser::statement_facts& f, const check_scope& s);
+// Whether the policy lists schema.name in its functions.
+bool listed(const context& ctx, const std::string& schema, const std::string& name);
+// What the refusal of a function says is allowed.
+std::string listed_functions(const context& ctx);
+// Why the policy does not let this function run (empty: it may); `call` is
+// the call as written, when there is one (for arguments that matter).
+std::string function_rule(const function_info& f, const parser::function_ref* call, const context& ctx);
+// The same for a function reached indirectly (every overload of the name).
+std::string named_function_rule(const std::string& schema, const std::string& name, const context& ctx);
 // Written and implied operators; `res` gives the types the statement touches.
 verdict check_operators(const parser::statement_facts& f, const resolution& res, const check_scope& s);
 // Whether `column` of a granted table may be read; empty when allowed,

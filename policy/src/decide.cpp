@@ -4,6 +4,7 @@
 #include "check_references.hpp"
 #include "discovery.hpp"
 #include "resolve.hpp"
+#include "types.hpp"
 
 #include <pgsieve/parser/parse.hpp>
 #include <pgsieve/policy/builtins.hpp>
@@ -183,9 +184,10 @@ private:
     // Under catalog: introspection, what of the catalog this statement
     // reads is scoped to what the policy grants (discovery.hpp).
     verdict discovery(const parser::statement_facts& f, const resolution& res) {
+        // Under catalog: none, name-printing conversions are refused with the types (types.cpp).
         if (ctx_.policy.catalog != config::catalog_access::introspection) {
-            // regclass and its kin print any object's name from its OID.
-            for (const auto& t : f.types) {
+            if (ctx_.cat.has_types()) return std::nullopt;
+            for (const auto& t : f.types) {  // a catalog made by hand (unit tests): by name
                 if (name_printing_type(t.name))
                     return plain(rule::catalog,
                                  fmt::format("pgsieve: converting to {} prints catalog object names, which policy "
@@ -547,6 +549,17 @@ bool uses_session_names(const std::vector<parser::statement_facts>& statements) 
     return std::any_of(statements.begin(), statements.end(), [](const parser::statement_facts& f) {
         return f.kind == statement_kind::execute || f.kind == statement_kind::fetch || uses_session_names(f.inner);
     });
+}
+
+std::optional<decision> refuse_parameter_types(const std::vector<std::uint32_t>& oids, const context& ctx) {
+    if (std::all_of(oids.begin(), oids.end(), [](std::uint32_t o) { return o == 0; })) return std::nullopt;
+    const auto path = resolution_path(ctx.search_path, ctx.upstream_role);
+    const check_scope scope{ctx, path};
+    auto v = check_parameter_types(oids, scope);
+    if (!v) return std::nullopt;
+    auto d = refused_whole(ctx, v->rule, std::move(v->message), std::move(v->detail), std::move(v->hint), 0);
+    if (!d.allowed || d.would_block) return d;
+    return std::nullopt;
 }
 
 decision decide(std::string_view sql, const context& ctx) {

@@ -170,7 +170,8 @@ expected<policy::catalog_rows, std::string> load_catalog_rows(const config::conf
     const std::vector<std::string> queries{
         policy::catalog_sql::relations, policy::catalog_sql::functions,    policy::catalog_sql::operators,
         policy::catalog_sql::domains,   policy::catalog_sql::casts,        policy::catalog_sql::sequences,
-        policy::catalog_sql::row_policies, policy::catalog_sql::roles(roles), policy::catalog_sql::privileges(roles)};
+        policy::catalog_sql::row_policies, policy::catalog_sql::roles(roles), policy::catalog_sql::privileges(roles),
+        policy::catalog_sql::types};
     auto results = query_upstream(cfg, cfg.upstream.user, cfg.upstream.password, queries, timeout);
     if (!results) return unexpected(std::move(results.error()));
     auto& r = *results;
@@ -184,6 +185,7 @@ expected<policy::catalog_rows, std::string> load_catalog_rows(const config::conf
     rows.row_policies = std::move(r[6]);
     rows.roles = std::move(r[7]);
     rows.privileges = std::move(r[8]);
+    rows.types = std::move(r[9]);
     return rows;
 }
 

@@ -134,6 +134,27 @@ std::shared_ptr<const policy::decision> enforcer::decide_sql(std::string_view sq
     return d;
 }
 
+std::shared_ptr<const policy::decision> enforcer::parameter_types_refusal(const std::vector<std::uint32_t>& oids,
+                                                                          const policy::decision& text) {
+    const auto snapshot = shared_.policies.current();
+    const auto* client = snapshot && snapshot->cfg ? snapshot->cfg->find_client(client_) : nullptr;
+    const auto* policy = client ? snapshot->cfg->find_policy(client->policy) : nullptr;
+    if (!policy || !snapshot->catalog) return nullptr;  // the text's decision already says why
+    const policy::context ctx{*snapshot->cfg, *policy, *snapshot->catalog, search_path_, upstream_role_, nullptr};
+    auto refused = policy::refuse_parameter_types(oids, ctx);
+    if (!refused) return nullptr;
+    if (refused->rule == policy::rule::unresolved && shared_.catalog_missing) shared_.catalog_missing();
+    if (!refused->allowed) return std::make_shared<const policy::decision>(std::move(*refused));
+    // Monitor mode: the statement runs; the audit says what enforce would have done.
+    auto marked = std::make_shared<policy::decision>(text);
+    marked->would_block = true;
+    marked->rule = refused->rule;
+    marked->message = std::move(refused->message);
+    marked->detail = std::move(refused->detail);
+    marked->hint = std::move(refused->hint);
+    return marked;
+}
+
 std::shared_ptr<const policy::decision> enforcer::current(named_entry& e, bool may_defer) {
     const auto snapshot = shared_.policies.current();
     std::shared_ptr<const policy::decision> last;
@@ -314,6 +335,9 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
                                    "DEALLOCATE (or Close) prepared statements that are no longer needed");
             if (!decision) decision = decide_sql(m->sql, &generation, true);
             if (!decision) return out.deferred = true, out;
+            // The parameter types it declares are conversions too (a domain's CHECK, a reg* type…).
+            if (decision->allowed && !decision->would_block && !m->parameter_types.empty())
+                if (auto refused = parameter_types_refusal(m->parameter_types, *decision)) decision = std::move(refused);
             auto& req = make(request_kind::parse);
             req.name = m->statement;
             req.sql = m->sql;

@@ -66,6 +66,10 @@ private:
                                                        bool may_defer = false);
     // The entry's decision under the current policy (null: deferred, as for decide_sql).
     std::shared_ptr<const policy::decision> current(named_entry& e, bool may_defer = false);
+    // A Parse's parameter types judged as types (types.hpp): the refusal
+    // replacing the text's decision `text`, or null when they may be used.
+    std::shared_ptr<const policy::decision> parameter_types_refusal(const std::vector<std::uint32_t>& oids,
+                                                                    const policy::decision& text);
     // audit.on_failure: block while the audit log cannot be written; else null.
     std::shared_ptr<const policy::decision> audit_refusal() const;
     std::shared_ptr<const policy::decision> not_held(name_space space, const std::string& name) const;

@@ -63,7 +63,9 @@ expected<parse_message, std::string> parse_parse(std::string_view body) {
     m.statement = r.cstring();
     m.sql = r.cstring();
     m.parameter_type_count = r.uint16();
-    r.bytes(std::size_t(m.parameter_type_count) * 4);
+    m.parameter_types.reserve(m.parameter_type_count);
+    for (std::size_t i = 0; i < m.parameter_type_count && r.ok(); ++i)
+        m.parameter_types.push_back(static_cast<std::uint32_t>(r.int32()));
     if (!r.done()) return malformed("Parse");
     return m;
 }

@@ -36,7 +36,25 @@ struct relation_info {
     std::string owner;                      // the owning role's name
     bool row_security = false;              // relrowsecurity: ENABLE ROW LEVEL SECURITY
     bool force_row_security = false;        // relforcerowsecurity: FORCE (the owner too)
+    std::uint32_t oid = 0;                  // 0 in catalogs made by hand (tests)
+    std::uint32_t row_type = 0;             // pg_class.reltype: its composite type
     const column_info* column(const std::string& name) const;
+};
+
+// A row of pg_type: what a type is made of, so a statement's types are
+// judged as types (by OID), never by their spelling.
+struct type_info {
+    std::uint32_t oid = 0;
+    std::string schema;
+    std::string name;
+    char type = 'b';      // typtype: b base, c composite, d domain, e enum, p pseudo, r range, m multirange
+    char category = 'U';  // typcategory: A array, …
+    std::uint32_t element = 0;  // typelem of an array
+    std::uint32_t base = 0;     // typbasetype of a domain
+    std::uint32_t relation = 0; // typrelid of a composite
+    std::uint32_t subtype = 0;  // a range's subtype; a multirange's range
+    std::uint32_t input = 0, output = 0, receive = 0, send = 0;  // its I/O functions
+    bool builtin() const { return schema == "pg_catalog" || schema == "information_schema"; }
 };
 
 struct function_info {
@@ -123,6 +141,17 @@ public:
     // Every overload of schema.name (null when none).
     const std::vector<function_info>* functions(const std::string& schema, const std::string& name) const;
 
+    // Types, by OID and by name; the attribute types of a composite type.
+    const type_info* type(std::uint32_t oid) const;
+    const type_info* type(const std::string& schema, const std::string& name) const;
+    // Whether a value of the type prints catalog object names (reg*, aclitem,
+    // and arrays, domains, ranges and composites of them).
+    bool name_printing(std::uint32_t oid) const;
+    // A function by OID (null: not in the snapshot).
+    const function_info* function(std::uint32_t oid) const;
+    void set_types(std::vector<type_info> types, std::map<std::uint32_t, std::vector<std::uint32_t>> attributes);
+    bool has_types() const { return !types_.empty(); }
+
     // Operators defined outside pg_catalog, by name.
     std::vector<const operator_info*> user_operators(const std::string& name) const;
     bool has_user_operator(const std::string& name) const { return user_operators_.contains(name); }
@@ -149,6 +178,10 @@ private:
     std::map<std::pair<std::string, std::string>, std::vector<function_info>> functions_;
     std::multimap<std::string, operator_info> user_operators_;
     std::size_t function_count_ = 0;
+    std::map<std::uint32_t, const function_info*> functions_by_oid_;
+    std::map<std::uint32_t, type_info> types_;
+    std::map<std::pair<std::string, std::string>, std::uint32_t> type_names_;
+    std::set<std::uint32_t> name_printing_;
 };
 
 // The schemas an unqualified name is looked up in, as PostgreSQL searches
@@ -160,8 +193,11 @@ std::vector<std::string> resolution_path(const std::vector<std::string>& search_
 // order of catalog_rows' members. Each row's columns are listed with it.
 namespace catalog_sql {
 // schema, relation, relkind, column, type schema, type name, element type schema, element type name,
-// owner, relrowsecurity, relforcerowsecurity
+// owner, relrowsecurity, relforcerowsecurity, oid, reltype (relkind c: a composite type's attributes)
 extern const char* const relations;
+// oid, schema, name, typtype, typcategory, typelem, typbasetype, typrelid, range subtype (or a
+// multirange's range), typinput, typoutput, typreceive, typsend
+extern const char* const types;
 // schema, function, provolatile, prokind, pronargs, pronargdefaults, variadic, retset,
 // result type schema, result type name, result columns (a text array or NULL), oid
 extern const char* const functions;
@@ -188,7 +224,8 @@ using row = std::vector<std::optional<std::string>>;
 
 // The rows of each catalog query, as read from the upstream.
 struct catalog_rows {
-    std::vector<row> relations, functions, operators, domains, casts, sequences, row_policies, roles, privileges;
+    std::vector<row> relations, functions, operators, domains, casts, sequences, row_policies, roles, privileges,
+        types;
 };
 
 std::shared_ptr<const catalog> catalog_from_rows(const catalog_rows& rows);

@@ -122,6 +122,11 @@ struct context {
 // cannot be analysed (too long, not UTF-8, not SQL, too costly to lex).
 [[nodiscard]] expected<std::vector<parser::statement_facts>, decision> parse_statements(std::string_view sql,
                                                                                      const context& ctx);
+// A Parse message's parameter type OIDs judged as types (unknown, hidden,
+// name-printing or running a function the policy does not allow): the
+// refusal, or nullopt when they may be used. Monitor mode: would_block set.
+[[nodiscard]] std::optional<decision> refuse_parameter_types(const std::vector<std::uint32_t>& oids,
+                                                             const context& ctx);
 // Whether deciding these statements consults the session's named objects (EXECUTE, FETCH).
 [[nodiscard]] bool uses_session_names(const std::vector<parser::statement_facts>& statements);
 [[nodiscard]] decision decide(const std::vector<parser::statement_facts>& statements, std::string_view sql,

@@ -24,29 +24,39 @@ struct policy_snapshot {
 
 class policy_source {
 public:
-    std::shared_ptr<const policy_snapshot> current() const { return current_.load(); }
+    std::shared_ptr<const policy_snapshot> current() const {
+        std::lock_guard lock(current_mutex_);
+        return current_;
+    }
 
     // Installs a new configuration and/or catalog (null keeps the current one).
     void update(std::shared_ptr<const config::config> cfg, std::shared_ptr<const policy::catalog> catalog) {
         std::lock_guard lock(update_mutex_);  // a reload and a refresh must not lose each other's change
-        auto old = current_.load();
+        auto old = current();
         auto next = std::make_shared<policy_snapshot>();
         next->cfg = cfg ? std::move(cfg) : (old ? old->cfg : nullptr);
         next->catalog = catalog ? std::move(catalog) : (old ? old->catalog : nullptr);
         if (next->cfg && next->catalog) next->upstream = policy::check_upstream(*next->cfg, *next->catalog);
         next->generation = (old ? old->generation : 0) + 1;
-        current_.store(std::move(next));
+        std::shared_ptr<const policy_snapshot> replaced;  // released outside the lock
+        std::lock_guard swap(current_mutex_);
+        replaced = std::exchange(current_, std::move(next));
     }
 
     // Forgets everything: decisions fail closed until the next update.
     void reset() {
         std::lock_guard lock(update_mutex_);
-        current_.store(nullptr);
+        std::lock_guard swap(current_mutex_);
+        current_.reset();
     }
 
 private:
     std::mutex update_mutex_;
-    std::atomic<std::shared_ptr<const policy_snapshot>> current_;
+    // A plain mutex, not std::atomic<std::shared_ptr>: GCC 12's lock-bit
+    // implementation of the latter is reported as a data race by
+    // ThreadSanitizer, and a mutex held for a pointer copy costs as little.
+    mutable std::mutex current_mutex_;
+    std::shared_ptr<const policy_snapshot> current_;
 };
 
 }  // namespace pgsieve::session

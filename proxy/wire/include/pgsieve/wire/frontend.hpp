@@ -61,6 +61,7 @@ struct parse_message {
     std::string_view statement;
     std::string_view sql;
     std::uint16_t parameter_type_count = 0;  // up to 65535, as PostgreSQL reads it
+    std::vector<std::uint32_t> parameter_types;  // each parameter's type OID (0: unspecified)
 };
 struct bind_message {
     std::string_view portal;
