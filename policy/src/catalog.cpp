@@ -39,7 +39,11 @@ const char* const functions =
     "FROM pg_catalog.generate_subscripts(p.proargmodes, 1) AS i WHERE p.proargmodes[i] IN ('o', 'b', 't')) "
     "WHEN rt.typtype = 'c' THEN "
     "(SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a "
-    "WHERE a.attrelid = rt.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END, p.oid "
+    "WHERE a.attrelid = rt.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END, p.oid, p.prorettype, "
+    "pg_catalog.array_to_string(p.proargtypes::pg_catalog.oid[], ' '), "
+    "(SELECT pg_catalog.string_agg(a.t::pg_catalog.text, ' ' ORDER BY a.i) "
+    "FROM ROWS FROM (pg_catalog.unnest(p.proallargtypes), pg_catalog.unnest(p.proargmodes)) WITH ORDINALITY "
+    "AS a(t, m, i) WHERE a.m IN ('o', 't')) "
     "FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace "
     "LEFT JOIN pg_catalog.pg_type rt ON rt.oid = p.prorettype "
     "LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rt.typnamespace "
@@ -386,6 +390,19 @@ std::uint32_t oid_at(const row& r, std::size_t i) {
     return static_cast<std::uint32_t>(std::strtoul(text(r, i).c_str(), nullptr, 10));
 }
 
+std::vector<std::uint32_t> oid_list(const std::string& text) {
+    std::vector<std::uint32_t> out;
+    const char* at = text.c_str();
+    while (*at) {
+        char* end = nullptr;
+        const auto v = std::strtoul(at, &end, 10);
+        if (end == at) break;
+        out.push_back(static_cast<std::uint32_t>(v));
+        at = end;
+    }
+    return out;
+}
+
 }  // namespace
 
 std::shared_ptr<const catalog> catalog_from_rows(const catalog_rows& rows) {
@@ -455,7 +472,10 @@ std::shared_ptr<const catalog> catalog_from_rows(const catalog_rows& rows) {
         f.returns_set = text(r, 7) == "t";
         f.result = type_at(r, 8);
         if (r.size() > 10 && r[10]) f.result_columns = parse_text_array(*r[10]);
-        f.oid = static_cast<std::uint32_t>(std::strtoul(text(r, 11).c_str(), nullptr, 10));
+        f.oid = oid_at(r, 11);
+        f.result_type = oid_at(r, 12);
+        f.argument_types = oid_list(text(r, 13));
+        f.out_types = oid_list(text(r, 14));
         fns.push_back(std::move(f));
     }
     std::vector<operator_info> ops;

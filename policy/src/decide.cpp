@@ -5,6 +5,7 @@
 #include "discovery.hpp"
 #include "resolve.hpp"
 #include "types.hpp"
+#include "value_types.hpp"
 
 #include <pgsieve/parser/parse.hpp>
 #include <pgsieve/policy/builtins.hpp>
@@ -178,6 +179,7 @@ private:
         if (auto fv = check_functions(f, scope_, out_)) return fv;
         if (auto tv = check_types(f, scope_)) return tv;
         if (auto ov = check_operators(f, res, scope_)) return ov;
+        if (auto vv = check_value_types(f, res, scope_)) return vv;
         return discovery(f, res);
     }
 

@@ -205,6 +205,12 @@ std::vector<std::pair<std::string, std::string>> scoped_discovery_relations() {
     return out;
 }
 
+bool rewritten_relation(const relation_info& rel, const context& ctx) {
+    return ctx.policy.catalog == config::catalog_access::introspection &&
+           discovery_relation_rule(rel.schema, rel.name) == discovery_relation::scoped &&
+           !ctx.policy.tables.contains(config::qualified_name{rel.schema, rel.name});
+}
+
 bool discovery_function(std::string_view name) { return function_of(name) != nullptr; }
 
 bool discovery_function_scoped(std::string_view name) {
@@ -342,7 +348,14 @@ expected<std::string, refusal> scoped_text(std::string_view sql, std::vector<dis
                 } else {
                     const auto filter = relation_filter(site.schema, site.name, v);
                     if (!filter) return unexpected(cannot_scope(site.schema + "." + site.name, where));
-                    select = fmt::format("SELECT o.* FROM {} AS o WHERE {} OFFSET 0",
+                    // Columns of a name-printing type keep only visible objects' names.
+                    std::optional<std::string> columns;
+                    if (const auto* rel = ctx.cat.relation(site.schema, site.name))
+                        columns = guarded_select_list(*rel, ctx.cat, v);
+                    if (columns && columns->empty())
+                        return unexpected(cannot_scope(site.schema + "." + site.name + " (a column of a name-printing type)",
+                                                       where));
+                    select = fmt::format("SELECT {} FROM {} AS o WHERE {} OFFSET 0", columns ? *columns : "o.*",
                                          sql_qualified(site.schema, site.name), *filter);
                 }
                 const auto alias = site.aliased ? std::string() : " AS " + sql_identifier(site.name);

@@ -37,6 +37,9 @@ enum class discovery_relation {
     scoped,    // filtered to the visible objects
 };
 discovery_relation discovery_relation_rule(std::string_view schema, std::string_view name);
+// Whether scoped discovery rewrites this catalog relation for the policy
+// (a filtered sub-query, its name-printing columns guarded).
+bool rewritten_relation(const relation_info& rel, const context& ctx);
 // Every scoped relation, (schema, name) (for the test that each has a filter).
 std::vector<std::pair<std::string, std::string>> scoped_discovery_relations();
 

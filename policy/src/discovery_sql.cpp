@@ -279,6 +279,83 @@ const char* name_lookup_function(object_set kind) {
     }
 }
 
+namespace {
+
+// A reg* type (or array of one): the kind of object it names; nullopt for
+// the text search ones, which name PostgreSQL's own objects only.
+struct reg_type {
+    std::uint32_t scalar, array;
+    std::optional<object_set> kind;
+};
+constexpr reg_type reg_types[] = {
+    {24, 1008, object_set::function},   {2202, 2207, object_set::function}, {2203, 2208, object_set::operator_},
+    {2204, 2209, object_set::operator_}, {2205, 2210, object_set::relation}, {2206, 2211, object_set::type},
+    {4089, 4090, object_set::schema},   {4096, 4097, object_set::role},     {4191, 4192, object_set::collation},
+    {3734, 3735, std::nullopt},          {3769, 3770, std::nullopt},
+};
+constexpr std::uint32_t aclitem = 1033, aclitem_array = 1034;
+
+const reg_type* reg_type_of(std::uint32_t oid, bool& is_array) {
+    for (const auto& t : reg_types) {
+        if (t.scalar == oid || t.array == oid) {
+            is_array = t.array == oid;
+            return &t;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+bool guardable_column_type(std::uint32_t type_oid) {
+    bool is_array = false;
+    return reg_type_of(type_oid, is_array) || type_oid == aclitem || type_oid == aclitem_array;
+}
+
+std::optional<std::string> guarded_select_list(const relation_info& rel, const catalog& cat, const visible_sets& v) {
+    std::string list;
+    bool guarded = false;
+    for (const auto& c : rel.column_types) {
+        const auto col = "o." + sql_identifier(c.name);
+        std::string item = col;
+        const auto* t = cat.type(c.type.schema, c.type.name);
+        if (t && cat.name_printing(t->oid)) {
+            guarded = true;
+            bool is_array = false;
+            const auto* reg = reg_type_of(t->oid, is_array);
+            const auto visible = [&](std::string_view oid) {
+                return reg && reg->kind ? v.visible(*reg->kind, oid)
+                                        : fmt::format("({} < 16384::pg_catalog.oid)", oid);
+            };
+            // An ACL entry is kept when its grantee and grantor are visible roles (0 is PUBLIC).
+            const auto acl_visible = [&](std::string_view item_expr) {
+                return fmt::format("NOT EXISTS (SELECT FROM pg_catalog.aclexplode(ARRAY[{}]) AS x WHERE NOT {} OR NOT {})",
+                                   item_expr, v.visible(object_set::role, "x.grantee"),
+                                   v.visible(object_set::role, "x.grantor"));
+            };
+            if (reg && !is_array) {
+                item = fmt::format("CASE WHEN {} THEN {} END", visible(col + "::pg_catalog.oid"), col);
+            } else if (reg) {
+                item = fmt::format("CASE WHEN {0} IS NOT NULL THEN COALESCE((SELECT pg_catalog.array_agg(CASE WHEN {1} "
+                                   "THEN e.e END ORDER BY e.n) FROM pg_catalog.unnest({0}) WITH ORDINALITY AS e(e, n)), "
+                                   "'{{}}') END",
+                                   col, visible("e.e::pg_catalog.oid"));
+            } else if (t->oid == aclitem) {
+                item = fmt::format("CASE WHEN {} THEN {} END", acl_visible(col), col);
+            } else if (t->oid == aclitem_array) {
+                item = fmt::format("CASE WHEN {0} IS NOT NULL THEN COALESCE((SELECT pg_catalog.array_agg(a.a ORDER BY a.n) "
+                                   "FROM pg_catalog.unnest({0}) WITH ORDINALITY AS a(a, n) WHERE {1}), '{{}}') END",
+                                   col, acl_visible("a.a"));
+            } else {
+                return std::string();  // a name-printing column no guard covers
+            }
+        }
+        list += (list.empty() ? "" : ", ") + item + " AS " + sql_identifier(c.name);
+    }
+    if (!guarded) return std::nullopt;
+    return list;
+}
+
 std::optional<std::string> relation_filter(std::string_view schema, std::string_view name, const visible_sets& v) {
     using k = object_set;
     const auto is = [&v](object_set kind, const char* column) { return v.visible(kind, fmt::format("o.{}", column)); };

@@ -11,6 +11,7 @@
 // however often a correlated sub-query around them runs: a visibility test
 // is then a comparison and an array search, not a catalog scan.
 
+#include <pgsieve/policy/catalog.hpp>
 #include <pgsieve/policy/decide.hpp>
 
 #include <optional>
@@ -62,5 +63,14 @@ std::optional<std::string> relation_filter(std::string_view schema, std::string_
 // to_regclass and its kin: the function that turns a name into an OID of a
 // kind without erroring, or nullptr when the kind has none.
 const char* name_lookup_function(object_set kind);
+
+// Catalog columns of a name-printing type that a scoped relation keeps only
+// where they name a visible object: reg* values and arrays of them (NULL
+// where hidden), ACLs (the entries naming hidden roles left out).
+bool guardable_column_type(std::uint32_t type_oid);
+// The select list of a scoped catalog relation `rel` over its rows `o`, with
+// such columns guarded; nullopt when no column needs it (then `o.*`), or an
+// empty string when a name-printing column cannot be guarded (refuse).
+std::optional<std::string> guarded_select_list(const relation_info& rel, const catalog& cat, const visible_sets& v);
 
 }  // namespace pgsieve::policy::detail

@@ -27,6 +27,7 @@ struct source {
 struct visible_column {
     std::string name;
     std::vector<source> sources;
+    origins from;  // where its values come from (resolve.hpp)
 };
 
 // A name visible in a query's FROM scope.
@@ -40,6 +41,7 @@ struct entry {
     bool carries_reads = false;
     std::vector<visible_column> columns;
     int range = -1;  // index into query::ranges; -1 for the statement's target and `excluded`
+    int query = -1;  // the query whose FROM holds it
 };
 
 // PostgreSQL's system columns: every table has them, no * shows them.
@@ -50,8 +52,35 @@ bool system_column(const std::string& name) {
 std::vector<visible_column> named(const std::vector<std::string>& names) {
     std::vector<visible_column> out;
     out.reserve(names.size());
-    for (const auto& n : names) out.push_back({n, {}});
+    for (const auto& n : names) out.push_back({n, {}, {}});
     return out;
+}
+
+// The output columns of query q, each coming from its position there.
+std::vector<visible_column> outputs_of(int q, const std::vector<std::string>& names) {
+    auto out = named(names);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        origin o;
+        o.what = origin::kind::query_output;
+        o.query = q;
+        o.column = i;
+        out[i].from.push_back(o);
+    }
+    return out;
+}
+
+origin plain_origin() {
+    origin o;
+    o.what = origin::kind::plain;
+    return o;
+}
+
+origin base_origin(const relation_info* rel, std::size_t i) {
+    origin o;
+    o.what = origin::kind::base;
+    o.relation = rel;
+    o.column = i;
+    return o;
 }
 
 void rename(std::vector<visible_column>& columns, const std::vector<std::string>& aliases) {
@@ -141,14 +170,25 @@ private:
     }
 
     // The columns a FROM function produces, as PostgreSQL names them.
-    std::optional<std::vector<visible_column>> function_columns(const range_entry& range) {
+    std::optional<std::vector<visible_column>> function_columns(int q, int r, const range_entry& range) {
         std::vector<visible_column> out;
         const bool single = range.functions.size() == 1;
+        // Each column comes from function i's column j (-1: its scalar result).
+        const auto from = [&](std::size_t i, int j) {
+            origin o;
+            o.what = origin::kind::function_column;
+            o.query = q;
+            o.range = r;
+            o.function = static_cast<int>(i);
+            o.function_column = j;
+            return origins{o};
+        };
         for (std::size_t i = 0; i < range.functions.size(); ++i) {
             const auto& fn = range.functions[i];
             const auto& defined = range.function_columns[i];
             if (!defined.empty()) {
                 auto cols = named(defined);
+                for (std::size_t j = 0; j < cols.size(); ++j) cols[j].from = from(i, static_cast<int>(j));
                 out.insert(out.end(), cols.begin(), cols.end());
                 continue;
             }
@@ -157,21 +197,22 @@ private:
                                       : fn.name.empty()              ? std::string("?column?")
                                                                      : fn.name.back();
             if (fn.name.empty()) {
-                out.push_back({scalar_name, {}});
+                out.push_back({scalar_name, {}, from(i, -1)});
                 continue;
             }
             const auto shape = result_shape(cat_, fn, path_);
             if (!shape) return std::nullopt;
             if (shape->columns) {
                 auto cols = named(*shape->columns);
+                for (std::size_t j = 0; j < cols.size(); ++j) cols[j].from = from(i, static_cast<int>(j));
                 out.insert(out.end(), cols.begin(), cols.end());
             } else if (shape->record) {
                 return std::nullopt;  // a record needs a column definition list
             } else {
-                out.push_back({scalar_name, {}});
+                out.push_back({scalar_name, {}, from(i, -1)});
             }
         }
-        if (range.ordinality) out.push_back({"ordinality", {}});
+        if (range.ordinality) out.push_back({"ordinality", {}, {plain_origin()}});
         return out;
     }
 
@@ -187,6 +228,7 @@ private:
             if (range.type == range_entry::kind::join) continue;  // below, once its sides exist
             entry e;
             e.range = r;
+            e.query = q;
             switch (range.type) {
                 case range_entry::kind::relation: {
                     const parser::cte* c = range.relation.schema.empty() ? visible_cte(q, range.relation.name) : nullptr;
@@ -195,14 +237,18 @@ private:
                         out_.cte_references.push_back(range.relation.location);
                         auto names = c->query >= 0 ? outputs(c->query) : std::nullopt;
                         if (names) {
-                            e.columns = named(*names);
+                            e.columns = outputs_of(c->query, *names);
                             rename(e.columns, c->column_aliases);
                         } else if (!c->column_aliases.empty()) {
-                            e.columns = named(c->column_aliases);
+                            e.columns = outputs_of(c->query, c->column_aliases);
                         } else {
                             e.columns_known = false;
                         }
-                        for (const auto& added : c->added_columns) e.columns.push_back({added, {}});
+                        // SEARCH/CYCLE columns: a counter, a flag, a path of the CTE's rows.
+                        origin row;
+                        row.what = origin::kind::query_row;
+                        row.query = c->query;
+                        for (const auto& added : c->added_columns) e.columns.push_back({added, {}, {row}});
                     } else {
                         e.carries_reads = true;
                         e.base = base_relation(range.relation);
@@ -211,14 +257,14 @@ private:
                             break;
                         }
                         for (std::size_t i = 0; i < e.base->columns.size(); ++i)
-                            e.columns.push_back({e.base->columns[i], {source{e.base, i}}});
+                            e.columns.push_back({e.base->columns[i], {source{e.base, i}}, {base_origin(e.base, i)}});
                     }
                     rename(e.columns, range.column_aliases);
                     break;
                 }
                 case range_entry::kind::subquery: {
                     e.refname = range.alias;
-                    if (auto names = outputs(range.subquery)) e.columns = named(*names);
+                    if (auto names = outputs(range.subquery)) e.columns = outputs_of(range.subquery, *names);
                     else e.columns_known = false;
                     rename(e.columns, range.column_aliases);
                     break;
@@ -227,7 +273,7 @@ private:
                     e.refname = !range.alias.empty()                                  ? range.alias
                                 : range.functions.size() == 1 && !range.functions[0].name.empty() ? range.functions[0].name.back()
                                                                                       : std::string();
-                    if (auto cols = function_columns(range)) e.columns = std::move(*cols);
+                    if (auto cols = function_columns(q, r, range)) e.columns = std::move(*cols);
                     else e.columns_known = false;
                     rename(e.columns, range.column_aliases);
                     break;
@@ -271,12 +317,14 @@ private:
             e.base = target_;
             e.carries_reads = true;
             for (std::size_t i = 0; i < target_->columns.size(); ++i)
-                e.columns.push_back({target_->columns[i], {source{target_, i}}});
+                e.columns.push_back({target_->columns[i], {source{target_, i}}, {base_origin(target_, i)}});
             scopes_[q].push_back(e);
             if (f_.kind == parser::statement_kind::insert) {
                 entry excluded;  // ON CONFLICT … excluded.x: the row being inserted, not a read
                 excluded.refname = "excluded";
                 excluded.columns = named(target_->columns);
+                for (std::size_t i = 0; i < excluded.columns.size(); ++i)
+                    excluded.columns[i].from.push_back(base_origin(target_, i));
                 scopes_[q].push_back(std::move(excluded));
             }
         }
@@ -314,12 +362,13 @@ private:
         if (!names || !l || !rr) return std::nullopt;
         std::vector<visible_column> out;
         for (const auto& name : *names) {
-            visible_column merged{name, {}};
+            visible_column merged{name, {}, {}};
             for (const auto* side : {&*l, &*rr}) {
                 bool found = false;
                 for (const auto& c : *side) {
                     if (c.name != name) continue;
                     merged.sources.insert(merged.sources.end(), c.sources.begin(), c.sources.end());
+                    merged.from.insert(merged.from.end(), c.from.begin(), c.from.end());
                     found = true;
                 }
                 if (!found) {
@@ -395,6 +444,47 @@ private:
     void read(const visible_column& c, const column_ref& ref) {
         for (const auto& s : c.sources)
             out_.reads.push_back({s.relation, s.relation->columns[s.index], ref.location, ref.where});
+        auto& into = out_.column_origins[current_ref_];
+        into.insert(into.end(), c.from.begin(), c.from.end());
+    }
+
+    // The reference being resolved yields a value of this origin.
+    void yields(origin o) { out_.column_origins[current_ref_].push_back(o); }
+
+    // What a FROM item whose columns are not known yields: what its query or calls compute.
+    origins unknown_columns_of(const entry& e) {
+        if (e.range < 0 || e.query < 0) return {origin{}};
+        const auto& range = f_.queries[e.query].ranges[e.range];
+        origin o;
+        if (range.type == range_entry::kind::subquery) {
+            o.what = origin::kind::query_row;
+            o.query = range.subquery;
+            return {o};
+        }
+        if (range.type == range_entry::kind::function) {
+            origins out;
+            for (std::size_t i = 0; i < range.functions.size(); ++i) {
+                o.what = origin::kind::function_column;
+                o.query = e.query;
+                o.range = e.range;
+                o.function = static_cast<int>(i);
+                o.function_column = -1;
+                out.push_back(o);
+            }
+            return out;
+        }
+        if (range.type == range_entry::kind::relation) {  // a CTE whose outputs are not known
+            if (const auto* c = visible_cte(e.query, range.relation.name); c && c->query >= 0) {
+                o.what = origin::kind::query_row;
+                o.query = c->query;
+                return {o};
+            }
+        }
+        return {origin{}};
+    }
+
+    void yields_some_column_of(const entry& e) {
+        for (const auto& o : unknown_columns_of(e)) yields(o);
     }
 
     void read_all(const std::vector<visible_column>& columns, const column_ref& ref) {
@@ -423,19 +513,27 @@ private:
     // * and t.*: every column they expand to is read.
     void star_reads(int q, const column_ref& ref) {
         const auto& fields = ref.fields;
+        auto& expanded = out_.star_columns[current_ref_];
+        const auto expand = [&](const std::vector<visible_column>& cols) {
+            read_all(cols, ref);
+            for (const auto& c : cols) expanded.push_back(c.from);
+        };
         if (fields.empty()) {
             scope(q);
             for (const int top : f_.queries[q].from) {
-                if (auto cols = range_columns(q, top, 0)) read_all(*cols, ref);
+                if (auto cols = range_columns(q, top, 0)) expand(*cols);
                 else if (range_carries_reads(q, top))
                     return fail("* over a join whose columns pgsieve cannot know", ref.location);
+                else if (const entry* e = entry_of_range(q, top)) expanded.push_back(unknown_columns_of(*e));
+                else expanded.push_back({origin{}});
             }
             return;
         }
         const auto* e = find_entry(q, fields.back(), fields.size() > 1 ? fields[0] : std::string());
         if (!e) return fail(fmt::format("missing FROM-clause entry for \"{}\"", fields.back()), ref.location);
-        if (e->columns_known) read_all(e->columns, ref);
+        if (e->columns_known) expand(e->columns);
         else if (e->carries_reads) fail(fmt::format("{}.* whose columns pgsieve cannot know", fields.back()), ref.location);
+        else expanded.push_back(unknown_columns_of(*e));
     }
 
     bool output_column(int q, const std::string& name) {
@@ -448,7 +546,7 @@ private:
         const auto& p = f_.queries[q];
         if (p.set_left >= 0) {
             // ORDER BY of UNION/INTERSECT/EXCEPT: output columns only.
-            if (fields.size() == 1 && !ref.star && output_column(q, fields[0])) return;
+            if (fields.size() == 1 && !ref.star && output_column(q, fields[0])) return yields(output_origin(q, fields[0]));
             fail("a set operation's ORDER BY can name only its output columns", ref.location);
             return;
         }
@@ -461,7 +559,7 @@ private:
             // ORDER BY x / DISTINCT ON (x): an output column of that name comes first.
             if (ref.bare_sort_key && (ref.where == parser::clause::order_by || ref.where == parser::clause::distinct) &&
                 output_column(q, name))
-                return;
+                return yields(output_origin(q, name));
             // A FROM item whose columns are not known may hold the name, or
             // an outer query may: every known match outward is read (which can
             // only refuse more), and the name is taken as that item's when
@@ -485,7 +583,13 @@ private:
                 }
                 if (found) return;
             }
-            if (maybe_unknown) return;
+            if (maybe_unknown) {
+                // The name is taken as that of the items whose columns are not known.
+                for (int at = q; at >= 0; at = f_.queries[at].parent)
+                    for (const auto& e : scope(at))
+                        if (!e.columns_known && !e.carries_reads) yields_some_column_of(e);
+                return;
+            }
             // A system column (ctid, xmin…) of a table in scope.
             if (system_column(name)) {
                 for (int at = q; at >= 0; at = f_.queries[at].parent) {
@@ -493,15 +597,17 @@ private:
                         if (e.base) out_.reads.push_back({e.base, name, ref.location, ref.where});
                     }
                 }
-                return;
+                return yields(plain_origin());
             }
             // GROUP BY x: an output column when no input column has the name.
-            if (ref.bare_sort_key && ref.where == parser::clause::group_by && output_column(q, name)) return;
+            if (ref.bare_sort_key && ref.where == parser::clause::group_by && output_column(q, name))
+                return yields(output_origin(q, name));
             // Not a column: a whole-row reference to a FROM entry (SELECT t FROM t).
             if (const auto* e = find_entry(q, name, {})) {
                 if (e->columns_known) read_all(e->columns, ref);
                 else if (e->carries_reads)
                     fail(fmt::format("the whole row of \"{}\", whose columns pgsieve cannot know", name), ref.location);
+                else yields_some_column_of(*e);
                 return;
             }
             fail(fmt::format("column \"{}\" does not exist or cannot be resolved", name), ref.location);
@@ -517,11 +623,12 @@ private:
                     if (e->carries_reads)
                         fail(fmt::format("column {}.{} of a join whose columns pgsieve cannot know", table, name),
                              ref.location);
+                    else yields_some_column_of(*e);
                     return;
                 }
                 if (e->base && system_column(name)) {
                     out_.reads.push_back({e->base, name, ref.location, ref.where});
-                    return;
+                    return yields(plain_origin());
                 }
                 // A column a derived table, CTE or function lacks is PostgreSQL's error to raise.
                 if (!read_named(*e, name, ref) && e->carries_reads)
@@ -561,11 +668,26 @@ private:
 
     void query(int q) {
         scope(q);
+        current_ref_ = {q, -1};
         join_columns(q);
-        for (const auto& ref : f_.queries[q].columns) {
+        const auto& refs = f_.queries[q].columns;
+        for (int i = 0; i < static_cast<int>(refs.size()); ++i) {
             if (out_.unresolved) return;
-            column(q, ref);
+            current_ref_ = {q, i};
+            column(q, refs[i]);
         }
+    }
+
+    // Output column `name` of query q (the first of that name).
+    origin output_origin(int q, const std::string& name) {
+        origin o;
+        o.what = origin::kind::query_output;
+        o.query = q;
+        if (const auto names = outputs(q)) {
+            const auto it = std::find(names->begin(), names->end(), name);
+            if (it != names->end()) o.column = static_cast<std::size_t>(it - names->begin());
+        }
+        return o;
     }
 
     const statement_facts& f_;
@@ -576,6 +698,7 @@ private:
     std::vector<built> state_;
     const relation_info* target_ = nullptr;
     resolution out_;
+    std::pair<int, int> current_ref_{-1, -1};  // (query, column index) being resolved
 };
 
 }  // namespace

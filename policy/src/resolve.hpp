@@ -10,6 +10,7 @@
 #include <pgsieve/parser/facts.hpp>
 #include <pgsieve/policy/catalog.hpp>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,12 +34,34 @@ struct problem {
     int location = -1;
 };
 
+// Where a value a column reference yields comes from, for working out its
+// type: a base relation's column, an output column of a query (derived
+// table, CTE, set operation), a FROM function's column, or the whole row of
+// a query's outputs (a CTE's CYCLE path, a whole-row reference).
+struct origin {
+    // plain: a value of a known type that prints no name (ordinality, a system column).
+    enum class kind { unknown, base, query_output, function_column, query_row, plain };
+    kind what = kind::unknown;
+    const relation_info* relation = nullptr;  // base
+    std::size_t column = 0;                   // base: index into relation->columns; query_output: position
+    int query = -1;                           // query_output, query_row; function_column: the FROM item's query
+    int range = -1;                           // function_column: index into that query's ranges
+    int function = -1;                        // function_column: which function of the item
+    int function_column = -1;                 // function_column: its column (-1: the scalar result, or ordinality)
+};
+using origins = std::vector<origin>;
+
 struct resolution {
     std::vector<relation_use> relations;
     std::vector<column_read> reads;
     const relation_info* target = nullptr;  // INSERT/UPDATE/DELETE/COPY target
     std::vector<int> cte_references;        // locations of relation names that named a CTE
     std::optional<problem> unresolved;
+    // What each column reference (query, index into its columns) yields; a
+    // whole-row reference yields every column's. A * or t.* yields one
+    // entry per column it expands to, in order (star_columns).
+    std::map<std::pair<int, int>, origins> column_origins;
+    std::map<std::pair<int, int>, std::vector<origins>> star_columns;
 };
 
 // `path`: the schemas unqualified names are searched in (resolution_path()).

@@ -41,9 +41,10 @@ TEST_CASE("discovery: every scoped catalog relation is read through a fenced fil
         REQUIRE(r.scoped == std::vector<std::string>{schema + "." + name});
         // The relation is replaced by a sub-query with OFFSET 0, under its own name.
         CHECK(r.scoped_sql.starts_with("SELECT * FROM (SELECT "));
+        // Its columns as they are (o.*), or listed with those of a name-printing type guarded.
         CHECK(has(r.scoped_sql, name == "pg_description"
                                     ? std::string("SELECT d.* FROM (SELECT o.objoid")
-                                    : "SELECT o.* FROM \"" + schema + "\".\"" + name + "\" AS o WHERE "));
+                                    : " FROM \"" + schema + "\".\"" + name + "\" AS o WHERE "));
         CHECK(r.scoped_sql.ends_with("OFFSET 0) AS \"" + name + "\""));
     }
 }
@@ -51,8 +52,22 @@ TEST_CASE("discovery: every scoped catalog relation is read through a fenced fil
 TEST_CASE("discovery: an alias is kept, and the client's predicates stay outside the fence", "[policy][discovery]") {
     const auto r = discovery().decide("SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relname::int > 0");
     REQUIRE(r.allowed);
-    CHECK(r.scoped_sql.starts_with("SELECT c.relname FROM (SELECT o.* FROM \"pg_catalog\".\"pg_class\" AS o WHERE "));
+    CHECK(r.scoped_sql.starts_with("SELECT c.relname FROM (SELECT "));
+    CHECK(has(r.scoped_sql, " FROM \"pg_catalog\".\"pg_class\" AS o WHERE "));
     CHECK(r.scoped_sql.ends_with(" OFFSET 0) c WHERE c.relname::int > 0"));
+}
+
+TEST_CASE("attack: catalog columns of name-printing types show only visible objects' names",
+          "[policy][discovery][security]") {
+    // relacl printed every grantee role's name; pg_type.typinput (regproc) and
+    // pg_aggregate's regproc columns print any function's name.
+    auto r = discovery().decide("SELECT relname, relacl FROM pg_catalog.pg_class");
+    REQUIRE(r.allowed);
+    CHECK(has(r.scoped_sql, "pg_catalog.aclexplode(ARRAY[a.a])"));
+    CHECK(has(r.scoped_sql, "AS \"relacl\""));
+    r = discovery().decide("SELECT typname, typinput FROM pg_catalog.pg_type");
+    REQUIRE(r.allowed);
+    CHECK(has(r.scoped_sql, "CASE WHEN (o.\"typinput\"::pg_catalog.oid < 16384::pg_catalog.oid"));
 }
 
 TEST_CASE("discovery: statements that read no catalog relation are sent as they are", "[policy][discovery]") {

@@ -75,6 +75,10 @@ struct function_info {
     // A built-in's classification is by OID (builtin_functions.hpp); 0 in
     // catalogs made by hand (tests), where every overload of the name counts.
     std::uint32_t oid = 0;
+    // Types by OID (empty in catalogs made by hand): the result, the IN
+    // arguments, and the OUT/TABLE columns.
+    std::uint32_t result_type = 0;
+    std::vector<std::uint32_t> argument_types, out_types;
 };
 
 struct operator_info {
@@ -199,7 +203,8 @@ extern const char* const relations;
 // multirange's range), typinput, typoutput, typreceive, typsend
 extern const char* const types;
 // schema, function, provolatile, prokind, pronargs, pronargdefaults, variadic, retset,
-// result type schema, result type name, result columns (a text array or NULL), oid
+// result type schema, result type name, result columns (a text array or NULL), oid,
+// result type oid, IN argument type oids (space-separated), OUT/TABLE column type oids
 extern const char* const functions;
 // schema, operator, function schema, function name, left type schema, left type name, right type schema, right type name
 extern const char* const operators;
