@@ -82,9 +82,11 @@ int run_check(const check_options& options) {
         const std::string verdict = !d.allowed ? "refused" : d.would_block ? "would_block" : "allowed";
         return fmt::format(
             "{{\"verdict\":\"{}\",\"client\":{},\"policy\":{},\"rule\":{},\"message\":{},\"detail\":{},\"hint\":{},"
-            "\"position\":{},\"tables\":{},\"columns\":{},\"functions\":{},\"scoped\":{},\"scoped_sql\":{}}}",
+            "\"decided_by\":{},\"position\":{},\"tables\":{},\"columns\":{},\"functions\":{},\"scoped\":{},"
+            "\"scoped_sql\":{}}}",
             verdict, json_string(client->name), json_string(policy.name), json_string(policy::to_string(d.rule)),
-            json_string(d.message), json_string(d.detail), json_string(d.hint), d.position, json_list(d.tables),
+            json_string(d.message), json_string(d.detail), json_string(d.hint), json_string(d.internal_detail),
+            d.position, json_list(d.tables),
             json_list(d.columns), json_list(d.functions), json_list(d.scoped), json_string(d.scoped_sql));
     };
     if (options.batch) {
@@ -108,6 +110,8 @@ int run_check(const check_options& options) {
         std::cout << fmt::format("{}  {}\n", d.would_block ? "would be refused (monitor mode: relayed)" : "refused",
                                  d.message);
         if (!d.detail.empty()) std::cout << fmt::format("  detail: {}\n", d.detail);
+        // For the policy's owner: what decided, which the client is not told.
+        if (!d.internal_detail.empty()) std::cout << fmt::format("  decided by: {}\n", d.internal_detail);
         if (!d.hint.empty()) std::cout << fmt::format("  hint:   {}\n", d.hint);
         if (d.position > 0) std::cout << caret(options.sql, d.position) << "\n";
         return exit_refused;

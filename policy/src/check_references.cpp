@@ -30,6 +30,34 @@ std::string tables_of(const config::policy& p) {
     return names.empty() ? "none" : join(names);
 }
 
+refusal hidden_relation(policy::rule rule, const std::string& written, int location, const context& ctx) {
+    return refusal{rule,
+                   fmt::format("pgsieve: relation \"{}\" does not exist or is not allowed by policy \"{}\"", written,
+                               ctx.policy.name),
+                   "rule: tables (only listed relations may be used; one the policy does not list is not shown)",
+                   fmt::format("allowed tables: {}", tables_of(ctx.policy)), location};
+}
+
+refusal hidden_column(policy::rule rule, const std::string& written, std::string hint, int location,
+                      const context& ctx) {
+    return refusal{rule,
+                   fmt::format("pgsieve: column \"{}\" does not exist or is not allowed by policy \"{}\"", written,
+                               ctx.policy.name),
+                   "rule: columns (only the columns a table's entry allows may be used; others are not shown)",
+                   std::move(hint), location};
+}
+
+refusal hidden_function(policy::rule rule, const std::string& written, int arguments, int location,
+                        const context& ctx) {
+    return refusal{rule,
+                   fmt::format("pgsieve: function \"{}\" taking {} argument{} does not exist or is not allowed by "
+                               "policy \"{}\"",
+                               written, arguments, arguments == 1 ? "" : "s", ctx.policy.name),
+                   "rule: functions (built-ins pgsieve classifies as safe, and the policy's functions; others are "
+                   "not shown)",
+                   listed_functions(ctx), location};
+}
+
 namespace {
 
 const config::table_grant* grant_of(const relation_info& rel, const context& ctx) {
@@ -161,25 +189,41 @@ bool has_denied_columns(const relation_info& rel, const context& ctx) {
                        [&](const auto& c) { return !column_rule(grant, rel, c, ctx).empty(); });
 }
 
-verdict check_relation(const relation_info& rel, int location, const check_scope& s) {
+verdict check_relation(const relation_info& rel, const std::string& written, int location, const check_scope& s) {
     const auto& ctx = s.ctx;
     if (grant_of(rel, ctx) || introspection(rel, ctx)) return std::nullopt;
-    const std::string name = rel.schema + "." + rel.name;
-    std::string hint = fmt::format("allowed tables: {}", tables_of(ctx.policy));
-    std::string detail = "rule: tables (only listed relations may be used)";
-    if (rel.schema == "pg_catalog" || rel.schema == "information_schema") {
-        detail = ctx.policy.catalog == config::catalog_access::introspection
-                     ? "rule: catalog: introspection grants schema-discovery relations only; this one can reveal "
-                       "data, roles or server state"
-                     : "rule: catalog: none (the policy grants no catalog introspection)";
-    }
+    // A user relation the policy does not list is not shown: refused as if it did not exist.
+    if (rel.schema != "pg_catalog" && rel.schema != "information_schema")
+        return hidden_relation(policy::rule::relation, written, location, ctx);
+    // PostgreSQL's own relations exist everywhere: say why this one is refused.
     return refusal{policy::rule::relation,
                    fmt::format("pgsieve: {} \"{}\" is not allowed by policy \"{}\"",
-                               rel.kind == 'v' || rel.kind == 'm' ? "view" : "table", name, ctx.policy.name),
-                   detail, hint, location};
+                               rel.kind == 'v' || rel.kind == 'm' ? "view" : "table", rel.schema + "." + rel.name,
+                               ctx.policy.name),
+                   ctx.policy.catalog == config::catalog_access::introspection
+                       ? "rule: catalog: introspection grants schema-discovery relations only; this one can reveal "
+                         "data, roles or server state"
+                       : "rule: catalog: none (the policy grants no catalog introspection)",
+                   fmt::format("allowed tables: {}", tables_of(ctx.policy)), location};
 }
 
-verdict check_reads(const resolution& res, const check_scope& s, decision& out) {
+std::string allowed_columns_hint(const parser::statement_facts& f, const check_scope& s) {
+    // From the relations the statement names, not from how far resolving
+    // it got: a missing column's hint is a hidden column's.
+    std::vector<std::string> parts;
+    std::vector<const relation_info*> seen;
+    for (const auto& r : f.relations) {
+        const auto* rel = r.schema.empty() ? s.ctx.cat.resolve_relation(r.name, s.path) : s.ctx.cat.relation(r.schema, r.name);
+        const auto* grant = rel ? grant_of(*rel, s.ctx) : nullptr;
+        if (!grant || std::find(seen.begin(), seen.end(), rel) != seen.end()) continue;
+        seen.push_back(rel);
+        const auto allowed = allowed_columns(grant, *rel, s.ctx);
+        parts.push_back(fmt::format("{}: {}", rel->schema + "." + rel->name, allowed.empty() ? "none" : join(allowed)));
+    }
+    return parts.empty() ? "check the column names" : "allowed columns of " + join(parts, "; of ");
+}
+
+verdict check_reads(const parser::statement_facts& f, const resolution& res, const check_scope& s, decision& out) {
     const auto& ctx = s.ctx;
     // Columns drivers read on connect (pg_type's OIDs) pass under every policy.
     const auto bootstrap_only = [&](const relation_info* rel) {
@@ -192,7 +236,7 @@ verdict check_reads(const resolution& res, const check_scope& s, decision& out) 
     for (const auto& use : res.relations) {
         add_unique(out.tables, use.relation->schema + "." + use.relation->name);
         if (first || bootstrap_only(use.relation)) continue;
-        first = check_relation(*use.relation, use.location, s);
+        first = check_relation(*use.relation, use.written, use.location, s);
     }
     for (const auto& r : res.reads) {
         const std::string table = r.relation->schema + "." + r.relation->name;
@@ -210,15 +254,20 @@ verdict check_reads(const resolution& res, const check_scope& s, decision& out) 
                                                    r.relation->schema + "." + r.relation->name)
                                      : std::string();
         if (rule.empty()) continue;
-        const auto allowed = allowed_columns(grant, *r.relation, ctx);
-        first = refusal{policy::rule::column,
-                        fmt::format("pgsieve: column \"{}\" of table \"{}\" is not allowed by policy \"{}\"", r.column,
-                                    table, ctx.policy.name),
-                        "rule: " + rule,
-                        fmt::format("allowed columns of {}: {}{}", table, allowed.empty() ? "none" : join(allowed),
-                                    r.location >= 0 ? "" : " (the reference is implied: *, t.*, a whole row, "
-                                                          "USING or NATURAL)"),
-                        r.location};
+        if (r.location >= 0) {
+            // Written by the client: refused as if it did not exist (it is not shown).
+            first = hidden_column(policy::rule::column, r.column, allowed_columns_hint(f, s), r.location, ctx);
+            first->internal_detail = "rule: " + rule;
+        } else {
+            // Implied (*, t.*, a whole row, USING, NATURAL): the column is not named.
+            first = refusal{policy::rule::column,
+                            fmt::format("pgsieve: this statement reads every column of \"{}\" (through *, t.*, a "
+                                        "whole row, USING or NATURAL), and policy \"{}\" does not allow them all",
+                                        table, ctx.policy.name),
+                            "rule: columns (only the columns a table's entry allows may be used)",
+                            allowed_columns_hint(f, s) + "; name them instead of *", r.location};
+            first->internal_detail = "rule: " + rule;
+        }
     }
     return first;
 }
@@ -230,20 +279,21 @@ verdict check_functions(const parser::statement_facts& f, const check_scope& s, 
             return refusal{policy::rule::function, "pgsieve: function name not understood", "rule: functions", "",
                            fn.location};
         const auto found = candidates(ctx.cat, fn, s.path);
-        if (found.empty()) {
-            return refusal{policy::rule::function,
-                           fmt::format("pgsieve: function \"{}\" taking {} argument{} does not exist or is not visible",
-                                       join(fn.name, "."), fn.arguments, fn.arguments == 1 ? "" : "s"),
-                           "rule: functions must resolve in the catalog (pg_catalog, then the session's search_path)",
-                           "", fn.location};
-        }
+        if (found.empty()) return hidden_function(policy::rule::function, join(fn.name, "."), fn.arguments, fn.location, ctx);
         // Argument types are not known here: every overload the call could
         // pick, in every schema of the path, must be allowed.
         for (const auto* c : found) {
             const std::string qualified = c->schema + "." + c->name;
             add_unique(out.functions, qualified);
-            if (const auto rule = function_rule(*c, &fn, ctx); !rule.empty())
-                return function_refusal(qualified, rule, fn.location, ctx);
+            const auto rule = function_rule(*c, &fn, ctx);
+            if (rule.empty()) continue;
+            // A user function the policy does not list is not shown: as if it did not exist.
+            if (c->schema != "pg_catalog") {
+                auto r = hidden_function(policy::rule::function, join(fn.name, "."), fn.arguments, fn.location, ctx);
+                r.internal_detail = rule;
+                return r;
+            }
+            return function_refusal(qualified, rule, fn.location, ctx);
         }
     }
     return std::nullopt;

@@ -19,9 +19,11 @@ struct check_scope {
 
 // Relations and columns that `res` resolved; records what is read in `out`
 // (all of it, even past a refusal, so the audit shows what was asked for).
-verdict check_reads(const resolution& res, const check_scope& s, decision& out);
+verdict check_reads(const parser::statement_facts& f, const resolution& res, const check_scope& s, decision& out);
 // Whether policy lets the statement use this relation (listed, or introspection).
-verdict check_relation(const relation_info& rel, int location, const check_scope& s);
+verdict check_relation(const relation_info& rel, const std::string& written, int location, const check_scope& s);
+// "allowed columns of" each granted relation the statement names, for a column refusal's hint.
+std::string allowed_columns_hint(const parser::statement_facts& f, const check_scope& s);
 verdict check_functions(const parser::statement_facts& f, const check_scope& s, decision& out);
 // Whether the policy lists schema.name in its functions.
 bool listed(const context& ctx, const std::string& schema, const std::string& name);

@@ -154,12 +154,19 @@ private:
         resolution local;
         resolution& res = resolved ? *resolved : local;
         res = resolve(f, ctx_.cat, scope_.path);
-        if (res.unresolved)
-            return plain(rule::unresolved, "pgsieve: " + res.unresolved->message,
+        if (res.unresolved) {
+            const auto& u = *res.unresolved;
+            const int at = u.location >= 0 ? u.location : f.location;
+            // A missing relation or column in the same words as a hidden one.
+            if (u.what == problem::kind::relation) return hidden_relation(rule::unresolved, u.written, at, ctx_);
+            if (u.what == problem::kind::column)
+                return hidden_column(rule::unresolved, u.written, allowed_columns_hint(f, scope_), at, ctx_);
+            return plain(rule::unresolved, "pgsieve: " + u.message,
                          "rule: every relation and column must resolve against the catalog",
                          "check the name; if the object was created moments ago, retry shortly (pgsieve re-reads "
                          "the catalog when a statement names something it lacks)",
-                         res.unresolved->location >= 0 ? res.unresolved->location : f.location);
+                         at);
+        }
         // Defence in depth: every relation the parser saw was resolved.
         for (const auto& r : f.relations) {
             const bool seen = std::any_of(res.relations.begin(), res.relations.end(),
@@ -171,7 +178,7 @@ private:
                              fmt::format("pgsieve: relation \"{}\" appears where pgsieve does not analyse it", r.name),
                              "rule: anything the analysis does not fully understand is refused", "", r.location);
         }
-        auto v = check_reads(res, scope_, out_);
+        auto v = check_reads(f, res, scope_, out_);
         for (const auto& use : res.relations) {
             if (has_denied_columns(*use.relation, ctx_)) out_.redact_errors = true;
         }
@@ -400,7 +407,9 @@ private:
         if (res.unresolved) return plain(rule::unresolved, "pgsieve: " + res.unresolved->message, "", "", start_of(f));
         if (!res.target) return plain(rule::relation, "pgsieve: COPY of an unknown relation", "", "", start_of(f));
         resolution reads;
-        reads.relations.push_back({res.target, f.target_relation.location});
+        reads.relations.push_back({res.target, f.target_relation.location,
+                                   f.target_relation.schema.empty() ? f.target_relation.name
+                                                                    : f.target_relation.schema + "." + f.target_relation.name});
         const auto& columns = f.written_columns.empty() ? res.target->columns : f.written_columns;
         for (const auto& c : columns) {
             if (std::find(res.target->columns.begin(), res.target->columns.end(), c) == res.target->columns.end())
@@ -409,7 +418,7 @@ private:
             reads.reads.push_back({res.target, c, f.target_relation.location, parser::clause::target});
         }
         if (has_denied_columns(*res.target, ctx_)) out_.redact_errors = true;
-        if (auto v = check_reads(reads, scope_, out_)) return v;
+        if (auto v = check_reads(f, reads, scope_, out_)) return v;
         // COPY of a whole catalog relation cannot be scoped: only a query can.
         return discovery(f, reads);
     }
@@ -476,6 +485,7 @@ decision decide(const std::vector<parser::statement_facts>& statements, std::str
         out.message = std::move(v->message);
         out.detail = std::move(v->detail);
         out.hint = std::move(v->hint);
+        out.internal_detail = std::move(v->internal_detail);
         out.position = v->location >= 0 ? parser::character_position(sql, v->location) : 0;
         if (statements.size() > 1)
             out.detail += fmt::format(" (statement {} of {}; none of them runs)", &f - statements.data() + 1,

@@ -15,6 +15,9 @@ struct refusal {
     std::string detail;
     std::string hint;
     int location = -1;  // byte offset in the query string
+    // What decided, for the audit's reason, when the client's words must not
+    // say it (a hidden object's rule would tell it exists).
+    std::string internal_detail;
 };
 
 using verdict = std::optional<refusal>;  // nullopt: allowed
@@ -22,5 +25,14 @@ using verdict = std::optional<refusal>;  // nullopt: allowed
 std::string join(const std::vector<std::string>& items, std::string_view separator = ", ");
 std::string statements_of(const config::policy& p);
 std::string tables_of(const config::policy& p);
+
+// An object the policy does not show is indistinguishable from one that does
+// not exist: the same words, rule text and hint for both, naming it only as
+// the client wrote it. (`rule` stays what decided, for the audit.)
+refusal hidden_relation(policy::rule rule, const std::string& written, int location, const context& ctx);
+refusal hidden_column(policy::rule rule, const std::string& written, std::string hint, int location,
+                      const context& ctx);
+refusal hidden_function(policy::rule rule, const std::string& written, int arguments, int location,
+                        const context& ctx);
 
 }  // namespace pgsieve::policy::detail

@@ -109,20 +109,24 @@ public:
     }
 
 private:
-    void fail(std::string message, int location) {
-        if (!out_.unresolved) out_.unresolved = problem{std::move(message), location};
+    void fail(std::string message, int location, problem::kind what = problem::kind::other, std::string written = {}) {
+        if (!out_.unresolved) out_.unresolved = problem{std::move(message), location, what, std::move(written)};
+    }
+    void missing_column(std::string written, int location) {
+        fail(fmt::format("column \"{}\" does not exist or cannot be resolved", written), location, problem::kind::column,
+             written);
     }
 
     const relation_info* base_relation(const parser::relation_ref& r) {
         const relation_info* rel =
             r.schema.empty() ? cat_.resolve_relation(r.name, path_) : cat_.relation(r.schema, r.name);
+        const std::string written = r.schema.empty() ? r.name : r.schema + "." + r.name;
         if (!rel) {
-            fail(fmt::format("relation \"{}\" does not exist or is not visible",
-                             r.schema.empty() ? r.name : r.schema + "." + r.name),
-                 r.location);
+            fail(fmt::format("relation \"{}\" does not exist or is not visible", written), r.location,
+                 problem::kind::relation, written);
             return nullptr;
         }
-        out_.relations.push_back({rel, r.location});
+        out_.relations.push_back({rel, r.location, written});
         return rel;
     }
 
@@ -610,7 +614,7 @@ private:
                 else yields_some_column_of(*e);
                 return;
             }
-            fail(fmt::format("column \"{}\" does not exist or cannot be resolved", name), ref.location);
+            missing_column(name, ref.location);
             return;
         }
         if (fields.size() == 2 || fields.size() == 3) {
@@ -631,8 +635,7 @@ private:
                     return yields(plain_origin());
                 }
                 // A column a derived table, CTE or function lacks is PostgreSQL's error to raise.
-                if (!read_named(*e, name, ref) && e->carries_reads)
-                    fail(fmt::format("column {}.{} does not exist", table, name), ref.location);
+                if (!read_named(*e, name, ref) && e->carries_reads) missing_column(table + "." + name, ref.location);
                 return;
             }
             // t.c where t is a (composite) column rather than a FROM entry:

@@ -20,6 +20,7 @@ namespace pgsieve::policy::detail {
 struct relation_use {
     const relation_info* relation = nullptr;
     int location = -1;
+    std::string written;  // the name as the statement wrote it (schema.name or name)
 };
 
 struct column_read {
@@ -32,6 +33,10 @@ struct column_read {
 struct problem {
     std::string message;
     int location = -1;
+    // A relation or column that does not exist: refused in the same words as
+    // one the policy hides (refusal.hpp), naming it as written.
+    enum class kind { other, relation, column } what = kind::other;
+    std::string written;
 };
 
 // Where a value a column reference yields comes from, for working out its

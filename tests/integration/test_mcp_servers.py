@@ -127,8 +127,8 @@ def test_an_allowed_query_returns_its_rows(mcp):
 
 
 @pytest.mark.parametrize("attack, expected", [
-    ("SELECT name, ssn FROM customers", 'column "ssn" of table "public.customers" is not allowed'),
-    ("SELECT * FROM hr.employees", 'table "hr.employees" is not allowed'),
+    ("SELECT name, ssn FROM customers", 'column "ssn" does not exist or is not allowed'),
+    ("SELECT * FROM hr.employees", 'relation "hr.employees" does not exist or is not allowed'),
     ("INSERT INTO tickets (customer_id, subject) VALUES (1, 'mcp-pwned')", "insert statements are not allowed"),
     ("COMMIT; CREATE TABLE mcp_pwned (x int); SELECT 1", "not allowed"),
 ])

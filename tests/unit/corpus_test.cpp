@@ -67,8 +67,8 @@ TEST_CASE("attack: \"$user\" in the search path names the upstream role's schema
     // PostgreSQL reads hr.employees for an unqualified "employees".
     const auto as_hr = decide_with_path("cs_bot", "SELECT * FROM employees", {"$user", "public"}, "hr");
     CHECK_FALSE(as_hr.allowed);
-    CHECK(as_hr.rule == policy::rule::relation);
-    CHECK(as_hr.message.find("hr.employees") != std::string::npos);
+    CHECK(as_hr.rule == policy::rule::relation);  // resolved to hr.employees, which the policy hides
+    CHECK(as_hr.message.find("\"employees\" does not exist or is not allowed") != std::string::npos);
     // Another role: no such schema, so nothing named employees is visible.
     const auto as_other = decide_with_path("cs_bot", "SELECT * FROM employees", {"$user", "public"}, "ai_readonly");
     CHECK(as_other.rule == policy::rule::unresolved);
@@ -116,4 +116,37 @@ TEST_CASE("policy: statements touching tables with hidden columns ask for upstre
     CHECK_FALSE(decide_with_path("cs_bot", "SELECT * FROM usage_daily", {"public"}, "u").redact_errors);
     CHECK(decide_with_path("ops_bot", "INSERT INTO tickets (customer_id, subject) VALUES (1, 'x')", {"public"}, "u")
               .redact_errors == false);
+}
+
+TEST_CASE("attack: a hidden relation, column, function or type is refused in the words of a missing one",
+          "[policy][security]") {
+    // Refusals once said "table X is not allowed" for a hidden table and
+    // "does not exist or is not visible" for a missing one: an existence oracle.
+    const auto same = [](const std::string& sql_hidden, const std::string& hidden, const std::string& sql_missing,
+                         const std::string& missing) {
+        // search_path "$user", public for role hr: unqualified employees is hr.employees.
+        const auto h = decide_with_path("cs_bot", sql_hidden, {"$user", "public"}, "hr");
+        const auto m = decide_with_path("cs_bot", sql_missing, {"$user", "public"}, "hr");
+        INFO(sql_hidden << " -> " << h.message << " / " << h.detail << " / " << h.hint);
+        INFO(sql_missing << " -> " << m.message << " / " << m.detail << " / " << m.hint);
+        REQUIRE_FALSE(h.allowed);
+        REQUIRE_FALSE(m.allowed);
+        const auto neutral = [](std::string text, const std::string& name) {
+            for (auto at = text.find(name); at != std::string::npos; at = text.find(name, at + 1)) text.replace(at, name.size(), "X");
+            return text;
+        };
+        CHECK(neutral(h.message, hidden) == neutral(m.message, missing));
+        CHECK(h.detail == m.detail);
+        CHECK(neutral(h.hint, hidden) == neutral(m.hint, missing));
+        CHECK(h.position == m.position);
+    };
+    same("SELECT * FROM hr.employees", "hr.employees", "SELECT * FROM hr.nothere1", "hr.nothere1");
+    same("SELECT * FROM employees", "employees", "SELECT * FROM nothere1", "nothere1");
+    same("SELECT * FROM canary_schema.canary_table", "canary_schema.canary_table", "SELECT * FROM canary_schema.nothere",
+         "canary_schema.nothere");
+    same("SELECT ssn FROM customers", "ssn", "SELECT ssx FROM customers", "ssx");
+    same("SELECT c.ssn FROM customers c", "ssn", "SELECT c.ssx FROM customers c", "c.ssx");
+    same("SELECT public.ssn_of(1)", "public.ssn_of", "SELECT public.nothere(1)", "public.nothere");
+    same("SELECT hr.canary_check(1)", "hr.canary_check", "SELECT hr.nothere(1)", "hr.nothere");
+    same("SELECT 1::hr.checked_int", "hr.checked_int", "SELECT 1::hr.nothere", "hr.nothere");
 }

@@ -105,7 +105,7 @@ TEST_CASE("policy: columns outside the grant are refused with the allowed ones a
     const auto d = fx.decide("SELECT id, ssn FROM customers");
     REQUIRE_FALSE(d.allowed);
     CHECK(policy::to_string(d.rule) == "column");
-    CHECK(d.message == "pgsieve: column \"ssn\" of table \"public.customers\" is not allowed by policy \"cs\"");
+    CHECK(d.message == "pgsieve: column \"ssn\" does not exist or is not allowed by policy \"cs\"");
     CHECK(d.hint == "allowed columns of public.customers: id, name, plan, created_at");
     CHECK(d.position == 12);
 }
@@ -114,7 +114,7 @@ TEST_CASE("policy: classified columns need accept_classified", "[policy]") {
     fixture fx;
     const auto d = fx.decide("SELECT email FROM customers");  // listed, but classified pii
     REQUIRE_FALSE(d.allowed);
-    CHECK_THAT(d.detail, Catch::Matchers::Contains("classified \"pii\""));
+    CHECK_THAT(d.internal_detail, Catch::Matchers::Contains("classified \"pii\""));
 }
 
 TEST_CASE("policy: denied columns hide in every clause", "[policy][security]") {
@@ -174,7 +174,7 @@ TEST_CASE("policy: relations outside the policy", "[policy][security]") {
     fixture fx;
     auto d = fx.decide("SELECT name FROM hr.employees");
     REQUIRE_FALSE(d.allowed);
-    CHECK(d.message == "pgsieve: table \"hr.employees\" is not allowed by policy \"cs\"");
+    CHECK(d.message == "pgsieve: relation \"hr.employees\" does not exist or is not allowed by policy \"cs\"");
     CHECK(d.hint == "allowed tables: public.accounts, public.customers, public.usage_daily");
     CHECK_FALSE(fx.decide("SELECT rolpassword FROM pg_authid").allowed);
     CHECK_FALSE(fx.decide("SELECT * FROM nowhere").allowed);

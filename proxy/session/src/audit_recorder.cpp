@@ -84,7 +84,8 @@ void audit_recorder::outcome(const pgsieve::session::outcome& o, sys_time now) {
         }
         if (o.refused || d->would_block) {
             s.outcome = o.refused ? audit::verdict::blocked : audit::verdict::would_block;
-            s.reason = d->message;
+            // The reviewer sees what decided, which the client's words may not say.
+            s.reason = d->internal_detail.empty() ? d->message : fmt::format("{} ({})", d->message, d->internal_detail);
             s.rule = std::string(policy::to_string(d->rule));
         } else if (!d->scoped.empty()) {
             // Scoped discovery: what the answer was limited to the policy's grant in (monitor: was not).

@@ -55,6 +55,9 @@ struct decision {
     std::string detail;       // D: the rule that decided
     std::string hint;         // H: what would be allowed
     int position = 0;         // P: 1-based character position in the query string, 0 if none
+    // For the audit and `pgsieve check` only: what decided, when the client's
+    // words must not say it (a hidden object is refused as a missing one).
+    std::string internal_detail;
 
     // What the statements read or write, for the audit (refused ones
     // included: what they tried to read).
