@@ -47,6 +47,76 @@ TEST_CASE("session: upstream gets the dedicated role and the pinned settings", "
     CHECK(params.at("search_path") == "public");
     CHECK(params.at("statement_timeout") == "5000ms");
     CHECK(params.at("default_transaction_read_only") == "on");
+    CHECK(params.at("standard_conforming_strings") == "on");
+}
+
+TEST_CASE("attack: the lexer's settings changed by ALTER ROLE SET are pinned at login", "[session][security]") {
+    // ALTER ROLE ai_readonly SET standard_conforming_strings = off: one
+    // literal to libpg_query, a literal and a column to PostgreSQL. The
+    // startup parameters outrank the role's defaults; a client that sends
+    // no client_encoding still gets UTF8.
+    harness h;
+    to_upstream(h, {{"client_encoding", "'utf-8'"}});
+    const auto params = upstream_startup(h);
+    CHECK(params.at("standard_conforming_strings") == "on");
+    CHECK(params.at("client_encoding") == "UTF8");
+}
+
+TEST_CASE("attack: an upstream that reports standard_conforming_strings off at login is refused", "[session][security]") {
+    harness h;
+    to_upstream(h);
+    (void)upstream_startup(h);
+    std::string out;
+    wire::write_authentication_ok(out);
+    wire::write_parameter_status(out, "standard_conforming_strings", "off");
+    wire::write_backend_key_data(out, 4242, 777);
+    wire::write_ready_for_query(out, 'I');
+    h.upstream_sends(out);
+    REQUIRE(h.next() == action::write_client);
+    const auto replies = h.client_receives();
+    REQUIRE(types_of(replies) == "E");
+    const auto e = error_of(replies[0]);
+    CHECK(e.sqlstate == "08006");
+    CHECK(e.message.find("standard_conforming_strings = \"off\"") != std::string::npos);
+    CHECK_FALSE(h.s->authenticated());
+}
+
+TEST_CASE("attack: a session whose upstream settings drift is closed before its next statement", "[session][security]") {
+    for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+             {"standard_conforming_strings", "off"}, {"client_encoding", "SJIS"}, {"default_transaction_read_only", "off"}}) {
+        CAPTURE(name);
+        harness h;
+        logged_in(h);
+        const auto now = session::clock::now();
+        h.client_sends(query("SELECT id FROM customers"));
+        REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+        h.s->upstream_output().clear();
+        std::string replies = frame('T', std::string(6, '\0')) + data_row("1") + complete("SELECT 1");
+        wire::write_parameter_status(replies, name, value);
+        replies += ready();
+        h.upstream_sends(replies);
+        CHECK(h.s->relay_upstream(now) == session::relay_status::close);
+        // The reply before the change is relayed; then FATAL, nothing more.
+        CHECK(types_of(h.client_receives()) == "TDC");
+        auto final_output = h.s->take_final_client_output();
+        const auto fatal = take_frames(final_output);
+        REQUIRE(types_of(fatal) == "E");
+        CHECK(error_of(fatal[0]).message.find(name) != std::string::npos);
+        h.client_sends(query("SELECT id FROM customers"));
+        CHECK(h.s->upstream_output().empty());
+    }
+}
+
+TEST_CASE("session contract: what breaks it", "[session]") {
+    harness h;
+    const auto& read_only = *h.cfg->find_policy("reader");
+    CHECK_FALSE(session::contract_breach("standard_conforming_strings", "on", read_only));
+    CHECK(session::contract_breach("standard_conforming_strings", "off", read_only));
+    CHECK_FALSE(session::contract_breach("client_encoding", "UTF8", read_only));
+    CHECK(session::contract_breach("client_encoding", "SJIS", read_only));
+    CHECK(session::contract_breach("default_transaction_read_only", "off", read_only));
+    CHECK_FALSE(session::contract_breach("TimeZone", "UTC", read_only));
+    CHECK_FALSE(session::contract_breach("application_name", "x", read_only));
 }
 
 TEST_CASE("session: after upstream login the client sees a proxy-issued BackendKeyData", "[session]") {

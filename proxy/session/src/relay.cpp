@@ -3,11 +3,14 @@
 // flight. Large rows stream through without being buffered whole.
 
 #include "audit_recorder.hpp"
+#include "client_handshake.hpp"
 #include "enforcer.hpp"
 #include "result_limit.hpp"
 
 #include <pgsieve/common/log.hpp>
 #include <pgsieve/session/session.hpp>
+#include <pgsieve/session/startup_parameters.hpp>
+#include <pgsieve/wire/backend.hpp>
 #include <pgsieve/wire/frame.hpp>
 #include <pgsieve/wire/sqlstate.hpp>
 
@@ -248,6 +251,23 @@ relay_status session::relay_upstream(clock::time_point now) {
             e.position = d.position;
             wire::write_error_response(client_out_, e);
             forwarded = consumed + f.size;
+        }
+        if (f.type == be::parameter_status) {
+            // A setting the analysis depends on changed under the session:
+            // nothing more is sent upstream (the reply so far is relayed).
+            const auto p = wire::parse_parameter_status(f.body);
+            auto breach = p ? contract_breach(p->name, p->value, *handshake_->policy())
+                            : std::optional<std::string>("an unreadable ParameterStatus");
+            if (breach) {
+                client_out_.append(input.substr(forwarded, consumed - forwarded));
+                upstream_in_.erase(0, consumed + f.size);
+                log::error("session_contract_broken", {{"client", client_name()}, {"reason", *breach}});
+                fail(wire::sqlstate::connection_failure,
+                     fmt::format("pgsieve: {}; the connection is closed", *breach),
+                     "ask the database owner to remove the setting (ALTER ROLE/DATABASE … RESET), or check "
+                     "the functions this statement ran");
+                return relay_status::close;
+            }
         }
         if (f.type == be::error_response) {
             // PostgreSQL's own FATAL: it closes next, and the client needs no second one from pgsieve.

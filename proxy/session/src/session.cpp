@@ -8,6 +8,7 @@
 
 #include <pgsieve/common/log.hpp>
 #include <pgsieve/session/session.hpp>
+#include <pgsieve/session/startup_parameters.hpp>
 #include <pgsieve/session/upstream_login.hpp>
 #include <pgsieve/wire/backend.hpp>
 #include <pgsieve/wire/sqlstate.hpp>
@@ -184,6 +185,12 @@ action session::next_upstream() {
 
 void session::upstream_ready() {
     const auto& u = cfg_->upstream;
+    for (const auto& [name, value] : login_->parameter_status()) {
+        if (auto breach = contract_breach(name, value, *handshake_->policy())) {
+            upstream_failed(std::move(*breach));
+            return;
+        }
+    }
     proxy_key_ = shared_.cancels.add(cancel_target{u.host, u.port, login_->backend_key()});
     wire::write_authentication_ok(client_out_);
     for (const auto& [name, value] : login_->parameter_status()) wire::write_parameter_status(client_out_, name, value);

@@ -167,9 +167,14 @@ expected<parameter_list, parameter_refusal> upstream_parameters(const parameter_
             statement_timeout = policy::parameter_milliseconds(value);
             continue;  // sent below, once
         }
+        if (key == "client_encoding") continue;  // UTF8 (checked above), sent below as the contract says
         out.emplace_back(name, value);
     }
 
+    // The session contract (contract_breach): sent whatever the role's and
+    // database's defaults say.
+    out.emplace_back("client_encoding", "UTF8");
+    out.emplace_back("standard_conforming_strings", "on");
     out.emplace_back("search_path", join_search_path(search_path));
     if (statement_timeout) out.emplace_back("statement_timeout", fmt::format("{}ms", *statement_timeout));
     if (!policy.writes()) out.emplace_back("default_transaction_read_only", "on");
@@ -181,6 +186,21 @@ expected<parameter_list, parameter_refusal> upstream_parameters(const parameter_
     // value, so RESET ALL, DISCARD ALL and SET LOCAL … COMMIT keep them.
     for (const auto& [name, value] : client.attributes) out.emplace_back("pgsieve." + name, value);
     return out;
+}
+
+std::optional<std::string> contract_breach(std::string_view name, std::string_view value,
+                                           const config::policy& policy) {
+    const std::string key = lower(name);
+    const auto breach = [&](std::string_view expected) -> std::optional<std::string> {
+        if (lower(value) == expected) return std::nullopt;
+        return fmt::format("the upstream server reports {} = \"{}\"; pgsieve analyses statements as PostgreSQL reads "
+                           "them only with {} = {}",
+                           name, value, name, expected);
+    };
+    if (key == "standard_conforming_strings") return breach("on");
+    if (key == "client_encoding") return breach("utf8");
+    if (key == "default_transaction_read_only" && !policy.writes()) return breach("on");
+    return std::nullopt;
 }
 
 }  // namespace pgsieve::session
