@@ -13,9 +13,16 @@ namespace pgsieve::policy {
 namespace catalog_sql {
 const char* const relations =
     "SELECT n.nspname, c.relname, c.relkind, a.attname, tn.nspname, t.typname, en.nspname, e.typname, "
-    "pg_catalog.pg_get_userbyid(c.relowner), c.relrowsecurity, c.relforcerowsecurity, c.oid, c.reltype "
+    "pg_catalog.pg_get_userbyid(c.relowner), c.relrowsecurity, c.relforcerowsecurity, c.oid, c.reltype, "
+    "c.relhassubclass, ix.columns "
     "FROM pg_catalog.pg_class c "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "LEFT JOIN (SELECT i.indrelid, pg_catalog.array_agg(DISTINCT COALESCE(ia.attname::pg_catalog.text, '')) AS columns "
+    "FROM pg_catalog.pg_index i "
+    "CROSS JOIN LATERAL (SELECT k.n FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) AS k(n) "
+    "UNION ALL SELECT 0::pg_catalog.int2 WHERE i.indexprs IS NOT NULL OR i.indpred IS NOT NULL) AS ik(n) "
+    "LEFT JOIN pg_catalog.pg_attribute ia ON ia.attrelid = i.indrelid AND ia.attnum = ik.n AND ik.n > 0 "
+    "GROUP BY i.indrelid) ix ON ix.indrelid = c.oid "
     "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
     "LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
     "LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace "
@@ -421,6 +428,11 @@ std::shared_ptr<const catalog> catalog_from_rows(const catalog_rows& rows) {
             info.force_row_security = text(r, 10) == "t";
             info.oid = oid_at(r, 11);
             info.row_type = oid_at(r, 12);
+            info.has_subclass = text(r, 13) == "t";
+            if (r.size() > 14 && r[14]) {
+                // Unreadable: as if an index showed something (EXPLAIN is then refused).
+                info.index_columns = parse_text_array(*r[14]).value_or(std::vector<std::string>{""});
+            }
             into.push_back(std::move(info));
         }
         if (r.size() > 3 && r[3]) {

@@ -3,6 +3,7 @@
 
 #include "check_references.hpp"
 #include "discovery.hpp"
+#include "explain_plan.hpp"
 #include "resolve.hpp"
 #include "types.hpp"
 #include "value_types.hpp"
@@ -282,7 +283,9 @@ private:
             return plain(rule::statement, "pgsieve: EXPLAIN ANALYZE runs the statement; only SELECT may be analysed",
                          "rule: explain (EXPLAIN ANALYZE of a write executes the write)", "use EXPLAIN without ANALYZE",
                          start_of(f));
-        return statement(inner);
+        const auto sites_before = sites_.size();
+        if (auto v = statement(inner)) return v;
+        return check_explain_plan(f, inner, out_, sites_.size() != sites_before, ctx_);
     }
 
     verdict show(const parser::statement_facts& f) {

@@ -107,12 +107,18 @@ visible_sets::visible_sets(const context& ctx) {
         visible_column("a.attrelid", "a.attnum"));
     // An index on a granted relation is visible when every column it covers
     // is, and it has no expression or predicate (they could name others).
+    // So is a sequence a visible column owns (serial, identity): its name
+    // is in the column's default.
     users_[index(object_set::relation)] = oids(fmt::format(
         "SELECT r.o FROM pg_catalog.unnest({0}) AS r(o) UNION ALL "
         "SELECT i.indexrelid FROM pg_catalog.pg_index AS i WHERE i.indrelid = ANY ({0}) AND i.indexprs IS NULL "
         "AND i.indpred IS NULL AND NOT EXISTS (SELECT FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) AS k(n) "
-        "WHERE NOT {1})",
-        rel, visible_column("i.indrelid", "k.n")));
+        "WHERE NOT {1}) UNION ALL "
+        "SELECT d.objid FROM pg_catalog.pg_depend AS d JOIN pg_catalog.pg_class AS s ON s.oid = d.objid "
+        "AND s.relkind = 'S' WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+        "AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i') "
+        "AND d.refobjid = ANY ({0}) AND d.refobjsubid > 0 AND {2}",
+        rel, visible_column("i.indrelid", "k.n"), visible_column("d.refobjid", "d.refobjsubid")));
     users_[index(object_set::function)] = fns;
     users_[index(object_set::type)] = oids(fmt::format(
         "SELECT t.oid FROM pg_catalog.pg_type AS t WHERE t.typrelid = ANY ({0}) "
@@ -135,29 +141,45 @@ visible_sets::visible_sets(const context& ctx) {
         "OR r.oid IN (SELECT n.nspowner FROM pg_catalog.pg_namespace AS n WHERE n.oid = ANY ({})) "
         "OR r.oid IN (SELECT p.proowner FROM pg_catalog.pg_proc AS p WHERE p.oid = ANY ({}))",
         rel, users_[index(object_set::schema)], fns));
+    users_[index(object_set::operator_)] = oids(fmt::format(
+        "SELECT o.oid FROM pg_catalog.pg_operator AS o WHERE o.oprcode::pg_catalog.oid = ANY ({})", fns));
+    users_[index(object_set::collation)] = oids(fmt::format(
+        "SELECT a.attcollation FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = ANY ({})", rel));
     // A constraint is visible when every column it names is, on both sides
-    // of a foreign key, and its domain (if any) is.
+    // of a foreign key, its domain (if any) is, and its definition names
+    // nothing hidden.
     users_[index(object_set::constraint)] = oids(fmt::format(
         "SELECT o.oid FROM pg_catalog.pg_constraint AS o WHERE (o.conrelid <> 0 OR o.contypid <> 0) "
         "AND (o.conrelid = 0 OR (o.conrelid = ANY ({0}) AND NOT EXISTS (SELECT FROM pg_catalog.unnest(o.conkey) AS k(n) "
         "WHERE NOT {1}))) "
         "AND (o.confrelid = 0 OR (o.confrelid = ANY ({0}) AND NOT EXISTS (SELECT FROM pg_catalog.unnest(o.confkey) "
         "AS k(n) WHERE NOT {2}))) "
-        "AND (o.contypid = 0 OR {3})",
+        "AND (o.contypid = 0 OR {3}) AND {4}",
         rel, visible_column("o.conrelid", "k.n"), visible_column("o.confrelid", "k.n"),
-        visible(object_set::type, "o.contypid")));
-    users_[index(object_set::trigger)] = oids(fmt::format("SELECT o.oid FROM pg_catalog.pg_trigger AS o WHERE {}",
-                                                         visible(object_set::relation, "o.tgrelid")));
-    users_[index(object_set::rule)] = oids(fmt::format("SELECT o.oid FROM pg_catalog.pg_rewrite AS o WHERE {}",
-                                                      visible(object_set::relation, "o.ev_class")));
+        visible(object_set::type, "o.contypid"), depends_visible("pg_constraint", "o.oid")));
+    // Triggers name their function; rules (a view's query) what they read.
+    users_[index(object_set::trigger)] =
+        oids(fmt::format("SELECT o.oid FROM pg_catalog.pg_trigger AS o WHERE {} AND {}",
+                         visible(object_set::relation, "o.tgrelid"), depends_visible("pg_trigger", "o.oid")));
+    users_[index(object_set::rule)] =
+        oids(fmt::format("SELECT o.oid FROM pg_catalog.pg_rewrite AS o WHERE {} AND {}",
+                         visible(object_set::relation, "o.ev_class"), depends_visible("pg_rewrite", "o.oid")));
+    // A relation's definition (a view's query, a partition key) is shown
+    // when each of its rules is and what it depends on is visible.
+    users_[index(object_set::relation_definition)] = oids(fmt::format(
+        "SELECT r.o FROM pg_catalog.unnest({}) AS r(o) WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_rewrite AS w "
+        "WHERE w.ev_class = r.o AND NOT (w.oid = ANY ({}))) AND {}",
+        user(object_set::relation), user(object_set::rule), depends_visible("pg_class", "r.o")));
+    // A function's signature prints its argument defaults; its body can
+    // name anything and PostgreSQL records nothing of a PL/pgSQL body's
+    // reads: the policy's functions' bodies are not shown (built-ins' are).
+    users_[index(object_set::function_signature)] = oids(fmt::format(
+        "SELECT f.o FROM pg_catalog.unnest({}) AS f(o) WHERE {}", fns, depends_visible("pg_proc", "f.o")));
+    users_[index(object_set::function_body)] = "'{}'::pg_catalog.oid[]";
     users_[index(object_set::statistics)] = oids(fmt::format(
         "SELECT o.oid FROM pg_catalog.pg_statistic_ext AS o WHERE o.stxrelid = ANY ({}) AND o.stxexprs IS NULL "
         "AND NOT EXISTS (SELECT FROM pg_catalog.unnest(o.stxkeys::pg_catalog.int2[]) AS k(n) WHERE NOT {})",
         rel, visible_column("o.stxrelid", "k.n")));
-    users_[index(object_set::operator_)] = oids(fmt::format(
-        "SELECT o.oid FROM pg_catalog.pg_operator AS o WHERE o.oprcode::pg_catalog.oid = ANY ({})", fns));
-    users_[index(object_set::collation)] = oids(fmt::format(
-        "SELECT a.attcollation FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = ANY ({})", rel));
 
     // Names of the visible objects beyond PostgreSQL's own, as keys.
     relation_names_ = texts(fmt::format(
@@ -227,6 +249,24 @@ std::string visible_sets::visible(object_set kind, std::string_view oid) const {
     // Schemas are listed whole: public and pg_toast are PostgreSQL's too, but shown only for a granted object.
     if (kind == object_set::schema) return fmt::format("({} = ANY ({}))", oid, user(kind));
     return fmt::format("({0} < 16384::pg_catalog.oid OR {0} = ANY ({1}))", oid, user(kind));
+}
+
+std::string visible_sets::depends_visible(std::string_view catalog, std::string_view oid) const {
+    // PostgreSQL's own objects are visible; of the others, the kinds a
+    // definition can name. Languages and extensions name no user object.
+    const auto of = [](const char* c) { return fmt::format("'pg_catalog.{}'::pg_catalog.regclass", c); };
+    return fmt::format(
+        "NOT EXISTS (SELECT FROM pg_catalog.pg_depend AS d WHERE d.classid = {0} AND d.objid = {1} "
+        "AND d.refobjid >= 16384::pg_catalog.oid AND NOT CASE d.refclassid "
+        "WHEN {2} THEN {3} AND (d.refobjsubid = 0 OR NOT {4} OR {5}) "
+        "WHEN {6} THEN {7} WHEN {8} THEN {9} WHEN {10} THEN {11} WHEN {12} THEN {13} WHEN {14} THEN {15} "
+        "WHEN {16} THEN true WHEN {17} THEN true ELSE false END)",
+        of(std::string(catalog).c_str()), oid, of("pg_class"), visible(object_set::relation, "d.refobjid"),
+        granted("d.refobjid"), visible_column("d.refobjid", "d.refobjsubid"), of("pg_proc"),
+        visible(object_set::function, "d.refobjid"), of("pg_type"), visible(object_set::type, "d.refobjid"),
+        of("pg_namespace"), visible(object_set::schema, "d.refobjid"), of("pg_collation"),
+        visible(object_set::collation, "d.refobjid"), of("pg_operator"), visible(object_set::operator_, "d.refobjid"),
+        of("pg_language"), of("pg_extension"));
 }
 
 std::string visible_sets::visible_column(std::string_view relid, std::string_view attnum) const {
@@ -312,6 +352,53 @@ bool guardable_column_type(std::uint32_t type_oid) {
     return reg_type_of(type_oid, is_array) || type_oid == aclitem || type_oid == aclitem_array;
 }
 
+namespace {
+
+// Columns of scoped catalog relations that print a definition: shown when
+// the definition names nothing hidden (the condition over the row `o`).
+std::optional<std::string> definition_guard(std::string_view schema, std::string_view relation,
+                                            std::string_view column, const visible_sets& v) {
+    const auto regclass = [](const char* s, const char* n) {
+        return fmt::format("pg_catalog.to_regclass({})::pg_catalog.oid", key({s, n}));
+    };
+    const auto builtin = [](const char* s) { return fmt::format("(o.{} IN {})", s, builtin_schemas); };
+    // A column's default or generation expression (pg_attrdef).
+    const auto attrdef = [&](const char* s, const char* t, const char* c) {
+        return fmt::format("NOT EXISTS (SELECT FROM pg_catalog.pg_attrdef AS ad JOIN pg_catalog.pg_attribute AS aa "
+                           "ON aa.attrelid = ad.adrelid AND aa.attnum = ad.adnum WHERE ad.adrelid = {} "
+                           "AND aa.attname = o.{}::pg_catalog.name AND NOT {})",
+                           regclass(s, t), c, v.depends_visible("pg_attrdef", "ad.oid"));
+    };
+    if (schema == "pg_catalog") {
+        if (relation == "pg_proc" && (column == "prosrc" || column == "prosqlbody" || column == "probin"))
+            return v.visible(object_set::function_body, "o.oid");
+        if (relation == "pg_proc" && column == "proargdefaults")
+            return v.visible(object_set::function_signature, "o.oid");
+        if (relation == "pg_type" && (column == "typdefault" || column == "typdefaultbin"))
+            return v.depends_visible("pg_type", "o.oid");
+        if (relation == "pg_views" && column == "definition")
+            return v.visible(object_set::relation_definition, regclass("schemaname", "viewname"));
+        if (relation == "pg_matviews" && column == "definition")
+            return v.visible(object_set::relation_definition, regclass("schemaname", "matviewname"));
+        return std::nullopt;
+    }
+    if (schema == "information_schema") {
+        if (relation == "columns" && (column == "column_default" || column == "generation_expression"))
+            return attrdef("table_schema", "table_name", "column_name");
+        if (relation == "views" && column == "relation_definition")
+            return v.visible(object_set::relation_definition, regclass("table_schema", "table_name"));
+        if (relation == "routines" && column == "routine_definition") return builtin("specific_schema");
+        if (relation == "parameters" && column == "parameter_default") return builtin("specific_schema");
+        if (relation == "domains" && column == "domain_default")
+            return fmt::format("{} OR {}", builtin("domain_schema"),
+                               v.depends_visible("pg_type", fmt::format("pg_catalog.to_regtype({})::pg_catalog.oid",
+                                                                        key({"o.domain_schema", "o.domain_name"}))));
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<std::string> guarded_select_list(const relation_info& rel, const catalog& cat, const visible_sets& v) {
     std::string list;
     bool guarded = false;
@@ -319,7 +406,10 @@ std::optional<std::string> guarded_select_list(const relation_info& rel, const c
         const auto col = "o." + sql_identifier(c.name);
         std::string item = col;
         const auto* t = cat.type(c.type.schema, c.type.name);
-        if (t && cat.name_printing(t->oid)) {
+        if (const auto shown = definition_guard(rel.schema, rel.name, c.name, v)) {
+            guarded = true;
+            item = fmt::format("CASE WHEN {} THEN {} END", *shown, col);
+        } else if (t && cat.name_printing(t->oid)) {
             guarded = true;
             bool is_array = false;
             const auto* reg = reg_type_of(t->oid, is_array);
@@ -371,7 +461,9 @@ std::optional<std::string> relation_filter(std::string_view schema, std::string_
         if (name == "pg_namespace") return is(k::schema, "oid");
         if (name == "pg_attribute")
             return fmt::format("{} AND (o.attnum < 0 OR {})", is(k::relation, "attrelid"), column("attrelid", "attnum"));
-        if (name == "pg_attrdef") return fmt::format("{} AND {}", is(k::relation, "adrelid"), column("adrelid", "adnum"));
+        if (name == "pg_attrdef")
+            return fmt::format("{} AND {} AND {}", is(k::relation, "adrelid"), column("adrelid", "adnum"),
+                               v.depends_visible("pg_attrdef", "o.oid"));
         if (name == "pg_type") return is(k::type, "oid");
         if (name == "pg_index") return is(k::relation, "indexrelid");
         if (name == "pg_constraint") return is(k::constraint, "oid");
@@ -381,7 +473,7 @@ std::optional<std::string> relation_filter(std::string_view schema, std::string_
         if (name == "pg_inherits") return is(k::relation, "inhrelid") + " AND " + is(k::relation, "inhparent");
         if (name == "pg_trigger") return is(k::trigger, "oid");
         if (name == "pg_rewrite") return is(k::rule, "oid");
-        if (name == "pg_policy") return is(k::relation, "polrelid");
+        if (name == "pg_policy") return is(k::relation, "polrelid") + " AND " + v.depends_visible("pg_policy", "o.oid");
         if (name == "pg_statistic_ext") return is(k::statistics, "oid");
         if (name == "pg_publication_rel") return is(k::relation, "prrelid");
         if (name == "pg_publication_namespace") return is(k::schema, "pnnspid");
@@ -404,7 +496,11 @@ std::optional<std::string> relation_filter(std::string_view schema, std::string_
         if (name == "pg_matviews") return v.relation_named("schemaname", "matviewname");
         if (name == "pg_indexes")
             return v.relation_named("schemaname", "indexname") + " AND " + v.relation_named("schemaname", "tablename");
-        if (name == "pg_policies") return v.relation_named("schemaname", "tablename");
+        if (name == "pg_policies")
+            return fmt::format("{} AND NOT EXISTS (SELECT FROM pg_catalog.pg_policy AS p WHERE p.polrelid = "
+                               "pg_catalog.to_regclass({})::pg_catalog.oid AND p.polname = o.policyname AND NOT {})",
+                               v.relation_named("schemaname", "tablename"), key({"o.schemaname", "o.tablename"}),
+                               v.depends_visible("pg_policy", "p.oid"));
         return std::nullopt;
     }
     if (schema == "information_schema") {
@@ -420,7 +516,13 @@ std::optional<std::string> relation_filter(std::string_view schema, std::string_
         if (name == "referential_constraints" || name == "check_constraints") return constraint();
         if (name == "routines" || name == "parameters")
             return v.function_specifically_named("specific_schema", "specific_name");
-        if (name == "triggers") return v.relation_named("event_object_schema", "event_object_table");
+        if (name == "triggers")
+            return fmt::format("{} AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t WHERE t.tgrelid = "
+                               "pg_catalog.to_regclass({})::pg_catalog.oid AND t.tgname = o.trigger_name::pg_catalog.name "
+                               "AND NOT {})",
+                               v.relation_named("event_object_schema", "event_object_table"),
+                               key({"o.event_object_schema", "o.event_object_table"}),
+                               v.visible(object_set::trigger, "t.oid"));
         if (name == "sequences") return v.relation_named("sequence_schema", "sequence_name");
         if (name == "view_table_usage")
             return v.relation_named("view_schema", "view_name") + " AND " + v.relation_named("table_schema", "table_name");

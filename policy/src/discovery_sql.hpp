@@ -23,7 +23,12 @@ namespace pgsieve::policy::detail {
 // Kinds of catalog objects, each with its visibility test.
 enum class object_set {
     relation, type, function, schema, role, constraint, trigger, rule, statistics, operator_, collation,
+    // Definitions: relations whose query (a view's) or partition key names
+    // only visible objects; functions whose signature (argument defaults)
+    // does; functions whose body is shown (PostgreSQL's own only).
+    relation_definition, function_signature, function_body,
 };
+inline constexpr std::size_t object_set_count = static_cast<std::size_t>(object_set::function_body) + 1;
 
 // The visible objects of one policy, rendered once per rewrite.
 class visible_sets {
@@ -36,6 +41,9 @@ public:
     std::string visible_column(std::string_view relid, std::string_view attnum) const;
     // Whether `relid` is one of the policy's granted relations (whose columns it may limit).
     std::string granted(std::string_view relid) const;
+    // Whether every object the row `oid` of pg_catalog.`catalog` depends on
+    // (pg_depend) is visible: its definition names nothing hidden.
+    std::string depends_visible(std::string_view catalog, std::string_view oid) const;
     // Whether a relation, column, constraint, function (by specific name),
     // type or schema named by text columns of `o` is visible.
     std::string relation_named(std::string_view schema, std::string_view name) const;
@@ -51,7 +59,7 @@ public:
 private:
     std::string user(object_set kind) const;
     std::string rel_, allcols_, colpairs_, functions_;
-    std::string users_[11];  // per kind: the array of visible OIDs beyond PostgreSQL's own
+    std::string users_[object_set_count];  // per kind: the array of visible OIDs beyond PostgreSQL's own
     std::string relation_names_, column_names_, constraint_names_, function_names_, type_names_, schema_names_;
     std::string descriptions_;
 };

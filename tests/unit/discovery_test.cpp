@@ -79,12 +79,26 @@ TEST_CASE("discovery: statements that read no catalog relation are sent as they 
 
 TEST_CASE("discovery: inside EXPLAIN, PREPARE, DECLARE and sub-queries too", "[policy][discovery]") {
     const discovery d;
-    for (const auto* sql : {"EXPLAIN SELECT relname FROM pg_class", "PREPARE p AS SELECT relname FROM pg_class",
+    for (const auto* sql : {"PREPARE p AS SELECT relname FROM pg_class",
                             "SELECT (SELECT count(*) FROM pg_class) AS n", "SELECT 1; SELECT relname FROM pg_class"}) {
         const auto r = d.decide(sql);
         INFO(sql);
         REQUIRE(r.allowed);
         CHECK(has(r.scoped_sql, "OFFSET 0) AS \"pg_class\""));
+    }
+}
+
+TEST_CASE("attack: EXPLAIN of a catalog query counts hidden objects and is refused", "[policy][discovery][security]") {
+    // The scoped text's filter is in the plan, and EXPLAIN ANALYZE says how
+    // many rows (hidden relations) it removed.
+    const discovery d;
+    for (const auto* sql : {"EXPLAIN SELECT relname FROM pg_class", "EXPLAIN ANALYZE SELECT relname FROM pg_class",
+                            "EXPLAIN (FORMAT JSON) SELECT 1 FROM pg_class"}) {
+        const auto r = d.decide(sql);
+        INFO(sql);
+        CHECK_FALSE(r.allowed);
+        CHECK(r.rule == policy::rule::statement);
+        CHECK(has(r.message, "EXPLAIN of this statement could show objects"));
     }
 }
 

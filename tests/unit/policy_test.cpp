@@ -291,3 +291,64 @@ TEST_CASE("attack: long statements cannot grow the decision cache past its byte 
     cache.insert(a, "SELECT 1", std::make_shared<policy::decision>());
     CHECK(cache.bytes() == before);
 }
+
+TEST_CASE("attack: EXPLAIN whose plan would name hidden objects is refused", "[policy][security]") {
+    // A plan names the relations behind views, inheritance children,
+    // row-level security's filters and sub-plans, the indexes it uses and
+    // inlined SQL functions' bodies: none of it is in the statement.
+    fixture fx;
+    auto rel = [](std::string name, char kind = 'r') {
+        policy::relation_info r{"public", std::move(name), kind, {"id", "label", "secret"}};
+        return r;
+    };
+    auto plain = rel("plain_rows");
+    plain.index_columns = {"id"};
+    auto indexed_hidden = rel("indexed_hidden");
+    indexed_hidden.index_columns = {"id", "secret"};
+    auto expression_index = rel("expression_index");
+    expression_index.index_columns = {""};
+    auto inherited = rel("inherited");
+    inherited.has_subclass = true;
+    auto guarded = rel("guarded");
+    guarded.row_security = true;
+    const policy::catalog cat({plain, indexed_hidden, expression_index, inherited, guarded, rel("a_view", 'v'),
+                               rel("partitioned", 'p')},
+                              {{"public", "inlined", 'i', 'f', 1, 0, false}, {"pg_catalog", "count", 'i', 'a', 0, 0, true}},
+                              {});
+    test::fake_environment env;
+    env.variables = {{"P", "pw"}};
+    std::string yaml = R"(upstream: {host: h, database: app, user: u}
+audit: {sqlite: /a.db}
+clients: [{name: b, password_env: P, policy: p}]
+policies:
+  p:
+    statements: [select, explain]
+    functions: [public.inlined]
+    tables:
+)";
+    for (const auto* t : {"plain_rows", "indexed_hidden", "expression_index", "inherited", "guarded", "a_view",
+                          "partitioned"})
+        yaml += fmt::format("      public.{}: {{deny_columns: [secret]}}\n", t);
+    auto cfg = config::load_text(yaml, "/p.yaml", env.get());
+    if (!cfg) FAIL(cfg.error().front().str());
+    const policy::context ctx{**cfg, *(*cfg)->find_policy("p"), cat, {"public"}, "u", nullptr};
+    CHECK(policy::decide("EXPLAIN SELECT id, label FROM plain_rows", ctx).allowed);
+    CHECK(policy::decide("EXPLAIN ANALYZE SELECT count(*) FROM plain_rows", ctx).allowed);
+    for (const auto* sql : {"EXPLAIN SELECT id FROM indexed_hidden", "EXPLAIN SELECT id FROM expression_index",
+                            "EXPLAIN SELECT id FROM inherited", "EXPLAIN (FORMAT JSON) SELECT id FROM guarded",
+                            "EXPLAIN SELECT id FROM a_view", "EXPLAIN SELECT id FROM partitioned",
+                            "EXPLAIN SELECT inlined(id) FROM plain_rows", "EXPLAIN ANALYZE SELECT id FROM guarded",
+                            "PREPARE q AS SELECT id FROM plain_rows; EXPLAIN EXECUTE q"}) {
+        INFO(sql);
+        const auto d = policy::decide(sql, ctx);
+        CHECK_FALSE(d.allowed);
+        CHECK(d.rule == policy::rule::statement);
+        CHECK(d.message == "pgsieve: EXPLAIN of this statement could show objects policy \"p\" does not show");
+        // The reviewer is told which object; the client is not.
+        CHECK_FALSE(d.internal_detail.empty());
+        CHECK(d.detail.find("secret") == std::string::npos);
+    }
+    // The same statements without EXPLAIN are allowed: only the plan is refused.
+    CHECK(policy::decide("SELECT id FROM indexed_hidden", ctx).allowed);
+    CHECK(policy::decide("SELECT id FROM guarded", ctx).allowed);
+}

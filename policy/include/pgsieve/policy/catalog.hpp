@@ -38,6 +38,11 @@ struct relation_info {
     bool force_row_security = false;        // relforcerowsecurity: FORCE (the owner too)
     std::uint32_t oid = 0;                  // 0 in catalogs made by hand (tests)
     std::uint32_t row_type = 0;             // pg_class.reltype: its composite type
+    bool has_subclass = false;              // relhassubclass: inheritance children or partitions
+    // The columns its indexes cover, each once; "" for an index with an
+    // expression or a predicate (which can name anything). A plan shows
+    // the indexes it uses by name.
+    std::vector<std::string> index_columns;
     const column_info* column(const std::string& name) const;
 };
 
@@ -197,7 +202,9 @@ std::vector<std::string> resolution_path(const std::vector<std::string>& search_
 // order of catalog_rows' members. Each row's columns are listed with it.
 namespace catalog_sql {
 // schema, relation, relkind, column, type schema, type name, element type schema, element type name,
-// owner, relrowsecurity, relforcerowsecurity, oid, reltype (relkind c: a composite type's attributes)
+// owner, relrowsecurity, relforcerowsecurity, oid, reltype, relhassubclass, the columns its indexes
+// cover (a text array, '' for an expression or predicate; NULL: no index)
+// (relkind c: a composite type's attributes)
 extern const char* const relations;
 // oid, schema, name, typtype, typcategory, typelem, typbasetype, typrelid, range subtype (or a
 // multirange's range), typinput, typoutput, typreceive, typsend
