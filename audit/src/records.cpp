@@ -1,5 +1,6 @@
 #include <pgsieve/audit/records.hpp>
 #include <pgsieve/common/log.hpp>
+#include <pgsieve/common/utf8.hpp>
 
 #include <span>
 
@@ -17,6 +18,48 @@ std::string object_of(std::span<const std::pair<std::string_view, std::string_vi
     return out + "}";
 }
 }  // namespace
+
+namespace {
+bool make_valid(std::string& s) {
+    if (is_valid_utf8(s) && s.find('\0') == std::string::npos) return false;
+    std::string fixed;
+    for (const char c : valid_utf8(s)) {
+        if (c == '\0') fixed += "\xEF\xBF\xBD";
+        else fixed += c;
+    }
+    s = std::move(fixed);
+    return true;
+}
+
+template <typename... Text>
+bool make_valid_all(Text&... texts) {
+    return (make_valid(texts) | ...);
+}
+
+bool make_valid_all_in(std::vector<std::string>& items) {
+    bool changed = false;
+    for (auto& item : items) changed = make_valid(item) || changed;
+    return changed;
+}
+}  // namespace
+
+bool make_valid_text(record& r) {
+    struct visitor {
+        bool operator()(session_started& s) const {
+            return make_valid_all(s.client, s.policy, s.client_addr, s.application_name, s.database, s.attributes);
+        }
+        bool operator()(session_ended& s) const { return make_valid(s.end_reason); }
+        bool operator()(statement& s) const {
+            const bool texts = make_valid_all(s.client, s.policy, s.policy_version, s.protocol, s.statement_name, s.sql,
+                                              s.reason, s.rule, s.application_name, s.command_tag, s.sqlstate, s.error);
+            const bool names = make_valid_all_in(s.tables) | make_valid_all_in(s.columns) | make_valid_all_in(s.row_scoped);
+            return texts || names;
+        }
+        bool operator()(event& e) const { return make_valid_all(e.kind, e.detail); }
+        bool operator()(policy_version& p) const { return make_valid_all(p.version, p.source); }
+    };
+    return std::visit(visitor{}, r);
+}
 
 std::string detail_json(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
     return object_of({fields.begin(), fields.size()});

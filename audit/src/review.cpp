@@ -105,6 +105,17 @@ std::string sqlite_literal(std::string_view text) {
     return out + "'";
 }
 
+// A name read from a file, for an error message: quoted, controls as \xNN.
+std::string escaped(std::string_view name) {
+    std::string out = "\"";
+    for (const char c : name) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7F || c == '"' || c == '\\') out += fmt::format("\\x{:02x}", u);
+        else out += c;
+    }
+    return out + "\"";
+}
+
 // The tables the review reads, merged across logs.
 constexpr std::string_view merged_tables[] = {"statements", "sessions", "events", "policy_versions"};
 
@@ -137,7 +148,7 @@ expected<review, std::string> review::open(const std::vector<review_source>& sou
             return unexpected(fmt::format("{}: {}", path, r.error()));
         return {};
     };
-    const auto detach = [&db](std::size_t i) { return db->exec(fmt::format("DETACH DATABASE src{}", i).c_str()); };
+    const auto detach = [&db](std::size_t i) { return db->run_one(fmt::format("DETACH DATABASE src{}", i)); };
     // Each table's columns in each log: a column an older schema lacks reads as NULL.
     std::vector<std::string> labels;
     std::vector<std::array<std::vector<std::string>, std::size(merged_tables)>> columns(sources.size());
@@ -150,6 +161,13 @@ expected<review, std::string> review::open(const std::vector<review_source>& sou
         for (std::size_t t = 0; t < std::size(merged_tables); ++t) {
             auto found = columns_of(*db, fmt::format("src{}", i), merged_tables[t]);
             if (!found) return unexpected(found.error());
+            for (const auto& c : *found) {
+                // A crafted file's column names would be spliced into the merged views.
+                if (!known_column(merged_tables[t], c))
+                    return unexpected(fmt::format("{}: table {} has a column no pgsieve audit schema has: {}; "
+                                                  "refusing to merge it",
+                                                  sources[i].path, merged_tables[t], escaped(c)));
+            }
             for (const auto& c : *found) {
                 if (std::find(all[t].begin(), all[t].end(), c) == all[t].end()) all[t].push_back(c);
             }
@@ -176,7 +194,7 @@ expected<review, std::string> review::open(const std::vector<review_source>& sou
         for (std::size_t t = 0; t < std::size(merged_tables); ++t) {
             std::string view;
             for (std::size_t i = 0; i < sources.size(); ++i) view += (i ? " UNION ALL " : "") + select(i, t);
-            if (auto r = db->exec(fmt::format("CREATE TEMP VIEW {} AS {}", merged_tables[t], view).c_str()); !r)
+            if (auto r = db->run_one(fmt::format("CREATE TEMP VIEW {} AS {}", merged_tables[t], view)); !r)
                 return unexpected(r.error());
         }
     } else {
@@ -185,7 +203,7 @@ expected<review, std::string> review::open(const std::vector<review_source>& sou
             for (std::size_t t = 0; t < std::size(merged_tables); ++t) {
                 const auto sql = i == 0 ? fmt::format("CREATE TEMP TABLE {} AS {}", merged_tables[t], select(i, t))
                                         : fmt::format("INSERT INTO temp.{} {}", merged_tables[t], select(i, t));
-                if (auto r = db->exec(sql.c_str()); !r) return unexpected(r.error());
+                if (auto r = db->run_one(sql); !r) return unexpected(r.error());
             }
             if (auto r = detach(i); !r) return unexpected(r.error());
         }

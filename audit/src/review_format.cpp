@@ -9,9 +9,31 @@ namespace pgsieve::audit {
 
 namespace {
 
+// Recorded text is the clients' (SQL, names, errors): its control
+// characters would act on the reviewer's terminal (ESC[2K erases a line)
+// or a spreadsheet's. Each C0 control but the line breaks and tab, DEL and
+// each C1 control (U+0080-U+009F) is printed as \xNN / \u00NN: shown,
+// never acted on. (The JSON forms escape them as JSON does.)
+std::string printable(std::string_view s, bool keep_line_breaks) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+            static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
+            out += fmt::format("\\u{:04x}", static_cast<unsigned char>(s[++i]));
+        } else if ((c < 0x20 && !(keep_line_breaks && (c == '\n' || c == '\r' || c == '\t'))) || c == 0x7F) {
+            out += fmt::format("\\x{:02x}", c);
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
 std::string text_of(const cell& c) {
     if (const auto* n = std::get_if<std::int64_t>(&c)) return std::to_string(*n);
-    if (const auto* s = std::get_if<std::string>(&c)) return *s;
+    if (const auto* s = std::get_if<std::string>(&c)) return printable(*s, true);
     return {};
 }
 
@@ -41,7 +63,9 @@ bool holds_json(std::string_view column) {
 std::string format_table(const result_set& r, std::size_t max_width) {
     std::vector<std::vector<std::string>> cells;
     std::vector<std::size_t> widths;
-    for (const auto& c : r.columns) widths.push_back(width(c));
+    std::vector<std::string> columns;
+    for (const auto& c : r.columns) columns.push_back(printable(c, false));
+    for (const auto& c : columns) widths.push_back(width(c));
     for (const auto& row : r.rows) {
         auto& out = cells.emplace_back();
         for (std::size_t i = 0; i < row.size(); ++i) {
@@ -50,7 +74,7 @@ std::string format_table(const result_set& r, std::size_t max_width) {
         }
     }
     std::string text;
-    if (!r.title.empty()) text += r.title + "\n";
+    if (!r.title.empty()) text += printable(r.title, false) + "\n";
     auto line = [&](const std::vector<std::string>& values) {
         std::string l;
         for (std::size_t i = 0; i < values.size(); ++i) {
@@ -60,7 +84,7 @@ std::string format_table(const result_set& r, std::size_t max_width) {
         while (!l.empty() && l.back() == ' ') l.pop_back();
         text += l + "\n";
     };
-    line(r.columns);
+    line(columns);
     std::vector<std::string> rule;
     for (const auto w : widths) rule.push_back(std::string(w, '-'));
     line(rule);
@@ -72,9 +96,9 @@ std::string format_table(const result_set& r, std::size_t max_width) {
 std::string format_vertical(const result_set& r) {
     std::string text;
     std::size_t w = 0;
-    for (const auto& c : r.columns) w = std::max(w, width(c));
+    for (const auto& c : r.columns) w = std::max(w, width(printable(c, false)));
     for (const auto& row : r.rows) {
-        text += "-- " + r.title + "\n";
+        text += "-- " + printable(r.title, false) + "\n";
         for (std::size_t i = 0; i < row.size(); ++i) {
             std::string value = text_of(row[i]);
             // Indent continuation lines (a policy's source text) under the value.
@@ -84,10 +108,11 @@ std::string format_vertical(const result_set& r) {
                 if (c == '\n') indented += std::string(w + 2, ' ');
             }
             while (!indented.empty() && (indented.back() == ' ' || indented.back() == '\n')) indented.pop_back();
-            text += r.columns[i] + ":" + std::string(w - width(r.columns[i]) + 1, ' ') + indented + "\n";
+            const auto column = printable(r.columns[i], false);
+            text += column + ":" + std::string(w - std::min(w, width(column)) + 1, ' ') + indented + "\n";
         }
     }
-    if (r.rows.empty()) text += "-- " + r.title + ": none\n";
+    if (r.rows.empty()) text += "-- " + printable(r.title, false) + ": none\n";
     return text;
 }
 
@@ -130,8 +155,9 @@ std::string json_sections(const std::vector<result_set>& sections) {
 }
 
 namespace {
-std::string csv_field(std::string_view s) {
-    if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+std::string csv_field(std::string_view text) {
+    const auto s = printable(text, true);
+    if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
     std::string out = "\"";
     for (const char c : s) {
         if (c == '"') out += '"';
@@ -154,7 +180,8 @@ std::string csv_row(const std::vector<cell>& row) {
     std::string out;
     for (std::size_t i = 0; i < row.size(); ++i) {
         if (i) out += ',';
-        out += csv_field(text_of(row[i]));
+        const auto* text = std::get_if<std::string>(&row[i]);
+        out += csv_field(text ? *text : text_of(row[i]));
     }
     return out + "\r\n";
 }

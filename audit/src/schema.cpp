@@ -1,5 +1,7 @@
 #include "schema.hpp"
 
+#include <set>
+
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
@@ -165,6 +167,21 @@ expected<void, std::string> ensure_schema(sqlite::database& db) {
         if (auto r = in_transaction(migrate_3_to_4); !r) return unexpected("migrating audit schema 3 to 4: " + r.error());
     }
     return check_schema(db);
+}
+
+bool known_column(std::string_view table, std::string_view column) {
+    // Read from the schema itself, made once in memory: one place for the names.
+    static const auto known = [] {
+        std::set<std::pair<std::string, std::string>> out;
+        auto db = sqlite::database::open(":memory:", false);
+        if (!db || !ensure_schema(*db)) return out;
+        auto s = db->prepare("SELECT m.name, p.name FROM sqlite_master AS m, pragma_table_info(m.name) AS p "
+                             "WHERE m.type = 'table'");
+        if (!s) return out;
+        while (s->step() == SQLITE_ROW) out.emplace(s->text(0), s->text(1));
+        return out;
+    }();
+    return known.contains({std::string(table), std::string(column)});
 }
 
 std::string chain_hash(std::string_view prev_hash, const std::vector<sqlite::value>& row) {

@@ -21,6 +21,11 @@ constexpr int schema_version = 4;
 // (`schema`: the main file, or one attached under that name).
 [[nodiscard]] expected<void, std::string> check_schema(sqlite::database& db, std::string_view schema = "main");
 
+// Whether `column` is a column of audit table `table` in some schema this
+// build knows (migrations only add columns: the latest schema's). Files
+// merged for review are read by these names only.
+[[nodiscard]] bool known_column(std::string_view table, std::string_view column);
+
 // The statements columns covered by the hash, in order: all but prev_hash and hash.
 inline constexpr std::string_view chained_columns =
     "id, session_id, ts, client, policy, policy_version, protocol, statement_name, sql, fingerprint, verdict, "

@@ -38,6 +38,20 @@ expected<void, std::string> database::exec(const char* sql) {
     return {};
 }
 
+expected<void, std::string> database::run_one(std::string_view sql) {
+    sqlite3_stmt* raw = nullptr;
+    const char* tail = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &raw, &tail) != SQLITE_OK)
+        return unexpected(error());
+    statement s(raw);
+    const std::string_view rest(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail));
+    if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos)
+        return unexpected(std::string("more than one statement"));
+    const int rc = s.step();
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return unexpected(error());
+    return {};
+}
+
 expected<statement, std::string> database::prepare(std::string_view sql) {
     sqlite3_stmt* s = nullptr;
     if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &s, nullptr) != SQLITE_OK)

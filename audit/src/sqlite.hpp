@@ -29,6 +29,9 @@ public:
     ~database();
 
     [[nodiscard]] expected<void, std::string> exec(const char* sql);
+    // Exactly one statement, run to completion: text after it is refused
+    // (exec runs every statement in its text).
+    [[nodiscard]] expected<void, std::string> run_one(std::string_view sql);
     [[nodiscard]] expected<statement, std::string> prepare(std::string_view sql);
     std::string error() const { return sqlite3_errmsg(db_); }
     sqlite3* handle() const { return db_; }

@@ -101,6 +101,8 @@ expected<void, std::string> writer::prepare_statements() {
 
 expected<void, std::string> writer::insert(pending& p, bool normalize_sql) {
     sqlite::statement* s = nullptr;
+    // Every text column valid for every destination (once: a record retried stays fixed).
+    if (!p.enriched) make_valid_text(p.r);
     if (const auto* r = std::get_if<session_started>(&p.r)) {
         s = &prepared_[insert_session];
         s->bind(1, as_int(r->id));
@@ -120,10 +122,6 @@ expected<void, std::string> writer::insert(pending& p, bool normalize_sql) {
     } else if (auto* r = std::get_if<statement>(&p.r)) {
         if (!p.enriched) {
             // Off the sessions' threads.
-            // Client-supplied text is stored as valid UTF-8, so every reader can read every row.
-            for (auto* text : {&r->sql, &r->statement_name, &r->error, &r->reason}) {
-                if (!is_valid_utf8(*text)) *text = valid_utf8(*text);
-            }
             p.fingerprint = fingerprint(r->sql);
             p.tags = tags_json(r->sql, r->application_name);
             if (normalize_sql) {

@@ -16,7 +16,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import free_port, psql, run_pgsieve, start_proxy
+from conftest import CLIENT_PASSWORD, free_port, psql, run_pgsieve, start_proxy
 
 NODE_DIR = os.path.join(os.environ.get("PGSIEVE_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../..")),
                         "tests/integration/node")
@@ -487,3 +487,41 @@ def test_signed_checkpoints_catch_a_rewrite_the_chain_alone_and_the_store_alone_
     assert rewritten.returncode == 1 and "TAMPERED" in rewritten.stdout, rewritten.stdout
     wrong_key = run_pgsieve("audit", "verify", "--db", db, "--key-env", "PGSIEVE_TEST_NO_SUCH_KEY", env=env)
     assert wrong_key.returncode == 2 and "PGSIEVE_TEST_NO_SUCH_KEY is not set" in wrong_key.stderr
+
+
+def test_attack_invalid_utf8_in_a_name_does_not_stop_the_audit_leaving_the_machine(store, tmp_path, receiver):
+    # Invalid UTF-8 in application_name (any client) or in a failed login's
+    # user name (anyone) was stored raw: PostgreSQL and a strict OTLP
+    # receiver reject the batch, and the exporter retried it forever.
+    os.environ["PGSIEVE_TEST_STORE_PASSWORD"] = STORE_PASSWORD
+    p = start_proxy(tmp_path, audit_extra=(
+        f"export: {{otlp: {{endpoint: 'http://127.0.0.1:{receiver.port}/v1/logs'}}, "
+        "postgresql: {host: 127.0.0.1, port: " + os.environ["PGPORT"] + ", database: audit_store, "
+        "user: audit_writer, password_env: PGSIEVE_TEST_STORE_PASSWORD, sslmode: disable}}\n"),
+        extra="cluster: {instance_id: replica-a}\n")
+    db = os.path.join(p.directory, "audit.db")
+    try:
+        env = {k.encode(): v.encode() for k, v in os.environ.items()}
+        env.update({b"PGHOST": p.host.encode(), b"PGPORT": str(p.port).encode(), b"PGDATABASE": b"app",
+                    b"PGSSLMODE": b"disable", b"PGPASSWORD": CLIENT_PASSWORD.encode()})
+        for user, appname in ((b"cs_bot", b"app\xff\xfe\xc3"), (b"\xffnobody\xed\xa0\x80", b"x")):
+            subprocess.run([b"psql", b"-X", b"-c", b"SELECT name FROM customers WHERE id = 1"],
+                           env={**env, b"PGUSER": user, b"PGAPPNAME": appname}, capture_output=True, timeout=30)
+        with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+            for i in range(50):
+                conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()
+        total = 51  # psql's one and these 50
+        wait_for(lambda: len(statement_ids(db)) == total, what="every statement in the file")
+        wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.statements") == [str(total)], timeout=60,
+                 what="every statement in the store")
+        wait_for(lambda: len([r for r in receiver.records() if "db.query.text" in r.get("attributes", {})]) >= total,
+                 timeout=60, what="every statement at the OTLP receiver")
+        wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.events WHERE kind = 'auth_failed'") == ["1"],
+                 timeout=60, what="the failed login's event in the store")
+    finally:
+        assert p.stop() == 0, p.read_log()
+    assert not [r for r in receiver.records() if "error" in r]
+    # Replaced, not dropped: U+FFFD where the bytes were.
+    assert store_rows("SELECT count(*) FROM pgsieve_audit.sessions WHERE application_name = 'app' || "
+                      "repeat(U&'\\FFFD', 3)") == ["1"]
+    assert "audit_export_failed" not in p.read_log()

@@ -434,3 +434,25 @@ TEST_CASE("attack: a replaced or truncated audit file is not shipped under the i
     sqlite_column(file, "DELETE FROM statements WHERE id <= 2");
     CHECK((*reader)->continues(std::pair{std::int64_t{2}, std::string(64, 'a')}));
 }
+
+TEST_CASE("attack: a crafted audit file's column name cannot rewrite the merged review", "[audit][security]") {
+    // A column named `x" FROM …; DROP VIEW statements; CREATE TEMP VIEW
+    // statements AS … --` was spliced into the merged views' SQL.
+    temp_dir dir;
+    const auto a = dir.file("a.db");
+    const auto b = dir.file("b.db");
+    for (const auto& file : {a, b}) {
+        auto sink = open_sink(file);
+        sink->submit(statement_record("SELECT 1"));
+    }
+    sqlite_column(b, "ALTER TABLE statements ADD COLUMN \"x\"\" FROM src0.statements; DROP VIEW statements; "
+                     "CREATE TEMP VIEW statements AS SELECT 1 --\" TEXT");
+    const auto refused = audit::review::open(std::vector<audit::review_source>{{"a", a}, {"b", b}});
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().find("b.db: table statements has a column no pgsieve audit schema has") != std::string::npos);
+    CHECK(refused.error().find("DROP VIEW") != std::string::npos);  // named, quoted
+    // Known columns in an older schema still merge.
+    auto ok = audit::review::open(std::vector<audit::review_source>{{"a", a}, {"a2", a}});
+    REQUIRE(ok);
+    CHECK(ok->list({})->rows.size() == 2);
+}

@@ -17,6 +17,7 @@
 
 using namespace pgsieve;
 using namespace pgsieve::test;
+using namespace std::string_literals;
 
 TEST_CASE("audit tags: sqlcommenter pairs from comments, not from literals", "[audit]") {
     CHECK(audit::sqlcommenter_tags("SELECT 1 /* tool='query', request_id='r%2D1' */") ==
@@ -385,4 +386,74 @@ TEST_CASE("attack: a slow audit disk makes sessions wait for room, never their t
     const auto stats = (*sink)->stats();
     // Whatever was accepted is written (or, had the file stayed unwritable, counted as dropped).
     CHECK(std::stoull(sqlite_column(file, "SELECT count(*) FROM statements")[0]) + stats.dropped == accepted);
+}
+
+TEST_CASE("attack: invalid UTF-8 and NUL in any audited field are stored as valid text", "[audit][security]") {
+    // Invalid UTF-8 in application_name (any client) or a failed login's user
+    // name (anyone) was stored raw; PostgreSQL and strict OTLP receivers
+    // reject the batch and the export stops for good.
+    temp_dir dir;
+    const auto file = dir.file("audit.db");
+    const std::string bad[] = {"\xff", "\xc3", "\xed\xa0\x80", "\xc0\xaf", "a\0b"s, "\xf4\x90\x80\x80"};
+    {
+        auto sink = open_sink(file);
+        std::uint64_t id = 0;
+        for (const auto& b : bad) {
+            ++id;
+            audit::session_started s;
+            s.id = id;
+            s.started_at = std::chrono::system_clock::now();
+            s.client = "bot" + b;
+            s.application_name = "app" + b;
+            s.client_addr = "addr" + b;
+            s.database = "db" + b;
+            sink->submit(s);
+            auto st = statement_record("SELECT '" + b + "'");
+            st.session_id = id;
+            st.error = "err" + b;
+            st.tables = {"t" + b};
+            st.application_name = b;
+            sink->submit(st);
+            sink->submit(audit::event{std::chrono::system_clock::now(), 0, "auth_failed",
+                                      audit::detail_json({{"user", "u" + b}})});
+            sink->submit(audit::session_ended{id, std::chrono::system_clock::now(), "why" + b});
+        }
+    }
+    for (const auto* sql : {"SELECT client || application_name || client_addr || database || end_reason FROM sessions",
+                            "SELECT sql || error || tables || tags FROM statements", "SELECT detail FROM events"}) {
+        const auto values = sqlite_column(file, sql);
+        REQUIRE(values.size() >= std::size(bad));
+        for (const auto& v : values) {
+            CHECK(is_valid_utf8(v));
+            CHECK(v.find('\0') == std::string::npos);
+        }
+    }
+    // The sessions' texts are replaced, not dropped.
+    CHECK(sqlite_column(file, "SELECT count(*) FROM sessions WHERE application_name LIKE 'app%'").at(0) ==
+          std::to_string(std::size(bad)));
+    CHECK(sqlite_column(file, "SELECT count(*) FROM statements WHERE sql LIKE 'SELECT ''%'").at(0) ==
+          std::to_string(std::size(bad)));
+}
+
+TEST_CASE("attack: terminal escapes in recorded text are printed inert by review", "[audit][security]") {
+    // SELECT ssn FROM customers /* ESC[2K ESC[1A ESC[2K */ is refused and
+    // recorded; `audit list --blocked` erased its own line and the one above.
+    const std::string sql = "SELECT ssn FROM customers /* \x1b[2K\x1b[1A\x1b[2K \xc2\x9b" "2K \x7f */";
+    audit::result_set r;
+    r.title = "statements";
+    r.columns = {"sql"};
+    r.rows = {{sql}};
+    for (const auto& printed : {audit::format_table(r), audit::format_vertical(r), audit::csv_row(r.rows[0]),
+                                audit::json_rows(r)}) {
+        INFO(printed);
+        CHECK(printed.find('\x1b') == std::string::npos);
+        CHECK(printed.find("\xc2\x9b") == std::string::npos);
+        CHECK(printed.find('\x7f') == std::string::npos);
+    }
+    CHECK(audit::format_vertical(r).find("\\x1b[2K\\x1b[1A") != std::string::npos);
+    CHECK(audit::json_rows(r).find("\\u001b[2K") != std::string::npos);
+    CHECK(audit::json_rows(r).find("\\u009b2K") != std::string::npos);
+    // Line breaks stay line breaks in the forms that keep them.
+    r.rows = {{std::string("SELECT 1\nFROM t")}};
+    CHECK(audit::csv_row(r.rows[0]) == "\"SELECT 1\nFROM t\"\r\n");
 }

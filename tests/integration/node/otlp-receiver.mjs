@@ -2,13 +2,18 @@
 // OpenTelemetry project's own generated protobuf code
 // (@opentelemetry/otlp-transformer, built from opentelemetry-proto) and
 // appends one JSON line per log record to FILE. A body that does not decode
-// is answered 400 and recorded as {"error": …}.
+// (or has a string that is not UTF-8) is answered 400 and recorded as {"error": …}.
 //   node otlp-receiver.mjs PORT FILE
 import { appendFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
+// Strict, as proto3 requires of string fields: invalid UTF-8 fails the
+// decode (protobufjs would replace it silently).
+const protobuf = require("protobufjs/minimal");
+const strict = new TextDecoder("utf-8", { fatal: true });
+protobuf.util.utf8.read = (buffer, start, end) => strict.decode(buffer.subarray(start, end));
 const root = require("@opentelemetry/otlp-transformer/build/src/generated/root.js");
 const Request = root.opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest;
 const Response = root.opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse;
@@ -29,7 +34,9 @@ createServer((req, res) => {
     let request;
     try {
       if (req.headers["content-type"] !== "application/x-protobuf") throw new Error(`content-type ${req.headers["content-type"]}`);
-      request = Request.toObject(Request.decode(body), { longs: String, bytes: String, defaults: false });
+      // A plain Uint8Array: protobufjs reads a Buffer's strings with Node's lenient decoder.
+      const bytes = new Uint8Array(body.buffer, body.byteOffset, body.length);
+      request = Request.toObject(Request.decode(bytes), { longs: String, bytes: String, defaults: false });
     } catch (e) {
       appendFileSync(file, JSON.stringify({ error: String(e) }) + "\n");
       res.writeHead(400).end();

@@ -80,4 +80,12 @@ struct policy_version {
 
 using record = std::variant<session_started, session_ended, statement, event, policy_version>;
 
+// Text from outside — SQL, user and application names, addresses, errors,
+// tags, event details — made valid for every place the record goes:
+// UTF-8 (each invalid sequence becomes U+FFFD) without NUL (PostgreSQL's
+// text takes neither; OTLP's proto3 strings must be UTF-8). The writer
+// applies it once, before the record reaches the file, from which every
+// export and review reads. Returns whether anything was replaced.
+bool make_valid_text(record& r);
+
 }  // namespace pgsieve::audit
