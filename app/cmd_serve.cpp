@@ -65,7 +65,8 @@ int run_serve(const serve_options& options) {
             e->stop();
             log::info("audit_export_stopped", {{"destination", e->destination()},
                                                {"shipped", e->stats().shipped.load()},
-                                               {"failed_requests", e->stats().failures.load()}});
+                                               {"failed_requests", e->stats().failures.load()},
+                                               {"skipped_too_large", e->stats().skipped.load()}});
         }
     };
 

@@ -65,6 +65,15 @@ void key_value(proto& p, unsigned field, std::string_view key, const shipped_rec
     });
 }
 
+// `text` cut to max_otlp_text_bytes at a character boundary; sets `cut`.
+std::string_view capped(std::string_view text, bool& cut) {
+    if (text.size() <= max_otlp_text_bytes) return text;
+    cut = true;
+    std::size_t end = max_otlp_text_bytes;
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+    return text.substr(0, end);
+}
+
 // SeverityNumber: INFO = 9, WARN = 13.
 constexpr std::uint64_t severity_info = 9, severity_warn = 13;
 
@@ -89,8 +98,15 @@ std::string encode_otlp_logs(const std::vector<shipped_record>& records, std::st
                     log.fixed64(1, r.time_unix_nano);                             // time_unix_nano
                     log.uint(2, r.failed ? severity_warn : severity_info);        // severity_number
                     log.bytes(3, r.failed ? "WARN" : "INFO");                     // severity_text
-                    log.message(5, [&](proto& body) { body.bytes(1, r.body); });  // body: string_value
-                    for (const auto& [key, value] : r.attributes) key_value(log, 6, key, value);
+                    bool cut = false;
+                    log.message(5, [&](proto& body) { body.bytes(1, capped(r.body, cut)); });  // body: string_value
+                    for (const auto& [key, value] : r.attributes) {
+                        if (const auto* text = std::get_if<std::string>(&value); text && text->size() > max_otlp_text_bytes)
+                            key_value(log, 6, key, std::string(capped(*text, cut)));
+                        else
+                            key_value(log, 6, key, value);
+                    }
+                    if (cut) key_value(log, 6, "pgsieve.truncated", std::int64_t{1});
                     key_value(log, 6, "pgsieve.record.table", std::string(to_string(r.source)));
                     key_value(log, 6, "pgsieve.record.id", r.id);
                     if (!r.hash.empty()) key_value(log, 6, "pgsieve.record.hash", r.hash);
@@ -105,6 +121,21 @@ std::string encode_otlp_logs(const std::vector<shipped_record>& records, std::st
         });
     });
     return request.take();
+}
+
+std::size_t approximate_bytes(const shipped_record& r) {
+    const auto text = [](const shipped_record::value& v) {
+        const auto* s = std::get_if<std::string>(&v);
+        return s ? std::min(s->size(), max_otlp_text_bytes) + 16 : 16;
+    };
+    std::size_t n = 128 + std::min(r.body.size(), max_otlp_text_bytes) + r.hash.size();
+    for (const auto& [key, value] : r.attributes) n += key.size() + text(value);
+    // The central store ships the row whole (its texts uncut).
+    for (const auto& [key, value] : r.row) {
+        const auto* s = std::get_if<std::string>(&value);
+        n += key.size() + (s ? s->size() : 0) + 16;
+    }
+    return n;
 }
 
 }  // namespace pgsieve::audit

@@ -23,13 +23,15 @@ NODE_DIR = os.path.join(os.environ.get("PGSIEVE_SOURCE_DIR", os.path.join(os.pat
 
 
 class Receiver:
-    def __init__(self, directory, port=None):
+    def __init__(self, directory, port=None, max_bytes=None):
         self.port = port or free_port()
         self.file = os.path.join(directory, "received.jsonl")
+        self.max_bytes = max_bytes
         self.process = None
 
     def start(self):
-        self.process = subprocess.Popen(["node", "otlp-receiver.mjs", str(self.port), self.file], cwd=NODE_DIR,
+        limit = [str(self.max_bytes)] if self.max_bytes else []
+        self.process = subprocess.Popen(["node", "otlp-receiver.mjs", str(self.port), self.file, *limit], cwd=NODE_DIR,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert self.process.stdout.readline().strip() == "listening"
 
@@ -525,3 +527,34 @@ def test_attack_invalid_utf8_in_a_name_does_not_stop_the_audit_leaving_the_machi
     assert store_rows("SELECT count(*) FROM pgsieve_audit.sessions WHERE application_name = 'app' || "
                       "repeat(U&'\\FFFD', 3)") == ["1"]
     assert "audit_export_failed" not in p.read_log()
+
+
+def test_attack_large_refused_statements_do_not_stop_the_otlp_export_for_good(postgres, tmp_path):
+    # Refused statements are recorded in full: 24 of ~1 MB made a 512-row
+    # batch larger than a collector's request limit, answered 413 forever.
+    receiver = Receiver(str(tmp_path), max_bytes=512 * 1024)
+    receiver.start()
+    p = exporting_proxy(tmp_path, receiver)
+    db = os.path.join(p.directory, "audit.db")
+    try:
+        with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+            for i in range(12):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(f"SELECT ssn FROM customers /* {i} {'x' * 200_000} */")
+            for i in range(20):
+                conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()
+        wait_for(lambda: len(statement_ids(db)) == 32, what="every statement in the file")
+        wait_for(lambda: len([r for r in receiver.records() if "db.query.text" in r.get("attributes", {})]) >= 32,
+                 timeout=60, what="every statement at the receiver")
+    finally:
+        assert p.stop() == 0, p.read_log()
+        receiver.stop()
+    assert any("refused" in r for r in receiver.records()), "the receiver answered 413 at least once"
+    records = [r for r in receiver.records() if "db.query.text" in r.get("attributes", {})]
+    big = [r for r in records if r["attributes"]["db.query.text"].startswith("SELECT ssn")]
+    assert len({r["attributes"]["pgsieve.record.id"] for r in big}) == 12
+    assert all(r["attributes"].get("pgsieve.truncated") == 1 for r in big)
+    assert all(len(r["attributes"]["db.query.text"].encode()) <= 64 * 1024 for r in big)
+    # The full text stays in the file.
+    with sqlite3.connect(db) as conn:
+        assert min(len(t) for (t,) in conn.execute("SELECT sql FROM statements WHERE sql LIKE 'SELECT ssn%'")) > 200_000

@@ -17,7 +17,11 @@ namespace pgsieve::net {
 
 namespace {
 
+// A request holds at most this many rows and about this many bytes (an
+// OpenTelemetry Collector refuses requests above 20 MiB by default; refused
+// statements are recorded in full, up to listen.max_statement_bytes each).
 constexpr std::size_t batch_rows = 512;
+constexpr std::size_t batch_bytes = 4 << 20;
 constexpr auto idle_poll = std::chrono::milliseconds(500);
 constexpr auto request_timeout = std::chrono::seconds(10);
 constexpr auto first_backoff = std::chrono::seconds(1);
@@ -104,10 +108,11 @@ std::unique_ptr<audit_exporter> audit_exporter::otlp(std::string audit_path, con
                                                      std::string instance_id) {
     return std::make_unique<audit_exporter>(
         std::move(audit_path), name_of(to),
-        [to, instance_id](const std::vector<audit::shipped_record>& batch) -> expected<void, std::string> {
+        [to, instance_id](const std::vector<audit::shipped_record>& batch) -> expected<void, send_failure> {
             const auto status = post(to, audit::encode_otlp_logs(batch, instance_id));
-            if (!status) return unexpected(status.error());
-            if (*status < 200 || *status > 299) return unexpected(fmt::format("HTTP status {}", *status));
+            if (!status) return unexpected(send_failure{status.error()});
+            if (*status == 413) return unexpected(send_failure{"HTTP status 413 (request too large)", true});
+            if (*status < 200 || *status > 299) return unexpected(send_failure{fmt::format("HTTP status {}", *status)});
             return {};
         });
 }
@@ -117,12 +122,12 @@ std::unique_ptr<audit_exporter> audit_exporter::central_store(std::string audit_
                                                               std::string instance_id) {
     return std::make_unique<audit_exporter>(
         std::move(audit_path), name_of(to),
-        [to, instance_id](const std::vector<audit::shipped_record>& batch) -> expected<void, std::string> {
+        [to, instance_id](const std::vector<audit::shipped_record>& batch) -> expected<void, send_failure> {
             // One Query message: PostgreSQL runs it as one transaction, so a
             // batch is stored whole or not at all.
             const auto stored = query_server(to, to.user, to.password, {audit::central_store_sql(batch, instance_id)},
                                              "pgsieve audit export", request_timeout);
-            if (!stored) return unexpected(stored.error());
+            if (!stored) return unexpected(send_failure{stored.error()});
             return {};
         },
         [to, instance_id](audit::export_reader& reader) -> expected<void, std::string> {
@@ -167,15 +172,39 @@ bool audit_exporter::wait(std::chrono::milliseconds d) {
 expected<std::size_t, std::string> audit_exporter::ship_once(audit::export_reader& reader) {
     std::size_t shipped = 0;
     for (const auto source : audit::export_sources) {
-        auto batch = reader.next(source, batch_rows);
-        if (!batch) return unexpected(batch.error());
-        if (batch->empty()) continue;
-        if (auto sent = send_(*batch); !sent) return unexpected(sent.error());
-        // Shipped but not recorded: sent again next time (at least once).
-        if (auto r = reader.advance(source, batch->back().id); !r)
-            return unexpected("recording the export cursor: " + r.error());
-        stats_.shipped.fetch_add(batch->size(), std::memory_order_relaxed);
-        shipped += batch->size();
+        auto rows = reader.next(source, batch_rows);
+        if (!rows) return unexpected(rows.error());
+        // Requests of at most batch_bytes; a destination that refuses one's
+        // size gets halves, down to one record.
+        std::size_t most = rows->size();
+        for (std::size_t begin = 0; begin < rows->size();) {
+            std::size_t end = begin, bytes = 0;
+            while (end < rows->size() && end - begin < most &&
+                   (end == begin || bytes + audit::approximate_bytes((*rows)[end]) <= batch_bytes))
+                bytes += audit::approximate_bytes((*rows)[end++]);
+            const std::vector<audit::shipped_record> batch(rows->begin() + static_cast<std::ptrdiff_t>(begin),
+                                                           rows->begin() + static_cast<std::ptrdiff_t>(end));
+            if (auto sent = send_(batch); !sent) {
+                if (!sent.error().too_large) return unexpected(sent.error().message);
+                if (batch.size() > 1) {
+                    most = std::max<std::size_t>(1, batch.size() / 2);
+                    continue;
+                }
+                // One record alone is too large for this destination: it stays
+                // in the file (and any other destination); the stream goes on.
+                stats_.skipped.fetch_add(1, std::memory_order_relaxed);
+                log::error("audit_export_record_skipped",
+                           {{"destination", destination_}, {"table", std::string(audit::to_string(source))},
+                            {"id", batch.front().id}, {"error", sent.error().message}});
+            } else {
+                stats_.shipped.fetch_add(batch.size(), std::memory_order_relaxed);
+                shipped += batch.size();
+            }
+            // Shipped but not recorded: sent again next time (at least once).
+            if (auto r = reader.advance(source, batch.back().id); !r)
+                return unexpected("recording the export cursor: " + r.error());
+            begin = end;
+        }
     }
     return shipped;
 }

@@ -3,7 +3,9 @@
 // (@opentelemetry/otlp-transformer, built from opentelemetry-proto) and
 // appends one JSON line per log record to FILE. A body that does not decode
 // (or has a string that is not UTF-8) is answered 400 and recorded as {"error": …}.
-//   node otlp-receiver.mjs PORT FILE
+// A request above MAX_BYTES (if given) is answered 413, as a collector's
+// max_request_body_size does.
+//   node otlp-receiver.mjs PORT FILE [MAX_BYTES]
 import { appendFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
@@ -18,7 +20,7 @@ const root = require("@opentelemetry/otlp-transformer/build/src/generated/root.j
 const Request = root.opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest;
 const Response = root.opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse;
 
-const [port, file] = process.argv.slice(2);
+const [port, file, maxBytes] = process.argv.slice(2);
 
 function value(any) {
   if (any.stringValue !== undefined && any.stringValue !== null) return any.stringValue;
@@ -31,6 +33,11 @@ createServer((req, res) => {
   req.on("data", (c) => chunks.push(c));
   req.on("end", () => {
     const body = Buffer.concat(chunks);
+    if (maxBytes && body.length > Number(maxBytes)) {
+      appendFileSync(file, JSON.stringify({ refused: body.length }) + "\n");
+      res.writeHead(413).end();
+      return;
+    }
     let request;
     try {
       if (req.headers["content-type"] !== "application/x-protobuf") throw new Error(`content-type ${req.headers["content-type"]}`);

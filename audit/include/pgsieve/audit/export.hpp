@@ -83,8 +83,14 @@ private:
 };
 
 // An ExportLogsServiceRequest with `records` under one resource (service
-// pgsieve, service.instance.id `instance_id`).
+// pgsieve, service.instance.id `instance_id`). A text longer than
+// max_otlp_text_bytes (a refused 1 MB statement, a policy's source) is cut
+// there, marked pgsieve.truncated: log pipelines limit record sizes, and the
+// full text stays in the file and the central store.
+inline constexpr std::size_t max_otlp_text_bytes = 64 * 1024;
 std::string encode_otlp_logs(const std::vector<shipped_record>& records, std::string_view instance_id);
+// About how many bytes a record adds to a request (its texts), to size batches.
+std::size_t approximate_bytes(const shipped_record& r);
 
 // The SQL that stores `records` in a central PostgreSQL audit store: the
 // schema pgsieve_audit and its tables (created when missing; statements and

@@ -23,12 +23,18 @@ namespace pgsieve::net {
 struct export_stats {
     std::atomic<std::uint64_t> shipped{0};  // records acknowledged
     std::atomic<std::uint64_t> failures{0};  // requests that failed (retried)
+    std::atomic<std::uint64_t> skipped{0};   // records too large for the destination alone (still in the file)
 };
 
 class audit_exporter {
 public:
-    // Delivers one batch of one table's records, or says why not (the cursor then stays).
-    using sender = std::function<expected<void, std::string>(const std::vector<audit::shipped_record>&)>;
+    // Why a batch was not delivered (the cursor then stays).
+    struct send_failure {
+        std::string message;
+        bool too_large = false;  // the destination refused the request's size (HTTP 413): send less
+    };
+    // Delivers one batch of one table's records.
+    using sender = std::function<expected<void, send_failure>(const std::vector<audit::shipped_record>&)>;
 
     static std::unique_ptr<audit_exporter> otlp(std::string audit_path, const config::otlp_export& to,
                                                 std::string instance_id);
