@@ -164,6 +164,11 @@ void read_policies(loader& l, const located& at) {
             l.reader.error(entry, "a policy needs a name");
             continue;
         }
+        if (!is_printable_name(name)) {
+            l.reader.error(entry, fmt::format("policy name \"{}\" has control characters or invalid UTF-8",
+                                              printable_name(name)));
+            continue;
+        }
         read_policy(l, name, entry);
     }
     if (entries.empty() && at.node && at.node.IsMap()) l.reader.error(at, "no policies");

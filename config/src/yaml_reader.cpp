@@ -1,5 +1,7 @@
 #include "yaml_reader.hpp"
 
+#include <pgsieve/common/utf8.hpp>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -196,10 +198,37 @@ std::optional<std::size_t> yaml_reader::one_of(const located& at, std::initializ
 
 std::optional<std::string> yaml_reader::identifier(const located& at, std::string_view text) {
     if (text.empty() || text.size() > 63) {
-        error(at, fmt::format("\"{}\" is not a valid name (1 to 63 bytes)", text));
+        error(at, fmt::format("\"{}\" is not a valid name (1 to 63 bytes)", printable_name(text)));
+        return std::nullopt;
+    }
+    if (!is_printable_name(text)) {
+        // A newline in a role or policy name became a statement in `pgsieve grants`' script.
+        error(at, fmt::format("\"{}\" is not a valid name: it has control characters or invalid UTF-8",
+                              printable_name(text)));
         return std::nullopt;
     }
     return std::string(text);
+}
+
+bool is_printable_name(std::string_view text) {
+    if (!is_valid_utf8(text)) return false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x20 || c == 0x7F) return false;
+        // C1 controls, U+0080-U+009F.
+        if (c == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) <= 0x9F) return false;
+    }
+    return true;
+}
+
+std::string printable_name(std::string_view text) {
+    std::string out;
+    for (const char c : text) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7F) out += fmt::format("\\x{:02x}", u);
+        else out += c;
+    }
+    return valid_utf8(out);
 }
 
 std::optional<qualified_name> yaml_reader::qualified(const located& at, std::string_view text) {

@@ -29,6 +29,12 @@ struct located {
 // Appends a key segment, quoting it when it contains a dot: tables."public.t".
 std::string join_key(std::string_view parent, std::string_view segment);
 
+// A name that reaches SQL text, comments and terminals: valid UTF-8, no
+// C0/C1 control character or DEL.
+bool is_printable_name(std::string_view text);
+// `text` for an error message: controls as \xNN.
+std::string printable_name(std::string_view text);
+
 class yaml_reader {
 public:
     yaml_reader(std::string file, std::vector<load_error>& errors) : file_(std::move(file)), errors_(errors) {}

@@ -6,6 +6,23 @@
 -- Role ai_cs for policy customer-success.
 BEGIN;
 DO $pgsieve$ BEGIN
+  IF 'ai_cs' IN (current_user, session_user) THEN
+    RAISE EXCEPTION 'pgsieve grants: role % runs this script; it will not alter itself', 'ai_cs'
+      USING HINT = 'give the policy a dedicated upstream role';
+  END IF;
+  IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'ai_cs' AND (oid = 10 OR rolsuper)) THEN
+    RAISE EXCEPTION 'pgsieve grants: role % is a superuser; it will not demote it', 'ai_cs'
+      USING HINT = 'give the policy a dedicated upstream role';
+  END IF;
+  IF EXISTS (SELECT FROM pg_catalog.pg_class WHERE relowner = pg_catalog.to_regrole('ai_cs'))
+     OR EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspowner = pg_catalog.to_regrole('ai_cs'))
+     OR EXISTS (SELECT FROM pg_catalog.pg_proc WHERE proowner = pg_catalog.to_regrole('ai_cs'))
+     OR EXISTS (SELECT FROM pg_catalog.pg_database WHERE datdba = pg_catalog.to_regrole('ai_cs')) THEN
+    RAISE EXCEPTION 'pgsieve grants: role % owns objects; it will not strip it', 'ai_cs'
+      USING HINT = 'give the policy a dedicated upstream role';
+  END IF;
+END $pgsieve$;
+DO $pgsieve$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'ai_cs') THEN
     CREATE ROLE "ai_cs" LOGIN;
   END IF;

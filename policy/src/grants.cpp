@@ -32,6 +32,19 @@ std::string column_list(const std::vector<std::string>& columns) {
     return out;
 }
 
+// Text inside an SQL comment: a line break would end the comment and start
+// a statement the superuser runs. Names are checked at config load; this
+// holds for anything else (the file's path).
+std::string comment_text(std::string_view text) {
+    std::string out;
+    for (const char c : text) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7F) out += fmt::format("\\x{:02x}", u);
+        else out += c;
+    }
+    return out;
+}
+
 std::string lowercase_name(std::string_view text) {
     std::string out;
     for (const char c : text) out += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
@@ -106,6 +119,27 @@ expected<std::vector<role_grant>, std::string> role_grants(const config::config&
         }
         for (const auto& f : p.functions) g.schemas.insert(f.schema);
     }
+    // The script revokes everything the role holds and demotes it: never for
+    // a role that is more than a client's. (The script checks again when it
+    // runs: the role running it, the bootstrap superuser, owners.)
+    for (const auto& [role, g] : by_role) {
+        const auto facts = cat.roles.find(role);
+        if (facts == cat.roles.end() || !facts->second.exists) continue;
+        const auto dedicated = fmt::format(
+            "give polic{} {} a dedicated upstream role (upstream.user, or the policy's upstream_user: a new name "
+            "such as pgsieve_{}), then run pgsieve grants again; the script creates it",
+            g.policies.size() == 1 ? "y" : "ies", fmt::join(g.policies, ", "), lowercase_name(g.policies.front()));
+        if (facts->second.superuser)
+            return unexpected(fmt::format("upstream role {} is a superuser: pgsieve grants will not print SQL that "
+                                          "demotes it and revokes its privileges; {}",
+                                          role, dedicated));
+        for (const auto& [relation, held] : facts->second.relations) {
+            if (held.owner)
+                return unexpected(fmt::format("upstream role {} owns {} (REVOKE does not bind an owner, and the script "
+                                              "would strip it): pgsieve grants will not align it; {}",
+                                              role, relation.first + "." + relation.second, dedicated));
+        }
+    }
     std::vector<role_grant> out;
     for (auto& [role, g] : by_role) {
         for (auto& t : g.tables) {
@@ -123,16 +157,40 @@ std::string grants_sql(const config::config& cfg, const std::vector<role_grant>&
         "-- pgsieve grants: least-privilege upstream roles for {} (configuration {}).\n"
         "-- Review it, then run it as a superuser or the tables' owner (psql -v ON_ERROR_STOP=1 -f FILE).\n"
         "-- pgsieve never runs it. Each role ends with exactly what its policies grant.\n",
-        cfg.source_path, cfg.version);
+        comment_text(cfg.source_path), cfg.version);
     for (const auto& g : grants) {
         const std::string role = sql_identifier(g.role);
         const std::string role_literal = quote_literal(g.role);
-        out += fmt::format("\n-- Role {} for polic{} {}.\n", g.role, g.policies.size() == 1 ? "y" : "ies",
-                           fmt::join(g.policies, ", "));
+        std::vector<std::string> policies;
+        for (const auto& p : g.policies) policies.push_back(comment_text(p));
+        out += fmt::format("\n-- Role {} for polic{} {}.\n", comment_text(g.role), g.policies.size() == 1 ? "y" : "ies",
+                           fmt::join(policies, ", "));
         if (g.policies.size() > 1)
             out += "-- These policies share one role, so the database allows the union of their grants; give each\n"
                    "-- policy its own upstream_user for the second wall to match each policy.\n";
         out += "BEGIN;\n";
+        // Checked where it runs, against the database it runs in: the role
+        // running the script, the bootstrap superuser and any superuser, and
+        // a role that owns objects are never demoted or stripped.
+        out += fmt::format(
+            "DO $pgsieve$ BEGIN\n"
+            "  IF {0} IN (current_user, session_user) THEN\n"
+            "    RAISE EXCEPTION 'pgsieve grants: role % runs this script; it will not alter itself', {0}\n"
+            "      USING HINT = 'give the policy a dedicated upstream role';\n"
+            "  END IF;\n"
+            "  IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {0} AND (oid = 10 OR rolsuper)) THEN\n"
+            "    RAISE EXCEPTION 'pgsieve grants: role % is a superuser; it will not demote it', {0}\n"
+            "      USING HINT = 'give the policy a dedicated upstream role';\n"
+            "  END IF;\n"
+            "  IF EXISTS (SELECT FROM pg_catalog.pg_class WHERE relowner = pg_catalog.to_regrole({0}))\n"
+            "     OR EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspowner = pg_catalog.to_regrole({0}))\n"
+            "     OR EXISTS (SELECT FROM pg_catalog.pg_proc WHERE proowner = pg_catalog.to_regrole({0}))\n"
+            "     OR EXISTS (SELECT FROM pg_catalog.pg_database WHERE datdba = pg_catalog.to_regrole({0})) THEN\n"
+            "    RAISE EXCEPTION 'pgsieve grants: role % owns objects; it will not strip it', {0}\n"
+            "      USING HINT = 'give the policy a dedicated upstream role';\n"
+            "  END IF;\n"
+            "END $pgsieve$;\n",
+            role_literal);
         out += fmt::format(
             "DO $pgsieve$ BEGIN\n"
             "  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {0}) THEN\n"
@@ -180,12 +238,12 @@ std::string grants_sql(const config::config& cfg, const std::vector<role_grant>&
                 "-- attributes, which pgsieve binds as pgsieve.<attribute> when it logs in. Enabling it hides\n"
                 "-- the table's rows from every role that has no policy on it (its owner and BYPASSRLS roles\n"
                 "-- excepted): give your application's roles a policy first if they read it.\n",
-                name, g.role);
+                comment_text(name), comment_text(g.role));
             out += "BEGIN;\n";
             out += fmt::format("ALTER TABLE {} ENABLE ROW LEVEL SECURITY;\n", name);
             if (t.relation->owner == g.role)
                 out += fmt::format("ALTER TABLE {} FORCE ROW LEVEL SECURITY;  -- {} owns it: owners bypass RLS otherwise\n",
-                                   name, g.role);
+                                   name, comment_text(g.role));
             for (const auto& [policy, scope] : t.rows) {
                 const auto* column = t.relation->column(scope.column);
                 const std::string cast =

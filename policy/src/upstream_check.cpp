@@ -1,5 +1,6 @@
 #include <pgsieve/policy/upstream_check.hpp>
 
+#include <pgsieve/parser/parse.hpp>
 #include <pgsieve/policy/grants.hpp>
 
 #include <fmt/format.h>
@@ -11,6 +12,55 @@
 namespace pgsieve::policy {
 
 namespace {
+
+// Whether a row-level security expression, as pg_get_expr prints it, is
+// the one `pgsieve grants` creates and nothing more: `column =
+// current_setting('pgsieve.<attribute>')`, with casts on either side. An
+// OR, another comparison, a sub-query or any other function is not — a
+// substring test let `… OR true` pass.
+bool scopes_rows(std::string_view printed, const std::string& column, const std::string& attribute) {
+    const std::string sql = "SELECT 1 WHERE " + std::string(printed);
+    auto parsed = parser::parse(sql, {1});
+    if (!parsed || parsed->size() != 1) return false;
+    const auto& f = parsed->front();
+    if (f.queries.size() != 1 || f.queries[0].where_expr < 0 || f.functions.size() != 1) return false;
+    const auto& q = f.queries[0];
+    using k = parser::expr::kind;
+    const auto strip_casts = [&](int i) {
+        while (i >= 0 && f.exprs[static_cast<std::size_t>(i)].what == k::cast &&
+               f.exprs[static_cast<std::size_t>(i)].operands.size() == 1)
+            i = f.exprs[static_cast<std::size_t>(i)].operands[0];
+        return i;
+    };
+    const auto& root = f.exprs[static_cast<std::size_t>(q.where_expr)];
+    if (root.what != k::operator_ || root.variant != parser::expr::op || root.operands.size() != 2 || root.ref < 0 ||
+        f.operators[static_cast<std::size_t>(root.ref)].name != std::vector<std::string>{"="})
+        return false;
+    const auto is_column = [&](int i) {
+        i = strip_casts(i);
+        if (i < 0 || f.exprs[static_cast<std::size_t>(i)].what != k::column) return false;
+        const auto& fields = q.columns[static_cast<std::size_t>(f.exprs[static_cast<std::size_t>(i)].ref)].fields;
+        return fields == std::vector<std::string>{column};
+    };
+    const auto is_setting = [&](int i) {
+        i = strip_casts(i);
+        if (i < 0) return false;
+        const auto& call = f.exprs[static_cast<std::size_t>(i)];
+        if (call.what != k::function || call.operands.size() != 1) return false;
+        const auto& name = f.functions[static_cast<std::size_t>(call.ref)].name;
+        if (name != std::vector<std::string>{"current_setting"} &&
+            name != std::vector<std::string>{"pg_catalog", "current_setting"})
+            return false;
+        const auto arg = strip_casts(call.operands[0]);
+        if (arg < 0 || f.exprs[static_cast<std::size_t>(arg)].what != k::constant) return false;
+        // The literal as written: 'pgsieve.<attribute>' (names have no quotes: config load).
+        const auto at = static_cast<std::size_t>(f.exprs[static_cast<std::size_t>(arg)].location);
+        return sql.compare(at, attribute.size() + 10, "'pgsieve." + attribute + "'") == 0;
+    };
+    return (is_column(root.operands[0]) && is_setting(root.operands[1])) ||
+           (is_column(root.operands[1]) && is_setting(root.operands[0]));
+}
+
 
 // Built-in roles whose members reach past table privileges: files and
 // programs on the server, every table, other sessions and their queries.
@@ -181,12 +231,10 @@ struct checker {
                        fmt::format("use a least-privilege role: `{}`", grants));
                 continue;
             }
-            const auto setting = fmt::format("current_setting('pgsieve.{}'", grant.rows->attribute);
             // clang 14 cannot capture a structured binding in a lambda.
-            const auto& scoped_column = grant.rows->column;
+            const auto& scope = *grant.rows;
             const auto scoped = [&](const std::optional<std::string>& expression) {
-                return expression && expression->find(setting) != std::string::npos &&
-                       expression->find(scoped_column) != std::string::npos;
+                return expression && scopes_rows(*expression, scope.column, scope.attribute);
             };
             const auto applies = [&](const row_policy& rp) {
                 for (const auto& r : rp.roles) {

@@ -356,3 +356,55 @@ def test_attack_a_row_scoped_table_without_rls_refuses_the_policys_clients(wall,
     finally:
         proxy.stop()
         psql("REVOKE SELECT ON tenancy.unprotected FROM ai_tenant")
+
+
+CUSTOMERS_ONLY = """\
+    policies:
+      customer-success:
+        statements: [select]
+        tables:
+          public.customers: {columns: [id, name]}
+"""
+
+
+def test_attack_grants_for_the_bootstrap_superuser_prints_nothing(postgres, tmp_path):
+    # With upstream.user the cluster's bootstrap superuser, the script said
+    # ALTER ROLE "postgres" ... NOSUPERUSER and REVOKE ALL ... FROM "postgres".
+    config_path = tmp_path / "superuser.yaml"
+    config_path.write_text(proxy_config(free_port(), policies=CUSTOMERS_ONLY)
+                           .replace("user: ai_readonly", f"user: {os.environ['PGUSER']}"))
+    result = run_pgsieve("grants", "-c", str(config_path), "--connect-as", os.environ["PGUSER"], env=secrets_env())
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert f"upstream role {os.environ['PGUSER']} is a superuser" in result.stderr, result.stderr
+    assert "dedicated upstream role" in result.stderr
+
+
+def test_attack_a_grants_script_run_after_its_role_came_to_own_objects_changes_nothing(postgres, tmp_path):
+    # Generated while the role owned nothing; by the time a DBA runs it, it
+    # owns a table (or runs the script itself): the script stops at its check.
+    psql("DROP ROLE IF EXISTS ai_late_owner")
+    config_path = tmp_path / "late.yaml"
+    config_path.write_text(proxy_config(free_port(), policies=CUSTOMERS_ONLY)
+                           .replace("user: ai_readonly", "user: ai_late_owner"))
+    sql = grants_for(str(config_path), "--connect-as", os.environ["PGUSER"])
+    assert "CREATE ROLE ai_late_owner LOGIN" in sql or "CREATE ROLE \"ai_late_owner\" LOGIN" in sql, sql
+    psql("CREATE ROLE ai_late_owner LOGIN SUPERUSER")
+    psql("CREATE TABLE public.late_owned (x int)")
+    psql("ALTER TABLE public.late_owned OWNER TO ai_late_owner")
+    try:
+        result = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"], input=sql, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode != 0
+        assert "is a superuser; it will not demote it" in result.stderr, result.stderr
+        assert psql("SELECT rolsuper FROM pg_roles WHERE rolname = 'ai_late_owner'").stdout.strip() == "t"
+        psql("ALTER ROLE ai_late_owner NOSUPERUSER")
+        result = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"], input=sql, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode != 0
+        assert "owns objects; it will not strip it" in result.stderr, result.stderr
+        assert psql("SELECT relowner::regrole FROM pg_class WHERE relname = 'late_owned'").stdout.strip() == \
+            "ai_late_owner"
+    finally:
+        psql("DROP TABLE IF EXISTS public.late_owned")
+        psql("DROP ROLE IF EXISTS ai_late_owner")

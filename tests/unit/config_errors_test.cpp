@@ -247,3 +247,19 @@ TEST_CASE("config: cluster.peer_listen is an IP address and port to listen on", 
     CHECK_THAT(only_error(base + "cluster:\n  peer_listen: pgsieve-0:6433\n"),
                Contains("cluster.peer_listen: \"pgsieve-0\" is not an IP address and port to listen on"));
 }
+
+TEST_CASE("attack: a name with a line break cannot become a statement in pgsieve grants' script", "[config][security]") {
+    // A newline in a role or policy name ended an SQL comment in the script
+    // the superuser runs. Names that reach SQL, comments and terminals are
+    // refused at load, printed inert.
+    CHECK(only_error(with("  user: ai_readonly", "  user: \"ai\\nDROP TABLE customers;\"")) ==
+          "6: upstream.user: \"ai\\x0aDROP TABLE customers;\" is not a valid name: it has control characters or "
+          "invalid UTF-8");
+    CHECK_THAT(only_error(with("  reader:\n    statements", "  \"rea\\x1b[2Kder\":\n    statements") +
+                          "  reader: {statements: [select]}\n"),
+               Contains("policy name \"rea\\x1b[2Kder\" has control characters"));
+    CHECK_THAT(only_error(with("      public.customers:", "      \"public.cust\\u0085omers\":")),
+               Contains("has control characters or invalid UTF-8"));
+    CHECK_THAT(only_error(with("        columns: [id, name]", "        columns: [id, \"na\\tme\"]")),
+               Contains("has control characters"));
+}

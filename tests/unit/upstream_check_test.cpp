@@ -4,6 +4,7 @@
 
 #include "config_support.hpp"
 
+#include <pgsieve/policy/grants.hpp>
 #include <pgsieve/policy/upstream_check.hpp>
 
 #include <catch2/catch.hpp>
@@ -211,6 +212,36 @@ TEST_CASE("attack: a permissive policy that does not compare with the attribute 
     CHECK(checked(rows).report.refusal("tenant") == nullptr);
 }
 
+TEST_CASE("attack: a row policy that mentions the attribute but does not scope by it opens every row",
+          "[policy][second-wall]") {
+    // The check was a substring test: `… OR true` passed it.
+    for (const char* qual : {
+             "((tenant_id = (current_setting('pgsieve.tenant_id'::text))::integer) OR true)",
+             "(tenant_id <> (current_setting('pgsieve.tenant_id'::text))::integer)",
+             "((tenant_id = (current_setting('pgsieve.tenant_id'::text))::integer) OR (id > 0))",
+             "(id = (current_setting('pgsieve.tenant_id'::text))::integer)",
+             "(tenant_id = (current_setting('pgsieve.tenant_id_other'::text))::integer)",
+             "(tenant_id = (current_setting('pgsieve.tenant_id'::text, true))::integer)",
+             "(tenant_id = (SELECT (current_setting('pgsieve.tenant_id'::text))::integer))",
+             "(tenant_id = COALESCE((current_setting('pgsieve.tenant_id'::text))::integer, tenant_id))",
+             "(tenant_id = tenant_id) /* current_setting('pgsieve.tenant_id' */",
+         }) {
+        INFO(qual);
+        auto rows = aligned();
+        rows.row_policies[0][6] = qual;
+        REQUIRE(checked(rows).report.refusal("tenant"));
+    }
+    // What PostgreSQL prints for the policy `pgsieve grants` creates, either way round.
+    for (const char* qual : {"(tenant_id = (current_setting('pgsieve.tenant_id'::text))::integer)",
+                             "((current_setting('pgsieve.tenant_id'::text))::integer = tenant_id)",
+                             "(tenant_id = pg_catalog.current_setting('pgsieve.tenant_id'::text)::integer)"}) {
+        INFO(qual);
+        auto rows = aligned();
+        rows.row_policies[0][6] = qual;
+        CHECK(checked(rows).report.refusal("tenant") == nullptr);
+    }
+}
+
 TEST_CASE("attack: a granted insert through a policy without WITH CHECK on the attribute", "[policy][second-wall]") {
     auto rows = aligned();
     rows.row_policies.push_back(r({"app", "orders", "insert_any", "PERMISSIVE", "{ai_tenant}", "INSERT", nullptr, "true"}));
@@ -224,4 +255,45 @@ TEST_CASE("upstream check: a role that does not exist refuses its policy's clien
     REQUIRE(c.report.refusal("cs"));
     CHECK(c.report.refusal("cs")->message == "upstream role ai_cs does not exist");
     CHECK(c.report.refusal("tenant") == nullptr);
+}
+
+TEST_CASE("attack: pgsieve grants never demotes a superuser or strips an owner", "[policy][second-wall]") {
+    // For a configuration whose upstream user was the bootstrap superuser it
+    // printed ALTER ROLE "postgres" ... NOSUPERUSER and REVOKE ALL ... FROM it.
+    test::fake_environment env;
+    env.variables = {{"P", "pw"}};
+    auto cfg = config::load_text(yaml, "/etc/pgsieve/pgsieve.yaml", env.get());
+    REQUIRE(cfg);
+    auto rows = aligned();
+    CHECK(policy::role_grants(**cfg, *policy::catalog_from_rows(rows)));
+    rows.roles[1] = r({"ai_tenant", "t", "f", "f", nullptr, nullptr, nullptr});
+    auto refused = policy::role_grants(**cfg, *policy::catalog_from_rows(rows));
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().find("upstream role ai_tenant is a superuser") != std::string::npos);
+    CHECK(refused.error().find("dedicated upstream role") != std::string::npos);
+    rows = aligned();
+    rows.privileges.push_back(r({"ai_cs", "public", "customers", nullptr, "SELECT", "t"}));
+    const auto owner = policy::role_grants(**cfg, *policy::catalog_from_rows(rows));
+    REQUIRE_FALSE(owner);
+    CHECK(owner.error().find("upstream role ai_cs owns public.customers") != std::string::npos);
+    // The script checks again where it runs: the role running it, any
+    // superuser, the bootstrap superuser, an owner.
+    const auto sql = policy::grants_sql(**cfg, *policy::role_grants(**cfg, *policy::catalog_from_rows(aligned())));
+    CHECK(sql.find("IF 'ai_tenant' IN (current_user, session_user) THEN") != std::string::npos);
+    CHECK(sql.find("(oid = 10 OR rolsuper)") != std::string::npos);
+    CHECK(sql.find("owns objects; it will not strip it") != std::string::npos);
+    // Every comment is one line, whatever the file's path holds.
+    auto odd = **cfg;
+    odd.source_path = "/etc/x\nDROP TABLE customers; --";
+    for (const auto& line : [&] {
+             std::vector<std::string> out;
+             std::string text = policy::grants_sql(odd, *policy::role_grants(odd, *policy::catalog_from_rows(aligned())));
+             for (std::size_t at = 0; at < text.size();) {
+                 const auto end = text.find('\n', at);
+                 out.push_back(text.substr(at, end - at));
+                 at = end == std::string::npos ? text.size() : end + 1;
+             }
+             return out;
+         }())
+        CHECK(line.rfind("DROP TABLE", 0) == std::string::npos);
 }
