@@ -171,3 +171,35 @@ def test_watch_config_applies_a_configmap_update_to_open_sessions_without_a_sign
         conn.close()
     finally:
         assert p.stop() == 0, p.read_log()
+
+
+def test_attack_a_discovery_statement_prepared_before_a_narrowing_reload_cannot_list_what_was_dropped(proxy):
+    # PostgreSQL holds the scoped text with the visible sets baked in; the
+    # registry held the client's: EXECUTE after the reload still listed
+    # what the policy no longer granted.
+    listing = "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace " \
+              "ORDER BY 1"
+    protocol, sql = connect(proxy), connect(proxy)
+    for _ in range(3):
+        before = [r for (r,) in protocol.execute(listing, prepare=True).fetchall()]
+    assert "usage_daily" in before
+    sql.execute(f"PREPARE listing AS {listing}")
+    assert "usage_daily" in [r for (r,) in sql.execute("EXECUTE listing").fetchall()]
+
+    narrowed = BASE.replace("      public.usage_daily: {}\n      public.accounts", "      public.accounts", 1)
+    assert narrowed != BASE
+    write_config(proxy, narrowed)
+    reload_and_wait(proxy, "reloaded")
+
+    for conn, run in ((protocol, lambda c: c.execute(listing, prepare=True)),
+                      (sql, lambda c: c.execute("EXECUTE listing"))):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as info:
+            run(conn).fetchall()
+        assert "prepare it again" in str(info.value), str(info.value)
+    # Prepared again, it lists what the policy grants now.
+    sql.execute("DEALLOCATE listing")
+    sql.execute(f"PREPARE listing AS {listing}")
+    after = [r for (r,) in sql.execute("EXECUTE listing").fetchall()]
+    assert "usage_daily" not in after and "customers" in after
+    protocol.close()
+    sql.close()

@@ -333,3 +333,70 @@ TEST_CASE("attack: a session cannot hold more named statements than pgsieve keep
     REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
     CHECK(h.s->upstream_output().find("SELECT name FROM customers") != std::string::npos);
 }
+
+namespace {
+
+const std::string introspection_yaml = R"(listen: {max_message_bytes: 65536}
+upstream: {host: db.internal, port: 5432, database: app, user: ai_readonly, password_env: UP, sslmode: disable}
+audit: {sqlite: /a.db}
+clients:
+  - {name: cs_bot, password_env: CS, policy: reader, max_connections: 1}
+policies:
+  reader:
+    statements: [select]
+    catalog: introspection
+    tables: {public.customers: {columns: [id, name]}, public.tickets: {}}
+)";
+
+std::shared_ptr<const policy::catalog> catalog_with_pg_class() {
+    return std::make_shared<const policy::catalog>(
+        std::vector<policy::relation_info>{{"public", "customers", 'r', {"id", "name", "ssn"}},
+                                           {"public", "tickets", 'r', {"id", "subject"}},
+                                           {"pg_catalog", "pg_class", 'r', {"oid", "relname"}}},
+        std::vector<policy::function_info>{}, std::vector<policy::operator_info>{});
+}
+
+void load_policy(harness& h, const std::string& yaml) {
+    fake_environment env;
+    env.variables = {{"UP", "up-secret"}, {"CS", "cs-secret"}};
+    h.shared.policies.update(*config::load_text(yaml, "/etc/pgsieve/pgsieve.yaml", env.get()), catalog_with_pg_class());
+}
+
+}  // namespace
+
+TEST_CASE("attack: a discovery statement prepared before a reload that narrows the policy cannot run its old scope",
+          "[session][registry][security]") {
+    // The registry held the client's text, PostgreSQL the scoped text with
+    // the visible sets baked in: EXECUTE after the reload still listed
+    // what the policy no longer granted.
+    std::string narrowed = introspection_yaml;
+    narrowed.replace(narrowed.find(", public.tickets: {}"), 20, "");
+    for (const bool sql_prepare : {false, true}) {
+        CAPTURE(sql_prepare);
+        harness h(introspection_yaml);
+        load_policy(h, introspection_yaml);
+        logged_in(h);
+        if (sql_prepare) {
+            const auto sent = relay(h, query("PREPARE p AS SELECT relname FROM pg_class"));
+            REQUIRE(sent.size() == 1);
+            CHECK(sent[0].body.find("tickets") != std::string::npos);  // scoped: the grant is in the text
+            answer(h, complete("PREPARE") + ready());
+        } else {
+            const auto sent = relay(h, parse("p", "SELECT relname FROM pg_class") + sync_message());
+            CHECK(sent[0].body.find("tickets") != std::string::npos);
+            answer(h, parse_complete + ready());
+        }
+        // Unchanged policy, reloaded: still runs.
+        load_policy(h, introspection_yaml);
+        const auto run = sql_prepare ? query("EXECUTE p") : bind("", "p") + execute("") + sync_message();
+        CHECK_FALSE(refused_upstream(relay(h, run)));
+        answer(h, sql_prepare ? complete("SELECT 0") + ready() : bind_complete + complete("SELECT 0") + ready());
+        // Narrowed: refused, with what to do.
+        load_policy(h, narrowed);
+        CHECK(refused_upstream(relay(h, run)));
+        const auto got = answer(h, error_frame("26000", "prepared statement does not exist") + ready());
+        const auto e = refusal_in(got);
+        CHECK_THAT(e.message, Catch::Matchers::Contains("prepared statement \"p\" is not allowed now"));
+        CHECK_THAT(e.message, Catch::Matchers::Contains("prepare it again"));
+    }
+}

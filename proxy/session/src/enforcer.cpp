@@ -165,6 +165,20 @@ std::shared_ptr<const policy::decision> enforcer::current(named_entry& e, bool m
             if (!d) return nullptr;  // deferred
             // Only a policy decision is kept; a missing catalog or policy is not the statement's.
             if (d->rule == policy::rule::catalog || d->rule == policy::rule::policy) return d;
+            if (t.upstream && d->allowed) {
+                // PostgreSQL holds the text scoped to what the policy showed
+                // then: a SQL PREPARE's as part of the enclosing statement's
+                // scoped text (the scoped parts render alike wherever they are).
+                const auto& held = t.upstream->scoped_sql;
+                const bool same = t.upstream_encloses
+                                      ? (d->scoped_sql.empty() || held.find(d->scoped_sql) != std::string::npos)
+                                      : held == d->scoped_sql;
+                if (!same) return prepare_again(*d);
+                if (t.upstream_encloses) {
+                    t.upstream = d;
+                    t.upstream_encloses = false;
+                }
+            }
             t.decision = std::move(d);
             t.generation = generation;
         }
@@ -172,6 +186,16 @@ std::shared_ptr<const policy::decision> enforcer::current(named_entry& e, bool m
         last = t.decision;
     }
     return last;
+}
+
+std::shared_ptr<const policy::decision> enforcer::prepare_again(const policy::decision& now) const {
+    auto refused = refusal(policy::rule::prepared,
+                           fmt::format("pgsieve: it was prepared when policy \"{}\" showed other catalog objects, and "
+                                       "PostgreSQL holds it as scoped then",
+                                       now.policy),
+                           "rule: a prepared discovery statement runs only with the scope it was prepared with",
+                           "prepare it again (Close or DEALLOCATE it, then Parse or PREPARE it)");
+    return refused;
 }
 
 std::shared_ptr<const policy::decision> enforcer::not_held(name_space space, const std::string& name) const {
@@ -249,17 +273,17 @@ std::string enforcer::unused_name(name_space space) const {
     }
 }
 
-void enforcer::pend_effects(const policy::decision& d, statement_registry::ticket first) {
+void enforcer::pend_effects(const std::shared_ptr<const policy::decision>& d, statement_registry::ticket first) {
     using k = policy::session_effect::kind;
-    for (const auto& e : d.effects) {
+    for (const auto& e : d->effects) {
         const auto t = first + e.statement;
         switch (e.what) {
             case k::prepare:
-                registry_.pend(t, {change::kind::put, name_space::statement, e.name, named_entry::of(e.text)});
+                registry_.pend(t, {change::kind::put, name_space::statement, e.name, named_entry::within(e.text, d, false)});
                 break;
             case k::declare_cursor:
                 registry_.pend(t, {change::kind::put, name_space::portal, e.name,
-                                   named_entry::of(e.text, nullptr, 0, e.with_hold)});
+                                   named_entry::within(e.text, d, e.with_hold)});
                 break;
             case k::deallocate: registry_.pend(t, {change::kind::erase, name_space::statement, e.name, nullptr}); break;
             case k::deallocate_all: registry_.pend(t, {change::kind::clear, name_space::statement, {}, nullptr}); break;
@@ -314,7 +338,7 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             }
             registry_.pend(req.first_ticket, {change::kind::erase, name_space::statement, "", nullptr});
             registry_.pend(req.first_ticket, {change::kind::erase, name_space::portal, "", nullptr});
-            pend_effects(*req.decision, req.first_ticket);
+            pend_effects(req.decision, req.first_ticket);
             registry_.next_batch();  // later messages cannot take its changes for certain
             // Scoped discovery: PostgreSQL runs the scoped text.
             if (!req.decision->scoped_sql.empty()) wire::write_query(out.substitute, req.decision->scoped_sql);
@@ -419,7 +443,7 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
                     .end();
                 return out;
             }
-            pend_effects(*req.decision, req.first_ticket);  // a DECLARE or PREPARE run through the extended protocol
+            pend_effects(req.decision, req.first_ticket);  // a DECLARE or PREPARE run through the extended protocol
             return out;
         }
         case fe::describe: {

@@ -74,7 +74,9 @@ private:
     std::shared_ptr<const policy::decision> audit_refusal() const;
     std::shared_ptr<const policy::decision> not_held(name_space space, const std::string& name) const;
     // The registry changes an allowed statement makes (PREPARE, DECLARE, …), pending on its tickets.
-    void pend_effects(const policy::decision& d, statement_registry::ticket first);
+    void pend_effects(const std::shared_ptr<const policy::decision>& d, statement_registry::ticket first);
+    // A prepared statement PostgreSQL holds with a scope the policy no longer gives.
+    std::shared_ptr<const policy::decision> prepare_again(const policy::decision& now) const;
     // A refusal when holding `name` (not held yet), and `more` new names in
     // all, would take the session past max_named_per_session; else null.
     std::shared_ptr<const policy::decision> over_named_limit(name_space space, const std::string& name,

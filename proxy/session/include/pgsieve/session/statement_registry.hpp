@@ -39,15 +39,32 @@ struct named_entry {
         // it (decided again when the generation changes). Null until decided.
         std::shared_ptr<const policy::decision> decision;
         std::uint64_t generation = 0;
+        // The decision whose text PostgreSQL holds (its scoped text, for
+        // scoped discovery): a later decision that would scope the text
+        // differently cannot run on it. For a SQL PREPARE or DECLARE, until
+        // its text is first decided on its own, the decision of the
+        // statement that made it (`upstream_encloses`): PostgreSQL holds the
+        // part of that statement's scoped text this text became.
+        std::shared_ptr<const policy::decision> upstream;
+        bool upstream_encloses = false;
     };
     std::vector<text_decision> texts;  // at least one
     bool holdable = false;             // portals: DECLARE … WITH HOLD survives its transaction
     std::string statement;             // portals made by Bind: the prepared statement they run
 
-    static std::shared_ptr<named_entry> of(std::string text, std::shared_ptr<const policy::decision> decision = nullptr,
-                                           std::uint64_t generation = 0, bool holdable = false) {
+    static std::shared_ptr<named_entry> of(std::string text, std::shared_ptr<const policy::decision> decision,
+                                           std::uint64_t generation) {
         auto e = std::make_shared<named_entry>();
-        e->texts.push_back({std::make_shared<const std::string>(std::move(text)), std::move(decision), generation});
+        auto upstream = decision;
+        e->texts.push_back({std::make_shared<const std::string>(std::move(text)), std::move(decision), generation,
+                            std::move(upstream), false});
+        return e;
+    }
+    // Made by a SQL PREPARE or DECLARE inside the statement `enclosing` decided.
+    static std::shared_ptr<named_entry> within(std::string text, std::shared_ptr<const policy::decision> enclosing,
+                                               bool holdable) {
+        auto e = std::make_shared<named_entry>();
+        e->texts.push_back({std::make_shared<const std::string>(std::move(text)), nullptr, 0, std::move(enclosing), true});
         e->holdable = holdable;
         return e;
     }
