@@ -2,8 +2,10 @@
 # Builds pgsieve and runs every test suite: unit tests, bounded libFuzzer
 # runs, and the integration tests against a real PostgreSQL 15 and real
 # drivers — then the unit and integration tests again against an
-# AddressSanitizer + UndefinedBehaviorSanitizer build of pgsieve. Exits non-zero on any failure; the last
-# line is "N passed, N failed" over all suites.
+# AddressSanitizer + UndefinedBehaviorSanitizer build of pgsieve, and the unit
+# and multi-threaded integration tests against a ThreadSanitizer build.
+# Exits non-zero on any failure; the last line is "N passed, N failed" over
+# all suites.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -73,6 +75,21 @@ if build sanitizers "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DPGSIEVE_SANITI
   # sanitizer build of `pgsieve serve` and the CLI: any report fails the test
   # (tests/CMakeLists.txt, conftest.py).
   run_ctest "integration tests (serve under ASan+UBSan)" "$root/build-asan" -L integration -j "$jobs"
+fi
+# ThreadSanitizer: the unit tests and the multi-threaded integration suites
+# (workers, the analysis pool, the audit sink and exporters, the refresher,
+# reloads, the control thread's admin and peer ports, the soak) against a
+# TSan build of serve. Only what they need is built, with line tables
+# only (-g1), to stay inside CI's time.
+echo "== build: thread sanitizer"
+if cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=Debug -DPGSIEVE_TSAN=ON -DCMAKE_CXX_FLAGS_DEBUG=-g1 \
+     >/dev/null && cmake --build "$root/build-tsan" -j "$jobs" --target pgsieve unit_tests -- --no-print-directory; then
+  run_ctest "unit tests (TSan)" "$root/build-tsan" -L unit -j "$jobs"
+  run_ctest "multi-threaded integration tests (serve under TSan)" "$root/build-tsan" -L integration -j "$jobs" \
+    -R 'test_(admin|audit_export|fleet|reload|robustness|relay_protocol|soak|session_contract)$'
+else
+  broken+=("build thread sanitizer failed")
+  failed=$((failed + 1))
 fi
 
 echo
