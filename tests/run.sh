@@ -79,8 +79,8 @@ fi
 # ThreadSanitizer: the unit tests and the multi-threaded integration suites
 # (workers, the analysis pool, the audit sink and exporters, the refresher,
 # reloads, the control thread's admin and peer ports, the soak) against a
-# TSan build of serve. Only what they need is built, with line tables
-# only (-g1), to stay inside CI's time.
+# TSan build of serve. Only what they need is built, with line tables only
+# (-g1): about 3 minutes on 2 cores.
 echo "== build: thread sanitizer"
 if cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=Debug -DPGSIEVE_TSAN=ON -DCMAKE_CXX_FLAGS_DEBUG=-g1 \
      >/dev/null && cmake --build "$root/build-tsan" -j "$jobs" --target pgsieve unit_tests -- --no-print-directory; then
