@@ -34,6 +34,8 @@ import tempfile
 
 import psycopg
 
+from sqlsmith import generated_statements
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
 CORPUS = os.path.join(ROOT, "tests", "policy_corpus")
@@ -93,28 +95,6 @@ def corpus_statements():
             elif line and not line.startswith("#") and " | " in line:
                 out.append((client, line.split(" | ", 1)[1]))
     return out
-
-
-def generated_statements(count, seeds):
-    """Statements SQLsmith builds from the live catalog (user relations only)."""
-    if count <= 0:
-        return []
-    target = (f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user={os.environ['PGUSER']} "
-              f"password={os.environ['PGPASSWORD']} dbname={os.environ['PGDATABASE']}")
-    out = []
-    per_seed = max(1, count // len(seeds))
-    for seed in seeds:
-        result = subprocess.run(["sqlsmith", f"--target={target}", "--dry-run", f"--max-queries={per_seed}",
-                                 f"--seed={seed}", "--exclude-catalog"],
-                                capture_output=True, text=True, timeout=600)
-        if result.returncode != 0 and not result.stdout:
-            raise SystemExit(f"sqlsmith failed: {result.stderr[-2000:]}")
-        # Each statement ends with ";" at the end of a line.
-        for statement in re.split(r";\n(?=\S|\Z)", result.stdout):
-            statement = statement.strip()
-            if statement:
-                out.append(statement)
-    return out[:count]
 
 
 def pgsieve_decisions(pgsieve, config, env, client, statements):

@@ -38,6 +38,8 @@ import time
 
 import psycopg
 
+from sqlsmith import generated_statements
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
 UPSTREAM_PASSWORD = "discovery-fuzz-upstream"
@@ -166,26 +168,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-def generated_statements(count, seeds):
-    """Statements SQLsmith builds from the live catalog, the system catalogs included."""
-    if count <= 0:
-        return []
-    target = (f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user={os.environ['PGUSER']} "
-              f"password={os.environ['PGPASSWORD']} dbname={os.environ['PGDATABASE']}")
-    out = []
-    per_seed = max(1, count // len(seeds))
-    for seed in seeds:
-        result = subprocess.run(["sqlsmith", f"--target={target}", "--dry-run", f"--max-queries={per_seed}",
-                                 f"--seed={seed}"], capture_output=True, text=True, timeout=600)
-        if result.returncode != 0 and not result.stdout:
-            raise SystemExit(f"sqlsmith failed: {result.stderr[-2000:]}")
-        for statement in re.split(r";\n(?=\S|\Z)", result.stdout):
-            statement = statement.strip()
-            if statement:
-                out.append(statement)
-    return out[:count]
-
-
 def received(conn, sql, extended):
     """What the client receives: rows (or the plan), or the error, as text; and whether pgsieve refused it."""
     try:
@@ -234,7 +216,8 @@ def main():
             time.sleep(0.1)
 
     seeds = [int(s) for s in args.seeds.split(",") if s]
-    statements = [("shapes", s) for s in SHAPES] + [("sqlsmith", s) for s in generated_statements(args.generated, seeds)]
+    generated = generated_statements(args.generated, seeds, include_catalog=True)
+    statements = [("shapes", s) for s in SHAPES] + [("sqlsmith", s) for s in generated]
     summary = {"statements": len(statements), "leaks": [], "counts": {}}
     counts = collections.Counter()
     try:
