@@ -3,8 +3,10 @@ memory one statement, one Query or one connection may take, each named after
 the attack, each leaving the other sessions working."""
 
 import os
+import signal
 import socket
 import threading
+import time
 
 import psycopg
 import pytest
@@ -194,3 +196,53 @@ def test_attack_a_session_cannot_hold_more_than_the_named_statement_bound(single
 def works(proxy):
     with psycopg.connect(proxy.dsn(), autocommit=True) as conn:
         return conn.execute("SELECT count(*) FROM customers").fetchone() == (3,)
+
+
+def test_attack_catalog_loads_during_reloads_and_refreshes_do_not_corrupt_the_heap(postgres, tmp_path):
+    # pgsieve aborted with "malloc(): mismatching next->prev_size" during
+    # large pipelined Queries, domain create/drop and SIGHUP reloads while
+    # sessions held a Bind without Sync: every catalog load freed the
+    # reactor before the loader's socket (a heap-use-after-free ASan names
+    # at the first load). Here: catalog loads every second, a refresh asked
+    # for by each unknown name, reloads, and sessions mid-pipeline, at once.
+    # Under the ASan build any report fails the test; under release the
+    # process must still serve.
+    p = start(tmp_path, args=("--threads", "2"), upstream_extra="catalog_refresh: 1s\n")
+    stop = threading.Event()
+    errors = []
+
+    def churn():
+        i = 0
+        while not stop.is_set():
+            psql(f"CREATE DOMAIN public.churn_{i} AS int CHECK (VALUE > 0)")
+            psql(f"DROP DOMAIN public.churn_{i}")
+            i += 1
+
+    def pipelined():
+        try:
+            with psycopg.connect(p.dsn(), autocommit=True) as conn:
+                while not stop.is_set():
+                    with conn.pipeline():
+                        for j in range(20):
+                            conn.execute("SELECT id, name FROM customers WHERE id = %s", (j % 3 + 1,))
+                    with pytest.raises(psycopg.Error):
+                        conn.execute("SELECT 1 FROM churn_missing_table")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=churn)] + [threading.Thread(target=pipelined) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(6):
+            time.sleep(1)
+            p.process.send_signal(signal.SIGHUP)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert not errors, errors
+    assert p.process.poll() is None, p.read_log()[-3000:]
+    assert works(p)
+    assert p.read_log().count('"event":"catalog_loaded"') >= 3, "the catalog was loaded again and again"
+    assert p.stop() == 0, p.read_log()[-3000:]
