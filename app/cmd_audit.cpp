@@ -228,9 +228,9 @@ int verify(audit::review& r, const std::string& file) {
 }  // namespace
 
 // The file against what the replica shipped: every row the store holds must
-// be in the file with the same hash. A file whose newest rows were deleted,
-// or whose chain was recomputed after an edit, verifies on its own; it does
-// not match what left the machine before.
+// be in the file unchanged (review::compare_shipped). A file whose newest
+// rows were deleted, or whose chain was recomputed after an edit, verifies on
+// its own; it does not match what left the machine before.
 int verify_against(audit::review& local, const std::string& file, const std::string& store,
                    const std::string& instance, const std::optional<std::string>& key) {
     review_sources shipped_rows;
@@ -243,52 +243,40 @@ int verify_against(audit::review& local, const std::string& file, const std::str
         std::cerr << "pgsieve: " << central.error() << "\n";
         return exit_usage;
     }
-    const auto hashes = [](audit::review& r) {
-        std::map<std::int64_t, std::string> out;
-        audit::statement_filter all;
-        all.limit = 0;
-        const auto done = r.export_statements(all, [&](const auto& columns, const auto& row) {
-            std::int64_t id = 0;
-            std::string hash;
-            for (std::size_t i = 0; i < columns.size(); ++i) {
-                if (columns[i] == "id") id = std::get<std::int64_t>(row[i]);
-                if (columns[i] == "hash") hash = std::get<std::string>(row[i]);
-            }
-            out.emplace(id, std::move(hash));
-        });
-        return done ? expected<std::map<std::int64_t, std::string>, std::string>(std::move(out))
-                    : unexpected(done.error());
-    };
     // With the key, the store's own copy must carry valid signatures first:
     // a store rewritten along with the file cannot re-sign its heads.
     if (key) {
         if (const int signed_ok = verify_signed(*central, store + " instance " + instance, *key); signed_ok != exit_ok)
             return signed_ok;
     }
-    const auto mine = hashes(local);
-    const auto shipped = hashes(*central);
-    if (!mine || !shipped) {
-        std::cerr << "pgsieve: " << (!mine ? mine.error() : shipped.error()) << "\n";
+    const auto compared = local.compare_shipped(*central);
+    if (!compared) {
+        std::cerr << "pgsieve: " << compared.error() << "\n";
         return exit_usage;
     }
-    for (const auto& [id, hash] : *shipped) {
-        const auto found = mine->find(id);
-        if (found == mine->end()) {
-            std::cout << fmt::format("{}: TAMPERED: statement {} was shipped to the central store (instance {}) and is "
+    if (const auto& m = compared->mismatch) {
+        const std::string_view row_kind = m->table == "statements"        ? "statement"
+                                          : m->table == "sessions"        ? "session"
+                                          : m->table == "events"          ? "event"
+                                                                          : "policy version";
+        if (m->missing)
+            std::cout << fmt::format("{}: TAMPERED: {} {} was shipped to the central store (instance {}) and is "
                                      "missing from the file\n",
-                                     file, id, instance);
-            return exit_refused;
-        }
-        if (found->second != hash) {
-            std::cout << fmt::format("{}: TAMPERED: statement {} differs from the copy shipped to the central store "
-                                     "(instance {}): the row or the chain before it was rewritten\n",
-                                     file, id, instance);
-            return exit_refused;
-        }
+                                     file, row_kind, m->key, instance);
+        else
+            std::cout << fmt::format("{}: TAMPERED: {} {} differs from the copy shipped to the central store "
+                                     "(instance {}): {}\n",
+                                     file, row_kind, m->key, instance, m->what);
+        return exit_refused;
     }
-    std::cout << fmt::format("{}: matches the central store: all {} statements shipped (instance {}) are in the file "
-                             "unchanged\n",
-                             file, shipped->size(), instance);
+    const auto count = [&](const char* table) {
+        const auto it = compared->checked.find(table);
+        return it == compared->checked.end() ? std::uint64_t{0} : it->second;
+    };
+    std::cout << fmt::format("{}: matches the central store: all {} statements, {} sessions, {} events and {} policy "
+                             "versions shipped (instance {}) are in the file unchanged\n",
+                             file, count("statements"), count("sessions"), count("events"), count("policy_versions"),
+                             instance);
     return exit_ok;
 }
 

@@ -1,5 +1,6 @@
 #include <pgsieve/audit/review.hpp>
 #include <pgsieve/audit/checkpoint.hpp>
+#include <pgsieve/audit/export.hpp>
 
 #include "schema.hpp"
 #include "sqlite.hpp"
@@ -333,6 +334,90 @@ expected<void, std::string> review::export_statements(const statement_filter& f,
     }
     if (rc != SQLITE_DONE) return unexpected(db_->db.error());
     return {};
+}
+
+namespace {
+
+// A table's rows by key, each as column -> value.
+using keyed_rows = std::map<std::string, std::map<std::string, cell>>;
+
+expected<keyed_rows, std::string> rows_by_key(sqlite::database& db, const char* table, const char* key) {
+    auto rows = query(db, table, fmt::format("SELECT * FROM {} ORDER BY {}", table, key), {});
+    if (!rows) return unexpected(rows.error());
+    keyed_rows out;
+    for (const auto& row : rows->rows) {
+        std::map<std::string, cell> columns;
+        for (std::size_t i = 0; i < row.size(); ++i) columns.emplace(rows->columns[i], row[i]);
+        const auto& k = columns.at(key);
+        const auto* n = std::get_if<std::int64_t>(&k);
+        const auto* t = std::get_if<std::string>(&k);
+        out.emplace(n ? std::to_string(*n) : t ? *t : std::string(), std::move(columns));
+    }
+    return out;
+}
+
+}  // namespace
+
+expected<review::shipped_comparison, std::string> review::compare_shipped(review& shipped) {
+    if (db_->merged || shipped.db_->merged)
+        return unexpected(std::string("a file is compared with the store one log at a time"));
+    shipped_comparison out;
+    // Statements: the chain hash covers every column and every row before.
+    {
+        auto mine = rows_by_key(db_->db, "statements", "id");
+        auto theirs = rows_by_key(shipped.db_->db, "statements", "id");
+        if (!mine || !theirs) return unexpected(!mine ? mine.error() : theirs.error());
+        for (const auto& [id, row] : *theirs) {
+            ++out.checked["statements"];
+            const auto found = mine->find(id);
+            if (found == mine->end()) {
+                out.mismatch = shipped_mismatch{"statements", id, true, {}};
+                return out;
+            }
+            if (found->second.at("hash") != row.at("hash")) {
+                out.mismatch = shipped_mismatch{"statements", id, false, "the row or the chain before it was rewritten"};
+                return out;
+            }
+        }
+    }
+    // The rest, column by column, as shipped.
+    struct table_key {
+        const char* table;
+        const char* key;
+    };
+    for (const auto& [table, key] : {table_key{"sessions", "id"}, table_key{"events", "id"},
+                                     table_key{"policy_versions", "version"}}) {
+        auto mine = rows_by_key(db_->db, table, key);
+        auto theirs = rows_by_key(shipped.db_->db, table, key);
+        if (!mine || !theirs) return unexpected(!mine ? mine.error() : theirs.error());
+        for (const auto& [id, row] : *theirs) {
+            ++out.checked[table];
+            const auto found = mine->find(id);
+            if (found == mine->end()) {
+                out.mismatch = shipped_mismatch{table, id, true, {}};
+                return out;
+            }
+            for (const auto& [column, value] : row) {
+                // The order sessions ended in is the file's own bookkeeping;
+                // a session's end is compared once it was shipped.
+                if (column == "end_seq") continue;
+                if (std::string_view(table) == "sessions" && (column == "ended_at" || column == "end_reason") &&
+                    std::holds_alternative<std::monostate>(value))
+                    continue;
+                const auto here = found->second.find(column);
+                cell mine_value = here == found->second.end() ? cell{} : here->second;
+                // Policy text leaves the machine with client verifiers redacted.
+                if (column == "source") {
+                    if (const auto* text = std::get_if<std::string>(&mine_value)) mine_value = redact_verifiers(*text);
+                }
+                if (mine_value != value) {
+                    out.mismatch = shipped_mismatch{table, id, false, column + " differs"};
+                    return out;
+                }
+            }
+        }
+    }
+    return out;
 }
 
 expected<verify_result, std::string> review::verify() {

@@ -558,3 +558,46 @@ def test_attack_large_refused_statements_do_not_stop_the_otlp_export_for_good(po
     # The full text stays in the file.
     with sqlite3.connect(db) as conn:
         assert min(len(t) for (t,) in conn.execute("SELECT sql FROM statements WHERE sql LIKE 'SELECT ssn%'")) > 200_000
+
+
+def test_attack_verify_against_the_store_names_rewritten_sessions_events_and_policy_text(store, tmp_path):
+    # `audit verify --against` compared statements only: a copy of the file
+    # with every event deleted (the failed logins), a session's address and
+    # application name rewritten, or the policy text changed (so a past read
+    # of ssn looks granted) verified as intact against the store.
+    p = storing_proxy(tmp_path, "replica-v")
+    db = os.path.join(p.directory, "audit.db")
+    try:
+        with psycopg.connect(p.dsn(sslmode="disable", application_name="verify-bot"), autocommit=True) as conn:
+            conn.execute("SELECT name FROM customers WHERE id = 1").fetchall()
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(p.dsn(sslmode="disable", password="wrong"))
+        wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.events WHERE kind = 'auth_failed'") == ["1"],
+                 what="the failed login in the store")
+        wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.sessions WHERE ended_at IS NOT NULL") == ["1"],
+                 what="the session's end in the store")
+    finally:
+        assert p.stop() == 0, p.read_log()
+    url = f"postgresql://audit_writer@127.0.0.1:{os.environ['PGPORT']}/audit_store?sslmode=disable"
+    clean = review("verify", "--db", db, "--against", url, "--instance", "replica-v")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "1 sessions" in clean.stdout and "1 policy versions" in clean.stdout, clean.stdout
+
+    tampers = {
+        "event": ("DELETE FROM events WHERE kind = 'auth_failed'", "event {} was shipped", "SELECT id FROM events WHERE kind = 'auth_failed'"),
+        "session address": ("UPDATE sessions SET client_addr = '10.9.9.9'", "session {} differs", "SELECT id FROM sessions"),
+        "application name": ("UPDATE sessions SET application_name = 'innocent'", "application_name differs", None),
+        "policy text": ("UPDATE policy_versions SET source = replace(source, 'columns: [id, name', "
+                        "'columns: [id, ssn, name')", "source differs", None),
+    }
+    for name, (sql, expected, id_query) in tampers.items():
+        copy = tmp_path / f"tampered-{name.replace(' ', '-')}.db"
+        with sqlite3.connect(db) as src, sqlite3.connect(copy) as dst:
+            src.backup(dst)
+        with sqlite3.connect(copy) as conn:
+            row_id = conn.execute(id_query).fetchone()[0] if id_query else None
+            changed = conn.execute(sql).rowcount
+            assert changed > 0, name
+        caught = review("verify", "--db", str(copy), "--against", url, "--instance", "replica-v")
+        assert caught.returncode == 1 and "TAMPERED" in caught.stdout, (name, caught.stdout + caught.stderr)
+        assert (expected.format(row_id) if row_id is not None else expected) in caught.stdout, (name, caught.stdout)

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -79,6 +80,24 @@ public:
     // and the statement it names must still have the hash it signed (or have
     // left by retention, behind the anchor). `checked`: checkpoints verified.
     [[nodiscard]] expected<verify_result, std::string> verify_checkpoints(std::string_view key);
+
+    // This log against what it shipped to the central store (`shipped`: the
+    // store's rows of its instance, imported): every shipped statement must
+    // be here with the same chain hash, and every shipped session, event
+    // and policy version with the same columns (a policy's text as shipped,
+    // verifiers redacted; a session's end once its end was shipped). Rows
+    // not shipped yet are not compared. The first difference is named.
+    struct shipped_mismatch {
+        std::string table;
+        std::string key;       // the row's id (a policy version's version)
+        bool missing = false;  // not in the file at all
+        std::string what;      // else how it differs: "<column> differs", or the statement's chain
+    };
+    struct shipped_comparison {
+        std::map<std::string, std::uint64_t> checked;  // per table
+        std::optional<shipped_mismatch> mismatch;
+    };
+    [[nodiscard]] expected<shipped_comparison, std::string> compare_shipped(review& shipped);
 
 private:
     explicit review(std::unique_ptr<database_reader> db);
