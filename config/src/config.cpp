@@ -109,4 +109,30 @@ std::string_view to_string(table_verb v) {
 
 std::string_view to_string(privilege_check v) { return v == privilege_check::warn ? "warn" : "refuse"; }
 
+std::vector<std::string> restart_only_changes(const config& a, const config& b) {
+    std::vector<std::string> out;
+    const auto& la = a.listen;
+    const auto& lb = b.listen;
+    // Per-statement limits are read from the policy snapshot for each statement: they reload.
+    if (la.address != lb.address) out.emplace_back("listen.address");
+    if (la.port != lb.port) out.emplace_back("listen.port");
+    if (la.tls != lb.tls) out.emplace_back("listen.tls");
+    if (la.max_connections != lb.max_connections) out.emplace_back("listen.max_connections");
+    if (la.auth_timeout != lb.auth_timeout) out.emplace_back("listen.auth_timeout");
+    if (la.idle_timeout != lb.idle_timeout) out.emplace_back("listen.idle_timeout");
+    if (la.max_message_bytes != lb.max_message_bytes) out.emplace_back("listen.max_message_bytes");
+    if (a.admin != b.admin) out.emplace_back("admin");
+    if (a.cluster.instance_id != b.cluster.instance_id) out.emplace_back("cluster.instance_id");
+    if (a.cluster.peer_listen != b.cluster.peer_listen) out.emplace_back("cluster.peer_listen");
+    const auto& ua = a.upstream;
+    const auto& ub = b.upstream;
+    if (ua.host != ub.host) out.emplace_back("upstream.host");
+    if (ua.port != ub.port) out.emplace_back("upstream.port");
+    if (ua.database != ub.database) out.emplace_back("upstream.database");
+    if (ua.ssl != ub.ssl) out.emplace_back("upstream.sslmode");
+    if (ua.sslrootcert != ub.sslrootcert) out.emplace_back("upstream.sslrootcert");
+    if (a.audit != b.audit) out.emplace_back("audit");
+    return out;
+}
+
 }  // namespace pgsieve::config

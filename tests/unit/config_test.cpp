@@ -162,3 +162,36 @@ policies:
     CHECK((*loaded)->warnings[0].line == 7);
     CHECK((*loaded)->warnings[0].key == "policies.spare");
 }
+
+TEST_CASE("attack: a reload cannot silently change the audit store's password or TLS (restart-only keys)", "[config]") {
+    // audit.export.postgresql's password, sslmode and sslrootcert were
+    // "reloaded" while the exporter kept the old values. The audit section is
+    // compared whole; per-statement limits still reload.
+    const std::string base = R"(upstream: {host: db, database: app, user: u, password_env: UP}
+audit:
+  sqlite: /a.db
+  export:
+    postgresql: {host: store, database: audit, user: writer, password_env: STORE, sslmode: require}
+clients: [{name: c, password_env: UP, policy: p}]
+policies: {p: {statements: [select], tables: {public.t: {}}}}
+)";
+    fake_environment env;
+    env.variables = {{"UP", "u"}, {"STORE", "one"}, {"STORE2", "two"}};
+    const auto load = [&](const std::string& text) {
+        auto loaded = config::load_text(text, "/p.yaml", env.get());
+        if (!loaded) FAIL(loaded.error().front().str());
+        return *loaded;
+    };
+    const auto a = load(base);
+    const auto changed = [&](std::string_view from, std::string_view to) {
+        std::string text = base;
+        text.replace(text.find(from), from.size(), to);
+        return config::restart_only_changes(*a, *load(text));
+    };
+    CHECK(changed("password_env: STORE", "password_env: STORE2") == std::vector<std::string>{"audit"});
+    CHECK(changed("sslmode: require", "sslmode: disable") == std::vector<std::string>{"audit"});
+    CHECK(changed("upstream: {host: db", "listen: {max_statement_bytes: 100000}\nupstream: {host: db").empty());
+    CHECK(changed("upstream: {host: db", "listen: {port: 7000}\nupstream: {host: db") ==
+          std::vector<std::string>{"listen.port"});
+    CHECK(changed("public.t: {}", "public.u: {}").empty());
+}

@@ -13,50 +13,6 @@ namespace pgsieve::net {
 
 namespace {
 
-// The settings a running server cannot take from a reload (DESIGN.md §1),
-// named as in the file, that differ between `a` and `b`.
-std::vector<std::string> restart_only_changes(const config::config& a, const config::config& b) {
-    std::vector<std::string> out;
-    const auto& la = a.listen;
-    const auto& lb = b.listen;
-    if (la.address != lb.address) out.emplace_back("listen.address");
-    if (la.port != lb.port) out.emplace_back("listen.port");
-    if (la.tls.has_value() != lb.tls.has_value() ||
-        (la.tls && (la.tls->cert_file != lb.tls->cert_file || la.tls->key_file != lb.tls->key_file ||
-                    la.tls->mode != lb.tls->mode)))
-        out.emplace_back("listen.tls");
-    if (la.max_connections != lb.max_connections) out.emplace_back("listen.max_connections");
-    if (la.auth_timeout != lb.auth_timeout) out.emplace_back("listen.auth_timeout");
-    if (la.idle_timeout != lb.idle_timeout) out.emplace_back("listen.idle_timeout");
-    if (la.max_message_bytes != lb.max_message_bytes) out.emplace_back("listen.max_message_bytes");
-    if (a.admin.has_value() != b.admin.has_value() ||
-        (a.admin && (a.admin->address != b.admin->address || a.admin->port != b.admin->port)))
-        out.emplace_back("admin");
-    if (a.cluster.instance_id != b.cluster.instance_id) out.emplace_back("cluster.instance_id");
-    if (a.cluster.peer_listen.has_value() != b.cluster.peer_listen.has_value() ||
-        (a.cluster.peer_listen && (a.cluster.peer_listen->host != b.cluster.peer_listen->host ||
-                                   a.cluster.peer_listen->port != b.cluster.peer_listen->port)))
-        out.emplace_back("cluster.peer_listen");
-    const auto& ua = a.upstream;
-    const auto& ub = b.upstream;
-    if (ua.host != ub.host) out.emplace_back("upstream.host");
-    if (ua.port != ub.port) out.emplace_back("upstream.port");
-    if (ua.database != ub.database) out.emplace_back("upstream.database");
-    if (ua.ssl != ub.ssl) out.emplace_back("upstream.sslmode");
-    if (ua.sslrootcert != ub.sslrootcert) out.emplace_back("upstream.sslrootcert");
-    const auto& aa = a.audit;
-    const auto& ab = b.audit;
-    if (aa.sqlite != ab.sqlite || aa.sql != ab.sql || aa.failure != ab.failure || aa.overflow != ab.overflow ||
-        aa.flush_interval != ab.flush_interval || aa.retention != ab.retention || aa.checkpoint_key != ab.checkpoint_key ||
-        aa.checkpoint_interval != ab.checkpoint_interval || aa.otlp.has_value() != ab.otlp.has_value() ||
-        (aa.otlp && aa.otlp->endpoint != ab.otlp->endpoint) || aa.postgresql.has_value() != ab.postgresql.has_value() ||
-        (aa.postgresql && (aa.postgresql->host != ab.postgresql->host || aa.postgresql->port != ab.postgresql->port ||
-                           aa.postgresql->database != ab.postgresql->database ||
-                           aa.postgresql->user != ab.postgresql->user)))
-        out.emplace_back("audit");
-    return out;
-}
-
 // A statement naming an unknown relation triggers at most one refresh per interval.
 constexpr auto min_refresh_interval = std::chrono::seconds(2);
 // How often a watched configuration file is read again.
@@ -225,7 +181,7 @@ void policy_refresher::reload_config() {
         // Sockets, TLS contexts, the upstream endpoint and the audit file
         // are set up at start: a file that changes them is refused whole,
         // never half-applied.
-        const auto changed = restart_only_changes(*old->cfg, next);
+        const auto changed = config::restart_only_changes(*old->cfg, next);
         if (!changed.empty()) {
             const auto keys = fmt::format("{}", fmt::join(changed, ", "));
             log::error("reload_refused", {{"file", config_path_},

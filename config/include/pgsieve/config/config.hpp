@@ -48,6 +48,7 @@ struct tls_settings {
     std::string cert_file;
     std::string key_file;
     tls_mode mode = tls_mode::prefer;
+    bool operator==(const tls_settings&) const = default;
 };
 
 struct listen_settings {
@@ -71,6 +72,7 @@ struct listen_settings {
 struct admin_settings {
     std::string address = "127.0.0.1";
     std::uint16_t port = 9187;
+    bool operator==(const admin_settings&) const = default;
 };
 
 // Several replicas behind a load balancer: a CancelRequest may reach a
@@ -84,6 +86,7 @@ struct peer_address {
     // replicas, or an IP address, names none: keys whose tag no named peer
     // has go to those addresses.
     std::string instance;
+    bool operator==(const peer_address&) const = default;
 };
 struct cluster_settings {
     std::string instance_id;  // empty: the host name (serve fills it in)
@@ -108,6 +111,7 @@ struct upstream_settings {
     bool allow_privileged_role = false;
     // Table or column privileges wider than the policies: a warning, or (refuse) no start.
     privilege_check wider_privileges = privilege_check::warn;
+    bool operator==(const upstream_settings&) const = default;
 };
 
 // Where the audit is shipped off the machine: OTLP/HTTP logs (protobuf).
@@ -116,6 +120,7 @@ struct otlp_export {
     std::uint16_t port = 4318;
     std::string path = "/v1/logs";
     std::string endpoint;  // as written, for messages
+    bool operator==(const otlp_export&) const = default;
 };
 
 struct audit_settings {
@@ -133,6 +138,8 @@ struct audit_settings {
     on_failure failure = on_failure::block;
     on_overflow overflow = on_overflow::wait;
     duration flush_interval = std::chrono::milliseconds(50);
+    // Every audit key is read once, at start, by the sink and the exporters.
+    bool operator==(const audit_settings&) const = default;
 };
 
 struct client {
@@ -211,6 +218,15 @@ struct config {
     // Every role pgsieve logs in upstream as (upstream.user and the policies' own), sorted.
     std::vector<std::string> upstream_roles() const;
 };
+
+// The keys a running server takes only at start, named as in the file, that
+// differ between `a` and `b` (a reload changing any is refused whole). The
+// one list of them: listen (but its per-statement limits), admin,
+// cluster.instance_id and peer_listen, upstream.host/port/database/sslmode/
+// sslrootcert, and the whole audit section (the sink and the exporters read
+// it once — their passwords and TLS settings included). Whole sections are
+// compared with their operator==, so a key added to one is covered.
+[[nodiscard]] std::vector<std::string> restart_only_changes(const config& a, const config& b);
 
 std::string_view to_string(tls_mode);
 std::string_view to_string(sslmode);
