@@ -2,6 +2,7 @@
 // log (DESIGN.md §5). Reads the file only; works while pgsieve writes it.
 
 #include "commands.hpp"
+#include "store_url.hpp"
 
 #include <pgsieve/audit/export.hpp>
 #include <pgsieve/audit/review.hpp>
@@ -43,43 +44,6 @@ expected<std::string, std::string> audit_file(const audit_options& o) {
         return unexpected(std::string("cannot find the audit log in an invalid configuration; use --db FILE"));
     }
     return (*loaded)->audit.sqlite;
-}
-
-// postgresql://[USER@]HOST[:PORT]/DATABASE[?sslmode=MODE]; the password
-// from PGPASSWORD (never on a command line others can read).
-expected<config::upstream_settings, std::string> store_address(const std::string& url) {
-    constexpr std::string_view scheme = "postgresql://";
-    config::upstream_settings s;
-    s.ssl = config::sslmode::prefer;
-    std::string rest = url.substr(scheme.size());
-    if (const auto q = rest.find('?'); q != std::string::npos) {
-        const auto query = rest.substr(q + 1);
-        rest.resize(q);
-        if (query == "sslmode=disable") s.ssl = config::sslmode::disable;
-        else if (query == "sslmode=require") s.ssl = config::sslmode::require;
-        else if (query != "sslmode=prefer")
-            return unexpected(fmt::format("{}: only ?sslmode=disable|prefer|require is understood here", url));
-    }
-    const auto slash = rest.find('/');
-    if (slash == std::string::npos || slash + 1 == rest.size())
-        return unexpected(fmt::format("{}: name the database: postgresql://USER@HOST:PORT/DATABASE", url));
-    s.database = rest.substr(slash + 1);
-    rest.resize(slash);
-    if (const auto at = rest.find('@'); at != std::string::npos) {
-        s.user = rest.substr(0, at);
-        if (s.user.find(':') != std::string::npos)
-            return unexpected(fmt::format("a password in the URL is refused (it would show in ps): set PGPASSWORD"));
-        rest = rest.substr(at + 1);
-    }
-    if (s.user.empty()) return unexpected(fmt::format("{}: name the user: postgresql://USER@HOST/DATABASE", url));
-    if (const auto colon = rest.rfind(':'); colon != std::string::npos) {
-        s.port = static_cast<std::uint16_t>(std::atoi(rest.c_str() + colon + 1));
-        rest.resize(colon);
-    }
-    s.host = rest;
-    if (s.host.empty() || s.port == 0) return unexpected(fmt::format("{}: expected HOST[:PORT]", url));
-    if (const char* password = std::getenv("PGPASSWORD")) s.password = password;
-    return s;
 }
 
 // The logs a command reads: files as they are, the central store's replicas

@@ -16,7 +16,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import CLIENT_PASSWORD, free_port, psql, run_pgsieve, start_proxy
+from conftest import CLIENT_PASSWORD, free_port, make_certificate, psql, run_pgsieve, start_proxy
 
 NODE_DIR = os.path.join(os.environ.get("PGSIEVE_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../..")),
                         "tests/integration/node")
@@ -601,3 +601,25 @@ def test_attack_verify_against_the_store_names_rewritten_sessions_events_and_pol
         caught = review("verify", "--db", str(copy), "--against", url, "--instance", "replica-v")
         assert caught.returncode == 1 and "TAMPERED" in caught.stdout, (name, caught.stdout + caught.stderr)
         assert (expected.format(row_id) if row_id is not None else expected) in caught.stdout, (name, caught.stdout)
+
+
+def test_attack_verify_against_an_unauthenticated_store_is_refused_with_verify_full(store, tmp_path):
+    # --against accepted only sslmode=disable|prefer|require: a verification
+    # trusted whichever server answered. verify-full needs the CA, and a
+    # store that cannot prove itself (here: no TLS at all) is not read.
+    p = start_proxy(tmp_path)  # an audit file to hold against the store
+    with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+        conn.execute("SELECT 1").fetchall()
+    assert p.stop() == 0, p.read_log()
+    db = os.path.join(p.directory, "audit.db")
+    base = f"postgresql://audit_writer@127.0.0.1:{os.environ['PGPORT']}/audit_store"
+    missing_ca = review("verify", "--db", str(db), "--against", base + "?sslmode=verify-full", "--instance", "x")
+    assert missing_ca.returncode == 2 and "needs sslrootcert" in missing_ca.stderr, missing_ca.stderr
+    cert, _ = make_certificate(str(tmp_path))
+    refused = review("verify", "--db", str(db), "--against", f"{base}?sslmode=verify-full&sslrootcert={cert}",
+                     "--instance", "x")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "TLS" in refused.stderr or "SSL" in refused.stderr, refused.stderr
+    # URLs are parsed as URLs: percent-encoding, and nothing unknown passes silently.
+    odd = review("list", "--db", base.replace("audit_writer", "audit%5Fwriter") + "?sslmode=disable&sslcert=x")
+    assert odd.returncode == 2 and 'parameter "sslcert" is not understood' in odd.stderr, odd.stderr
