@@ -338,8 +338,15 @@ expected<void, std::string> review::export_statements(const statement_filter& f,
 
 namespace {
 
-// A table's rows by key, each as column -> value.
-using keyed_rows = std::map<std::string, std::map<std::string, cell>>;
+// A table's rows in key order, each as column -> value, and where each key is.
+struct keyed_rows {
+    std::vector<std::pair<std::string, std::map<std::string, cell>>> rows;
+    std::map<std::string, std::size_t> at;
+    const std::map<std::string, cell>* find(const std::string& key) const {
+        const auto it = at.find(key);
+        return it == at.end() ? nullptr : &rows[it->second].second;
+    }
+};
 
 expected<keyed_rows, std::string> rows_by_key(sqlite::database& db, const char* table, const char* key) {
     auto rows = query(db, table, fmt::format("SELECT * FROM {} ORDER BY {}", table, key), {});
@@ -351,7 +358,9 @@ expected<keyed_rows, std::string> rows_by_key(sqlite::database& db, const char* 
         const auto& k = columns.at(key);
         const auto* n = std::get_if<std::int64_t>(&k);
         const auto* t = std::get_if<std::string>(&k);
-        out.emplace(n ? std::to_string(*n) : t ? *t : std::string(), std::move(columns));
+        std::string name = n ? std::to_string(*n) : t ? *t : std::string();
+        out.at.emplace(name, out.rows.size());
+        out.rows.emplace_back(std::move(name), std::move(columns));
     }
     return out;
 }
@@ -367,14 +376,14 @@ expected<review::shipped_comparison, std::string> review::compare_shipped(review
         auto mine = rows_by_key(db_->db, "statements", "id");
         auto theirs = rows_by_key(shipped.db_->db, "statements", "id");
         if (!mine || !theirs) return unexpected(!mine ? mine.error() : theirs.error());
-        for (const auto& [id, row] : *theirs) {
+        for (const auto& [id, row] : theirs->rows) {
             ++out.checked["statements"];
-            const auto found = mine->find(id);
-            if (found == mine->end()) {
+            const auto* found = mine->find(id);
+            if (!found) {
                 out.mismatch = shipped_mismatch{"statements", id, true, {}};
                 return out;
             }
-            if (found->second.at("hash") != row.at("hash")) {
+            if (found->at("hash") != row.at("hash")) {
                 out.mismatch = shipped_mismatch{"statements", id, false, "the row or the chain before it was rewritten"};
                 return out;
             }
@@ -390,10 +399,10 @@ expected<review::shipped_comparison, std::string> review::compare_shipped(review
         auto mine = rows_by_key(db_->db, table, key);
         auto theirs = rows_by_key(shipped.db_->db, table, key);
         if (!mine || !theirs) return unexpected(!mine ? mine.error() : theirs.error());
-        for (const auto& [id, row] : *theirs) {
+        for (const auto& [id, row] : theirs->rows) {
             ++out.checked[table];
-            const auto found = mine->find(id);
-            if (found == mine->end()) {
+            const auto* found = mine->find(id);
+            if (!found) {
                 out.mismatch = shipped_mismatch{table, id, true, {}};
                 return out;
             }
@@ -404,8 +413,8 @@ expected<review::shipped_comparison, std::string> review::compare_shipped(review
                 if (std::string_view(table) == "sessions" && (column == "ended_at" || column == "end_reason") &&
                     std::holds_alternative<std::monostate>(value))
                     continue;
-                const auto here = found->second.find(column);
-                cell mine_value = here == found->second.end() ? cell{} : here->second;
+                const auto here = found->find(column);
+                cell mine_value = here == found->end() ? cell{} : here->second;
                 // Policy text leaves the machine with client verifiers redacted.
                 if (column == "source") {
                     if (const auto* text = std::get_if<std::string>(&mine_value)) mine_value = redact_verifiers(*text);
