@@ -400,3 +400,20 @@ TEST_CASE("attack: a discovery statement prepared before a reload that narrows t
         CHECK_THAT(e.message, Catch::Matchers::Contains("prepare it again"));
     }
 }
+
+TEST_CASE("attack: prepared discovery statements are counted with the scoped text they keep",
+          "[session][registry][security]") {
+    // Each entry keeps its decision, whose scoped text is tens of KiB for a
+    // discovery statement: 4096 of them held ~200 MB while only the
+    // client's text counted against max_prepared_text_bytes.
+    harness h(introspection_yaml);
+    load_policy(h, introspection_yaml);
+    logged_in(h);
+    const std::string sql = "SELECT relname FROM pg_class";
+    relay(h, query("PREPARE p AS " + sql));
+    answer(h, complete("PREPARE") + ready());
+    relay(h, parse("q", sql) + sync_message());
+    answer(h, parse_complete + ready());
+    const auto held = h.s->registry().prepared_text_bytes();
+    CHECK(held > 2 * sql.size() + 2000);  // both scoped texts, not just the two client texts
+}

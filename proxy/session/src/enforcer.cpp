@@ -250,12 +250,28 @@ std::shared_ptr<const policy::decision> enforcer::over_named_limit(name_space sp
                           : "DEALLOCATE (or Close) prepared statements that are no longer needed");
 }
 
+std::shared_ptr<const policy::decision> enforcer::text_over_limit(std::size_t more) const {
+    if (registry_.prepared_text_bytes() + more <= max_prepared_text_bytes) return nullptr;
+    return refusal(policy::rule::limit,
+                   fmt::format("pgsieve: this session's prepared statements hold {} bytes of text, the most pgsieve "
+                               "keeps for one session is {}",
+                               registry_.prepared_text_bytes(), max_prepared_text_bytes),
+                   "rule: the named statements and portals one session holds are bounded",
+                   "DEALLOCATE (or Close) prepared statements that are no longer needed");
+}
+
 std::shared_ptr<const policy::decision> enforcer::effects_over_limit(const policy::decision& d) const {
-    std::size_t statements = 0, portals = 0;
+    std::size_t statements = 0, portals = 0, text = 0;
     for (const auto& e : d.effects) {
-        if (e.what == policy::session_effect::kind::prepare) ++statements;
+        if (e.what == policy::session_effect::kind::prepare) {
+            ++statements;
+            text += e.text.size();
+        }
         if (e.what == policy::session_effect::kind::declare_cursor) ++portals;
     }
+    // A SQL PREPARE's entry keeps the enclosing statement's (scoped) decision.
+    if (statements > 0)
+        if (auto r = text_over_limit(text + d.scoped_sql.size())) return r;
     for (const auto& e : d.effects) {
         if (e.what == policy::session_effect::kind::prepare) {
             if (auto r = over_named_limit(name_space::statement, e.name, statements)) return r;
@@ -349,16 +365,12 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             if (!m) return out.malformed = m.error(), out;
             auto decision = audit_refusal();
             if (!decision) decision = over_named_limit(name_space::statement, std::string(m->statement));
-            if (!decision && !m->statement.empty() &&
-                registry_.prepared_text_bytes() + m->sql.size() > max_prepared_text_bytes)
-                decision = refusal(policy::rule::limit,
-                                   fmt::format("pgsieve: this session's prepared statements hold {} bytes of text, "
-                                               "the most pgsieve keeps for one session is {}",
-                                               registry_.prepared_text_bytes(), max_prepared_text_bytes),
-                                   "rule: the named statements and portals one session holds are bounded",
-                                   "DEALLOCATE (or Close) prepared statements that are no longer needed");
+            if (!decision && !m->statement.empty()) decision = text_over_limit(m->sql.size());
             if (!decision) decision = decide_sql(m->sql, &generation, true);
             if (!decision) return out.deferred = true, out;
+            // Its entry keeps the decision, and the scoped text with it.
+            if (decision->allowed && !m->statement.empty() && !decision->scoped_sql.empty())
+                if (auto over = text_over_limit(m->sql.size() + decision->scoped_sql.size())) decision = std::move(over);
             // The parameter types it declares are conversions too (a domain's CHECK, a reg* type…).
             if (decision->allowed && !decision->would_block && !m->parameter_types.empty())
                 if (auto refused = parameter_types_refusal(m->parameter_types, *decision)) decision = std::move(refused);

@@ -75,6 +75,8 @@ private:
     std::shared_ptr<const policy::decision> not_held(name_space space, const std::string& name) const;
     // The registry changes an allowed statement makes (PREPARE, DECLARE, …), pending on its tickets.
     void pend_effects(const std::shared_ptr<const policy::decision>& d, statement_registry::ticket first);
+    // Refusal when `more` bytes of held text would pass max_prepared_text_bytes.
+    std::shared_ptr<const policy::decision> text_over_limit(std::size_t more) const;
     // A prepared statement PostgreSQL holds with a scope the policy no longer gives.
     std::shared_ptr<const policy::decision> prepare_again(const policy::decision& now) const;
     // A refusal when holding `name` (not held yet), and `more` new names in

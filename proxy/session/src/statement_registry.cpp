@@ -73,14 +73,25 @@ std::size_t statement_registry::count(name_space space) const {
     return n;
 }
 
+namespace {
+// What one text holds: the client's, and the scoped text its decisions keep
+// (tens of KiB for a discovery statement; counted even when shared).
+std::size_t held_bytes(const named_entry::text_decision& t) {
+    std::size_t n = t.text->size();
+    if (t.upstream) n += t.upstream->scoped_sql.size();
+    if (t.decision && t.decision != t.upstream) n += t.decision->scoped_sql.size();
+    return n;
+}
+}  // namespace
+
 std::size_t statement_registry::prepared_text_bytes() const {
     std::size_t n = 0;
     for (const auto& [name, e] : statements_) {
-        for (const auto& t : e->texts) n += t.text->size();
+        for (const auto& t : e->texts) n += held_bytes(t);
     }
     for (const auto& p : pending_) {
         if (p.c.space == name_space::statement && p.c.what == change::kind::put)
-            for (const auto& t : p.c.entry->texts) n += t.text->size();
+            for (const auto& t : p.c.entry->texts) n += held_bytes(t);
     }
     return n;
 }
