@@ -2,6 +2,8 @@
 // from an unauthenticated client, and after a real login in both relay
 // directions (the first input byte picks which side each chunk goes to).
 
+#include "fuzz_support.hpp"
+
 #include <pgsieve/config/load.hpp>
 #include <pgsieve/session/session.hpp>
 #include <pgsieve/wire/backend.hpp>
@@ -12,6 +14,9 @@
 #include <cstdlib>
 
 using namespace pgsieve;
+
+using pgsieve::fuzz::log_in;
+using pgsieve::fuzz::settle;
 
 namespace {
 
@@ -31,41 +36,6 @@ policies: {p: {statements: [select], tables: {public.t: {}}}}
     return *loaded;
 }
 
-// Drives the session until it needs input that the fuzzer does not give.
-void settle(session::session& s, int budget = 64) {
-    using session::action;
-    while (budget-- > 0) {
-        switch (s.next()) {
-            case action::write_client: s.client_output().clear(); break;
-            case action::write_upstream: s.upstream_output().clear(); break;
-            case action::client_tls_handshake: s.on_client_tls(false); break;
-            case action::connect_upstream: s.on_upstream_connected(true, {}); break;
-            case action::upstream_tls_handshake: s.on_upstream_tls(false, "fuzz"); break;
-            default: return;
-        }
-    }
-}
-
-// A genuine login: SCRAM with the client's password, a trusting upstream.
-bool log_in(session::session& s) {
-    wire::startup_message m;
-    m.parameters = {{"user", "bot"}, {"database", "app"}};
-    wire::write_startup_message(s.client_input(), m);
-    settle(s);
-    wire::scram::client_exchange client("secret", "fuzzclientnonce");
-    wire::write_sasl_initial_response(s.client_input(), wire::scram::mechanism, *client.client_first());
-    if (s.next() != session::action::write_client) return false;
-    const auto r = wire::decode_frame(s.client_output(), 1 << 16);
-    const std::string server_first(r.message.body.substr(4));
-    s.client_output().clear();
-    wire::write_sasl_response(s.client_input(), *client.on_server_first(server_first));
-    settle(s);
-    wire::write_authentication_ok(s.upstream_input());
-    wire::write_backend_key_data(s.upstream_input(), 1, 2);
-    wire::write_ready_for_query(s.upstream_input(), 'I');
-    settle(s);
-    return s.authenticated();
-}
 
 }  // namespace
 

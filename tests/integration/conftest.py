@@ -123,6 +123,15 @@ UPSTREAM_PASSWORD = "upstream-secret"
 CLIENT_PASSWORD = "cs-bot-secret"
 
 
+def rss_kib(pid):
+    """A process's resident memory (VmRSS), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

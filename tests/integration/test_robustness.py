@@ -11,8 +11,8 @@ import time
 import psycopg
 import pytest
 
-from conftest import (CLIENT_PASSWORD, UPSTREAM_PASSWORD, Proxy, free_port, proxy_config, psql, scram_login,
-                      under_sanitizer)
+from conftest import (CLIENT_PASSWORD, UPSTREAM_PASSWORD, Proxy, free_port, proxy_config, psql, rss_kib,
+                      scram_login, under_sanitizer)
 
 
 def start(tmp_path, listen_extra="", args=("--threads", "1"), **config):
@@ -31,14 +31,6 @@ def single(postgres, tmp_path_factory):
     p = start(tmp_path_factory.mktemp("single"))
     yield p
     assert p.stop() == 0, p.read_log()
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def refusal(proxy, sql):

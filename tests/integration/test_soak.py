@@ -21,17 +21,9 @@ import asyncpg
 import psycopg
 import pytest
 
-from conftest import CLIENT_PASSWORD, psql, scram_login, start_proxy, under_sanitizer
+from conftest import CLIENT_PASSWORD, psql, rss_kib, scram_login, start_proxy, under_sanitizer
 
 SECONDS = float(os.environ.get("PGSIEVE_SOAK_SECONDS", "60"))
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
 
 def descriptors(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))

@@ -16,7 +16,8 @@ import time
 import psycopg
 import pytest
 
-from conftest import CLIENT_PASSWORD, UPSTREAM_PASSWORD, make_certificate, psql, release_only, scram_login, start_proxy
+from conftest import (CLIENT_PASSWORD, UPSTREAM_PASSWORD, make_certificate, psql, release_only, rss_kib, scram_login,
+                      start_proxy)
 
 MONITOR = """\
     policies:
@@ -143,14 +144,6 @@ def test_a_query_sent_with_the_scram_final_message_is_answered(enforce):
             if kind == b"D":
                 assert body.endswith(b"7")
         assert b"C" in kinds, kinds
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 @release_only
