@@ -16,6 +16,10 @@
 namespace pgsieve::cli {
 
 int run_serve(const serve_options& options) {
+    // A SIGHUP before the server installs its handler (while the audit file
+    // opens and the first catalog loads) must not end the process with the
+    // default action; the configuration read at start is the newest then.
+    std::signal(SIGHUP, SIG_IGN);
     const auto loaded = config::load_file(options.config_file);
     if (!loaded) {
         print_config_errors(loaded.error(), options.config_file, "; not serving");

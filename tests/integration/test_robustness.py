@@ -238,3 +238,29 @@ def test_attack_catalog_loads_during_reloads_and_refreshes_do_not_corrupt_the_he
     assert works(p)
     assert p.read_log().count('"event":"catalog_loaded"') >= 3, "the catalog was loaded again and again"
     assert p.stop() == 0, p.read_log()[-3000:]
+
+
+def test_attack_a_sighup_while_pgsieve_starts_does_not_end_it(postgres, tmp_path):
+    # Before the server installed its SIGHUP handler — during the first
+    # catalog load, which takes seconds under a sanitizer — a SIGHUP ended
+    # the process with the default action (found by the TSan run of the test
+    # above). From its first log line (the audit file opened) to listening,
+    # SIGHUPs are survived.
+    psql(f"ALTER ROLE ai_readonly PASSWORD '{UPSTREAM_PASSWORD}'")
+    env = dict(os.environ, PGSIEVE_TEST_UPSTREAM_PASSWORD=UPSTREAM_PASSWORD,
+               PGSIEVE_TEST_CLIENT_PASSWORD=CLIENT_PASSWORD)
+    port = free_port()
+    p = Proxy(str(tmp_path), proxy_config(port), env)
+    deadline = time.time() + 30
+    while '"event":"audit_open"' not in p.read_log():
+        assert time.time() < deadline and p.process.poll() is None, p.read_log()
+        time.sleep(0.001)
+    listening = False
+    while not listening and time.time() < deadline:
+        assert p.process.poll() is None, f"pgsieve ended with {p.process.returncode}: {p.read_log()[-2000:]}"
+        p.process.send_signal(signal.SIGHUP)
+        time.sleep(0.005)
+        listening = '"event":"listening"' in p.read_log()
+    p.wait_listening(port)
+    assert works(p)
+    assert p.stop() == 0, p.read_log()[-3000:]

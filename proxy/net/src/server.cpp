@@ -213,15 +213,20 @@ server::~server() {
 void server::run() {
     auto& ctx = impl_->context;
     auto& workers = impl_->workers;
+    // Signals are handled on the first worker's thread. The handlers are
+    // installed before the first catalog load, which can take seconds: a
+    // SIGHUP then (a config tool, logrotate) would otherwise end the process
+    // with the default action. What arrives before the waits below is queued.
+    auto& main_io = workers.front()->io;
+    asio::signal_set signals(main_io, SIGTERM, SIGINT);
+    asio::signal_set hangup(main_io, SIGHUP);
     if (auto refused = impl_->refresher->start()) throw std::runtime_error(*refused);
     for (auto& w : workers) {
         asio::co_spawn(w->io, accept_loop(*w, ctx), asio::detached);
         asio::co_spawn(w->io, heartbeat(*w), asio::detached);
     }
 
-    // Signals are handled on the first worker's thread; the peer port, the
-    // peers' addresses and the admin endpoint on the control thread.
-    auto& main_io = workers.front()->io;
+    // The peer port, the peers' addresses and the admin endpoint run on the control thread.
     impl_->directory->start();
     if (impl_->peers) impl_->peers->start();
     if (impl_->admin)
@@ -230,8 +235,6 @@ void server::run() {
                                    [&ctx, &workers](std::string_view path) { return admin_answer(ctx, workers, path); }),
                        asio::detached);
     impl_->control_thread = std::thread([&control = impl_->control] { control.run(); });
-    asio::signal_set signals(main_io, SIGTERM, SIGINT);
-    asio::signal_set hangup(main_io, SIGHUP);
     std::function<void(error_code, int)> on_hangup = [&](error_code ec, int) {
         if (ec) return;
         log::info("reload_requested", {{"file", impl_->options.config_path}});
