@@ -91,4 +91,12 @@ struct audit_options {
 // verify: exit 0 intact, 1 tampered; every command: 2 on errors.
 int run_audit(const audit_options& options);
 
+struct store_init_options {
+    std::string url;                   // the central store, as its owner
+    std::vector<std::string> writers;  // ROLE=INSTANCE
+    std::vector<std::string> readers;
+    bool print = false;
+};
+int run_store_init(const store_init_options& options);
+
 }  // namespace pgsieve::cli

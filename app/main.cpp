@@ -122,6 +122,18 @@ int main(int argc, char** argv) {
     audit_verify->add_option("--key-env", audit.key_env,
                              "check the signed chain checkpoints with the key in this environment variable "
                              "(audit.checkpoint_key_env)");
+    cli::store_init_options store_init;
+    auto* store_init_cmd = audit_cmd->add_subcommand(
+        "store-init", "Make the central audit store as its owner, and register each replica's role (may only append)");
+    store_init_cmd->add_option("URL", store_init.url,
+                               "the store, connected to as its owner: postgresql://OWNER@HOST:PORT/DATABASE "
+                               "(password from PGPASSWORD)");
+    store_init_cmd->add_option("--writer", store_init.writers,
+                               "ROLE=INSTANCE: the role a replica ships as, bound to its cluster.instance_id "
+                               "(repeat for each replica)");
+    store_init_cmd->add_option("--reader", store_init.readers,
+                               "a role that may read every row (the review commands' --db postgresql://…)");
+    store_init_cmd->add_flag("--print", store_init.print, "print the SQL instead of running it");
 
     try {
         app.parse(argc, argv);
@@ -143,6 +155,7 @@ int main(int argc, char** argv) {
     if (*dump_catalog_cmd) return cli::run_dump_catalog(dump_catalog);
     if (*builtins_cmd) return cli::run_builtins(builtins);
     if (*grants_cmd) return cli::run_grants(grants);
+    if (*store_init_cmd) return cli::run_store_init(store_init);
     if (*audit_cmd) return cli::run_audit(audit);
     return cli::exit_usage;
 }

@@ -2,6 +2,7 @@
 // every replica, told apart by `instance`, partitioned by day.
 
 #include <pgsieve/audit/export.hpp>
+#include <pgsieve/common/log.hpp>
 #include <pgsieve/common/sql_text.hpp>
 
 #include "schema.hpp"
@@ -22,8 +23,12 @@ namespace {
 
 // The store's tables: the audit file's columns (DESIGN.md §4) with the
 // replica's instance id first. ts is a timestamptz here (the partition key).
+// Made by an administrator (`pgsieve audit store-init`), who owns them: a
+// replica's role may only call append(), which binds `instance` to the
+// calling role, so no replica can update, delete, or write as another.
 constexpr std::string_view create_store = R"sql(
 CREATE SCHEMA IF NOT EXISTS pgsieve_audit;
+REVOKE ALL ON SCHEMA pgsieve_audit FROM PUBLIC;
 CREATE TABLE IF NOT EXISTS pgsieve_audit.statements (
     instance text NOT NULL, id bigint NOT NULL, ts timestamptz NOT NULL, session_id bigint, client text,
     policy text, policy_version text, protocol text, statement_name text, sql text, fingerprint text,
@@ -37,6 +42,10 @@ CREATE TABLE IF NOT EXISTS pgsieve_audit.events (
     detail text NOT NULL,
     PRIMARY KEY (instance, id, ts)
 ) PARTITION BY RANGE (ts);
+-- Rows older than append() makes day partitions for (a replica shipping a
+-- backlog): a bounded number of partitions, whatever dates a replica sends.
+CREATE TABLE IF NOT EXISTS pgsieve_audit.statements_older PARTITION OF pgsieve_audit.statements DEFAULT;
+CREATE TABLE IF NOT EXISTS pgsieve_audit.events_older PARTITION OF pgsieve_audit.events DEFAULT;
 CREATE TABLE IF NOT EXISTS pgsieve_audit.sessions (
     instance text NOT NULL, id bigint NOT NULL, started_at timestamptz NOT NULL, ended_at timestamptz,
     client text NOT NULL, policy text, client_addr text, application_name text, database text, tls bigint NOT NULL,
@@ -47,71 +56,153 @@ CREATE TABLE IF NOT EXISTS pgsieve_audit.policy_versions (
     instance text NOT NULL, version text NOT NULL, loaded_at timestamptz NOT NULL, source text NOT NULL,
     PRIMARY KEY (instance, version)
 );
+-- Which role writes as which replica: one each way.
+CREATE TABLE IF NOT EXISTS pgsieve_audit.writers (
+    role name PRIMARY KEY,
+    instance text NOT NULL UNIQUE
+);
+REVOKE ALL ON ALL TABLES IN SCHEMA pgsieve_audit FROM PUBLIC;
+
+-- The only way in for a replica. SECURITY DEFINER: it runs as the owner, with
+-- a search_path nothing else can put objects on.
+CREATE OR REPLACE FUNCTION pgsieve_audit.append(stream text, records jsonb) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $append$
+DECLARE
+    me text;
+    day date;
+    today date := (now() AT TIME ZONE 'UTC')::date;
+    stored bigint;
+BEGIN
+    SELECT w.instance INTO me FROM pgsieve_audit.writers w WHERE w.role = session_user;
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'role "%" is not a writer of this pgsieve audit store', session_user
+            USING ERRCODE = '42501',
+                  HINT = 'the store''s owner registers a replica''s role: pgsieve audit store-init --writer ROLE=INSTANCE';
+    END IF;
+    IF jsonb_typeof(records) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'append() takes a JSON array of rows' USING ERRCODE = '22023';
+    END IF;
+    IF stream IN ('statements', 'events') THEN
+        FOR day IN SELECT DISTINCT ((e ->> 'ts')::timestamptz AT TIME ZONE 'UTC')::date
+                   FROM jsonb_array_elements(records) e LOOP
+            IF day IS NULL OR day > today + 1 THEN
+                RAISE EXCEPTION 'a % row dated % is not a row pgsieve wrote', stream, day USING ERRCODE = '22023';
+            END IF;
+            IF day >= today - 400 THEN
+                EXECUTE format('CREATE TABLE IF NOT EXISTS pgsieve_audit.%I PARTITION OF pgsieve_audit.%I '
+                               'FOR VALUES FROM (%L) TO (%L)', stream || '_' || to_char(day, 'YYYYMMDD'), stream,
+                               day::text || ' 00:00:00+00', (day + 1)::text || ' 00:00:00+00');
+            END IF;
+        END LOOP;
+    END IF;
+    -- The caller's instance replaces whatever a row names.
+    CASE stream
+    WHEN 'statements' THEN
+        INSERT INTO pgsieve_audit.statements SELECT r.* FROM jsonb_array_elements(records) e,
+            jsonb_populate_record(NULL::pgsieve_audit.statements, e || jsonb_build_object('instance', me)) r
+        ON CONFLICT DO NOTHING;
+    WHEN 'events' THEN
+        INSERT INTO pgsieve_audit.events SELECT r.* FROM jsonb_array_elements(records) e,
+            jsonb_populate_record(NULL::pgsieve_audit.events, e || jsonb_build_object('instance', me)) r
+        ON CONFLICT DO NOTHING;
+    WHEN 'policy_versions' THEN
+        INSERT INTO pgsieve_audit.policy_versions SELECT r.* FROM jsonb_array_elements(records) e,
+            jsonb_populate_record(NULL::pgsieve_audit.policy_versions, e || jsonb_build_object('instance', me)) r
+        ON CONFLICT DO NOTHING;
+    -- A session's end may arrive before its start (the streams ship batch by
+    -- batch): either brings the whole row. An end is recorded once.
+    WHEN 'sessions' THEN
+        INSERT INTO pgsieve_audit.sessions SELECT r.* FROM jsonb_array_elements(records) e,
+            jsonb_populate_record(NULL::pgsieve_audit.sessions, e || jsonb_build_object('instance', me)) r
+        ON CONFLICT DO NOTHING;
+    WHEN 'session_ends' THEN
+        INSERT INTO pgsieve_audit.sessions AS s SELECT r.* FROM jsonb_array_elements(records) e,
+            jsonb_populate_record(NULL::pgsieve_audit.sessions, e || jsonb_build_object('instance', me)) r
+        ON CONFLICT (instance, id) DO UPDATE SET ended_at = excluded.ended_at, end_reason = excluded.end_reason
+            WHERE s.ended_at IS NULL;
+    ELSE
+        RAISE EXCEPTION 'no audit stream is called "%"', stream USING ERRCODE = '22023';
+    END CASE;
+    GET DIAGNOSTICS stored = ROW_COUNT;
+    RETURN stored;
+END
+$append$;
+
+-- The caller's instance and its newest statement (id, chain hash), for a
+-- replica to check that its file continues what the store holds.
+CREATE OR REPLACE FUNCTION pgsieve_audit.newest_statement(OUT instance text, OUT id bigint, OUT hash text)
+RETURNS SETOF record LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $newest$
+    SELECT w.instance, s.id, s.hash FROM pgsieve_audit.writers w
+    LEFT JOIN LATERAL (SELECT s.id, s.hash FROM pgsieve_audit.statements s WHERE s.instance = w.instance
+                       ORDER BY s.id DESC LIMIT 1) s ON true
+    WHERE w.role = session_user
+$newest$;
+REVOKE ALL ON FUNCTION pgsieve_audit.append(text, jsonb), pgsieve_audit.newest_statement() FROM PUBLIC;
 )sql";
-
-// The store's table for a stream, and what a row already there means.
-struct stream_table {
-    std::string_view table;
-    bool by_day;                  // partitioned by its ts
-    std::string_view on_conflict;
-};
-
-stream_table table_of(export_source source) {
-    switch (source) {
-        case export_source::policy_versions: return {"policy_versions", false, "DO NOTHING"};
-        // A session's end may arrive before its start (the streams are
-        // shipped batch by batch): either brings the whole row, an end wins.
-        case export_source::sessions: return {"sessions", false, "DO NOTHING"};
-        case export_source::session_ends:
-            return {"sessions", false,
-                    "(instance, id) DO UPDATE SET ended_at = excluded.ended_at, end_reason = excluded.end_reason"};
-        case export_source::events: return {"events", true, "DO NOTHING"};
-        case export_source::statements: break;
-    }
-    return {"statements", true, "DO NOTHING"};
-}
-
-std::string literal(const shipped_record::value& v) {
-    if (const auto* n = std::get_if<std::int64_t>(&v)) return std::to_string(*n);
-    return quote_literal(std::get<std::string>(v));
-}
 
 }  // namespace
 
-std::string central_store_sql(const std::vector<shipped_record>& records, std::string_view instance_id) {
+std::string central_store_init_sql(const std::vector<store_writer>& writers, const std::vector<std::string>& readers) {
+    std::string sql = "BEGIN;\n" + std::string(create_store);
+    for (const auto& w : writers) {
+        const auto role = quote_literal(w.role), instance = quote_literal(w.instance);
+        // A writer that could do more than append would make the store no
+        // better than the file: not a superuser, not the owner running this.
+        sql += fmt::format(R"sql(
+DO $writer$
+DECLARE
+    bound text;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {0}) THEN
+        RAISE EXCEPTION 'role "%" does not exist: create it (CREATE ROLE … LOGIN PASSWORD …) first', {0};
+    END IF;
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = {0}) OR {0} = current_user THEN
+        RAISE EXCEPTION 'role "%" can do more than append (a superuser, or the store''s owner): give each replica a role of its own', {0};
+    END IF;
+    SELECT w.instance INTO bound FROM pgsieve_audit.writers w WHERE w.role = {0};
+    IF bound IS NOT NULL AND bound <> {1} THEN
+        RAISE EXCEPTION 'role "%" already writes as instance "%"', {0}, bound;
+    END IF;
+    SELECT w.role INTO bound FROM pgsieve_audit.writers w WHERE w.instance = {1};
+    IF bound IS NOT NULL AND bound <> {0} THEN
+        RAISE EXCEPTION 'instance "%" is already written by role "%"', {1}, bound;
+    END IF;
+    INSERT INTO pgsieve_audit.writers VALUES ({0}, {1}) ON CONFLICT DO NOTHING;
+END
+$writer$;
+GRANT USAGE ON SCHEMA pgsieve_audit TO {2};
+GRANT EXECUTE ON FUNCTION pgsieve_audit.append(text, jsonb), pgsieve_audit.newest_statement() TO {2};
+)sql",
+                           role, instance, sql_identifier(w.role));
+    }
+    for (const auto& r : readers) {
+        sql += fmt::format("GRANT USAGE ON SCHEMA pgsieve_audit TO {0};\n"
+                           "GRANT SELECT ON ALL TABLES IN SCHEMA pgsieve_audit TO {0};\n",
+                           sql_identifier(r));
+    }
+    return sql + "COMMIT;\n";
+}
+
+std::string central_store_sql(const std::vector<shipped_record>& records) {
     if (records.empty()) return {};
-    const auto [table, by_day, on_conflict] = table_of(records.front().source);
-    std::string sql(create_store);
-    // A day's partition, made when its first row arrives ("2026-11-25T…" → 2026-11-25).
-    std::set<std::string> days;
+    std::string rows = "[";
     for (const auto& r : records) {
+        if (rows.size() > 1) rows += ',';
+        rows += '{';
+        bool first = true;
         for (const auto& [column, value] : r.row) {
-            if (by_day && column == "ts") days.insert(std::get<std::string>(value).substr(0, 10));
+            if (!first) rows += ',';
+            first = false;
+            log::append_json_string(rows, column);
+            rows += ':';
+            if (const auto* n = std::get_if<std::int64_t>(&value)) rows += std::to_string(*n);
+            else log::append_json_string(rows, std::get<std::string>(value));
         }
+        rows += '}';
     }
-    for (const auto& day : days) {
-        int y = 0;
-        unsigned m = 0, d = 0;
-        if (std::sscanf(day.c_str(), "%d-%u-%u", &y, &m, &d) != 3) continue;  // the INSERT then fails: retried, logged
-        const std::chrono::sys_days from{std::chrono::year(y) / std::chrono::month(m) / std::chrono::day(d)};
-        const std::chrono::year_month_day to{from + std::chrono::days(1)};
-        sql += fmt::format(
-            "CREATE TABLE IF NOT EXISTS pgsieve_audit.{0}_{1:04}{2:02}{3:02} PARTITION OF pgsieve_audit.{0} "
-            "FOR VALUES FROM ('{1:04}-{2:02}-{3:02} 00:00:00+00') TO ('{4:04}-{5:02}-{6:02} 00:00:00+00');\n",
-            table, y, m, d, static_cast<int>(to.year()), static_cast<unsigned>(to.month()),
-            static_cast<unsigned>(to.day()));
-    }
-    // One INSERT per record: each names only its non-NULL columns.
-    for (const auto& r : records) {
-        std::string columns = "instance", values = quote_literal(instance_id);
-        for (const auto& [column, value] : r.row) {
-            columns += ", " + column;
-            values += ", " + literal(value);
-        }
-        sql += fmt::format("INSERT INTO pgsieve_audit.{} ({}) VALUES ({}) ON CONFLICT {};\n", table, columns, values,
-                           on_conflict);
-    }
-    return sql;
+    rows += ']';
+    return fmt::format("SELECT pgsieve_audit.append({}, {}::jsonb)", quote_literal(to_string(records.front().source)),
+                       quote_literal(rows));
 }
 
 namespace {
@@ -132,12 +223,6 @@ constexpr std::string_view session_columns =
 constexpr int session_integer_columns[] = {0, 8};  // id, tls
 
 }  // namespace
-
-std::vector<std::string> central_store_newest_statement(std::string_view instance_id) {
-    return {std::string(create_store),
-            fmt::format("SELECT id, hash FROM pgsieve_audit.statements WHERE instance = {} ORDER BY id DESC LIMIT 1",
-                        quote_literal(instance_id))};
-}
 
 std::vector<std::string> central_store_queries(std::string_view instance_id) {
     const auto instance = quote_literal(instance_id);

@@ -175,17 +175,47 @@ def test_an_https_endpoint_is_refused_at_load_naming_the_key(tmp_path):
 STORE_PASSWORD = "audit-store-password"
 
 
+def ensure_role(name, password=STORE_PASSWORD):
+    psql(f"DO $$ BEGIN CREATE ROLE {name} LOGIN PASSWORD '{password}'; "
+         "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    psql(f"ALTER ROLE {name} LOGIN PASSWORD '{password}'")
+
+
+def store_url(role, database="audit_store"):
+    return f"postgresql://{role}@127.0.0.1:{os.environ['PGPORT']}/{database}?sslmode=disable"
+
+
+def store_init(*args):
+    from conftest import run_pgsieve
+    return run_pgsieve("audit", "store-init", store_url("audit_owner"), *args,
+                       env=dict(os.environ, PGPASSWORD=STORE_PASSWORD))
+
+
 @pytest.fixture
 def store(postgres):
-    """A database of its own on the fixture server, written by a role of its own."""
-    psql("DROP DATABASE IF EXISTS audit_store")
-    psql("CREATE DATABASE audit_store")
-    psql(f"DO $$ BEGIN CREATE ROLE audit_writer LOGIN PASSWORD '{STORE_PASSWORD}'; "
-         "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
-    psql("ALTER ROLE audit_writer LOGIN")
-    psql("GRANT CREATE ON DATABASE audit_store TO audit_writer")
+    """A database of its own on the fixture server, made by its owner with
+    `pgsieve audit store-init`; each replica writes as a role of its own
+    (writer_role), audit_reader reviews."""
+    ensure_role("audit_owner")
+    ensure_role("audit_reader")
+    psql("DROP DATABASE IF EXISTS audit_store WITH (FORCE)")
+    psql("CREATE DATABASE audit_store OWNER audit_owner")
+    made = store_init("--reader", "audit_reader")
+    assert made.returncode == 0, made.stdout + made.stderr
     yield "audit_store"
     psql("DROP DATABASE IF EXISTS audit_store WITH (FORCE)")
+
+
+def writer_role(instance):
+    """The role replica `instance` ships as, registered with the store."""
+    role = "writer_" + instance.replace("-", "_")
+    ensure_role(role)
+    registered = store_init("--writer", f"{role}={instance}")
+    assert registered.returncode == 0, registered.stdout + registered.stderr
+    return role
+
+
+REVIEWER = store_url("audit_reader")
 
 
 def store_rows(sql):
@@ -193,12 +223,16 @@ def store_rows(sql):
     return result.stdout.split()
 
 
-def storing_proxy(tmp_path, instance):
+def store_export(instance):
+    """The audit.export.postgresql section of replica `instance`."""
     os.environ["PGSIEVE_TEST_STORE_PASSWORD"] = STORE_PASSWORD
-    return start_proxy(tmp_path, audit_extra=(
-        "export: {postgresql: {host: 127.0.0.1, port: " + os.environ["PGPORT"] + ", database: audit_store, "
-        "user: audit_writer, password_env: PGSIEVE_TEST_STORE_PASSWORD, sslmode: disable}}\n"),
-        extra=f"cluster: {{instance_id: {instance}}}\n")
+    return ("postgresql: {host: 127.0.0.1, port: " + os.environ["PGPORT"] + ", database: audit_store, "
+            f"user: {writer_role(instance)}, password_env: PGSIEVE_TEST_STORE_PASSWORD, sslmode: disable}}")
+
+
+def storing_proxy(tmp_path, instance):
+    return start_proxy(tmp_path, audit_extra=f"export: {{{store_export(instance)}}}\n",
+                       extra=f"cluster: {{instance_id: {instance}}}\n")
 
 
 def test_the_central_store_holds_every_row_once_through_an_outage(store, tmp_path):
@@ -210,11 +244,11 @@ def test_the_central_store_holds_every_row_once_through_an_outage(store, tmp_pat
                 conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()
             wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.statements") == ["20"],
                      what="the first rows in the store")
-            psql("ALTER ROLE audit_writer NOLOGIN")  # the store refuses pgsieve: an outage
+            psql("ALTER ROLE writer_replica_a NOLOGIN")  # the store refuses pgsieve: an outage
             for i in range(20, 220):
                 conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()
             wait_for(lambda: '"event":"audit_export_failed"' in p.read_log(), what="the outage to be noticed")
-            psql("ALTER ROLE audit_writer LOGIN")
+            psql("ALTER ROLE writer_replica_a LOGIN")
             wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.statements") == [
                 str(len(statement_ids(db)))], timeout=60, what="the store to catch up")
     finally:
@@ -223,7 +257,8 @@ def test_the_central_store_holds_every_row_once_through_an_outage(store, tmp_pat
     assert store_rows("SELECT count(DISTINCT id) FROM pgsieve_audit.statements WHERE instance = 'replica-a'") == [
         str(len(ids))]
     # Partitioned by day, the hash chain carried over as it is in the file.
-    assert store_rows("SELECT count(*) FROM pg_inherits WHERE inhparent = 'pgsieve_audit.statements'::regclass") == ["1"]
+    assert store_rows("SELECT count(*) FROM pg_inherits WHERE inhparent = 'pgsieve_audit.statements'::regclass "
+                      "AND inhrelid <> 'pgsieve_audit.statements_older'::regclass") == ["1"]
     with sqlite3.connect(db) as conn:
         local = conn.execute("SELECT hash FROM statements ORDER BY id DESC LIMIT 1").fetchone()[0]
     assert store_rows("SELECT hash FROM pgsieve_audit.statements ORDER BY id DESC LIMIT 1") == [local]
@@ -250,7 +285,7 @@ def test_review_commands_read_the_central_store_and_verify_holds_a_file_against_
                  what="the session's end in the store")
     finally:
         assert p.stop() == 0, p.read_log()
-    url = f"postgresql://audit_writer@127.0.0.1:{os.environ['PGPORT']}/audit_store?sslmode=disable"
+    url = REVIEWER
     listed = review("list", "--db", url, "--instance", "replica-b", "--blocked", "--json")
     assert listed.returncode == 0, listed.stderr
     refused = json.loads(listed.stdout)
@@ -396,7 +431,7 @@ def test_attack_a_recomputed_chain_is_caught_against_the_central_store(store, tm
     # …and after the recomputation the file verifies on its own:
     own = review("verify", "--db", db)
     assert own.returncode == 0 and "intact" in own.stdout, own.stdout
-    url = f"postgresql://audit_writer@127.0.0.1:{os.environ['PGPORT']}/audit_store?sslmode=disable"
+    url = REVIEWER
     caught = review("verify", "--db", db, "--against", url, "--instance", "replica-c")
     # The copy that left the machine before the edit does not match.
     assert caught.returncode == 1, caught.stdout
@@ -449,8 +484,7 @@ def test_signed_checkpoints_catch_a_rewrite_the_chain_alone_and_the_store_alone_
     os.environ["PGSIEVE_TEST_CHECKPOINT_KEY"] = CHECKPOINT_KEY
     os.environ["PGSIEVE_TEST_STORE_PASSWORD"] = STORE_PASSWORD
     p = start_proxy(tmp_path, audit_extra=(
-        "export: {postgresql: {host: 127.0.0.1, port: " + os.environ["PGPORT"] + ", database: audit_store, "
-        "user: audit_writer, password_env: PGSIEVE_TEST_STORE_PASSWORD, sslmode: disable}}\n"
+        f"export: {{{store_export('replica-d')}}}\n"
         "checkpoint_key_env: PGSIEVE_TEST_CHECKPOINT_KEY\ncheckpoint_interval: 200ms\n"),
         extra="cluster: {instance_id: replica-d}\n")
     db = os.path.join(p.directory, "audit.db")
@@ -464,7 +498,7 @@ def test_signed_checkpoints_catch_a_rewrite_the_chain_alone_and_the_store_alone_
     # (stop() waits for the last pass of the export)
     wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.events WHERE kind = 'chain_checkpoint'") != ["0"],
              what="checkpoints in the store")
-    url = f"postgresql://audit_writer@127.0.0.1:{os.environ['PGPORT']}/audit_store?sslmode=disable"
+    url = REVIEWER
     env = dict(os.environ, PGPASSWORD=STORE_PASSWORD)
     from conftest import run_pgsieve
 
@@ -497,9 +531,7 @@ def test_attack_invalid_utf8_in_a_name_does_not_stop_the_audit_leaving_the_machi
     # receiver reject the batch, and the exporter retried it forever.
     os.environ["PGSIEVE_TEST_STORE_PASSWORD"] = STORE_PASSWORD
     p = start_proxy(tmp_path, audit_extra=(
-        f"export: {{otlp: {{endpoint: 'http://127.0.0.1:{receiver.port}/v1/logs'}}, "
-        "postgresql: {host: 127.0.0.1, port: " + os.environ["PGPORT"] + ", database: audit_store, "
-        "user: audit_writer, password_env: PGSIEVE_TEST_STORE_PASSWORD, sslmode: disable}}\n"),
+        f"export: {{otlp: {{endpoint: 'http://127.0.0.1:{receiver.port}/v1/logs'}}, {store_export('replica-a')}}}\n"),
         extra="cluster: {instance_id: replica-a}\n")
     db = os.path.join(p.directory, "audit.db")
     try:
@@ -582,7 +614,7 @@ def test_attack_verify_against_the_store_names_rewritten_sessions_events_and_pol
                  what="the session's end in the store")
     finally:
         assert p.stop() == 0, p.read_log()
-    url = f"postgresql://audit_writer@127.0.0.1:{os.environ['PGPORT']}/audit_store?sslmode=disable"
+    url = REVIEWER
     clean = review("verify", "--db", db, "--against", url, "--instance", "replica-v")
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "1 sessions" in clean.stdout and "1 policy versions" in clean.stdout, clean.stdout
@@ -616,7 +648,7 @@ def test_attack_verify_against_an_unauthenticated_store_is_refused_with_verify_f
         conn.execute("SELECT 1").fetchall()
     assert p.stop() == 0, p.read_log()
     db = os.path.join(p.directory, "audit.db")
-    base = f"postgresql://audit_writer@127.0.0.1:{os.environ['PGPORT']}/audit_store"
+    base = f"postgresql://audit_reader@127.0.0.1:{os.environ['PGPORT']}/audit_store"
     missing_ca = review("verify", "--db", str(db), "--against", base + "?sslmode=verify-full", "--instance", "x")
     assert missing_ca.returncode == 2 and "needs sslrootcert" in missing_ca.stderr, missing_ca.stderr
     cert, _ = make_certificate(str(tmp_path))
@@ -625,5 +657,106 @@ def test_attack_verify_against_an_unauthenticated_store_is_refused_with_verify_f
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "TLS" in refused.stderr or "SSL" in refused.stderr, refused.stderr
     # URLs are parsed as URLs: percent-encoding, and nothing unknown passes silently.
-    odd = review("list", "--db", base.replace("audit_writer", "audit%5Fwriter") + "?sslmode=disable&sslcert=x")
+    odd = review("list", "--db", base.replace("audit_reader", "audit%5Freader") + "?sslmode=disable&sslcert=x")
     assert odd.returncode == 2 and 'parameter "sslcert" is not understood' in odd.stderr, odd.stderr
+
+
+def test_attack_a_compromised_replica_can_only_append_to_the_central_store_as_itself(store, tmp_path):
+    # The replica's store role ran the DDL and owned the tables: it could
+    # UPDATE, DELETE or TRUNCATE any instance's rows, and `instance` was
+    # whatever it declared. Now it may only call append(), as itself.
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a").mkdir()
+    other = storing_proxy(tmp_path / "b", "replica-b")
+    with psycopg.connect(other.dsn(sslmode="disable"), autocommit=True) as conn:
+        conn.execute("SELECT 1, name FROM customers WHERE id = 1").fetchall()
+    assert other.stop() == 0, other.read_log()
+    p = storing_proxy(tmp_path / "a", "replica-a")
+    try:
+        with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+            conn.execute("SELECT 2, name FROM customers WHERE id = 1").fetchall()
+        wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.sessions WHERE ended_at IS NOT NULL") == ["2"],
+                 what="both replicas' rows in the store")
+    finally:
+        assert p.stop() == 0, p.read_log()
+    before = store_rows("SELECT instance, id, hash, sql FROM pgsieve_audit.statements ORDER BY instance, id")
+
+    def as_replica_a(sql):
+        return psql(sql, user="writer_replica_a", password=STORE_PASSWORD, database="audit_store", check=False)
+
+    for attack in ["UPDATE pgsieve_audit.statements SET sql = 'SELECT 1' WHERE instance = 'replica-b'",
+                   "DELETE FROM pgsieve_audit.statements",
+                   "TRUNCATE pgsieve_audit.statements",
+                   "UPDATE pgsieve_audit.statements_older SET sql = ''",
+                   f"DELETE FROM pgsieve_audit.statements_{time.strftime('%Y%m%d', time.gmtime())}",
+                   "DELETE FROM pgsieve_audit.writers",
+                   "INSERT INTO pgsieve_audit.writers VALUES ('writer_replica_a', 'replica-c')",
+                   "INSERT INTO pgsieve_audit.statements (instance, id, ts, verdict, prev_hash, hash) "
+                   "VALUES ('replica-b', 99, now(), 'allowed', '', '')",
+                   "DROP TABLE pgsieve_audit.events",
+                   "ALTER TABLE pgsieve_audit.statements DISABLE ROW LEVEL SECURITY",
+                   "CREATE TABLE pgsieve_audit.statements_20990101 (LIKE pgsieve_audit.statements)",
+                   "CREATE OR REPLACE FUNCTION pgsieve_audit.append(stream text, records jsonb) RETURNS bigint "
+                   "LANGUAGE sql AS 'SELECT 0::bigint'",
+                   "SELECT count(*) FROM pgsieve_audit.statements"]:
+        result = as_replica_a(attack)
+        assert result.returncode != 0, attack
+        assert "permission denied" in result.stderr or "must be owner" in result.stderr, (attack, result.stderr)
+    # Through append(): a row naming another instance is stored as the caller's…
+    forged = ('[{"instance": "replica-b", "id": 1000, "ts": "' + time.strftime('%Y-%m-%dT%H:%M:%S.000000Z', time.gmtime())
+              + '", "verdict": "allowed", "sql": "forged", "prev_hash": "", "hash": ""}]')
+    assert as_replica_a(f"SELECT pgsieve_audit.append('statements', '{forged}')").stdout.strip() == "1"
+    assert store_rows("SELECT instance FROM pgsieve_audit.statements WHERE sql = 'forged'") == ["replica-a"]
+    # …an ended session's end cannot be rewritten, nor an existing row replaced…
+    ended = store_rows("SELECT id FROM pgsieve_audit.sessions WHERE instance = 'replica-a'")
+    rewrite = ('[{"id": ' + ended[0] + ', "started_at": "2020-01-01T00:00:00Z", "ended_at": "2020-01-01T00:00:01Z", '
+               '"client": "x", "tls": 0, "end_reason": "rewritten"}]')
+    assert as_replica_a(f"SELECT pgsieve_audit.append('session_ends', '{rewrite}')").stdout.strip() == "0"
+    assert as_replica_a(f"SELECT pgsieve_audit.append('sessions', '{rewrite}')").stdout.strip() == "0"
+    assert store_rows("SELECT count(*) FROM pgsieve_audit.sessions WHERE end_reason = 'rewritten'") == ["0"]
+    # …and far-future dates (a partition per day) are refused.
+    future = forged.replace(time.strftime('%Y-'), "2999-").replace("1000", "1001")
+    refused = as_replica_a(f"SELECT pgsieve_audit.append('statements', '{future}')")
+    assert refused.returncode != 0 and "is not a row pgsieve wrote" in refused.stderr, refused.stderr
+    after = store_rows("SELECT instance, id, hash, sql FROM pgsieve_audit.statements WHERE sql <> 'forged' "
+                       "ORDER BY instance, id")
+    assert after == before
+    # A role the owner never registered may not append at all.
+    ensure_role("stranger")
+    psql("GRANT USAGE ON SCHEMA pgsieve_audit TO stranger", database="audit_store")
+    stranger = psql("SELECT pgsieve_audit.append('statements', '[]')", user="stranger", password=STORE_PASSWORD,
+                    database="audit_store", check=False)
+    assert stranger.returncode != 0 and "permission denied for function append" in stranger.stderr, stranger.stderr
+    psql("GRANT EXECUTE ON FUNCTION pgsieve_audit.append(text, jsonb) TO stranger", database="audit_store")
+    stranger = psql("SELECT pgsieve_audit.append('statements', '[]')", user="stranger", password=STORE_PASSWORD,
+                    database="audit_store", check=False)
+    assert stranger.returncode != 0 and 'role "stranger" is not a writer' in stranger.stderr, stranger.stderr
+
+
+def test_attack_a_replica_shipping_as_another_instance_is_refused_and_says_why(store, tmp_path):
+    # One role, one instance: a second replica configured with replica-a's
+    # role (or a replica renamed) would write into replica-a's history.
+    role = writer_role("replica-a")
+    os.environ["PGSIEVE_TEST_STORE_PASSWORD"] = STORE_PASSWORD
+    p = start_proxy(tmp_path, audit_extra=(
+        "export: {postgresql: {host: 127.0.0.1, port: " + os.environ["PGPORT"] + ", database: audit_store, "
+        f"user: {role}, password_env: PGSIEVE_TEST_STORE_PASSWORD, sslmode: disable}}}}\n"),
+        extra="cluster: {instance_id: replica-z}\n")
+    try:
+        with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+            conn.execute("SELECT 1, name FROM customers WHERE id = 1").fetchall()
+        wait_for(lambda: 'binds role \\"writer_replica_a\\" to instance \\"replica-a\\"' in p.read_log(),
+                 what="the refusal in the log")
+    finally:
+        assert p.stop() == 0, p.read_log()
+    assert store_rows("SELECT count(*) FROM pgsieve_audit.statements") == ["0"]
+    # The owner's command will not bind a role twice, an instance twice, or a superuser.
+    ensure_role("writer_second")
+    again = store_init("--writer", "writer_second=replica-a")
+    assert again.returncode == 2 and 'instance "replica-a" is already written by role "writer_replica_a"' in again.stderr
+    moved = store_init("--writer", "writer_replica_a=replica-q")
+    assert moved.returncode == 2 and 'already writes as instance "replica-a"' in moved.stderr, moved.stderr
+    superuser = store_init("--writer", "postgres=replica-s")
+    assert superuser.returncode == 2 and "can do more than append" in superuser.stderr, superuser.stderr
+    missing = store_init("--writer", "nobody_here=replica-n")
+    assert missing.returncode == 2 and 'role "nobody_here" does not exist' in missing.stderr, missing.stderr

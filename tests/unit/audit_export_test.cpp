@@ -87,17 +87,38 @@ TEST_CASE("audit export: an OTLP request encodes lengths and integers as protobu
     CHECK(bytes.find("replica-a/statements/300") != std::string::npos);
 }
 
-TEST_CASE("audit export: the central store's SQL makes each day's partition and inserts idempotently", "[audit]") {
+TEST_CASE("audit export: a batch reaches the central store as one append() of JSON rows, naming no instance",
+          "[audit]") {
+    // The store binds the instance to the calling role (tested against a real
+    // PostgreSQL in test_audit_export); the statement only carries the rows.
     audit::shipped_record r;
     r.source = audit::export_source::statements;
     r.id = 7;
-    r.row = {{"id", std::int64_t{7}}, {"ts", std::string("2026-12-31T23:59:59.999999Z")}, {"sql", std::string("SELECT 'it''s'")}};
-    const auto sql = audit::central_store_sql({r}, "replica-a");
-    CHECK(sql.find("PARTITION OF pgsieve_audit.statements FOR VALUES FROM ('2026-12-31 00:00:00+00') TO "
-                   "('2027-01-01 00:00:00+00')") != std::string::npos);
-    CHECK(sql.find("pgsieve_audit.statements_20261231") != std::string::npos);
-    CHECK(sql.find("INSERT INTO pgsieve_audit.statements (instance, id, ts, sql) VALUES ('replica-a', 7, "
-                   "'2026-12-31T23:59:59.999999Z', 'SELECT ''it''''s''') ON CONFLICT DO NOTHING;") != std::string::npos);
+    r.row = {{"id", std::int64_t{7}}, {"ts", std::string("2026-12-31T23:59:59.999999Z")},
+             {"sql", std::string("SELECT 'x' \\ \"q\"")}};
+    auto second = r;
+    second.row[0].second = std::int64_t{8};
+    const auto sql = audit::central_store_sql({r, second});
+    CHECK(sql == R"(SELECT pgsieve_audit.append('statements', E'[{"id":7,"ts":"2026-12-31T23:59:59.999999Z",)"
+                 R"("sql":"SELECT ''x'' \\\\ \\"q\\""},{"id":8,"ts":"2026-12-31T23:59:59.999999Z",)"
+                 R"("sql":"SELECT ''x'' \\\\ \\"q\\""}]'::jsonb))");
+    CHECK(sql.find("replica") == std::string::npos);
+    r.source = audit::export_source::session_ends;
+    CHECK(audit::central_store_sql({r}).starts_with("SELECT pgsieve_audit.append('session_ends', "));
+}
+
+TEST_CASE("audit store-init: writers are registered one role to one instance and granted only the functions",
+          "[audit]") {
+    const auto sql = audit::central_store_init_sql({{"writer_a", "replica-a"}}, {"Reviewers"});
+    CHECK(sql.starts_with("BEGIN;\n"));
+    CHECK(sql.ends_with("COMMIT;\n"));
+    CHECK(sql.find("INSERT INTO pgsieve_audit.writers VALUES ('writer_a', 'replica-a')") != std::string::npos);
+    CHECK(sql.find("GRANT EXECUTE ON FUNCTION pgsieve_audit.append(text, jsonb), pgsieve_audit.newest_statement() "
+                   "TO \"writer_a\";") != std::string::npos);
+    CHECK(sql.find("GRANT SELECT ON ALL TABLES IN SCHEMA pgsieve_audit TO \"Reviewers\";") != std::string::npos);
+    // Nothing but the functions for a writer: no table privilege is granted to it.
+    CHECK(sql.find("ON ALL TABLES IN SCHEMA pgsieve_audit TO \"writer_a\"") == std::string::npos);
+    CHECK(sql.find("SECURITY DEFINER SET search_path = pg_catalog, pg_temp") != std::string::npos);
 }
 
 TEST_CASE("audit retention: old rows every destination acknowledged leave the file; the chain verifies from its anchor",
@@ -245,22 +266,6 @@ TEST_CASE("audit export: sessions a killed pgsieve left open end at its next sta
     auto ended = (*reader)->next(audit::export_source::session_ends, 10);
     REQUIRE(ended);
     CHECK(ended->size() == 2);
-}
-
-TEST_CASE("audit export: in the central store a session's end updates the row its start made", "[audit]") {
-    audit::shipped_record end;
-    end.source = audit::export_source::session_ends;
-    end.id = 9;
-    end.row = {{"id", std::int64_t{4}}, {"started_at", std::string("2026-11-25T10:00:00.000000Z")},
-               {"ended_at", std::string("2026-11-25T10:05:00.000000Z")}, {"end_reason", std::string("client closed")}};
-    const auto sql = audit::central_store_sql({end}, "replica-a");
-    CHECK(sql.find("INSERT INTO pgsieve_audit.sessions (instance, id, started_at, ended_at, end_reason) VALUES "
-                   "('replica-a', 4, '2026-11-25T10:00:00.000000Z', '2026-11-25T10:05:00.000000Z', 'client closed') "
-                   "ON CONFLICT (instance, id) DO UPDATE SET ended_at = excluded.ended_at") != std::string::npos);
-    CHECK(sql.find("PARTITION OF") == std::string::npos);  // sessions are not partitioned by day
-    auto start = end;
-    start.source = audit::export_source::sessions;
-    CHECK(audit::central_store_sql({start}, "replica-a").find("ON CONFLICT DO NOTHING") != std::string::npos);
 }
 
 TEST_CASE("audit review: the central store's rows, read back, give show its session and policy text", "[audit]") {

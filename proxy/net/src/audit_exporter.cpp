@@ -122,27 +122,37 @@ std::unique_ptr<audit_exporter> audit_exporter::central_store(std::string audit_
                                                               std::string instance_id) {
     return std::make_unique<audit_exporter>(
         std::move(audit_path), name_of(to),
-        [to, instance_id](const std::vector<audit::shipped_record>& batch) -> expected<void, send_failure> {
-            // One Query message: PostgreSQL runs it as one transaction, so a
-            // batch is stored whole or not at all.
-            const auto stored = query_server(to, to.user, to.password, {audit::central_store_sql(batch, instance_id)},
+        [to](const std::vector<audit::shipped_record>& batch) -> expected<void, send_failure> {
+            // One statement: a batch is stored whole or not at all.
+            const auto stored = query_server(to, to.user, to.password, {audit::central_store_sql(batch)},
                                              "pgsieve audit export", request_timeout);
             if (!stored) return unexpected(send_failure{stored.error()});
             return {};
         },
         [to, instance_id](audit::export_reader& reader) -> expected<void, std::string> {
             const auto newest = query_server(to, to.user, to.password,
-                                             audit::central_store_newest_statement(instance_id),
+                                             {std::string(audit::central_store_newest_statement)},
                                              "pgsieve audit export", request_timeout);
             if (!newest) return unexpected(newest.error());
+            const auto& rows = (*newest)[0];
+            if (rows.empty())
+                return unexpected(fmt::format("role \"{}\" is not a writer of the central store: its owner registers "
+                                              "it with pgsieve audit store-init --writer {}={}",
+                                              to.user, to.user, instance_id));
+            // The store binds each role to one instance: shipping under
+            // another name would put this file in another replica's history.
+            if (rows[0][0].value_or("") != instance_id)
+                return unexpected(fmt::format("the central store binds role \"{}\" to instance \"{}\", and this "
+                                              "replica is \"{}\" (cluster.instance_id): give each replica its own role",
+                                              to.user, rows[0][0].value_or(""), instance_id));
             std::optional<std::pair<std::int64_t, std::string>> shipped;
-            if (const auto& rows = (*newest)[1]; !rows.empty() && rows[0][0] && rows[0][1]) {
+            if (rows[0][1] && rows[0][2]) {
                 std::int64_t id = 0;
-                const auto& text = *rows[0][0];
+                const auto& text = *rows[0][1];
                 const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
                 if (ec != std::errc() || end != text.data() + text.size())
                     return unexpected(fmt::format("the store's newest statement id \"{}\" is not a number", text));
-                shipped.emplace(id, *rows[0][1]);
+                shipped.emplace(id, *rows[0][2]);
             }
             return reader.continues(shipped);
         });

@@ -92,21 +92,32 @@ std::string encode_otlp_logs(const std::vector<shipped_record>& records, std::st
 // About how many bytes a record adds to a request (its texts), to size batches.
 std::size_t approximate_bytes(const shipped_record& r);
 
-// The SQL that stores `records` in a central PostgreSQL audit store: the
-// schema pgsieve_audit and its tables (created when missing; statements and
-// events partitioned by day, with the partitions the rows need), then the
-// rows, idempotent on (instance, id, ts) — sessions on (instance, id), policy
-// versions on (instance, version) — so a batch sent twice is stored once.
-// One stream's records.
-std::string central_store_sql(const std::vector<shipped_record>& records, std::string_view instance_id);
+// The central PostgreSQL audit store. Its owner makes it (schema
+// pgsieve_audit: the tables, statements and events partitioned by day, and
+// the functions replicas call) and registers each replica's role with the
+// one instance id it writes as: a replica may only append, as itself.
+struct store_writer {
+    std::string role;
+    std::string instance;
+};
+// The owner's script: idempotent, one transaction; a writer that is a
+// superuser or the owner itself, or a role or instance already bound to
+// another, stops it. Readers may SELECT every table (the review commands).
+std::string central_store_init_sql(const std::vector<store_writer>& writers, const std::vector<std::string>& readers);
+// The statement that appends one stream's `records` as the calling role's
+// instance: idempotent on (instance, id, ts) — sessions on (instance, id),
+// policy versions on (instance, version) — so a batch sent twice is stored
+// once; a session's end is recorded once.
+std::string central_store_sql(const std::vector<shipped_record>& records);
 
+// The calling role's instance and its newest statement in the store (one row:
+// instance, id, hash — id and hash NULL before the first; no row when the
+// role is not a writer), for export_reader::continues.
+inline constexpr std::string_view central_store_newest_statement =
+    "SELECT instance, id, hash FROM pgsieve_audit.newest_statement()";
 // Reading the store back, for review: the instances it holds, then one
 // instance's statements, events, sessions and policy versions (text columns,
 // in the order import_central_rows takes them).
-// The store's newest statement (id, hash) of an instance, for
-// export_reader::continues: its tables are made first when missing, and the
-// answer is the second query's.
-std::vector<std::string> central_store_newest_statement(std::string_view instance_id);
 inline constexpr std::string_view central_store_instances =
     "SELECT DISTINCT instance FROM pgsieve_audit.statements ORDER BY 1";
 std::vector<std::string> central_store_queries(std::string_view instance_id);
