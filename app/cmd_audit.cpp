@@ -67,8 +67,11 @@ public:
     expected<void, std::string> add_store(const std::string& url, const std::string& instance) {
         const auto server = store_address(url);
         if (!server) return unexpected(server.error());
-        const auto query = [&](std::vector<std::string> queries) {
-            return net::query_server(*server, server->user, server->password, queries, "pgsieve audit");
+        const auto query = [&](std::vector<std::string> queries)
+            -> expected<std::vector<std::vector<policy::row>>, std::string> {
+            auto rows = net::query_server(*server, server->user, server->password, queries, "pgsieve audit");
+            if (!rows) return unexpected(std::move(rows.error().message));
+            return std::move(*rows);
         };
         std::vector<std::string> instances{instance};
         if (instance.empty()) {

@@ -70,7 +70,7 @@ int run_serve(const serve_options& options) {
             log::info("audit_export_stopped", {{"destination", e->destination()},
                                                {"shipped", e->stats().shipped.load()},
                                                {"failed_requests", e->stats().failures.load()},
-                                               {"skipped_too_large", e->stats().skipped.load()}});
+                                               {"quarantined", e->stats().quarantined.load()}});
         }
     };
 

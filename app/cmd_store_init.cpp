@@ -47,7 +47,7 @@ int run_store_init(const store_init_options& o) {
     }
     if (const auto done = net::query_server(*server, server->user, server->password, {sql}, "pgsieve audit store-init");
         !done) {
-        std::cerr << "pgsieve audit store-init: " << done.error() << "\n";
+        std::cerr << "pgsieve audit store-init: " << done.error().message << "\n";
         return exit_usage;
     }
     std::cout << fmt::format("the central audit store in {} is ready, owned by {}\n", server->database, server->user);

@@ -23,14 +23,15 @@ NODE_DIR = os.path.join(os.environ.get("PGSIEVE_SOURCE_DIR", os.path.join(os.pat
 
 
 class Receiver:
-    def __init__(self, directory, port=None, max_bytes=None):
+    def __init__(self, directory, port=None, max_bytes=None, poison=None):
         self.port = port or free_port()
         self.file = os.path.join(directory, "received.jsonl")
         self.max_bytes = max_bytes
+        self.poison = poison
         self.process = None
 
     def start(self):
-        limit = [str(self.max_bytes)] if self.max_bytes else []
+        limit = [str(self.max_bytes or 0)] + ([self.poison] if self.poison else [])
         self.process = subprocess.Popen(["node", "otlp-receiver.mjs", str(self.port), self.file, *limit], cwd=NODE_DIR,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert self.process.stdout.readline().strip() == "listening"
@@ -760,3 +761,65 @@ def test_attack_a_replica_shipping_as_another_instance_is_refused_and_says_why(s
     assert superuser.returncode == 2 and "can do more than append" in superuser.stderr, superuser.stderr
     missing = store_init("--writer", "nobody_here=replica-n")
     assert missing.returncode == 2 and 'role "nobody_here" does not exist' in missing.stderr, missing.stderr
+
+
+def test_attack_a_poisoned_row_in_each_stream_is_quarantined_and_every_other_row_ships(store, tmp_path):
+    # A row a destination refused for its content stopped that stream for
+    # good: the exporter retried it forever and nothing after it shipped.
+    # Here the file holds a row in every stream the store refuses (dated
+    # 2999, or not a time at all) and a statement an OTLP pipeline refuses
+    # (400); each is quarantined with an event, every other row ships.
+    first = start_proxy(tmp_path, extra="cluster: {instance_id: replica-p}\n")  # no export yet
+    with psycopg.connect(first.dsn(sslmode="disable"), autocommit=True) as conn:
+        conn.execute("SELECT 1, name FROM customers WHERE id = 1").fetchall()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(first.dsn(sslmode="disable", password="wrong"))  # an event
+    assert first.stop() == 0, first.read_log()
+    db = os.path.join(first.directory, "audit.db")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE statements SET ts = '2999-01-01T00:00:00.000000Z' WHERE id = 1")
+        conn.execute("UPDATE events SET ts = '2999-01-01T00:00:00.000000Z' WHERE id = (SELECT min(id) FROM events)")
+        conn.execute("UPDATE sessions SET started_at = 'not a time' WHERE id = (SELECT min(id) FROM sessions)")
+        conn.execute("UPDATE policy_versions SET loaded_at = 'not a time'")
+    receiver = Receiver(str(tmp_path), poison="POISON-MARKER")
+    receiver.start()
+    p = start_proxy(tmp_path, audit_extra=(
+        f"export: {{otlp: {{endpoint: 'http://127.0.0.1:{receiver.port}/v1/logs'}}, {store_export('replica-p')}}}\n"),
+        extra="cluster: {instance_id: replica-p}\n")
+    try:
+        with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+            conn.execute("SELECT 2, name FROM customers WHERE id = 1 /* POISON-MARKER */").fetchall()
+            with conn.pipeline():
+                for i in range(10_000):
+                    conn.execute("SELECT %s::int, name FROM customers WHERE id = 1", (i,))
+        total = 10_000 + 2
+        wait_for(lambda: len(statement_ids(db)) == total, what="every statement in the file")
+        wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.statements") == [str(total - 1)],
+                 timeout=120, what="every statement but the poisoned one in the store")
+        wait_for(lambda: len([r for r in receiver.records() if "db.query.text" in r.get("attributes", {})])
+                 >= total - 1, timeout=120, what="every statement but the poisoned one at the receiver")
+        # Both destinations' quarantine events reach both destinations.
+        wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.events "
+                                    "WHERE kind = 'audit_export_quarantined'") == ["6"],
+                 timeout=60, what="the quarantine events in the store")
+    finally:
+        assert p.stop() == 0, p.read_log()
+        receiver.stop()
+    with sqlite3.connect(db) as conn:
+        quarantined = [json.loads(d) for (d,) in conn.execute(
+            "SELECT detail FROM events WHERE kind = 'audit_export_quarantined' ORDER BY id")]
+    by_destination = {}
+    for q in quarantined:
+        by_destination.setdefault(q["destination"].split()[0], set()).add(q["table"])
+    assert by_destination == {"postgresql": {"statements", "events", "sessions", "session_ends", "policy_versions"},
+                              "otlp": {"statements"}}, quarantined
+    store_says = next(q for q in quarantined if q["destination"].startswith("postgresql") and q["table"] == "statements")
+    assert store_says["id"] == "1" and "is not a row pgsieve wrote" in store_says["error"], store_says
+    otlp_says = next(q for q in quarantined if q["destination"].startswith("otlp"))
+    assert otlp_says["id"] == "2" and "400" in otlp_says["error"], otlp_says
+    # Each row is still in the file, and went to the destination that took it.
+    assert store_rows("SELECT count(*) FROM pgsieve_audit.statements WHERE sql LIKE '%POISON-MARKER%'") == ["1"]
+    at_receiver = {r["attributes"]["pgsieve.record.id"] for r in receiver.records()
+                   if r.get("attributes", {}).get("pgsieve.record.table") == "statements"}
+    assert 1 in at_receiver and 2 not in at_receiver
+    assert '"event":"audit_export_quarantined"' in p.read_log()

@@ -111,7 +111,11 @@ std::unique_ptr<audit_exporter> audit_exporter::otlp(std::string audit_path, con
         [to, instance_id](const std::vector<audit::shipped_record>& batch) -> expected<void, send_failure> {
             const auto status = post(to, audit::encode_otlp_logs(batch, instance_id));
             if (!status) return unexpected(send_failure{status.error()});
-            if (*status == 413) return unexpected(send_failure{"HTTP status 413 (request too large)", true});
+            if (*status == 413)
+                return unexpected(send_failure{"HTTP status 413 (request too large)", send_failure::kind::too_large});
+            // OTLP/HTTP: 400 is not retryable — the receiver will never take this request.
+            if (*status == 400)
+                return unexpected(send_failure{"HTTP status 400 (bad request)", send_failure::kind::refused});
             if (*status < 200 || *status > 299) return unexpected(send_failure{fmt::format("HTTP status {}", *status)});
             return {};
         });
@@ -126,14 +130,21 @@ std::unique_ptr<audit_exporter> audit_exporter::central_store(std::string audit_
             // One statement: a batch is stored whole or not at all.
             const auto stored = query_server(to, to.user, to.password, {audit::central_store_sql(batch)},
                                              "pgsieve audit export", request_timeout);
-            if (!stored) return unexpected(send_failure{stored.error()});
+            if (!stored) {
+                // Data exceptions and integrity violations are about the rows;
+                // anything else (a login, a permission, an outage) is retried.
+                const auto& state = stored.error().sqlstate;
+                const bool rows = state.starts_with("22") || state.starts_with("23");
+                return unexpected(send_failure{stored.error().message,
+                                               rows ? send_failure::kind::refused : send_failure::kind::unavailable});
+            }
             return {};
         },
         [to, instance_id](audit::export_reader& reader) -> expected<void, std::string> {
             const auto newest = query_server(to, to.user, to.password,
                                              {std::string(audit::central_store_newest_statement)},
                                              "pgsieve audit export", request_timeout);
-            if (!newest) return unexpected(newest.error());
+            if (!newest) return unexpected(newest.error().message);
             const auto& rows = (*newest)[0];
             if (rows.empty())
                 return unexpected(fmt::format("role \"{}\" is not a writer of the central store: its owner registers "
@@ -185,7 +196,7 @@ expected<std::size_t, std::string> audit_exporter::ship_once(audit::export_reade
         auto rows = reader.next(source, batch_rows);
         if (!rows) return unexpected(rows.error());
         // Requests of at most batch_bytes; a destination that refuses one's
-        // size gets halves, down to one record.
+        // size or content gets halves, down to the one record it is about.
         std::size_t most = rows->size();
         for (std::size_t begin = 0; begin < rows->size();) {
             std::size_t end = begin, bytes = 0;
@@ -195,21 +206,28 @@ expected<std::size_t, std::string> audit_exporter::ship_once(audit::export_reade
             const std::vector<audit::shipped_record> batch(rows->begin() + static_cast<std::ptrdiff_t>(begin),
                                                            rows->begin() + static_cast<std::ptrdiff_t>(end));
             if (auto sent = send_(batch); !sent) {
-                if (!sent.error().too_large) return unexpected(sent.error().message);
-                if (batch.size() > 1) {
+                if (sent.error().why == send_failure::kind::unavailable) return unexpected(sent.error().message);
+                if (batch.size() > 1) {  // halves until the record it is about is alone
                     most = std::max<std::size_t>(1, batch.size() / 2);
                     continue;
                 }
-                // One record alone is too large for this destination: it stays
-                // in the file (and any other destination); the stream goes on.
-                stats_.skipped.fetch_add(1, std::memory_order_relaxed);
-                log::error("audit_export_record_skipped",
-                           {{"destination", destination_}, {"table", std::string(audit::to_string(source))},
-                            {"id", batch.front().id}, {"error", sent.error().message}});
-            } else {
-                stats_.shipped.fetch_add(batch.size(), std::memory_order_relaxed);
-                shipped += batch.size();
+                // This destination will not take this record: it stays in the
+                // file (and any other destination), an event says so — shipped
+                // like any other — and the stream goes on.
+                const auto& bad = batch.front();
+                const auto table = std::string(audit::to_string(source));
+                if (auto q = reader.quarantine(source, bad.id, sent.error().message); !q)
+                    return unexpected("recording a quarantined record: " + q.error());
+                stats_.quarantined.fetch_add(1, std::memory_order_relaxed);
+                log::error("audit_export_quarantined", {{"destination", destination_}, {"table", table},
+                                                        {"id", bad.id}, {"error", sent.error().message}});
+                shipped += 1;  // the stream moved: not idle
+                begin = end;
+                most = rows->size();
+                continue;
             }
+            stats_.shipped.fetch_add(batch.size(), std::memory_order_relaxed);
+            shipped += batch.size();
             // Shipped but not recorded: sent again next time (at least once).
             if (auto r = reader.advance(source, batch.back().id); !r)
                 return unexpected("recording the export cursor: " + r.error());

@@ -22,6 +22,7 @@ struct loader {
     std::optional<stream> upstream;
     std::string in, out;
     std::string error;
+    std::string sqlstate;  // of the ErrorResponse that failed a query
     std::vector<std::vector<policy::row>> results;
     bool complete = false;
 
@@ -93,6 +94,7 @@ struct loader {
             } else if (f.type == wire::backend::error_response) {
                 const auto e = wire::parse_error_response(f.body);
                 failure = e ? e->message : "unreadable ErrorResponse";
+                if (e) sqlstate = e->sqlstate;
             } else if (f.type == wire::backend::ready_for_query) {
                 in.erase(0, f.size);
                 if (!failure.empty()) error = failure;
@@ -131,7 +133,7 @@ struct loader {
 
 }  // namespace
 
-expected<std::vector<std::vector<policy::row>>, std::string> query_server(
+expected<std::vector<std::vector<policy::row>>, server_error> query_server(
     const config::upstream_settings& server, const std::string& user, const std::optional<std::string>& password,
     const std::vector<std::string>& queries, std::string_view application_name, std::chrono::milliseconds timeout) {
     const auto where = fmt::format("server {}:{}", server.host, server.port);
@@ -140,17 +142,18 @@ expected<std::vector<std::vector<policy::row>>, std::string> query_server(
     // (Declared after it, the socket wrote into the freed reactor at every
     // catalog load: a heap-use-after-free that corrupted the heap.)
     asio::io_context io(1);
-    loader l{server, std::string(application_name), {user, password}, queries, nullptr, std::nullopt, {}, {}, {}, {}, false};
+    loader l{server, std::string(application_name), {user, password}, queries, nullptr, std::nullopt, {}, {}, {}, {}, {}, false};
     try {
         if (server.ssl != config::sslmode::disable) l.tls = make_upstream_tls(server);
     } catch (const std::exception& e) {
-        return unexpected(fmt::format("{}: {}", where, e.what()));
+        return unexpected(server_error{fmt::format("{}: {}", where, e.what()), {}});
     }
     bool finished = false;
     asio::co_spawn(io, l.run(), [&](std::exception_ptr) { finished = true; });
     io.run_for(timeout);
-    if (!finished) return unexpected(fmt::format("{}: no answer within {} ms", where, timeout.count()));
-    if (!l.error.empty() || !l.complete) return unexpected(fmt::format("{}: {}", where, l.error));
+    if (!finished) return unexpected(server_error{fmt::format("{}: no answer within {} ms", where, timeout.count()), {}});
+    if (!l.error.empty() || !l.complete)
+        return unexpected(server_error{fmt::format("{}: {}", where, l.error), l.sqlstate});
     return std::move(l.results);
 }
 
@@ -158,8 +161,8 @@ expected<std::vector<std::vector<policy::row>>, std::string> query_upstream(
     const config::config& cfg, const std::string& user, const std::optional<std::string>& password,
     const std::vector<std::string>& queries, std::chrono::milliseconds timeout) {
     auto r = query_server(cfg.upstream, user, password, queries, "pgsieve catalog", timeout);
-    if (!r) return unexpected("upstream " + r.error());
-    return r;
+    if (!r) return unexpected("upstream " + r.error().message);
+    return std::move(*r);
 }
 
 expected<policy::catalog_rows, std::string> load_catalog_rows(const config::config& cfg,

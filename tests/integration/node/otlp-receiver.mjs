@@ -4,8 +4,10 @@
 // appends one JSON line per log record to FILE. A body that does not decode
 // (or has a string that is not UTF-8) is answered 400 and recorded as {"error": …}.
 // A request above MAX_BYTES (if given) is answered 413, as a collector's
-// max_request_body_size does.
-//   node otlp-receiver.mjs PORT FILE [MAX_BYTES]
+// max_request_body_size does. A request holding the bytes POISON (if given)
+// is answered 400 and recorded as {"poisoned": …}, as a pipeline that refuses
+// a record's content would.
+//   node otlp-receiver.mjs PORT FILE [MAX_BYTES] [POISON]
 import { appendFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
@@ -20,7 +22,7 @@ const root = require("@opentelemetry/otlp-transformer/build/src/generated/root.j
 const Request = root.opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest;
 const Response = root.opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse;
 
-const [port, file, maxBytes] = process.argv.slice(2);
+const [port, file, maxBytes, poison] = process.argv.slice(2);
 
 function value(any) {
   if (any.stringValue !== undefined && any.stringValue !== null) return any.stringValue;
@@ -33,7 +35,12 @@ createServer((req, res) => {
   req.on("data", (c) => chunks.push(c));
   req.on("end", () => {
     const body = Buffer.concat(chunks);
-    if (maxBytes && body.length > Number(maxBytes)) {
+    if (poison && body.includes(poison)) {
+      appendFileSync(file, JSON.stringify({ poisoned: body.length }) + "\n");
+      res.writeHead(400).end();
+      return;
+    }
+    if (maxBytes && Number(maxBytes) > 0 && body.length > Number(maxBytes)) {
       appendFileSync(file, JSON.stringify({ refused: body.length }) + "\n");
       res.writeHead(413).end();
       return;

@@ -63,6 +63,12 @@ public:
     // Records that rows up to `last_id` were acknowledged.
     [[nodiscard]] expected<void, std::string> advance(export_source source, std::int64_t last_id);
     std::int64_t cursor(export_source source) const;
+    // This destination will never take record `id` (its size or content):
+    // an audit_export_quarantined event names it and the destination's
+    // error — shipped like any other row — and the cursor passes it. The
+    // record stays in the file and goes to the other destinations.
+    [[nodiscard]] expected<void, std::string> quarantine(export_source source, std::int64_t id,
+                                                         std::string_view error);
     // Whether this file continues the log a destination already holds under
     // this instance id, given the destination's newest statement (id, chain
     // hash) of it: the file must hold that row with that hash, or have let it

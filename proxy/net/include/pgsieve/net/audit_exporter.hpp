@@ -3,8 +3,10 @@
 // per destination tails the SQLite file by id, sends each batch — an
 // OTLP/HTTP logs request, or rows into a central PostgreSQL store — and
 // advances the cursor stored in the file only once the destination took it.
-// Failures retry with back-off (1 s doubling to 30 s); nothing on this path
-// ever waits for a statement or makes one wait.
+// A destination that is down is retried with back-off (1 s doubling to
+// 30 s); a record it refuses for its size or content is quarantined (an
+// event in the file names it and the error, the stream goes on). Nothing on
+// this path ever waits for a statement or makes one wait.
 
 #include <pgsieve/audit/export.hpp>
 #include <pgsieve/config/config.hpp>
@@ -23,15 +25,20 @@ namespace pgsieve::net {
 struct export_stats {
     std::atomic<std::uint64_t> shipped{0};  // records acknowledged
     std::atomic<std::uint64_t> failures{0};  // requests that failed (retried)
-    std::atomic<std::uint64_t> skipped{0};   // records too large for the destination alone (still in the file)
+    std::atomic<std::uint64_t> quarantined{0};  // records the destination refused alone (still in the file)
 };
 
 class audit_exporter {
 public:
     // Why a batch was not delivered (the cursor then stays).
     struct send_failure {
+        enum class kind {
+            unavailable,  // down, unreachable, or refusing us: retry the same request later
+            too_large,    // the request's size (HTTP 413): send fewer records
+            refused,      // something in the records (HTTP 400, SQLSTATE 22/23): find the record, quarantine it
+        };
         std::string message;
-        bool too_large = false;  // the destination refused the request's size (HTTP 413): send less
+        kind why = kind::unavailable;
     };
     // Delivers one batch of one table's records.
     using sender = std::function<expected<void, send_failure>(const std::vector<audit::shipped_record>&)>;

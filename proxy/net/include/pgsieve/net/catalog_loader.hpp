@@ -23,8 +23,14 @@ namespace pgsieve::net {
 [[nodiscard]] expected<std::vector<std::vector<policy::row>>, std::string> query_upstream(
     const config::config& cfg, const std::string& user, const std::optional<std::string>& password,
     const std::vector<std::string>& queries, std::chrono::milliseconds timeout = std::chrono::seconds(30));
-// The same against any PostgreSQL server (the central audit store).
-[[nodiscard]] expected<std::vector<std::vector<policy::row>>, std::string> query_server(
+// The same against any PostgreSQL server (the central audit store). A
+// failure says where and why; `sqlstate` is the server's when it answered
+// with an ErrorResponse (empty when it could not be reached or logged into).
+struct server_error {
+    std::string message;
+    std::string sqlstate;
+};
+[[nodiscard]] expected<std::vector<std::vector<policy::row>>, server_error> query_server(
     const config::upstream_settings& server, const std::string& user, const std::optional<std::string>& password,
     const std::vector<std::string>& queries, std::string_view application_name,
     std::chrono::milliseconds timeout = std::chrono::seconds(30));
