@@ -61,6 +61,7 @@ int run_serve(const serve_options& options) {
         exporters.push_back(
             net::audit_exporter::central_store(cfg->audit.sqlite, *cfg->audit.postgresql, net::instance_id(*cfg)));
     for (auto& e : exporters) {
+        e->stall_after(std::chrono::duration_cast<std::chrono::milliseconds>(cfg->audit.stalled_after));
         e->start();
         log::info("audit_export_started", {{"destination", e->destination()}, {"instance_id", net::instance_id(*cfg)}});
     }
@@ -83,6 +84,7 @@ int run_serve(const serve_options& options) {
         server_options.shutdown_grace = std::chrono::seconds(options.shutdown_grace_seconds);
         server_options.watch_config = options.watch_config;
         server_options.audit = sink->get();
+        for (const auto& e : exporters) server_options.exporters.push_back(e.get());
         {
             net::server server(cfg, server_options);
             server.run();

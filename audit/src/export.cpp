@@ -140,31 +140,31 @@ expected<void, std::string> export_reader::advance(export_source source, std::in
     return {};
 }
 
+expected<void, std::string> export_reader::record_event(std::string_view kind, const std::string& detail) {
+    auto q = state_->db.prepare("INSERT INTO events (ts, session_id, kind, detail) VALUES (?, NULL, ?, ?)");
+    if (!q) return unexpected(q.error());
+    q->bind(1, rfc3339(std::chrono::system_clock::now()));
+    q->bind(2, std::string(kind));
+    q->bind(3, detail);
+    if (q->step() != SQLITE_DONE) return unexpected(state_->db.error());
+    return {};
+}
+
 expected<void, std::string> export_reader::quarantine(export_source source, std::int64_t id,
                                                       std::string_view error) {
     // The event and the cursor move together: the record is neither lost
     // from view nor offered again.
     if (auto r = state_->db.exec("BEGIN IMMEDIATE"); !r) return r;
-    auto q = state_->db.prepare("INSERT INTO events (ts, session_id, kind, detail) VALUES (?, NULL, ?, ?)");
-    if (!q) {
-        (void)state_->db.exec("ROLLBACK");
-        return unexpected(q.error());
-    }
     const auto record_id = std::to_string(id);
     // The destination's words are text from outside: valid UTF-8 before the file.
     const auto reason = valid_utf8(error);
-    q->bind(1, rfc3339(std::chrono::system_clock::now()));
-    q->bind(2, std::string("audit_export_quarantined"));
-    q->bind(3, detail_json({{"destination", state_->destination}, {"table", to_string(source)}, {"id", record_id},
-                            {"error", reason}}));
-    if (q->step() != SQLITE_DONE) {
-        const auto e = state_->db.error();
+    auto done = record_event("audit_export_quarantined",
+                             detail_json({{"destination", state_->destination}, {"table", to_string(source)},
+                                          {"id", record_id}, {"error", reason}}));
+    if (done) done = advance(source, id);
+    if (!done) {
         (void)state_->db.exec("ROLLBACK");
-        return unexpected(e);
-    }
-    if (auto r = advance(source, id); !r) {
-        (void)state_->db.exec("ROLLBACK");
-        return r;
+        return done;
     }
     return state_->db.exec("COMMIT");
 }

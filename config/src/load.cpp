@@ -355,8 +355,11 @@ void read_audit(loader& l, const located& at) {
         l.reader.mapping(at, {"sqlite", "store_sql", "on_failure", "on_overflow", "flush_interval", "export", "retention",
                               "checkpoint_key_env", "checkpoint_key_file", "checkpoint_interval"});
     if (const auto* f = find(fields, "export")) {
-        const auto destinations = l.reader.mapping(*f, {"otlp", "postgresql"});
+        const auto destinations = l.reader.mapping(*f, {"otlp", "postgresql", "stalled_after"});
         if (const auto* o = find(destinations, "otlp")) out.otlp = read_otlp(l, *o);
+        if (const auto* o = find(destinations, "stalled_after")) {
+            if (auto v = l.reader.duration_value(*o, false)) out.stalled_after = *v;
+        }
         if (const auto* o = find(destinations, "postgresql")) {
             upstream_settings store;
             read_connection(l, *o, l.reader.mapping(*o, std::span<const std::string_view>(connection_keys)), store);

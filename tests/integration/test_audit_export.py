@@ -823,3 +823,43 @@ def test_attack_a_poisoned_row_in_each_stream_is_quarantined_and_every_other_row
                    if r.get("attributes", {}).get("pgsieve.record.table") == "statements"}
     assert 1 in at_receiver and 2 not in at_receiver
     assert '"event":"audit_export_quarantined"' in p.read_log()
+
+
+def test_a_stalled_export_raises_its_metric_and_an_event_the_other_destination_carries(store, tmp_path, receiver):
+    # A destination that stops taking rows was visible only as a log line
+    # per distinct error: nothing said how far behind the audit was.
+    from test_admin import get, samples
+    role = writer_role("replica-s")
+    admin_port = free_port()
+    p = start_proxy(tmp_path, audit_extra=(
+        f"export: {{otlp: {{endpoint: 'http://127.0.0.1:{receiver.port}/v1/logs'}}, {store_export('replica-s')}, "
+        "stalled_after: 2s}\n"),
+        extra=f"cluster: {{instance_id: replica-s}}\nadmin: {{address: 127.0.0.1, port: {admin_port}}}\n")
+    store = f"postgresql 127.0.0.1:{os.environ['PGPORT']}/audit_store"
+    otlp = f"otlp http://127.0.0.1:{receiver.port}/v1/logs"
+
+    def metric(name, destination):
+        return samples(get(admin_port, "/metrics")[2]).get(f'{name}{{destination="{destination}"}}')
+
+    try:
+        psql(f"ALTER ROLE {role} NOLOGIN")  # the store refuses pgsieve from the start
+        with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+            for i in range(5):
+                conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()
+        wait_for(lambda: metric("pgsieve_audit_export_stalled", store) == 1, timeout=60, what="the stall")
+        assert metric("pgsieve_audit_export_lag_seconds", store) >= 2
+        assert metric("pgsieve_audit_export_failures_total", store) >= 1
+        assert metric("pgsieve_audit_export_stalled", otlp) == 0
+        wait_for(lambda: any(r["attributes"].get("pgsieve.record.table") == "events"
+                             and "audit_export_stalled" in json.dumps(r) for r in receiver.records()),
+                 what="the stall's event at the OTLP receiver")
+        assert '"event":"audit_export_stalled"' in p.read_log()
+        psql(f"ALTER ROLE {role} LOGIN")
+        wait_for(lambda: metric("pgsieve_audit_export_stalled", store) == 0, timeout=60, what="the export to resume")
+        wait_for(lambda: metric("pgsieve_audit_export_lag_seconds", store) == 0, timeout=30, what="the store to catch up")
+        assert metric("pgsieve_audit_export_shipped_total", store) >= 5
+    finally:
+        psql(f"ALTER ROLE {role} LOGIN")
+        assert p.stop() == 0, p.read_log()
+    # The store has the stall's event too, once it came back.
+    assert store_rows("SELECT count(*) FROM pgsieve_audit.events WHERE kind = 'audit_export_stalled'") == ["1"]

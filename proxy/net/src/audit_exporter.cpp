@@ -3,7 +3,9 @@
 #include "asio.hpp"
 
 #include <pgsieve/audit/export.hpp>
+#include <pgsieve/audit/records.hpp>
 #include <pgsieve/common/log.hpp>
+#include <pgsieve/common/utf8.hpp>
 #include <pgsieve/net/catalog_loader.hpp>
 
 #include <fmt/format.h>
@@ -192,9 +194,15 @@ bool audit_exporter::wait(std::chrono::milliseconds d) {
 // were acknowledged, or why a request failed.
 expected<std::size_t, std::string> audit_exporter::ship_once(audit::export_reader& reader) {
     std::size_t shipped = 0;
+    std::uint64_t oldest = 0;
     for (const auto source : audit::export_sources) {
         auto rows = reader.next(source, batch_rows);
         if (!rows) return unexpected(rows.error());
+        if (!rows->empty() && rows->front().time_unix_nano != 0 &&
+            (oldest == 0 || rows->front().time_unix_nano < oldest)) {
+            oldest = rows->front().time_unix_nano;
+            stats_.oldest_waiting_unix_ns.store(oldest, std::memory_order_relaxed);
+        }
         // Requests of at most batch_bytes; a destination that refuses one's
         // size or content gets halves, down to the one record it is about.
         std::size_t most = rows->size();
@@ -234,13 +242,32 @@ expected<std::size_t, std::string> audit_exporter::ship_once(audit::export_reade
             begin = end;
         }
     }
+    if (shipped == 0) stats_.oldest_waiting_unix_ns.store(0, std::memory_order_relaxed);
     return shipped;
+}
+
+void audit_exporter::check_stalled(audit::export_reader* reader, std::chrono::steady_clock::time_point last_progress,
+                                   const std::string& error) {
+    const auto stuck = std::chrono::steady_clock::now() - last_progress;
+    if (stats_.stalled.load() || stuck < stalled_after_) return;
+    stats_.stalled.store(true);
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(stuck).count();
+    log::error("audit_export_stalled",
+               {{"destination", destination_}, {"stalled_for_s", seconds}, {"error", error}});
+    // In the file too, so the other destinations carry it off the machine.
+    if (reader) {
+        const auto detail = audit::detail_json(
+            {{"destination", destination_}, {"stalled_for_s", std::to_string(seconds)}, {"error", valid_utf8(error)}});
+        if (auto r = reader->record_event("audit_export_stalled", detail); !r)
+            log::error("audit_export_stalled_unrecorded", {{"destination", destination_}, {"error", r.error()}});
+    }
 }
 
 void audit_exporter::run() {
     std::unique_ptr<audit::export_reader> reader;
     auto backoff = std::chrono::milliseconds(first_backoff);
     std::string last_error;
+    auto last_progress = std::chrono::steady_clock::now();  // shipped, or nothing waiting
     for (;;) {
         expected<std::size_t, std::string> shipped = std::size_t{0};
         if (!reader) {
@@ -265,12 +292,15 @@ void audit_exporter::run() {
                 log::warn("audit_export_failed", {{"destination", destination_}, {"error", shipped.error()},
                                                   {"retry_in_ms", backoff.count()}});
             last_error = shipped.error();
+            check_stalled(reader.get(), last_progress, last_error);
             if (!wait(backoff)) return;  // stopping while the destination fails: the rest ships at the next start
             backoff = std::min(backoff * 2, std::chrono::milliseconds(max_backoff));
             continue;
         }
         if (!last_error.empty()) log::info("audit_export_resumed", {{"destination", destination_}});
         last_error.clear();
+        last_progress = std::chrono::steady_clock::now();
+        stats_.stalled.store(false);
         backoff = first_backoff;
         if (*shipped > 0) continue;
         if (!wait(idle_poll)) {

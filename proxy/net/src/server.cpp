@@ -91,7 +91,7 @@ namespace {
 
 // What /metrics, /healthz and /livez answer, from the state every session shares.
 http_response admin_answer(server_context& ctx, const std::vector<std::unique_ptr<worker>>& workers,
-                           std::string_view path) {
+                           const std::vector<const audit_exporter*>& exporters, std::string_view path) {
     const auto snapshot = ctx.shared.policies.current();
     const bool catalog_loaded = snapshot && snapshot->catalog;
     const bool audit_writable = !ctx.shared.audit || ctx.shared.audit->writable();
@@ -106,6 +106,16 @@ http_response admin_answer(server_context& ctx, const std::vector<std::unique_pt
             g.audit_written = stats.written;
             g.audit_dropped = stats.dropped;
             g.audit_write_failures = stats.failed_writes;
+        }
+        const auto now = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count());
+        for (const auto* e : exporters) {
+            const auto& st = e->stats();
+            const auto oldest = st.oldest_waiting_unix_ns.load();
+            g.exports.push_back({e->destination(), st.shipped.load(), st.failures.load(), st.quarantined.load(),
+                                 oldest != 0 && now > oldest ? static_cast<double>(now - oldest) / 1e9 : 0.0,
+                                 st.stalled.load()});
         }
         return {200, "text/plain; version=0.0.4; charset=utf-8", ctx.shared.metrics.render(g)};
     }
@@ -232,7 +242,9 @@ void server::run() {
     if (impl_->admin)
         asio::co_spawn(impl_->control,
                        serve_admin(*impl_->admin,
-                                   [&ctx, &workers](std::string_view path) { return admin_answer(ctx, workers, path); }),
+                                   [&ctx, &workers, &exporters = impl_->options.exporters](std::string_view path) {
+                                       return admin_answer(ctx, workers, exporters, path);
+                                   }),
                        asio::detached);
     impl_->control_thread = std::thread([&control = impl_->control] { control.run(); });
     std::function<void(error_code, int)> on_hangup = [&](error_code ec, int) {

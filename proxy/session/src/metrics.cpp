@@ -92,6 +92,26 @@ std::string metrics::render(const gauges& g) const {
     metric(out, "pgsieve_audit_write_failures_total", "counter", "Audit batches that failed to commit.",
            g.audit_write_failures);
     metric(out, "pgsieve_audit_writable", "gauge", "0 while the audit log cannot be written.", g.audit_writable ? 1 : 0);
+    if (!g.exports.empty()) {
+        const auto family = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
+            fmt::format_to(std::back_inserter(out), "# HELP {0} {1}\n# TYPE {0} {2}\n", name, help, type);
+            for (const auto& e : g.exports)
+                fmt::format_to(std::back_inserter(out), "{}{{destination=\"{}\"}} {}\n", name, label(e.destination),
+                               value(e));
+        };
+        family("pgsieve_audit_export_shipped_total", "counter", "Audit records a destination acknowledged.",
+               [](const export_gauge& e) { return e.shipped; });
+        family("pgsieve_audit_export_failures_total", "counter", "Export requests that failed (retried).",
+               [](const export_gauge& e) { return e.failures; });
+        family("pgsieve_audit_export_quarantined_total", "counter",
+               "Audit records a destination refused alone (still in the file; an event names each).",
+               [](const export_gauge& e) { return e.quarantined; });
+        family("pgsieve_audit_export_lag_seconds", "gauge", "Age of the oldest audit record not yet shipped.",
+               [](const export_gauge& e) { return e.lag_seconds; });
+        family("pgsieve_audit_export_stalled", "gauge",
+               "1 while a destination's cursor has not moved for audit.export.stalled_after with records waiting.",
+               [](const export_gauge& e) { return e.stalled ? 1 : 0; });
+    }
     return out;
 }
 

@@ -69,6 +69,9 @@ public:
     // record stays in the file and goes to the other destinations.
     [[nodiscard]] expected<void, std::string> quarantine(export_source source, std::int64_t id,
                                                          std::string_view error);
+    // An event of the exporter's own (audit_export_stalled) in the file,
+    // shipped like any other row. `detail` is JSON of valid UTF-8.
+    [[nodiscard]] expected<void, std::string> record_event(std::string_view kind, const std::string& detail);
     // Whether this file continues the log a destination already holds under
     // this instance id, given the destination's newest statement (id, chain
     // hash) of it: the file must hold that row with that hash, or have let it

@@ -128,6 +128,9 @@ struct audit_settings {
     std::optional<otlp_export> otlp;
     // A central PostgreSQL audit store (not the database the agents query).
     std::optional<upstream_settings> postgresql;
+    // A destination whose cursor has not moved for this long while rows wait
+    // is stalled: an audit_export_stalled event, a log line and a metric.
+    duration stalled_after = std::chrono::minutes(5);
     // Rows older than this, once every export destination has them, leave the file.
     std::optional<duration> retention;
     // HMAC-SHA-256 key signing periodic checkpoints of the chain head

@@ -12,6 +12,7 @@
 #include <pgsieve/config/config.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -26,6 +27,11 @@ struct export_stats {
     std::atomic<std::uint64_t> shipped{0};  // records acknowledged
     std::atomic<std::uint64_t> failures{0};  // requests that failed (retried)
     std::atomic<std::uint64_t> quarantined{0};  // records the destination refused alone (still in the file)
+    // When the oldest record waiting at the last pass was written (Unix ns;
+    // 0: nothing waited): the export's lag is now minus this.
+    std::atomic<std::uint64_t> oldest_waiting_unix_ns{0};
+    // The cursor has not moved for stalled_after while records wait.
+    std::atomic<bool> stalled{false};
 };
 
 class audit_exporter {
@@ -61,6 +67,9 @@ public:
     audit_exporter(const audit_exporter&) = delete;
     audit_exporter& operator=(const audit_exporter&) = delete;
 
+    // How long the cursor may stay put while records wait before the export
+    // counts as stalled (audit.export.stalled_after). Before start().
+    void stall_after(std::chrono::milliseconds d) { stalled_after_ = d; }
     void start();
     // Ends the thread after at most one more attempt (bounded by its timeout);
     // what is not shipped goes at the next start.
@@ -72,11 +81,15 @@ private:
     void run();
     expected<std::size_t, std::string> ship_once(audit::export_reader& reader);
     bool wait(std::chrono::milliseconds d);  // false once stopping
+    // After a failed attempt: whether the export has now stalled, said once.
+    void check_stalled(audit::export_reader* reader, std::chrono::steady_clock::time_point last_progress,
+                       const std::string& error);
 
     std::string audit_path_;
     std::string destination_;
     sender send_;
     precheck check_;
+    std::chrono::milliseconds stalled_after_ = std::chrono::minutes(5);
     export_stats stats_;
     std::mutex mutex_;
     std::condition_variable wake_;

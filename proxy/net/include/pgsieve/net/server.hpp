@@ -11,12 +11,15 @@
 
 namespace pgsieve::net {
 
+class audit_exporter;
+
 struct server_options {
     std::string config_path;  // re-read on SIGHUP
     int threads = 0;          // 0: one per core
     std::chrono::milliseconds shutdown_grace = std::chrono::seconds(30);
     bool watch_config = false;  // also reload when the file's content changes
     audit::sink* audit = nullptr;  // outlives the server: it drains what the sessions left
+    std::vector<const audit_exporter*> exporters;  // outlive the server; their state is in /metrics
 };
 
 class server {

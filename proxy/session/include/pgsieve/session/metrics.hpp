@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 #include <string_view>
 #include <utility>
 
@@ -30,6 +31,16 @@ private:
     std::atomic<std::uint64_t> count_{0};
 };
 
+// One audit export destination's state (net::audit_exporter's).
+struct export_gauge {
+    std::string destination;
+    std::uint64_t shipped = 0;
+    std::uint64_t failures = 0;
+    std::uint64_t quarantined = 0;
+    double lag_seconds = 0;  // age of the oldest record waiting; 0 when caught up
+    bool stalled = false;
+};
+
 // Values the driver reads when it renders (they live elsewhere).
 struct gauges {
     std::int64_t connections = 0;
@@ -39,6 +50,7 @@ struct gauges {
     std::uint64_t audit_write_failures = 0;
     bool audit_writable = true;
     bool catalog_loaded = false;
+    std::vector<export_gauge> exports;
 };
 
 class metrics {
