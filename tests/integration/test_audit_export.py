@@ -219,6 +219,12 @@ def writer_role(instance):
 REVIEWER = store_url("audit_reader")
 
 
+def store_outage(role):
+    """The store refuses pgsieve: its kept session is ended and it may not log in again."""
+    psql(f"ALTER ROLE {role} NOLOGIN")
+    psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'")
+
+
 def store_rows(sql):
     result = psql(sql, database="audit_store", check=False)
     return result.stdout.split()
@@ -245,7 +251,7 @@ def test_the_central_store_holds_every_row_once_through_an_outage(store, tmp_pat
                 conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()
             wait_for(lambda: store_rows("SELECT count(*) FROM pgsieve_audit.statements") == ["20"],
                      what="the first rows in the store")
-            psql("ALTER ROLE writer_replica_a NOLOGIN")  # the store refuses pgsieve: an outage
+            store_outage("writer_replica_a")
             for i in range(20, 220):
                 conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()
             wait_for(lambda: '"event":"audit_export_failed"' in p.read_log(), what="the outage to be noticed")
@@ -842,7 +848,7 @@ def test_a_stalled_export_raises_its_metric_and_an_event_the_other_destination_c
         return samples(get(admin_port, "/metrics")[2]).get(f'{name}{{destination="{destination}"}}')
 
     try:
-        psql(f"ALTER ROLE {role} NOLOGIN")  # the store refuses pgsieve from the start
+        store_outage(role)
         with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
             for i in range(5):
                 conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()

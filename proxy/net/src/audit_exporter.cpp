@@ -126,12 +126,13 @@ std::unique_ptr<audit_exporter> audit_exporter::otlp(std::string audit_path, con
 std::unique_ptr<audit_exporter> audit_exporter::central_store(std::string audit_path,
                                                               const config::upstream_settings& to,
                                                               std::string instance_id) {
+    // One session, kept: a login per batch (SCRAM, TLS) cost more than the rows.
+    auto store = std::make_shared<server_client>(to, to.user, to.password, "pgsieve audit export");
     return std::make_unique<audit_exporter>(
         std::move(audit_path), name_of(to),
-        [to](const std::vector<audit::shipped_record>& batch) -> expected<void, send_failure> {
+        [store](const std::vector<audit::shipped_record>& batch) -> expected<void, send_failure> {
             // One statement: a batch is stored whole or not at all.
-            const auto stored = query_server(to, to.user, to.password, {audit::central_store_sql(batch)},
-                                             "pgsieve audit export", request_timeout);
+            const auto stored = store->query({audit::central_store_sql(batch)}, request_timeout);
             if (!stored) {
                 // Data exceptions and integrity violations are about the rows;
                 // anything else (a login, a permission, an outage) is retried.
@@ -142,10 +143,8 @@ std::unique_ptr<audit_exporter> audit_exporter::central_store(std::string audit_
             }
             return {};
         },
-        [to, instance_id](audit::export_reader& reader) -> expected<void, std::string> {
-            const auto newest = query_server(to, to.user, to.password,
-                                             {std::string(audit::central_store_newest_statement)},
-                                             "pgsieve audit export", request_timeout);
+        [store, to, instance_id](audit::export_reader& reader) -> expected<void, std::string> {
+            const auto newest = store->query({std::string(audit::central_store_newest_statement)}, request_timeout);
             if (!newest) return unexpected(newest.error().message);
             const auto& rows = (*newest)[0];
             if (rows.empty())

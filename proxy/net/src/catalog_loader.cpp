@@ -13,14 +13,15 @@ namespace pgsieve::net {
 
 namespace {
 
+// One logged-in session to a PostgreSQL server, kept between calls.
 struct loader {
-    const config::upstream_settings& server;
+    config::upstream_settings server;
     std::string application_name;
     session::upstream_login::identity who;
-    const std::vector<std::string>& queries;
     std::unique_ptr<asio::ssl::context> tls;
-    std::optional<stream> upstream;
+    std::optional<stream> upstream;  // logged in, between calls
     std::string in, out;
+    // Of the last call:
     std::string error;
     std::string sqlstate;  // of the ErrorResponse that failed a query
     std::vector<std::vector<policy::row>> results;
@@ -104,28 +105,44 @@ struct loader {
         }
     }
 
-    awaitable<void> run() {
+    awaitable<bool> connect() {
         auto executor = co_await asio::this_coro::executor;
         tcp::resolver resolver(executor);
         auto [rec, endpoints] =
             co_await resolver.async_resolve(server.host, std::to_string(server.port), use_tuple);
         if (rec) {
             error = "cannot connect: " + rec.message();
-            co_return;
+            co_return false;
         }
         tcp::socket socket(executor);
         auto [cec, endpoint] = co_await asio::async_connect(socket, endpoints, use_tuple);
         if (cec) {
             error = "cannot connect: " + cec.message();
-            co_return;
+            co_return false;
         }
         upstream.emplace(std::move(socket));
-        if (!co_await login()) co_return;
+        co_return co_await login();
+    }
+
+    // Logs in when there is no session yet; then each query in turn.
+    awaitable<void> run(const std::vector<std::string>& queries) {
+        error.clear();
+        sqlstate.clear();
+        results.clear();
+        complete = false;
+        if (!upstream) {
+            in.clear();
+            out.clear();
+            if (!co_await connect()) co_return;
+        }
         for (const auto& sql : queries) {
             results.emplace_back();
             if (!co_await query(sql, results.back())) co_return;
         }
         complete = true;
+    }
+
+    awaitable<void> terminate() {
         wire::write_terminate(out);
         co_await flush();
     }
@@ -133,28 +150,73 @@ struct loader {
 
 }  // namespace
 
-expected<std::vector<std::vector<policy::row>>, server_error> query_server(
-    const config::upstream_settings& server, const std::string& user, const std::optional<std::string>& password,
-    const std::vector<std::string>& queries, std::string_view application_name, std::chrono::milliseconds timeout) {
-    const auto where = fmt::format("server {}:{}", server.host, server.port);
+struct server_client::impl {
     // Declared before the loader, so it outlives the loader's socket: the
     // socket deregisters from the io_context's reactor when it is destroyed.
     // (Declared after it, the socket wrote into the freed reactor at every
     // catalog load: a heap-use-after-free that corrupted the heap.)
-    asio::io_context io(1);
-    loader l{server, std::string(application_name), {user, password}, queries, nullptr, std::nullopt, {}, {}, {}, {}, {}, false};
-    try {
-        if (server.ssl != config::sslmode::disable) l.tls = make_upstream_tls(server);
-    } catch (const std::exception& e) {
-        return unexpected(server_error{fmt::format("{}: {}", where, e.what()), {}});
+    asio::io_context io{1};
+    loader l;
+    std::string where;
+    std::string tls_error;  // the TLS settings could not be used: every call fails with it
+
+    // Runs `work` on the io_context for at most `timeout`; false if it did
+    // not finish (then the session is closed and the work unwound).
+    bool run_for(awaitable<void> work, std::chrono::milliseconds timeout) {
+        bool finished = false;
+        io.restart();
+        asio::co_spawn(io, std::move(work), [&](std::exception_ptr) { finished = true; });
+        io.run_for(timeout);
+        if (finished) return true;
+        if (l.upstream) l.upstream->close();  // what waits on the socket ends, aborted
+        io.restart();
+        io.run_for(std::chrono::seconds(1));
+        l.upstream.reset();
+        return false;
     }
-    bool finished = false;
-    asio::co_spawn(io, l.run(), [&](std::exception_ptr) { finished = true; });
-    io.run_for(timeout);
-    if (!finished) return unexpected(server_error{fmt::format("{}: no answer within {} ms", where, timeout.count()), {}});
-    if (!l.error.empty() || !l.complete)
-        return unexpected(server_error{fmt::format("{}: {}", where, l.error), l.sqlstate});
+};
+
+server_client::server_client(config::upstream_settings server, std::string user, std::optional<std::string> password,
+                             std::string application_name)
+    : impl_(std::make_unique<impl>()) {
+    impl_->where = fmt::format("server {}:{}", server.host, server.port);
+    try {
+        if (server.ssl != config::sslmode::disable) impl_->l.tls = make_upstream_tls(server);
+    } catch (const std::exception& e) {
+        impl_->tls_error = e.what();
+    }
+    impl_->l.server = std::move(server);
+    impl_->l.application_name = std::move(application_name);
+    impl_->l.who = {std::move(user), std::move(password)};
+}
+
+server_client::~server_client() {
+    if (impl_->l.upstream) {
+        impl_->run_for(impl_->l.terminate(), std::chrono::milliseconds(200));  // a polite goodbye, not awaited long
+        impl_->l.upstream.reset();
+    }
+}
+
+expected<std::vector<std::vector<policy::row>>, server_error> server_client::query(
+    const std::vector<std::string>& queries, std::chrono::milliseconds timeout) {
+    auto& l = impl_->l;
+    if (!impl_->tls_error.empty()) return unexpected(server_error{fmt::format("{}: {}", impl_->where, impl_->tls_error), {}});
+    if (!impl_->run_for(l.run(queries), timeout))
+        return unexpected(server_error{fmt::format("{}: no answer within {} ms", impl_->where, timeout.count()), {}});
+    if (!l.error.empty() || !l.complete) {
+        // An error the server reported leaves the session usable (the
+        // simple protocol ends the failed transaction); anything else ends it.
+        if (l.sqlstate.empty() || !l.upstream) l.upstream.reset();
+        return unexpected(server_error{fmt::format("{}: {}", impl_->where, l.error), l.sqlstate});
+    }
     return std::move(l.results);
+}
+
+expected<std::vector<std::vector<policy::row>>, server_error> query_server(
+    const config::upstream_settings& server, const std::string& user, const std::optional<std::string>& password,
+    const std::vector<std::string>& queries, std::string_view application_name, std::chrono::milliseconds timeout) {
+    server_client client(server, user, password, std::string(application_name));
+    return client.query(queries, timeout);
 }
 
 expected<std::vector<std::vector<policy::row>>, std::string> query_upstream(

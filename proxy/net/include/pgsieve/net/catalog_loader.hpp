@@ -30,6 +30,24 @@ struct server_error {
     std::string message;
     std::string sqlstate;
 };
+// A session to a server kept between calls (the audit export's store): it
+// logs in at the first call and again after a failure that ended it.
+// Blocking; one thread at a time.
+class server_client {
+public:
+    server_client(config::upstream_settings server, std::string user, std::optional<std::string> password,
+                  std::string application_name);
+    ~server_client();  // sends Terminate
+    server_client(const server_client&) = delete;
+    server_client& operator=(const server_client&) = delete;
+    [[nodiscard]] expected<std::vector<std::vector<policy::row>>, server_error> query(
+        const std::vector<std::string>& queries, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+// One call on a session of its own.
 [[nodiscard]] expected<std::vector<std::vector<policy::row>>, server_error> query_server(
     const config::upstream_settings& server, const std::string& user, const std::optional<std::string>& password,
     const std::vector<std::string>& queries, std::string_view application_name,

@@ -1,0 +1,96 @@
+"""Benchmark, not a test: how fast a backlog of recorded statements leaves
+the machine, to an OTLP receiver and to the central PostgreSQL store, and
+what that shipping costs the statements running meanwhile. pgbench -S
+through pgsieve (no export) records the backlog; pgsieve then restarts with
+one destination and the time until the destination holds every row is
+measured (median of RUNS restarts, each shipping the whole file again to a
+fresh destination). Run after a build:
+
+    tests/fixture/with-postgres.sh /usr/bin/python3 tests/bench/export_bench.py [SECONDS] [RUNS]
+"""
+
+import os
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+os.environ.setdefault("PGSIEVE_BIN", os.path.join(HERE, "..", "..", "build", "app", "pgsieve"))
+
+import conftest  # noqa: E402
+import test_audit_export as export  # noqa: E402
+
+
+def pgbench(seconds, port):
+    env = dict(os.environ, PGHOST="127.0.0.1", PGPORT=str(port), PGUSER="cs_bot",
+               PGPASSWORD=conftest.CLIENT_PASSWORD, PGSSLMODE="disable")
+    out = subprocess.run(["pgbench", "-n", "-S", "-M", "prepared", "-c", "4", "-j", "2", "-T", str(seconds), "app"],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    return int(re.search(r"number of transactions actually processed: (\d+)", out).group(1))
+
+
+def ship(directory, audit_extra, instance, count):
+    """Restarts pgsieve on `directory`'s audit file with one destination; the
+    seconds until `count()` reaches every statement in the file."""
+    db = os.path.join(directory, "audit.db")
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM export_cursors")
+        rows = conn.execute("SELECT count(*) FROM statements").fetchone()[0]
+    began = time.time()
+    p = conftest.start_proxy(directory, audit_extra=audit_extra, extra=f"cluster: {{instance_id: {instance}}}\n")
+    try:
+        while count() < rows:
+            time.sleep(0.02)
+        return rows, time.time() - began
+    finally:
+        p.stop()
+
+
+def main():
+    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    subprocess.run(["pgbench", "-i", "-q", "-s", "1", "app"], check=True, capture_output=True)
+    conftest.psql("GRANT SELECT ON pgbench_accounts, pgbench_branches, pgbench_tellers TO ai_readonly")
+    directory = tempfile.mkdtemp(prefix="pgsieve-export-bench.")
+    p = conftest.start_proxy(directory, extra="cluster: {instance_id: bench}\n")
+    try:
+        recorded = pgbench(seconds, p.port)
+    finally:
+        p.stop()
+    print(f"backlog: {recorded} pgbench transactions recorded")
+
+    otlp, store = [], []
+    for run in range(runs):
+        receiver = export.Receiver(directory, port=conftest.free_port())
+        if os.path.exists(receiver.file):
+            os.remove(receiver.file)
+        receiver.start()
+        try:
+            def received():
+                with open(receiver.file) if os.path.exists(receiver.file) else open(os.devnull) as f:
+                    return sum(1 for line in f if '"db.query.text"' in line)
+            rows, took = ship(directory, f"export: {{otlp: {{endpoint: 'http://127.0.0.1:{receiver.port}/v1/logs'}}}}\n",
+                              "bench", received)
+            otlp.append(rows / took)
+        finally:
+            receiver.stop()
+
+        conftest.psql("DROP DATABASE IF EXISTS audit_store WITH (FORCE)")
+        export.ensure_role("audit_owner")
+        conftest.psql("CREATE DATABASE audit_store OWNER audit_owner")
+        assert export.store_init().returncode == 0
+        rows, took = ship(directory, f"export: {{{export.store_export('bench')}}}\n", "bench",
+                          lambda: int(export.store_rows("SELECT count(*) FROM pgsieve_audit.statements")[0] or 0))
+        store.append(rows / took)
+    print(f"shipped {rows} statements from a standing start (process start included), median of {runs}: "
+          f"OTLP {statistics.median(otlp):.0f}/s {sorted(round(x) for x in otlp)}, "
+          f"central store {statistics.median(store):.0f}/s {sorted(round(x) for x in store)}")
+
+
+if __name__ == "__main__":
+    main()
