@@ -1,8 +1,7 @@
 #include "store_url.hpp"
 
-// Boost.URL header-only: compiled here, once.
+// Boost.URL's sources are compiled once, in config (boost_url.cpp).
 #include <boost/url/parse.hpp>
-#include <boost/url/src.hpp>
 
 #include <fmt/format.h>
 

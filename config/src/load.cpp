@@ -4,6 +4,8 @@
 
 #include <pgsieve/wire/scram.hpp>
 
+#include <boost/url/parse.hpp>
+
 #include <fmt/format.h>
 
 #include <arpa/inet.h>
@@ -310,31 +312,33 @@ void read_upstream(loader& l, const located& at) {
 // http://host[:port][/path]. Plain HTTP only: ship to a collector on the
 // same machine or network (it adds TLS onwards).
 std::optional<otlp_export> read_otlp(loader& l, const located& at) {
-    const auto fields = l.reader.mapping(at, std::initializer_list<std::string_view>{"endpoint"});
+    const auto fields = l.reader.mapping(at, {"endpoint", "ca_file"});
     const auto* f = l.require(fields, at, "endpoint");
     if (!f) return std::nullopt;
     const auto text = l.reader.string(*f);
     if (!text) return std::nullopt;
     otlp_export out;
     out.endpoint = *text;
-    constexpr std::string_view scheme = "http://";
-    if (!text->starts_with(scheme)) {
-        l.reader.error(*f, fmt::format("\"{}\": only http:// endpoints are supported (send to a local OpenTelemetry "
-                                       "Collector, which can forward over TLS)",
-                                       *text));
+    const auto parsed = boost::urls::parse_uri(*text);
+    if (!parsed || (parsed->scheme() != "http" && parsed->scheme() != "https")) {
+        l.reader.error(*f, fmt::format("\"{}\": expected http(s)://HOST[:PORT]/PATH", *text));
         return std::nullopt;
     }
-    auto rest = text->substr(scheme.size());
-    const auto slash = rest.find('/');
-    if (slash != std::string::npos) {
-        out.path = rest.substr(slash);
-        rest = rest.substr(0, slash);
+    const auto& u = *parsed;
+    out.tls = u.scheme() == "https";
+    if (u.has_userinfo() || u.has_query() || u.has_fragment()) {
+        l.reader.error(*f, fmt::format("\"{}\": only a host, a port and a path are understood", *text));
+        return std::nullopt;
     }
-    const auto colon = rest.rfind(':');
-    out.host = rest.substr(0, colon);
-    if (colon != std::string::npos) {
+    // A name, or an IPv4/IPv6 address (without its brackets).
+    out.host = u.host_type() == boost::urls::host_type::name ? std::string(u.host_name()) : std::string(u.host_address());
+    if (out.host.empty()) {
+        l.reader.error(*f, fmt::format("\"{}\" names no host", *text));
+        return std::nullopt;
+    }
+    if (u.has_port()) {
+        const auto port = u.port();
         int value = 0;
-        const auto port = rest.substr(colon + 1);
         const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
         if (ec != std::errc() || end != port.data() + port.size() || value < 1 || value > 65535) {
             l.reader.error(*f, fmt::format("\"{}\": the port must be 1 to 65535", *text));
@@ -342,9 +346,10 @@ std::optional<otlp_export> read_otlp(loader& l, const located& at) {
         }
         out.port = static_cast<std::uint16_t>(value);
     }
-    if (out.host.empty()) {
-        l.reader.error(*f, fmt::format("\"{}\" names no host", *text));
-        return std::nullopt;
+    if (!u.encoded_path().empty()) out.path = std::string(u.encoded_path());
+    if (const auto* ca = find(fields, "ca_file")) {
+        if (!out.tls) l.reader.error(*ca, "applies to https:// endpoints only");
+        else if (auto path = read_readable_path(l, *ca)) out.ca_file = *path;
     }
     return out;
 }

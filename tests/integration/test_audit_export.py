@@ -23,16 +23,20 @@ NODE_DIR = os.path.join(os.environ.get("PGSIEVE_SOURCE_DIR", os.path.join(os.pat
 
 
 class Receiver:
-    def __init__(self, directory, port=None, max_bytes=None, poison=None):
+    def __init__(self, directory, port=None, max_bytes=None, poison=None, tls=None):
         self.port = port or free_port()
         self.file = os.path.join(directory, "received.jsonl")
         self.max_bytes = max_bytes
         self.poison = poison
+        self.tls = tls  # (cert, key): https
         self.process = None
 
     def start(self):
         limit = [str(self.max_bytes or 0)] + ([self.poison] if self.poison else [])
-        self.process = subprocess.Popen(["node", "otlp-receiver.mjs", str(self.port), self.file, *limit], cwd=NODE_DIR,
+        env = dict(os.environ)
+        if self.tls:
+            env["RECEIVER_TLS_CERT"], env["RECEIVER_TLS_KEY"] = self.tls
+        self.process = subprocess.Popen(["node", "otlp-receiver.mjs", str(self.port), self.file, *limit], cwd=NODE_DIR, env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert self.process.stdout.readline().strip() == "listening"
 
@@ -40,11 +44,18 @@ class Receiver:
         self.process.terminate()
         self.process.wait(timeout=10)
 
-    def records(self):
+    def lines(self):
         if not os.path.exists(self.file):
             return []
         with open(self.file) as f:
             return [json.loads(line) for line in f if line.strip()]
+
+    def records(self):
+        """What requests brought (log records, and refusals), not connections."""
+        return [r for r in self.lines() if "connection" not in r]
+
+    def connections(self):
+        return len([r for r in self.lines() if "connection" in r])
 
 
 @pytest.fixture
@@ -160,15 +171,74 @@ def test_a_receiver_outage_loses_nothing_and_never_holds_statements_up(postgres,
     assert '"event":"audit_export_resumed"' in p.read_log()
 
 
-def test_an_https_endpoint_is_refused_at_load_naming_the_key(tmp_path):
+def test_an_https_endpoint_is_verified_and_its_connection_kept(postgres, tmp_path):
+    # OTLP was plain http:// through a hand-written client, a connection per
+    # request. Now https:// verifies the receiver's certificate and name
+    # (Boost.Beast), and one connection carries many requests.
+    cert, key = make_certificate(str(tmp_path))
+    receiver = Receiver(str(tmp_path), tls=(cert, key))
+    receiver.start()
+    try:
+        p = start_proxy(tmp_path, audit_extra=(
+            f"export: {{otlp: {{endpoint: 'https://localhost:{receiver.port}/v1/logs', ca_file: {cert}}}}}\n"),
+            extra="cluster: {instance_id: replica-a}\n")
+        try:
+            with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+                for i in range(30):
+                    conn.execute(f"SELECT {i}, name FROM customers WHERE id = 1").fetchall()
+                    time.sleep(0.03)  # several requests, not one batch
+            wait_for(lambda: len([r for r in receiver.records() if "db.query.text" in r.get("attributes", {})]) >= 30,
+                     what="every statement over https")
+        finally:
+            assert p.stop() == 0, p.read_log()
+        records = receiver.records()
+        requests = {r["attributes"]["pgsieve.record.id"] for r in records if "attributes" in r}
+        assert len(requests) >= 30
+        assert receiver.connections() == 1, "one kept connection"
+
+        # The system's trusted certificates do not include this one: nothing is sent.
+        second = tmp_path / "untrusted"
+        second.mkdir()
+        before = len(receiver.records())
+        p = start_proxy(second, audit_extra=f"export: {{otlp: {{endpoint: 'https://localhost:{receiver.port}/v1/logs'}}}}\n")
+        try:
+            with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+                conn.execute("SELECT 1, name FROM customers WHERE id = 1").fetchall()
+            wait_for(lambda: '"event":"audit_export_failed"' in p.read_log(), what="the refusal")
+            assert "certificate verify failed" in p.read_log(), p.read_log()
+        finally:
+            assert p.stop() == 0, p.read_log()
+        # Nor is a certificate for another name (127.0.0.1 is in it; this name is not).
+        third = tmp_path / "other-name"
+        third.mkdir()
+        p = start_proxy(third, audit_extra=(
+            f"export: {{otlp: {{endpoint: 'https://127.0.0.2:{receiver.port}/v1/logs', ca_file: {cert}}}}}\n"))
+        try:
+            with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+                conn.execute("SELECT 1, name FROM customers WHERE id = 1").fetchall()
+            wait_for(lambda: '"event":"audit_export_failed"' in p.read_log(), what="the refusal")
+        finally:
+            assert p.stop() == 0, p.read_log()
+        assert not [r for r in receiver.records()[before:] if "attributes" in r]
+    finally:
+        receiver.stop()
+
+
+def test_an_otlp_endpoint_is_checked_at_load_naming_the_key(tmp_path):
     from conftest import proxy_config, run_pgsieve
-    config = tmp_path / "pgsieve.yaml"
-    config.write_text(proxy_config(free_port(), audit_extra="export: {otlp: {endpoint: 'https://collector:4318/v1/logs'}}\n"))
-    result = run_pgsieve("check-config", "-c", str(config), env=dict(os.environ, PGSIEVE_TEST_UPSTREAM_PASSWORD="x",
-                                                                      PGSIEVE_TEST_CLIENT_PASSWORD="y"))
-    assert result.returncode != 0
-    assert "audit.export.otlp.endpoint" in result.stderr + result.stdout
-    assert "only http://" in result.stderr + result.stdout
+    for endpoint, extra, message in [("ftp://collector/v1/logs", "", "expected http(s)://HOST[:PORT]/PATH"),
+                                     ("http://user@collector:4318/v1/logs", "", "only a host, a port and a path"),
+                                     ("http://collector:99999/v1/logs", "", "the port must be 1 to 65535"),
+                                     ("http://collector:4318/v1/logs", ", ca_file: /etc/hostname",
+                                      "applies to https:// endpoints only"),
+                                     ("https://collector:4318/v1/logs", ", ca_file: /nonexistent.pem", "cannot read")]:
+        config = tmp_path / "pgsieve.yaml"
+        config.write_text(proxy_config(free_port(), audit_extra=f"export: {{otlp: {{endpoint: '{endpoint}'{extra}}}}}\n"))
+        result = run_pgsieve("check-config", "-c", str(config), env=dict(os.environ, PGSIEVE_TEST_UPSTREAM_PASSWORD="x",
+                                                                          PGSIEVE_TEST_CLIENT_PASSWORD="y"))
+        assert result.returncode != 0, endpoint
+        assert "audit.export.otlp." in result.stderr + result.stdout, result.stderr
+        assert message in result.stderr + result.stdout, (endpoint, result.stderr + result.stdout)
 
 
 # -- the central PostgreSQL audit store ----------------------------------------------------

@@ -1,6 +1,7 @@
 #include <pgsieve/net/audit_exporter.hpp>
 
 #include "asio.hpp"
+#include "otlp_client.hpp"
 
 #include <pgsieve/audit/export.hpp>
 #include <pgsieve/audit/records.hpp>
@@ -28,55 +29,6 @@ constexpr auto idle_poll = std::chrono::milliseconds(500);
 constexpr auto request_timeout = std::chrono::seconds(10);
 constexpr auto first_backoff = std::chrono::seconds(1);
 constexpr auto max_backoff = std::chrono::seconds(30);
-
-// One HTTP/1.1 POST on a fresh connection; the status code, or an error.
-expected<int, std::string> post(const config::otlp_export& to, const std::string& body) {
-    asio::io_context io;
-    tcp::socket socket(io);
-    tcp::resolver resolver(io);
-    std::string request = fmt::format(
-        "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\n"
-        "Connection: close\r\nUser-Agent: pgsieve\r\n\r\n",
-        to.path, to.host, to.port, body.size());
-    request += body;
-    std::string response;
-    error_code failure;
-    bool done = false;
-    // The whole exchange under one deadline: a receiver that accepts and
-    // hangs must not stall shipping forever.
-    resolver.async_resolve(to.host, std::to_string(to.port), [&](error_code ec, tcp::resolver::results_type found) {
-        if (ec) {
-            failure = ec;
-            done = true;
-            return;
-        }
-        asio::async_connect(socket, found, [&](error_code ec, const tcp::endpoint&) {
-            if (ec) {
-                failure = ec;
-                done = true;
-                return;
-            }
-            asio::async_write(socket, asio::buffer(request), [&](error_code ec, std::size_t) {
-                if (ec) {
-                    failure = ec;
-                    done = true;
-                    return;
-                }
-                // An OTLP answer is a few bytes: a receiver that sends more is cut off.
-                asio::async_read(socket, asio::dynamic_buffer(response, 64 * 1024), [&](error_code ec, std::size_t) {
-                    if (ec && ec != asio::error::eof) failure = ec;
-                    done = true;
-                });
-            });
-        });
-    });
-    io.run_for(request_timeout);
-    if (!done) return unexpected(fmt::format("no answer within {} s", request_timeout.count()));
-    if (failure) return unexpected(failure.message());
-    // "HTTP/1.1 200 OK"
-    if (response.size() < 12 || !response.starts_with("HTTP/1.")) return unexpected(std::string("not an HTTP answer"));
-    return std::atoi(response.c_str() + 9);
-}
 
 }  // namespace
 
@@ -110,8 +62,9 @@ std::unique_ptr<audit_exporter> audit_exporter::otlp(std::string audit_path, con
                                                      std::string instance_id) {
     return std::make_unique<audit_exporter>(
         std::move(audit_path), name_of(to),
-        [to, instance_id](const std::vector<audit::shipped_record>& batch) -> expected<void, send_failure> {
-            const auto status = post(to, audit::encode_otlp_logs(batch, instance_id));
+        [client = std::make_shared<otlp_client>(to),
+         instance_id](const std::vector<audit::shipped_record>& batch) -> expected<void, send_failure> {
+            const auto status = client->post(audit::encode_otlp_logs(batch, instance_id), request_timeout);
             if (!status) return unexpected(send_failure{status.error()});
             if (*status == 413)
                 return unexpected(send_failure{"HTTP status 413 (request too large)", send_failure::kind::too_large});

@@ -7,9 +7,12 @@
 // max_request_body_size does. A request holding the bytes POISON (if given)
 // is answered 400 and recorded as {"poisoned": …}, as a pipeline that refuses
 // a record's content would.
+// With RECEIVER_TLS_CERT and RECEIVER_TLS_KEY set it listens for https.
+// Each new connection is recorded as {"connection": N} (keep-alive is seen).
 //   node otlp-receiver.mjs PORT FILE [MAX_BYTES] [POISON]
-import { appendFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { createServer as createSecureServer } from "node:https";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
@@ -30,7 +33,7 @@ function value(any) {
   return null;
 }
 
-createServer((req, res) => {
+function handle(req, res) {
   const chunks = [];
   req.on("data", (c) => chunks.push(c));
   req.on("end", () => {
@@ -77,4 +80,15 @@ createServer((req, res) => {
     if (lines.length) appendFileSync(file, lines.join("\n") + "\n");
     res.writeHead(200, { "Content-Type": "application/x-protobuf" }).end(Response.encode({}).finish());
   });
-}).listen(Number(port), "127.0.0.1", () => console.log("listening"));
+}
+
+const tls = process.env.RECEIVER_TLS_CERT
+  ? { cert: readFileSync(process.env.RECEIVER_TLS_CERT), key: readFileSync(process.env.RECEIVER_TLS_KEY) }
+  : null;
+const server = tls ? createSecureServer(tls, handle) : createServer(handle);
+let connections = 0;
+server.on(tls ? "secureConnection" : "connection", () => {
+  connections += 1;
+  appendFileSync(file, JSON.stringify({ connection: connections }) + "\n");
+});
+server.listen(Number(port), "127.0.0.1", () => console.log("listening"));

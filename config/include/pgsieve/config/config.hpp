@@ -120,6 +120,8 @@ struct otlp_export {
     std::uint16_t port = 4318;
     std::string path = "/v1/logs";
     std::string endpoint;  // as written, for messages
+    bool tls = false;      // https://: the certificate is verified, and its name against host
+    std::string ca_file;   // https:// only; empty: the system's trusted certificates
     bool operator==(const otlp_export&) const = default;
 };
 
