@@ -240,7 +240,7 @@ def count(fleet, event):
     return [p.read_log().count(f'"event":"{event}"') for p in fleet.replicas]
 
 
-def wait_until(predicate, what, timeout=10):
+def wait_until(predicate, what, timeout=30):  # generous: under TSan with other suites beside it
     deadline = time.time() + timeout
     while not predicate():
         assert time.time() < deadline, what
