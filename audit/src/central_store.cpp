@@ -183,7 +183,7 @@ GRANT EXECUTE ON FUNCTION pgsieve_audit.append(text, jsonb), pgsieve_audit.newes
     return sql + "COMMIT;\n";
 }
 
-std::string central_store_sql(const std::vector<shipped_record>& records) {
+std::string central_store_sql(std::span<const shipped_record> records) {
     if (records.empty()) return {};
     std::string rows = "[";
     for (const auto& r : records) {

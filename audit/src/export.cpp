@@ -312,6 +312,8 @@ expected<std::vector<shipped_record>, std::string> export_reader::statements(std
         r.body = q->text(8);
         r.hash = q->text(23);
         auto& a = r.attributes;
+        a.reserve(40);  // about every column once, and the tags
+        r.row.reserve(32);
         const auto text = [&](const char* key, int column) {
             if (!q->is_null(column)) a.emplace_back(key, q->text(column));
         };

@@ -38,16 +38,31 @@ public:
         varint(v.size());
         out_.append(v);
     }
-    // A nested message: written into its own buffer, then length-prefixed.
+    // A nested message, written in place after room for its length (a
+    // varint of at most 5 bytes: messages are under 4 GiB), which is then
+    // filled in and the room left over closed: no buffer per message.
     template <class F>
     void message(unsigned field, F&& fill) {
-        proto inner;
-        fill(inner);
-        bytes(field, inner.out_);
+        tag(field, length_type);
+        const auto at = out_.size();
+        out_.append(max_length_bytes, '\0');
+        fill(*this);
+        std::uint64_t length = out_.size() - at - max_length_bytes;
+        std::size_t n = 0;
+        char prefix[max_length_bytes];
+        while (length >= 0x80) {
+            prefix[n++] = static_cast<char>((length & 0x7f) | 0x80);
+            length >>= 7;
+        }
+        prefix[n++] = static_cast<char>(length);
+        std::memcpy(out_.data() + at, prefix, n);
+        if (n < max_length_bytes) out_.erase(at + n, max_length_bytes - n);
     }
     std::string take() { return std::move(out_); }
+    void reserve(std::size_t n) { out_.reserve(n); }
 
 private:
+    static constexpr std::size_t max_length_bytes = 5;
     std::string out_;
 };
 
@@ -79,8 +94,11 @@ constexpr std::uint64_t severity_info = 9, severity_warn = 13;
 
 }  // namespace
 
-std::string encode_otlp_logs(const std::vector<shipped_record>& records, std::string_view instance_id) {
+std::string encode_otlp_logs(std::span<const shipped_record> records, std::string_view instance_id) {
     proto request;
+    std::size_t estimate = 256;
+    for (const auto& r : records) estimate += approximate_bytes(r) + 64;
+    request.reserve(estimate);
     // ExportLogsServiceRequest.resource_logs = 1
     request.message(1, [&](proto& resource_logs) {
         // ResourceLogs.resource = 1 (Resource.attributes = 1)

@@ -78,7 +78,7 @@ TEST_CASE("audit export: an OTLP request encodes lengths and integers as protobu
     r.id = 300;  // a two-byte varint
     r.body = std::string(200, 'x');  // a two-byte length
     r.attributes.emplace_back("pgsieve.rows", std::int64_t{-1});  // ten-byte varint (two's complement)
-    const auto bytes = audit::encode_otlp_logs({r}, "replica-a");
+    const auto bytes = audit::encode_otlp_logs(std::vector{r}, "replica-a");
     // ExportLogsServiceRequest.resource_logs: field 1, length-delimited.
     REQUIRE(bytes.size() > 260);
     CHECK(static_cast<unsigned char>(bytes[0]) == 0x0a);
@@ -98,13 +98,13 @@ TEST_CASE("audit export: a batch reaches the central store as one append() of JS
              {"sql", std::string("SELECT 'x' \\ \"q\"")}};
     auto second = r;
     second.row[0].second = std::int64_t{8};
-    const auto sql = audit::central_store_sql({r, second});
+    const auto sql = audit::central_store_sql(std::vector{r, second});
     CHECK(sql == R"(SELECT pgsieve_audit.append('statements', E'[{"id":7,"ts":"2026-12-31T23:59:59.999999Z",)"
                  R"("sql":"SELECT ''x'' \\\\ \\"q\\""},{"id":8,"ts":"2026-12-31T23:59:59.999999Z",)"
                  R"("sql":"SELECT ''x'' \\\\ \\"q\\""}]'::jsonb))");
     CHECK(sql.find("replica") == std::string::npos);
     r.source = audit::export_source::session_ends;
-    CHECK(audit::central_store_sql({r}).starts_with("SELECT pgsieve_audit.append('session_ends', "));
+    CHECK(audit::central_store_sql(std::vector{r}).starts_with("SELECT pgsieve_audit.append('session_ends', "));
 }
 
 TEST_CASE("audit store-init: writers are registered one role to one instance and granted only the functions",

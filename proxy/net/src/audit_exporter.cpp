@@ -23,7 +23,7 @@ namespace {
 // A request holds at most this many rows and about this many bytes (an
 // OpenTelemetry Collector refuses requests above 20 MiB by default; refused
 // statements are recorded in full, up to listen.max_statement_bytes each).
-constexpr std::size_t batch_rows = 512;
+constexpr std::size_t batch_rows = 2048;
 constexpr std::size_t batch_bytes = 4 << 20;
 constexpr auto idle_poll = std::chrono::milliseconds(500);
 constexpr auto request_timeout = std::chrono::seconds(10);
@@ -63,7 +63,7 @@ std::unique_ptr<audit_exporter> audit_exporter::otlp(std::string audit_path, con
     return std::make_unique<audit_exporter>(
         std::move(audit_path), name_of(to),
         [client = std::make_shared<otlp_client>(to),
-         instance_id](const std::vector<audit::shipped_record>& batch) -> expected<void, send_failure> {
+         instance_id](std::span<const audit::shipped_record> batch) -> expected<void, send_failure> {
             const auto status = client->post(audit::encode_otlp_logs(batch, instance_id), request_timeout);
             if (!status) return unexpected(send_failure{status.error()});
             if (*status == 413)
@@ -83,7 +83,7 @@ std::unique_ptr<audit_exporter> audit_exporter::central_store(std::string audit_
     auto store = std::make_shared<server_client>(to, to.user, to.password, "pgsieve audit export");
     return std::make_unique<audit_exporter>(
         std::move(audit_path), name_of(to),
-        [store](const std::vector<audit::shipped_record>& batch) -> expected<void, send_failure> {
+        [store](std::span<const audit::shipped_record> batch) -> expected<void, send_failure> {
             // One statement: a batch is stored whole or not at all.
             const auto stored = store->query({audit::central_store_sql(batch)}, request_timeout);
             if (!stored) {
@@ -157,14 +157,15 @@ expected<std::size_t, std::string> audit_exporter::ship_once(audit::export_reade
         }
         // Requests of at most batch_bytes; a destination that refuses one's
         // size or content gets halves, down to the one record it is about.
+        std::vector<std::size_t> sizes;
+        sizes.reserve(rows->size());
+        for (const auto& r : *rows) sizes.push_back(audit::approximate_bytes(r));
         std::size_t most = rows->size();
         for (std::size_t begin = 0; begin < rows->size();) {
             std::size_t end = begin, bytes = 0;
-            while (end < rows->size() && end - begin < most &&
-                   (end == begin || bytes + audit::approximate_bytes((*rows)[end]) <= batch_bytes))
-                bytes += audit::approximate_bytes((*rows)[end++]);
-            const std::vector<audit::shipped_record> batch(rows->begin() + static_cast<std::ptrdiff_t>(begin),
-                                                           rows->begin() + static_cast<std::ptrdiff_t>(end));
+            while (end < rows->size() && end - begin < most && (end == begin || bytes + sizes[end] <= batch_bytes))
+                bytes += sizes[end++];
+            const std::span<const audit::shipped_record> batch(rows->data() + begin, end - begin);
             if (auto sent = send_(batch); !sent) {
                 if (sent.error().why == send_failure::kind::unavailable) return unexpected(sent.error().message);
                 if (batch.size() > 1) {  // halves until the record it is about is alone

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -97,7 +98,7 @@ private:
 // there, marked pgsieve.truncated: log pipelines limit record sizes, and the
 // full text stays in the file and the central store.
 inline constexpr std::size_t max_otlp_text_bytes = 64 * 1024;
-std::string encode_otlp_logs(const std::vector<shipped_record>& records, std::string_view instance_id);
+std::string encode_otlp_logs(std::span<const shipped_record> records, std::string_view instance_id);
 // About how many bytes a record adds to a request (its texts), to size batches.
 std::size_t approximate_bytes(const shipped_record& r);
 
@@ -117,7 +118,7 @@ std::string central_store_init_sql(const std::vector<store_writer>& writers, con
 // instance: idempotent on (instance, id, ts) — sessions on (instance, id),
 // policy versions on (instance, version) — so a batch sent twice is stored
 // once; a session's end is recorded once.
-std::string central_store_sql(const std::vector<shipped_record>& records);
+std::string central_store_sql(std::span<const shipped_record> records);
 
 // The calling role's instance and its newest statement in the store (one row:
 // instance, id, hash — id and hash NULL before the first; no row when the

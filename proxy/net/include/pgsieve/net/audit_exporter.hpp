@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,7 +48,7 @@ public:
         kind why = kind::unavailable;
     };
     // Delivers one batch of one table's records.
-    using sender = std::function<expected<void, send_failure>(const std::vector<audit::shipped_record>&)>;
+    using sender = std::function<expected<void, send_failure>(std::span<const audit::shipped_record>)>;
 
     static std::unique_ptr<audit_exporter> otlp(std::string audit_path, const config::otlp_export& to,
                                                 std::string instance_id);
