@@ -22,6 +22,10 @@ namespace pgsieve::cli {
 
 namespace {
 
+// Rows of each table read from the central store at a time: what a review
+// holds in memory, whatever the store's size.
+constexpr std::size_t store_page_rows = 5000;
+
 // Without --db: audit.sqlite of the configuration. Secrets the
 // configuration names need not be present to review its log.
 expected<std::string, std::string> audit_file(const audit_options& o) {
@@ -67,9 +71,11 @@ public:
     expected<void, std::string> add_store(const std::string& url, const std::string& instance) {
         const auto server = store_address(url);
         if (!server) return unexpected(server.error());
+        // One session for every page.
+        net::server_client store(*server, server->user, server->password, "pgsieve audit");
         const auto query = [&](std::vector<std::string> queries)
             -> expected<std::vector<std::vector<policy::row>>, std::string> {
-            auto rows = net::query_server(*server, server->user, server->password, queries, "pgsieve audit");
+            auto rows = store.query(queries);
             if (!rows) return unexpected(std::move(rows.error().message));
             return std::move(*rows);
         };
@@ -88,15 +94,31 @@ public:
             dir_ = dir;
         }
         for (const auto& name : instances) {
-            const auto rows = query(audit::central_store_queries(name));
-            if (!rows) return unexpected(rows.error());
-            if (std::all_of(rows->begin(), rows->end(), [](const auto& r) { return r.empty(); }))
-                return unexpected(fmt::format("the central store holds nothing of instance \"{}\"", name));
             // Named by position only: an instance id is text from the store, never a path.
             const auto path = fmt::format("{}/{}.db", dir_, all.size());
-            if (auto r = audit::import_central_rows(path, *rows); !r)
-                return unexpected(fmt::format("the central store's rows of instance \"{}\" are not an audit log: {}",
-                                              name, r.error()));
+            audit::store_page after;
+            for (bool first = true;; first = false) {
+                const auto rows = query(audit::central_store_queries(name, after, store_page_rows));
+                if (!rows) return unexpected(rows.error());
+                const bool empty = std::all_of(rows->begin(), rows->end(), [](const auto& r) { return r.empty(); });
+                if (empty && first)
+                    return unexpected(fmt::format("the central store holds nothing of instance \"{}\"", name));
+                if (empty) break;
+                if (auto r = audit::import_central_rows(path, *rows); !r)
+                    return unexpected(fmt::format("the central store's rows of instance \"{}\" are not an audit "
+                                                  "log: {}",
+                                                  name, r.error()));
+                // Each table's last id (the first column; the import checked it is a number).
+                const auto last = [](const std::vector<policy::row>& table, std::int64_t& at) {
+                    if (!table.empty()) at = std::stoll(table.back()[0].value_or("0"));
+                };
+                last((*rows)[0], after.statements);
+                last((*rows)[1], after.events);
+                last((*rows)[2], after.sessions);
+                if ((*rows)[0].size() < store_page_rows && (*rows)[1].size() < store_page_rows &&
+                    (*rows)[2].size() < store_page_rows)
+                    break;
+            }
             all.push_back({name, path});
         }
         return {};

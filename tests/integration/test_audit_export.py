@@ -899,6 +899,11 @@ def test_attack_a_poisoned_row_in_each_stream_is_quarantined_and_every_other_row
                    if r.get("attributes", {}).get("pgsieve.record.table") == "statements"}
     assert 1 in at_receiver and 2 not in at_receiver
     assert '"event":"audit_export_quarantined"' in p.read_log()
+    # The review reads the store a page (5,000 rows) at a time: all 10,001 come back, in order.
+    listed = review("list", "--db", REVIEWER, "--instance", "replica-p", "--limit", "0", "--json")
+    assert listed.returncode == 0, listed.stderr
+    ids = [r["id"] for r in json.loads(listed.stdout)]
+    assert len(ids) == total - 1 and ids == sorted(ids, reverse=True) and 1 not in ids
 
 
 def test_a_stalled_export_raises_its_metric_and_an_event_the_other_destination_carries(store, tmp_path, receiver):

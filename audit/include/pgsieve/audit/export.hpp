@@ -130,9 +130,17 @@ inline constexpr std::string_view central_store_newest_statement =
 // in the order import_central_rows takes them).
 inline constexpr std::string_view central_store_instances =
     "SELECT DISTINCT instance FROM pgsieve_audit.statements ORDER BY 1";
-std::vector<std::string> central_store_queries(std::string_view instance_id);
-// Makes `path` (a new file) an audit log holding those rows as the replica's
-// own file held them, so every review command — verify included — reads it.
+// Read a page at a time (the review's memory stays bounded whatever the
+// store holds): the rows after these ids, at most `limit` of each table;
+// policy versions come whole with the first page.
+struct store_page {
+    std::int64_t statements = 0, events = 0, sessions = 0;
+};
+std::vector<std::string> central_store_queries(std::string_view instance_id, const store_page& after,
+                                               std::size_t limit);
+// Adds those rows (one page of each table) to `path`, an audit log made on
+// the first call, as the replica's own file held them, so every review
+// command — verify included — reads it.
 using text_row = std::vector<std::optional<std::string>>;
 [[nodiscard]] expected<void, std::string> import_central_rows(const std::string& path,
                                                               const std::vector<std::vector<text_row>>& tables);
