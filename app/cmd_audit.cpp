@@ -96,9 +96,9 @@ public:
         for (const auto& name : instances) {
             // Named by position only: an instance id is text from the store, never a path.
             const auto path = fmt::format("{}/{}.db", dir_, all.size());
-            audit::store_page after;
+            if (const auto opened = query(audit::central_store_open(name)); !opened) return unexpected(opened.error());
             for (bool first = true;; first = false) {
-                const auto rows = query(audit::central_store_queries(name, after, store_page_rows));
+                const auto rows = query(audit::central_store_page(name, first, store_page_rows));
                 if (!rows) return unexpected(rows.error());
                 const bool empty = std::all_of(rows->begin(), rows->end(), [](const auto& r) { return r.empty(); });
                 if (empty && first)
@@ -108,17 +108,11 @@ public:
                     return unexpected(fmt::format("the central store's rows of instance \"{}\" are not an audit "
                                                   "log: {}",
                                                   name, r.error()));
-                // Each table's last id (the first column; the import checked it is a number).
-                const auto last = [](const std::vector<policy::row>& table, std::int64_t& at) {
-                    if (!table.empty()) at = std::stoll(table.back()[0].value_or("0"));
-                };
-                last((*rows)[0], after.statements);
-                last((*rows)[1], after.events);
-                last((*rows)[2], after.sessions);
                 if ((*rows)[0].size() < store_page_rows && (*rows)[1].size() < store_page_rows &&
                     (*rows)[2].size() < store_page_rows)
                     break;
             }
+            if (const auto closed = query({"COMMIT"}); !closed) return unexpected(closed.error());
             all.push_back({name, path});
         }
         return {};

@@ -224,24 +224,31 @@ constexpr int session_integer_columns[] = {0, 8};  // id, tls
 
 }  // namespace
 
-std::vector<std::string> central_store_queries(std::string_view instance_id, const store_page& after,
-                                               std::size_t limit) {
+std::vector<std::string> central_store_open(std::string_view instance_id) {
     const auto instance = quote_literal(instance_id);
-    const auto page = [&](std::int64_t last) { return fmt::format("AND id > {} ORDER BY id LIMIT {}", last, limit); };
-    const bool first = after.statements == 0 && after.events == 0 && after.sessions == 0;
-    return {fmt::format("SELECT {} FROM pgsieve_audit.statements WHERE instance = {} {}",
-                        fmt::format(fmt::runtime(statement_columns), fmt::arg("ts", as_written("ts"))), instance,
-                        page(after.statements)),
-            fmt::format("SELECT id, {}, session_id, kind, detail FROM pgsieve_audit.events WHERE instance = {} {}",
-                        as_written("ts"), instance, page(after.events)),
-            fmt::format("SELECT {} FROM pgsieve_audit.sessions WHERE instance = {} {}",
+    // One snapshot for every table and page; cursors in id order, so each
+    // page continues where the last stopped, read once.
+    return {"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            fmt::format("DECLARE pgsieve_statements NO SCROLL CURSOR FOR SELECT {} FROM pgsieve_audit.statements "
+                        "WHERE instance = {} ORDER BY id",
+                        fmt::format(fmt::runtime(statement_columns), fmt::arg("ts", as_written("ts"))), instance),
+            fmt::format("DECLARE pgsieve_events NO SCROLL CURSOR FOR SELECT id, {}, session_id, kind, detail "
+                        "FROM pgsieve_audit.events WHERE instance = {} ORDER BY id",
+                        as_written("ts"), instance),
+            fmt::format("DECLARE pgsieve_sessions NO SCROLL CURSOR FOR SELECT {} FROM pgsieve_audit.sessions "
+                        "WHERE instance = {} ORDER BY id",
                         fmt::format(fmt::runtime(session_columns), fmt::arg("started_at", as_written("started_at")),
                                     fmt::arg("ended_at", as_written("ended_at"))),
-                        instance, page(after.sessions)),
+                        instance)};
+}
+
+std::vector<std::string> central_store_page(std::string_view instance_id, bool first, std::size_t limit) {
+    return {fmt::format("FETCH {} FROM pgsieve_statements", limit), fmt::format("FETCH {} FROM pgsieve_events", limit),
+            fmt::format("FETCH {} FROM pgsieve_sessions", limit),
             // A handful of rows: with the first page only.
             fmt::format("SELECT version, {}, source FROM pgsieve_audit.policy_versions WHERE instance = {} {} "
                         "ORDER BY loaded_at",
-                        as_written("loaded_at"), instance, first ? "" : "AND false")};
+                        as_written("loaded_at"), quote_literal(instance_id), first ? "" : "AND false")};
 }
 
 expected<void, std::string> import_central_rows(const std::string& path,

@@ -131,13 +131,12 @@ inline constexpr std::string_view central_store_newest_statement =
 inline constexpr std::string_view central_store_instances =
     "SELECT DISTINCT instance FROM pgsieve_audit.statements ORDER BY 1";
 // Read a page at a time (the review's memory stays bounded whatever the
-// store holds): the rows after these ids, at most `limit` of each table;
-// policy versions come whole with the first page.
-struct store_page {
-    std::int64_t statements = 0, events = 0, sessions = 0;
-};
-std::vector<std::string> central_store_queries(std::string_view instance_id, const store_page& after,
-                                               std::size_t limit);
+// store holds): central_store_open's statements open one read-only snapshot
+// with a cursor per table; each central_store_page reads the next `limit`
+// rows of each (policy versions whole, with the first page) until every
+// table returns fewer; then COMMIT.
+std::vector<std::string> central_store_open(std::string_view instance_id);
+std::vector<std::string> central_store_page(std::string_view instance_id, bool first, std::size_t limit);
 // Adds those rows (one page of each table) to `path`, an audit log made on
 // the first call, as the replica's own file held them, so every review
 // command — verify included — reads it.
