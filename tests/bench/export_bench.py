@@ -4,7 +4,11 @@ what that shipping costs the statements running meanwhile. pgbench -S
 through pgsieve (no export) records the backlog; pgsieve then restarts with
 one destination and the time until the destination holds every row is
 measured (median of RUNS restarts, each shipping the whole file again to a
-fresh destination). Run after a build:
+fresh destination). OTLP is measured twice: to the tests' receiver, which
+decodes every request with OpenTelemetry's generated code in one Node thread
+(and is then the slower side), and to a sink that answers 200 unread, where
+completion is the exporter's own cursor in the file — pgsieve's ceiling.
+Run after a build:
 
     tests/fixture/with-postgres.sh /usr/bin/python3 tests/bench/export_bench.py [SECONDS] [RUNS]
 """
@@ -53,6 +57,24 @@ def ship(directory, audit_extra, instance, count):
         p.stop()
 
 
+# Answers every request 200 without decoding it (a collector far faster than
+# the tests' receiver).
+SINK = """
+import { createServer } from "node:http";
+createServer((req, res) => { req.resume(); req.on("end", () => res.writeHead(200).end()); })
+  .listen(Number(process.argv[2]), "127.0.0.1", () => console.log("listening"));
+"""
+
+
+def cursor_count(db, destination):
+    def count():
+        with sqlite3.connect(db) as conn:
+            row = conn.execute("SELECT last_id FROM export_cursors WHERE destination = ? AND source = 'statements'",
+                               (destination,)).fetchone()
+        return row[0] if row else 0
+    return count
+
+
 def main():
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
@@ -66,8 +88,23 @@ def main():
         p.stop()
     print(f"backlog: {recorded} pgbench transactions recorded")
 
-    otlp, store = [], []
+    sink_path = os.path.join(directory, "sink.mjs")
+    with open(sink_path, "w") as f:
+        f.write(SINK)
+    otlp, sink, store = [], [], []
     for run in range(runs):
+        port = conftest.free_port()
+        process = subprocess.Popen(["node", sink_path, str(port)], stdout=subprocess.PIPE, text=True)
+        assert process.stdout.readline().strip() == "listening"
+        try:
+            endpoint = f"http://127.0.0.1:{port}/v1/logs"
+            rows, took = ship(directory, f"export: {{otlp: {{endpoint: '{endpoint}'}}}}\n", "bench",
+                              cursor_count(os.path.join(directory, "audit.db"), f"otlp {endpoint}"))
+            sink.append(rows / took)
+        finally:
+            process.terminate()
+            process.wait()
+
         receiver = export.Receiver(directory, port=conftest.free_port())
         if os.path.exists(receiver.file):
             os.remove(receiver.file)
@@ -100,7 +137,8 @@ def main():
                               lambda: counter.execute("SELECT count(*) FROM pgsieve_audit.statements").fetchone()[0])
         store.append(rows / took)
     print(f"shipped {rows} statements from a standing start (process start included), median of {runs}: "
-          f"OTLP {statistics.median(otlp):.0f}/s {sorted(round(x) for x in otlp)}, "
+          f"OTLP {statistics.median(otlp):.0f}/s {sorted(round(x) for x in otlp)} "
+          f"(to a sink that does not decode: {statistics.median(sink):.0f}/s {sorted(round(x) for x in sink)}), "
           f"central store {statistics.median(store):.0f}/s {sorted(round(x) for x in store)}")
 
 

@@ -944,3 +944,28 @@ def test_a_stalled_export_raises_its_metric_and_an_event_the_other_destination_c
         assert p.stop() == 0, p.read_log()
     # The store has the stall's event too, once it came back.
     assert store_rows("SELECT count(*) FROM pgsieve_audit.events WHERE kind = 'audit_export_stalled'") == ["1"]
+
+
+def test_attack_a_receiver_that_accepts_and_never_answers_does_not_stall_the_export_for_good(postgres, tmp_path):
+    # Each request has a deadline; the kept connection is dropped after one
+    # passes, and the next attempt starts clean.
+    import socket
+    port = free_port()
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(16)  # accepted by the kernel, never read or answered
+    receiver = Receiver(str(tmp_path), port=port)
+    p = exporting_proxy(tmp_path, receiver)
+    try:
+        with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+            conn.execute("SELECT 1, name FROM customers WHERE id = 1").fetchall()
+        wait_for(lambda: "no answer within" in p.read_log(), timeout=40, what="the deadline")
+        listener.close()
+        receiver.start()
+        wait_for(lambda: any("db.query.text" in r.get("attributes", {}) for r in receiver.records()), timeout=60,
+                 what="the statement once a receiver answers")
+    finally:
+        assert p.stop() == 0, p.read_log()
+        if receiver.process:
+            receiver.stop()

@@ -154,24 +154,27 @@ struct server_client::impl {
     // Declared before the loader, so it outlives the loader's socket: the
     // socket deregisters from the io_context's reactor when it is destroyed.
     // (Declared after it, the socket wrote into the freed reactor at every
-    // catalog load: a heap-use-after-free that corrupted the heap.)
-    asio::io_context io{1};
+    // catalog load: a heap-use-after-free that corrupted the heap.) Replaced
+    // after work that would not unwind (a name lookup still running): the
+    // old one is destroyed with that work, never resuming it.
+    std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>(1);
     loader l;
     std::string where;
     std::string tls_error;  // the TLS settings could not be used: every call fails with it
 
-    // Runs `work` on the io_context for at most `timeout`; false if it did
-    // not finish (then the session is closed and the work unwound).
+    // Runs `work` for at most `timeout`; false if it did not finish (then
+    // the session is closed and the work unwound or discarded).
     bool run_for(awaitable<void> work, std::chrono::milliseconds timeout) {
         bool finished = false;
-        io.restart();
-        asio::co_spawn(io, std::move(work), [&](std::exception_ptr) { finished = true; });
-        io.run_for(timeout);
+        io->restart();
+        asio::co_spawn(*io, std::move(work), [&](std::exception_ptr) { finished = true; });
+        io->run_for(timeout);
         if (finished) return true;
         if (l.upstream) l.upstream->close();  // what waits on the socket ends, aborted
-        io.restart();
-        io.run_for(std::chrono::seconds(1));
+        io->restart();
+        io->run_for(std::chrono::seconds(1));
         l.upstream.reset();
+        if (!finished) io = std::make_unique<asio::io_context>(1);
         return false;
     }
 };

@@ -26,8 +26,10 @@ constexpr std::size_t max_response_body = 64 * 1024;
 
 struct otlp_client::impl {
     config::otlp_export to;
-    // Declared before the streams, so it outlives their sockets.
-    asio::io_context io{1};
+    // Declared before the streams, so it outlives their sockets. Replaced
+    // after a post that would not unwind (a name lookup still running): the
+    // old one is destroyed with that post, never resuming it.
+    std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>(1);
     std::unique_ptr<asio::ssl::context> tls;
     std::string tls_error;  // the TLS settings could not be used: every post fails with it
     // The kept connection, plain or TLS; none between a failure and the next post.
@@ -38,10 +40,14 @@ struct otlp_client::impl {
 
     bool connected() const { return plain || secure; }
 
-    void disconnect() {
+    void close() {
         error_code ignored;
         if (plain) plain->socket().close(ignored);
         if (secure) beast::get_lowest_layer(*secure).socket().close(ignored);
+    }
+
+    void disconnect() {
+        close();
         plain.reset();
         secure.reset();
         buffer.clear();
@@ -139,16 +145,20 @@ expected<int, std::string> otlp_client::post(const std::string& body, std::chron
     int status = 0;
     std::string error;
     bool finished = false;
-    auto& io = impl_->io;
+    auto& io = *impl_->io;
     io.restart();
     asio::co_spawn(io, impl_->post(request, status, error), [&](std::exception_ptr) { finished = true; });
     // The whole exchange under one deadline: a receiver that accepts and
     // hangs must not stall shipping forever.
     io.run_for(timeout);
     if (!finished) {
-        impl_->disconnect();  // what waits on the socket ends, aborted
+        impl_->close();  // what waits on the socket ends, aborted
         io.restart();
         io.run_for(std::chrono::seconds(1));
+        impl_->disconnect();
+        // Still not unwound (it refers to this frame's request and status):
+        // destroyed with its io_context instead of resumed by the next post.
+        if (!finished) impl_->io = std::make_unique<asio::io_context>(1);
         return unexpected(fmt::format("no answer within {} ms", timeout.count()));
     }
     if (!error.empty()) return unexpected(error);
