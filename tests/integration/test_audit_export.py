@@ -189,12 +189,20 @@ def test_an_https_endpoint_is_verified_and_its_connection_kept(postgres, tmp_pat
                     time.sleep(0.03)  # several requests, not one batch
             wait_for(lambda: len([r for r in receiver.records() if "db.query.text" in r.get("attributes", {})]) >= 30,
                      what="every statement over https")
+            assert receiver.connections() == 1, "one kept connection"
+            # Node closes a connection idle for 5 s: the next request goes on a new one, without a failure.
+            time.sleep(6)
+            with psycopg.connect(p.dsn(sslmode="disable"), autocommit=True) as conn:
+                conn.execute("SELECT 31, name FROM customers WHERE id = 1").fetchall()
+            wait_for(lambda: len([r for r in receiver.records() if "db.query.text" in r.get("attributes", {})]) >= 31,
+                     what="the statement after the idle close")
         finally:
             assert p.stop() == 0, p.read_log()
         records = receiver.records()
         requests = {r["attributes"]["pgsieve.record.id"] for r in records if "attributes" in r}
-        assert len(requests) >= 30
-        assert receiver.connections() == 1, "one kept connection"
+        assert len(requests) >= 31
+        assert receiver.connections() == 2
+        assert "audit_export_failed" not in p.read_log(), p.read_log()
 
         # The system's trusted certificates do not include this one: nothing is sent.
         second = tmp_path / "untrusted"

@@ -106,7 +106,10 @@ struct otlp_client::impl {
             }
             const bool was_reused = reused;
             const auto ec = co_await exchange(request, status);
-            if (!ec) co_return;
+            if (!ec) {
+                error.clear();  // a first attempt's failure was the idle connection's, not this post's
+                co_return;
+            }
             disconnect();
             error = ec.message();
             if (!was_reused) co_return;
