@@ -38,18 +38,29 @@ class Fleet:
     def __init__(self, directory, replicas=3):
         psql(f"ALTER ROLE ai_readonly PASSWORD '{UPSTREAM_PASSWORD}'")
         self.directory = directory
-        self.ports = [free_port() for _ in range(replicas)]
-        self.peer_ports = [free_port() for _ in range(replicas)]
-        self.admin_ports = [free_port() for _ in range(replicas)]
         self.env = dict(os.environ, PGSIEVE_TEST_UPSTREAM_PASSWORD=UPSTREAM_PASSWORD,
                         PGSIEVE_TEST_CLIENT_PASSWORD=CLIENT_PASSWORD)
-        self.replicas = []
-        for i, port in enumerate(self.ports):
-            d = os.path.join(directory, f"replica-{i}")
-            os.makedirs(d)
-            p = Proxy(d, self.config(i, POLICY), self.env)
-            p.wait_listening(port)
-            self.replicas.append(p)
+        # Nine ports chosen before any replica listens: one may be taken in
+        # between (seen in CI with suites running beside this one). Then the
+        # whole fleet starts again on new ports.
+        for attempt in range(3):
+            self.ports = [free_port() for _ in range(replicas)]
+            self.peer_ports = [free_port() for _ in range(replicas)]
+            self.admin_ports = [free_port() for _ in range(replicas)]
+            self.replicas = []
+            try:
+                for i, port in enumerate(self.ports):
+                    d = os.path.join(directory, f"attempt-{attempt}" if attempt else "", f"replica-{i}")
+                    os.makedirs(d)
+                    p = Proxy(d, self.config(i, POLICY), self.env)
+                    p.wait_listening(port)
+                    self.replicas.append(p)
+                break
+            except AssertionError as e:
+                for p in self.replicas:
+                    p.stop()
+                if "Address already in use" not in str(e) or attempt == 2:
+                    raise
         self.port = free_port()
         self.haproxy_config = os.path.join(directory, "haproxy.cfg")
         servers = "\n".join(f"    server r{i} 127.0.0.1:{p} check inter 200ms fall 1 rise 1"
