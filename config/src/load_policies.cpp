@@ -45,6 +45,7 @@ void read_table(loader& l, policy& p, const std::string& name, const located& at
     if (!table) return;
     table_grant g;
     g.table = *table;
+    g.line = at.line;
     const auto* columns = find(fields, "columns");
     const auto* deny = find(fields, "deny_columns");
     if (columns && deny) {
@@ -105,6 +106,8 @@ void read_policy(loader& l, const std::string& name, const located& at) {
                                               "accept_classified", "max_rows", "statement_timeout", "functions",
                                               "tables", "upstream_user", "upstream_password_env",
                                               "upstream_password_file"});
+    p.line = at.line;
+    for (const auto& [key, value] : fields) p.key_lines[key] = value.line;
     if (const auto* f = find(fields, "owner")) p.owner = l.reader.string(*f).value_or("");
     if (const auto* f = find(fields, "description")) p.description = l.reader.string(*f).value_or("");
     if (const auto* f = find(fields, "mode")) {
@@ -123,10 +126,23 @@ void read_policy(loader& l, const std::string& name, const located& at) {
         if (auto v = l.reader.one_of(*f, {"none", "introspection"})) p.catalog = static_cast<catalog_access>(*v);
     }
     if (const auto* f = find(fields, "accept_classified")) {
-        for (const auto& label : l.reader.string_list(*f, /*allow_empty=*/true).value_or(std::vector<std::string>{})) {
+        // A list of labels, or a mapping label → {reason: why this policy reads them raw}.
+        const auto accept = [&](const std::string& label, const located& at_label) {
             if (!l.cfg.classification.contains(label))
-                l.reader.error(*f, fmt::format("no classification label \"{}\"", label));
+                l.reader.error(at_label, fmt::format("no classification label \"{}\"", label));
             p.accept_classified.insert(label);
+        };
+        if (f->node && f->node.IsMap()) {
+            for (const auto& [label, entry] : l.reader.mapping(*f)) {
+                accept(label, entry);
+                const auto reason = l.reader.mapping(entry, {"reason"}, /*null_is_empty=*/true);
+                if (const auto* r = find(reason, "reason")) {
+                    if (auto text = l.reader.string(*r); text && !text->empty()) p.classified_reasons[label] = *text;
+                }
+            }
+        } else {
+            for (const auto& label : l.reader.string_list(*f, /*allow_empty=*/true).value_or(std::vector<std::string>{}))
+                accept(label, *f);
         }
     }
     if (const auto* f = find(fields, "max_rows")) {

@@ -172,6 +172,7 @@ struct table_grant {
     // Business context served to the model where discovery reads descriptions.
     std::string description;
     std::map<std::string, std::string> column_descriptions;
+    int line = 0;  // where the entry is in the file (policy lint)
 };
 
 struct policy {
@@ -182,6 +183,8 @@ struct policy {
     std::set<statement_kind> statements;
     catalog_access catalog = catalog_access::none;
     std::set<std::string> accept_classified;
+    // Why each accepted label may be read raw (`accept_classified: {pii: {reason: …}}`); the list form gives none.
+    std::map<std::string, std::string> classified_reasons;
     std::optional<std::uint64_t> max_rows;
     std::optional<duration> statement_timeout;
     std::vector<qualified_name> functions;
@@ -189,6 +192,9 @@ struct policy {
     // The policy's own least-privilege upstream role; empty: upstream.user.
     std::string upstream_user;
     std::optional<std::string> upstream_password;
+    // Where the policy and each of its keys are in the file (policy lint).
+    int line = 0;
+    std::map<std::string, int> key_lines;
 
     // Whether any write statement kind is granted (insert, update, delete, merge).
     bool writes() const;
