@@ -1,8 +1,8 @@
 // pgsieve audit list|show|stats|export|verify: incident review of the audit
 // log (DESIGN.md §5). Reads the file only; works while pgsieve writes it.
 
+#include "audit_sources.hpp"
 #include "commands.hpp"
-#include "store_url.hpp"
 
 #include <pgsieve/audit/export.hpp>
 #include <pgsieve/audit/review.hpp>
@@ -21,106 +21,6 @@
 namespace pgsieve::cli {
 
 namespace {
-
-// Rows of each table read from the central store at a time: what a review
-// holds in memory, whatever the store's size.
-constexpr std::size_t store_page_rows = 5000;
-
-// Without --db: audit.sqlite of the configuration. Secrets the
-// configuration names need not be present to review its log.
-expected<std::string, std::string> audit_file(const audit_options& o) {
-    if (o.config_file.empty()) return unexpected(std::string("name the audit log with --db FILE or -c CONFIG"));
-    auto env = config::environment::system();
-    const auto real_getenv = env.getenv;
-    const auto real_read = env.read_file;
-    const std::string config_file = o.config_file;
-    env.getenv = [real_getenv](const std::string& name) {
-        return real_getenv(name).value_or("not needed to review the audit log");
-    };
-    env.read_file = [real_read, config_file](const std::string& path) -> std::optional<std::string> {
-        auto text = real_read(path);
-        if (text || path == config_file) return text;
-        return std::string("not needed to review the audit log");
-    };
-    const auto loaded = config::load_file(o.config_file, env);
-    if (!loaded) {
-        print_config_errors(loaded.error(), o.config_file);
-        return unexpected(std::string("cannot find the audit log in an invalid configuration; use --db FILE"));
-    }
-    return (*loaded)->audit.sqlite;
-}
-
-// The logs a command reads: files as they are, the central store's replicas
-// fetched into a temporary directory (removed with this) where every review
-// command, verify included, reads them as it reads a replica's own file.
-class review_sources {
-public:
-    review_sources() = default;
-    review_sources(const review_sources&) = delete;
-    review_sources& operator=(const review_sources&) = delete;
-    ~review_sources() {
-        if (!dir_.empty()) std::filesystem::remove_all(dir_);
-    }
-
-    std::vector<audit::review_source> all;
-
-    void add_file(const std::string& path) { all.push_back({path, path}); }
-
-    // One replica's rows, or (`instance` empty) every replica's, each a log
-    // of its own labelled with its instance id.
-    expected<void, std::string> add_store(const std::string& url, const std::string& instance) {
-        const auto server = store_address(url);
-        if (!server) return unexpected(server.error());
-        // One session for every page.
-        net::server_client store(*server, server->user, server->password, "pgsieve audit");
-        const auto query = [&](std::vector<std::string> queries)
-            -> expected<std::vector<std::vector<policy::row>>, std::string> {
-            auto rows = store.query(queries);
-            if (!rows) return unexpected(std::move(rows.error().message));
-            return std::move(*rows);
-        };
-        std::vector<std::string> instances{instance};
-        if (instance.empty()) {
-            const auto listed = query({std::string(audit::central_store_instances)});
-            if (!listed) return unexpected(listed.error());
-            instances.clear();
-            for (const auto& row : (*listed)[0]) instances.push_back(row[0].value_or(""));
-            if (instances.empty()) return unexpected(fmt::format("{}: the central store holds no rows yet", url));
-        }
-        if (dir_.empty()) {
-            char dir_template[] = "/tmp/pgsieve-review.XXXXXX";
-            const char* dir = mkdtemp(dir_template);
-            if (!dir) return unexpected(std::string("cannot make a temporary directory"));
-            dir_ = dir;
-        }
-        for (const auto& name : instances) {
-            // Named by position only: an instance id is text from the store, never a path.
-            const auto path = fmt::format("{}/{}.db", dir_, all.size());
-            if (const auto opened = query(audit::central_store_open(name)); !opened) return unexpected(opened.error());
-            for (bool first = true;; first = false) {
-                const auto rows = query(audit::central_store_page(name, first, store_page_rows));
-                if (!rows) return unexpected(rows.error());
-                const bool empty = std::all_of(rows->begin(), rows->end(), [](const auto& r) { return r.empty(); });
-                if (empty && first)
-                    return unexpected(fmt::format("the central store holds nothing of instance \"{}\"", name));
-                if (empty) break;
-                if (auto r = audit::import_central_rows(path, *rows); !r)
-                    return unexpected(fmt::format("the central store's rows of instance \"{}\" are not an audit "
-                                                  "log: {}",
-                                                  name, r.error()));
-                if ((*rows)[0].size() < store_page_rows && (*rows)[1].size() < store_page_rows &&
-                    (*rows)[2].size() < store_page_rows)
-                    break;
-            }
-            if (const auto closed = query({"COMMIT"}); !closed) return unexpected(closed.error());
-            all.push_back({name, path});
-        }
-        return {};
-    }
-
-private:
-    std::string dir_;
-};
 
 int list(audit::review& r, const audit::statement_filter& filter, bool json) {
     auto rows = r.list(filter);
@@ -287,23 +187,9 @@ int verify_each(const std::vector<audit::review_source>& logs, const std::option
 
 int run_audit(const audit_options& o) {
     review_sources logs;
-    for (const auto& db : o.db) {
-        if (db.starts_with("postgresql://")) {
-            if (auto r = logs.add_store(db, o.instance); !r) {
-                std::cerr << "pgsieve: " << r.error() << "\n";
-                return exit_usage;
-            }
-        } else {
-            logs.add_file(db);
-        }
-    }
-    if (o.db.empty()) {
-        const auto file = audit_file(o);
-        if (!file) {
-            std::cerr << "pgsieve: " << file.error() << "\n";
-            return exit_usage;
-        }
-        logs.add_file(*file);
+    if (auto r = logs.add(o.db, o.instance, o.config_file); !r) {
+        std::cerr << "pgsieve: " << r.error() << "\n";
+        return exit_usage;
     }
     auto review = audit::review::open(logs.all);
     if (!review) {
@@ -327,6 +213,7 @@ int run_audit(const audit_options& o) {
     if (o.command == "show") return show(*review, o.id, o.json);
     if (o.command == "stats") return stats(*review, filter.since, o.json);
     if (o.command == "export") return export_rows(*review, filter, o.format);
+    if (o.command == "policies") return run_audit_policies(*review, o);
     if (o.command == "verify") {
         std::optional<std::string> key;
         if (!o.key_env.empty()) {

@@ -11,6 +11,9 @@
 namespace pgsieve::config {
 struct load_error;
 }
+namespace pgsieve::audit {
+class review;
+}
 
 namespace pgsieve::cli {
 
@@ -73,7 +76,7 @@ struct check_config_options {
 int run_check_config(const check_config_options& options);
 
 struct audit_options {
-    std::string command;  // list, show, stats, export, verify
+    std::string command;  // list, show, stats, export, verify, policies
     std::string config_file;
     std::vector<std::string> db;  // files, and/or postgresql://… (the central store; password from PGPASSWORD)
     std::string instance;         // with the central store: whose rows (all replicas' when empty)
@@ -82,6 +85,7 @@ struct audit_options {
     bool json = false;
     bool blocked = false;
     std::string client;
+    std::string policy;  // policies: only this policy's history
     std::string table;
     std::string since;
     std::int64_t limit = 50;
@@ -90,6 +94,30 @@ struct audit_options {
 };
 // verify: exit 0 intact, 1 tampered; every command: 2 on errors.
 int run_audit(const audit_options& options);
+
+// audit policies: each policy's versions, owners and diffs.
+int run_audit_policies(audit::review& review, const audit_options& options);
+
+struct policy_options {
+    std::string command;       // test, propose, lint
+    std::string candidate;     // test: the configuration under test
+    std::string config_file;   // the configuration in force (test: the baseline, when given)
+    std::vector<std::string> db;  // audit logs, or the central store
+    std::string instance;
+    std::string since;
+    std::string client;
+    std::string policy;
+    std::string catalog_file;  // a `pgsieve dump-catalog` snapshot instead of the live catalog
+    bool json = false;
+    std::string fail_on;       // test: newly-allowed | newly-refused | newly-allowed-classified
+    std::string name;          // propose: the draft policy's name
+    std::string format = "text";  // lint: text | json | sarif
+    bool upstream = false;     // lint: also the upstream roles
+    bool audit = false;        // lint: also grants unused in the audit
+    std::string unused_since = "30d";
+};
+// test: 0 no verdict changes, 1 verdicts change; lint: 1 warnings or errors; 2 on errors.
+int run_policy(const policy_options& options);
 
 struct store_init_options {
     std::string url;                   // the central store, as its owner

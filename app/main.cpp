@@ -122,6 +122,10 @@ int main(int argc, char** argv) {
     audit_verify->add_option("--key-env", audit.key_env,
                              "check the signed chain checkpoints with the key in this environment variable "
                              "(audit.checkpoint_key_env)");
+    auto* audit_policies = audit_leaf("policies", "Each policy's history: the versions that changed it, when, its owner, "
+                                                  "and a diff against the version before");
+    audit_policies->add_option("--policy", audit.policy, "only this policy");
+    audit_policies->add_flag("--json", audit.json, "JSON for tools");
     cli::store_init_options store_init;
     auto* store_init_cmd = audit_cmd->add_subcommand(
         "store-init", "Make the central audit store as its owner, and register each replica's role (may only append)");
@@ -134,6 +138,56 @@ int main(int argc, char** argv) {
     store_init_cmd->add_option("--reader", store_init.readers,
                                "a role that may read every row (the review commands' --db postgresql://…)");
     store_init_cmd->add_flag("--print", store_init.print, "print the SQL instead of running it");
+
+    cli::policy_options policy;
+    auto* policy_cmd = app.add_subcommand("policy", "Own the policy: replay a change, draft a least-privilege policy, lint");
+    policy_cmd->require_subcommand(1);
+    auto add_audit_source = [&](CLI::App* c) {
+        c->add_option("--db", policy.db,
+                      "an audit database file, or the central store postgresql://… (repeat to read several); "
+                      "default: the configuration's audit.sqlite");
+        c->add_option("--instance", policy.instance, "with the central store: only this replica's rows");
+        c->add_option("--catalog", policy.catalog_file,
+                      "decide against this `pgsieve dump-catalog` snapshot instead of the upstream's live catalog");
+    };
+    auto* policy_test = policy_cmd->add_subcommand(
+        "test", "Replay recorded statements under a candidate configuration and print what changes (exit 0 nothing, "
+                "1 verdicts change, 2 error)");
+    policy_test->add_option("NEW", policy.candidate, "the candidate configuration")->required();
+    policy_test->add_option("-c,--config", policy.config_file,
+                            "the configuration in force: decide both now and compare (default: compare with the "
+                            "verdicts the audit recorded)");
+    add_audit_source(policy_test);
+    policy_test->add_option("--since", policy.since, "only statements since: 30d, 24h, or a UTC time");
+    policy_test->add_option("--client", policy.client, "only this client's statements");
+    policy_test->add_option("--policy", policy.policy, "only statements this policy decided");
+    policy_test->add_flag("--json", policy.json, "JSON for tools");
+    policy_test->add_option("--fail-on", policy.fail_on,
+                            "exit 1 only for this kind of change (newly-allowed-classified: newly allowed statements "
+                            "that read classified columns)")
+        ->check(CLI::IsMember({"newly-allowed", "newly-refused", "newly-allowed-classified"}));
+    policy_test->callback([&policy] { policy.command = "test"; });
+    auto* policy_propose = policy_cmd->add_subcommand(
+        "propose", "Draft the least policy that allows what a client ran (YAML, every grant commented with its use)");
+    policy_propose->add_option("-c,--config", policy.config_file, "the configuration in force")->required();
+    policy_propose->add_option("--client", policy.client, "the client whose statements it is drawn from")->required();
+    policy_propose->add_option("--since", policy.since, "only statements since: 7d, 24h, or a UTC time");
+    policy_propose->add_option("--name", policy.name, "the draft's policy name (default: the client's policy's)");
+    add_audit_source(policy_propose);
+    policy_propose->callback([&policy] { policy.command = "propose"; });
+    auto* policy_lint = policy_cmd->add_subcommand(
+        "lint", "What a configuration grants wider than it needs to, with file:line and a fix (exit 1 on warnings)");
+    policy_lint->add_option("-c,--config", policy.config_file, "configuration file")->required();
+    policy_lint->add_option("--format", policy.format, "text, json or sarif")
+        ->check(CLI::IsMember({"text", "json", "sarif"}))
+        ->capture_default_str();
+    policy_lint->add_flag("--upstream", policy.upstream,
+                          "also read the upstream: volatile functions, classified columns of whole-table grants, "
+                          "upstream roles wider than their policies");
+    policy_lint->add_flag("--audit", policy.audit, "also name grants no allowed statement used (in --unused-since)");
+    policy_lint->add_option("--unused-since", policy.unused_since, "the audit window for --audit")->capture_default_str();
+    add_audit_source(policy_lint);
+    policy_lint->callback([&policy] { policy.command = "lint"; });
 
     try {
         app.parse(argc, argv);
@@ -157,5 +211,6 @@ int main(int argc, char** argv) {
     if (*grants_cmd) return cli::run_grants(grants);
     if (*store_init_cmd) return cli::run_store_init(store_init);
     if (*audit_cmd) return cli::run_audit(audit);
+    if (*policy_cmd) return cli::run_policy(policy);
     return cli::exit_usage;
 }

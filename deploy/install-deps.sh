@@ -15,7 +15,7 @@ build_packages=(
 packages=(
   "${build_packages[@]}" git clang libclang-rt-14-dev
   postgresql postgresql-client postgresql-server-dev-15 pgbouncer haproxy sqlite3 openssl
-  python3 python3-pytest python3-psycopg python3-asyncpg python3-yaml libpostgresql-jdbc-java sqlsmith
+  python3 python3-pytest python3-psycopg python3-asyncpg python3-yaml python3-jsonschema libpostgresql-jdbc-java sqlsmith
 )
 # Toolchains that images often ship outside Debian's packages (a newer
 # Node.js, a JDK): install Debian's only when the command is absent, so as

@@ -51,6 +51,10 @@ std::string where(const statement_filter& f, std::vector<cell>& params) {
         w += " AND client = ?";
         params.emplace_back(f.client);
     }
+    if (!f.policy.empty()) {
+        w += " AND policy = ?";
+        params.emplace_back(f.policy);
+    }
     if (f.since) {
         w += " AND ts >= ?";
         params.emplace_back(*f.since);
@@ -314,6 +318,13 @@ expected<std::vector<result_set>, std::string> review::stats(const std::optional
         out.push_back(std::move(*r));
     }
     return out;
+}
+
+expected<result_set, std::string> review::policy_versions() {
+    return query(db_->db, "policy versions",
+                 std::string("SELECT ") + (db_->merged ? "log, " : "") +
+                     "version, loaded_at, source FROM policy_versions ORDER BY loaded_at, version",
+                 {});
 }
 
 expected<void, std::string> review::export_statements(const statement_filter& f, const row_callback& row) {

@@ -30,6 +30,7 @@ struct result_set {
 struct statement_filter {
     bool refused_only = false;  // blocked and would_block
     std::string client;
+    std::string policy;  // the policy that decided
     std::string table;  // schema.table, or a table name in any schema
     std::optional<std::string> since;  // an RFC 3339 time (compared as text)
     std::int64_t limit = 50;           // list only; 0: no limit
@@ -74,6 +75,9 @@ public:
     // Every statement column, oldest first, one row at a time.
     [[nodiscard]] expected<void, std::string> export_statements(const statement_filter& f,
                                                                 const row_callback& row);
+    // Every configuration version loaded (version, loaded_at, source; `log`
+    // first when several are read), oldest first.
+    [[nodiscard]] expected<result_set, std::string> policy_versions();
     // The hash chain of one log (an error when several were opened).
     [[nodiscard]] expected<verify_result, std::string> verify();
     // The signed checkpoints (checkpoint.hpp): each must be signed with `key`,
