@@ -83,6 +83,8 @@ std::string_view to_string(on_overflow v) { return v == on_overflow::wait ? "wai
 std::string_view to_string(policy_mode v) { return v == policy_mode::enforce ? "enforce" : "monitor"; }
 std::string_view to_string(catalog_access v) { return v == catalog_access::none ? "none" : "introspection"; }
 
+std::string_view to_string(on_exceed v) { return v == on_exceed::truncate ? "truncate" : "error"; }
+
 std::string_view to_string(statement_kind v) {
     switch (v) {
         case statement_kind::select: return "select";

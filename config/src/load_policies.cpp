@@ -40,7 +40,7 @@ std::optional<std::vector<std::string>> read_columns(loader& l, const located& a
 void read_table(loader& l, policy& p, const std::string& name, const located& at) {
     const auto table = l.reader.qualified(at, name);
     const auto fields = l.reader.mapping(at, {"columns", "deny_columns", "allow", "rows", "description",
-                                              "column_descriptions"},
+                                              "column_descriptions", "unbounded_writes"},
                                          /*null_is_empty=*/true);
     if (!table) return;
     table_grant g;
@@ -84,6 +84,7 @@ void read_table(loader& l, policy& p, const std::string& name, const located& at
         if (!scope.column.empty() && !scope.attribute.empty()) g.rows = std::move(scope);
     }
     if (const auto* f = find(fields, "description")) g.description = l.reader.string(*f).value_or("");
+    if (const auto* f = find(fields, "unbounded_writes")) g.unbounded_writes = l.reader.boolean(*f).value_or(false);
     if (const auto* f = find(fields, "column_descriptions")) {
         for (const auto& [column, text] : l.reader.mapping(*f, /*null_is_empty=*/true)) {
             if (!l.reader.identifier(text, column)) continue;
@@ -103,7 +104,8 @@ void read_policy(loader& l, const std::string& name, const located& at) {
     policy p;
     p.name = name;
     const auto fields = l.reader.mapping(at, {"owner", "description", "mode", "statements", "catalog",
-                                              "accept_classified", "max_rows", "statement_timeout", "functions",
+                                              "accept_classified", "max_rows", "max_result_bytes", "on_exceed",
+                                              "statement_timeout", "functions",
                                               "tables", "upstream_user", "upstream_password_env",
                                               "upstream_password_file"});
     p.line = at.line;
@@ -148,6 +150,14 @@ void read_policy(loader& l, const std::string& name, const located& at) {
     if (const auto* f = find(fields, "max_rows")) {
         if (auto v = l.reader.integer(*f, 1, std::numeric_limits<std::int64_t>::max()))
             p.max_rows = static_cast<std::uint64_t>(*v);
+    }
+    if (const auto* f = find(fields, "max_result_bytes")) {
+        if (auto v = l.reader.byte_size(*f)) p.max_result_bytes = *v;
+    }
+    if (const auto* f = find(fields, "on_exceed")) {
+        if (auto v = l.reader.one_of(*f, {"error", "truncate"})) p.on_exceed = static_cast<on_exceed>(*v);
+        if (!find(fields, "max_rows") && !find(fields, "max_result_bytes"))
+            l.reader.error(*f, "on_exceed applies to max_rows and max_result_bytes; set one of them");
     }
     if (const auto* f = find(fields, "statement_timeout")) p.statement_timeout = l.reader.duration_value(*f, false);
     if (const auto* f = find(fields, "functions")) {

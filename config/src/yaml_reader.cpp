@@ -251,3 +251,35 @@ const located* find(const std::vector<std::pair<std::string, located>>& fields, 
 }
 
 }  // namespace pgsieve::config::detail
+
+namespace pgsieve::config::detail {
+
+std::optional<std::uint64_t> yaml_reader::byte_size(const located& at) {
+    const auto text = string(at);
+    if (!text) return std::nullopt;
+    std::size_t digits = 0;
+    while (digits < text->size() && (*text)[digits] >= '0' && (*text)[digits] <= '9') ++digits;
+    std::string unit = text->substr(digits);
+    while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+    static const std::pair<std::string_view, std::uint64_t> units[] = {
+        {"", 1}, {"B", 1}, {"kB", 1ull << 10}, {"KB", 1ull << 10}, {"KiB", 1ull << 10},
+        {"MB", 1ull << 20}, {"MiB", 1ull << 20}, {"GB", 1ull << 30}, {"GiB", 1ull << 30},
+    };
+    const auto bad = [&] {
+        error(at, fmt::format("expected a size such as 65536, 512kB, 10MB or 1GB, found \"{}\"", *text));
+        return std::nullopt;
+    };
+    if (digits == 0 || digits > 12) return bad();
+    for (const auto& [name, factor] : units) {
+        if (unit != name) continue;
+        const std::uint64_t value = std::stoull(text->substr(0, digits)) * factor;
+        if (value == 0) {
+            error(at, "must be more than 0");
+            return std::nullopt;
+        }
+        return value;
+    }
+    return bad();
+}
+
+}  // namespace pgsieve::config::detail

@@ -58,6 +58,8 @@ public:
     // A duration with a unit: 50ms, 10s, 30m, 1h. `allow_zero` lets "0" (any unit) mean "none".
     std::optional<duration> duration_value(const located& at, bool allow_zero);
     std::optional<std::vector<std::string>> string_list(const located& at, bool allow_empty);
+    // A size in bytes: a whole number, or one with a unit (kB, MB, GB: 1024-based, as PostgreSQL's).
+    std::optional<std::uint64_t> byte_size(const located& at);
 
     // One of `names` (as spelled in the contract), returned as its index.
     std::optional<std::size_t> one_of(const located& at, std::initializer_list<std::string_view> names);

@@ -51,6 +51,24 @@ void walker::bool_expr(node& n, walk_ctx&) {
         f_.exprs[current_expr_].variant = op == "AND_EXPR" ? expr::and_ : op == "OR_EXPR" ? expr::or_ : expr::not_;
 }
 
+void walker::null_test(node& n, walk_ctx&) {
+    const auto t = n.take_string("nulltesttype");
+    if (current_expr_ >= 0) f_.exprs[current_expr_].variant = t == "IS_NULL" ? expr::is_null : expr::is_not_null;
+}
+
+void walker::boolean_test(node& n, walk_ctx&) {
+    const auto t = n.take_string("booltesttype");
+    if (current_expr_ < 0) return;
+    static const std::pair<std::string_view, expr::test_kind> kinds[] = {
+        {"IS_TRUE", expr::is_true},       {"IS_NOT_TRUE", expr::is_not_true}, {"IS_FALSE", expr::is_false},
+        {"IS_NOT_FALSE", expr::is_not_false}, {"IS_UNKNOWN", expr::is_unknown}, {"IS_NOT_UNKNOWN", expr::is_not_unknown},
+    };
+    // An unknown spelling reads as the widest test: a guardrail then refuses it.
+    f_.exprs[current_expr_].variant = expr::is_not_null;
+    for (const auto& [name, kind] : kinds)
+        if (name == t) f_.exprs[current_expr_].variant = kind;
+}
+
 void walker::case_when(node& n, walk_ctx& ctx) {
     // Its condition, then its result: the CASE's value comes from the results.
     if (const auto cond = n.take("expr")) operand(ctx, *cond);

@@ -155,6 +155,8 @@ public:
     void type_name(node& n, walk_ctx& ctx);
     void param_ref(node& n, walk_ctx& ctx);
     void bool_expr(node& n, walk_ctx& ctx);
+    void null_test(node& n, walk_ctx& ctx);
+    void boolean_test(node& n, walk_ctx& ctx);
     void case_when(node& n, walk_ctx& ctx);
 
 private:

@@ -5,6 +5,7 @@
 #include "discovery.hpp"
 #include "explain_plan.hpp"
 #include "resolve.hpp"
+#include "write_guardrail.hpp"
 #include "types.hpp"
 #include "value_types.hpp"
 
@@ -42,6 +43,7 @@ std::string_view to_string(rule r) {
         case rule::catalog: return "catalog";
         case rule::policy: return "policy";
         case rule::audit: return "audit";
+        case rule::guardrail: return "guardrail";
     }
     return "unsupported";
 }
@@ -272,6 +274,23 @@ private:
                                          table, ctx_.policy.name),
                              "rule: " + why, "list only allowed columns", f.target_relation.location);
         }
+        // The missing-WHERE guardrail (write_guardrail.hpp).
+        if ((f.kind == statement_kind::update || f.kind == statement_kind::delete_) && !it->second.unbounded_writes) {
+            if (const auto why = unbounded_write(f, res)) {
+                const std::string_view command = f.kind == statement_kind::update ? "UPDATE" : "DELETE";
+                return plain(rule::guardrail,
+                             fmt::format("pgsieve: this {} on table \"{}\" is refused because {}: it could change "
+                                         "every row",
+                                         command, table, *why),
+                             fmt::format("rule: guardrails (an UPDATE or DELETE must limit its rows by a column of "
+                                         "the table unless tables.{}.unbounded_writes is set)",
+                                         table),
+                             fmt::format("add a WHERE clause on a column of {} that selects the rows to change, e.g. "
+                                         "WHERE id = …",
+                                         table),
+                             f.target_relation.location);
+            }
+        }
         return std::nullopt;
     }
 
@@ -463,6 +482,8 @@ decision decide(const std::vector<parser::statement_facts>& statements, std::str
     out.policy_version = ctx.cfg.version;
     out.policy = ctx.policy.name;
     out.max_rows = ctx.policy.max_rows.value_or(0);
+    out.max_result_bytes = ctx.policy.max_result_bytes.value_or(0);
+    out.truncate = ctx.policy.on_exceed == config::on_exceed::truncate;
     const auto path = resolution_path(ctx.search_path, ctx.upstream_role);
     pending_names pending;
     std::vector<discovery_site> sites;
@@ -503,6 +524,7 @@ decision decide(const std::vector<parser::statement_facts>& statements, std::str
         out.would_redact_errors = out.redact_errors;
         out.redact_errors = false;
         out.max_rows = 0;
+        out.max_result_bytes = 0;
     }
     out.row_scoped = row_scoped(out.tables, ctx.policy);
     for (auto& part : out.parts) part.row_scoped = row_scoped(part.tables, ctx.policy);

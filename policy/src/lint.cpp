@@ -23,7 +23,7 @@ const std::vector<lint_rule_info>& lint_rules() {
         {lint_rule::all_columns_with_classified, "PGSL002", "all-columns-with-classified",
          "A table is granted with all its columns, and some of them are classified."},
         {lint_rule::write_without_row_scope, "PGSL003", "write-without-row-scope",
-         "A table is granted INSERT, UPDATE, DELETE or MERGE without rows: scoping."},
+         "A table is granted INSERT, UPDATE, DELETE or MERGE without rows: scoping (or with unbounded_writes)."},
         {lint_rule::introspection_without_descriptions, "PGSL004", "introspection-without-descriptions",
          "A policy with catalog: introspection grants a table without a description for the model."},
         {lint_rule::no_owner, "PGSL005", "no-owner", "A policy names no owner who answers for its changes."},
@@ -146,8 +146,10 @@ void lint_policy(const config::config& cfg, const config::policy& p, const lint_
             if (is_write(v)) writes.emplace_back(config::to_string(v));
         if (!writes.empty() && !g.rows)
             add(lint_rule::write_without_row_scope, lint_severity::warning, g.line,
-                fmt::format("table {} is granted {} on every row: one statement may change all of them", name.str(),
-                            fmt::join(writes, ", ")),
+                fmt::format("table {} is granted {} on every row: no rows: scoping limits which rows the clients "
+                            "may change{}",
+                            name.str(), fmt::join(writes, ", "),
+                            g.unbounded_writes ? ", and unbounded_writes lets one statement change all of them" : ""),
                 "scope the rows the clients may change with rows: {column: …, attribute: …}, or grant select only");
     }
     if (in.cat) {

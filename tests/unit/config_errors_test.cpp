@@ -263,3 +263,19 @@ TEST_CASE("attack: a name with a line break cannot become a statement in pgsieve
     CHECK_THAT(only_error(with("        columns: [id, name]", "        columns: [id, \"na\\tme\"]")),
                Contains("has control characters"));
 }
+
+TEST_CASE("config errors: result limits", "[config]") {
+    test::fake_environment env;
+    env.variables = {{"P", "pw"}};
+    const std::string head = "upstream: {host: h, database: app, user: u}\naudit: {sqlite: /a.db}\n"
+                             "clients: [{name: a, password_env: P, policy: p}]\npolicies:\n  p:\n    statements: [select]\n";
+    CHECK(test::load_errors(head + "    max_result_bytes: 10MB\n    on_exceed: truncate\n", env).empty());
+    CHECK(test::load_errors(head + "    max_result_bytes: 65536\n", env).empty());
+    CHECK(test::load_errors(head + "    max_result_bytes: ten\n", env) ==
+          std::vector<std::string>{"7: policies.p.max_result_bytes: expected a size such as 65536, 512kB, 10MB or 1GB, "
+                                   "found \"ten\""});
+    CHECK(test::load_errors(head + "    on_exceed: truncate\n", env) ==
+          std::vector<std::string>{
+              "7: policies.p.on_exceed: on_exceed applies to max_rows and max_result_bytes; set one of them"});
+    CHECK(test::load_errors(head + "    max_rows: 5\n    on_exceed: drop\n", env).size() == 1);
+}

@@ -205,6 +205,79 @@ TEST_CASE("enforce: rows beyond max_rows are dropped and the result ends with ER
     CHECK(types_of(h.client_receives()) == "TDCZ");
 }
 
+TEST_CASE("enforce: on_exceed truncate sends the first rows, a NOTICE and the count sent", "[session][enforce]") {
+    auto row = [](std::string_view v) {
+        std::string out;
+        wire::message_writer(out).begin('D').int16(1).int32(static_cast<std::int32_t>(v.size())).bytes(v).end();
+        return out;
+    };
+    SECTION("max_rows") {
+        std::string yaml = session_yaml;
+        yaml.replace(yaml.find("    statements: [select]"), 24,
+                     "    max_rows: 2\n    on_exceed: truncate\n    statements: [select]");
+        harness h(yaml);
+        logged_in(h);
+        const auto now = session::clock::now();
+        h.client_sends(query("SELECT id FROM customers"));
+        REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+        h.upstream_sends(frame('T', std::string(6, '\0')) + row("1") + row("2") + row("3") + row("4") +
+                         frame('C', std::string("SELECT 4\0", 9)) + ready());
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        const auto replies = h.client_receives();
+        REQUIRE(types_of(replies) == "TDDNCZ");
+        const auto notice = *wire::parse_error_response(replies[3].body);
+        CHECK(notice.severity == "NOTICE");
+        CHECK(notice.message == "pgsieve: result truncated to its first 2 rows by max_rows=2 of policy \"reader\"");
+        CHECK(replies[4].body == std::string("SELECT 2\0", 9));
+        const auto outcomes = h.s->take_outcomes();
+        REQUIRE(outcomes.size() == 1);
+        CHECK(outcomes[0].capped);
+        CHECK_FALSE(outcomes[0].truncated);
+        CHECK(outcomes[0].rows == 4);  // what PostgreSQL produced
+        CHECK(outcomes[0].rows_sent == 2);
+        // A result within the limit is untouched.
+        h.client_sends(query("SELECT id FROM customers"));
+        REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+        h.upstream_sends(frame('T', std::string(6, '\0')) + row("1") + frame('C', std::string("SELECT 1\0", 9)) +
+                         ready());
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        CHECK(types_of(h.client_receives()) == "TDCZ");
+    }
+    SECTION("max_result_bytes, and a write's RETURNING keeps its count of rows written") {
+        std::string yaml = session_yaml;
+        yaml.replace(yaml.find("    statements: [select]"), 24,
+                     "    max_result_bytes: 40\n    on_exceed: truncate\n    statements: [select]");
+        harness h(yaml);
+        logged_in(h);
+        const auto now = session::clock::now();
+        h.client_sends(query("SELECT id FROM customers"));
+        REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+        // Each row is 1 + 4 + 2 + 4 + 10 = 21 bytes: one fits in 40, two do not.
+        h.upstream_sends(frame('T', std::string(6, '\0')) + row("0123456789") + row("0123456789") +
+                         frame('C', std::string("SELECT 2\0", 9)) + ready());
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        const auto replies = h.client_receives();
+        REQUIRE(types_of(replies) == "TDNCZ");
+        CHECK(wire::parse_error_response(replies[2].body)->message.find("max_result_bytes=40") != std::string::npos);
+        CHECK(replies[3].body == std::string("SELECT 1\0", 9));
+    }
+    SECTION("max_result_bytes under on_exceed error ends the result with 54000") {
+        std::string yaml = session_yaml;
+        yaml.replace(yaml.find("    statements: [select]"), 24, "    max_result_bytes: 40\n    statements: [select]");
+        harness h(yaml);
+        logged_in(h);
+        const auto now = session::clock::now();
+        h.client_sends(query("SELECT id FROM customers"));
+        REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+        h.upstream_sends(frame('T', std::string(6, '\0')) + row("0123456789") + row("0123456789") +
+                         frame('C', std::string("SELECT 2\0", 9)) + ready());
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        const auto replies = h.client_receives();
+        REQUIRE(types_of(replies) == "TDEZ");
+        CHECK(error_of(replies[2]).message == "pgsieve: result exceeds max_result_bytes=40; select fewer columns or rows");
+    }
+}
+
 namespace {
 // A statement longer than the session analyses inline.
 std::string long_select(std::string_view columns) {

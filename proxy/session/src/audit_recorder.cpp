@@ -105,12 +105,21 @@ void audit_recorder::outcome(const pgsieve::session::outcome& o, sys_time now) {
         s.error = "not run: PostgreSQL skipped it after an earlier error in the same pipeline";
         s.command_tag.clear();
     } else if (o.truncated) {
-        const auto max_rows = o.decision ? o.decision->max_rows : 0;
         s.sqlstate = std::string(wire::sqlstate::program_limit_exceeded);
-        s.error = fmt::format("pgsieve: result exceeds max_rows={}; add a LIMIT", max_rows);
-        s.rows = std::min(s.rows, max_rows);
+        s.error = fmt::format("pgsieve: result exceeds {}={}", o.limit_name, o.limit_value);
+        s.rows = o.rows_sent;
         records_.emplace_back(audit::event{now, id_, "limit_hit",
-                                           fmt::format(R"({{"limit":"max_rows","value":{},"rows":{}}})", max_rows, o.rows)});
+                                           fmt::format(R"({{"limit":"{}","value":{},"rows":{},"sent":{}}})",
+                                                       o.limit_name, o.limit_value, o.rows, o.rows_sent)});
+    } else if (o.capped) {
+        // on_exceed: truncate: the statement succeeded with its first rows.
+        s.reason = fmt::format("truncated: {} of {} rows sent ({}={})", o.rows_sent, o.rows, o.limit_name,
+                               o.limit_value);
+        s.rows = o.rows_sent;
+        records_.emplace_back(audit::event{now, id_, "limit_hit",
+                                           fmt::format(R"({{"limit":"{}","value":{},"rows":{},"sent":{},)"
+                                                       R"("truncated":true}})",
+                                                       o.limit_name, o.limit_value, o.rows, o.rows_sent)});
     } else if (o.error) {
         s.sqlstate = o.error->sqlstate;
         s.error = o.error->message;

@@ -177,7 +177,12 @@ relay_status session::relay_upstream(clock::time_point now) {
         const auto rest = input.substr(consumed);
         const auto r = wire::decode_frame(rest, max_upstream_message_bytes);
         const request* front = in_flight_.front();
-        limit_->limit(front && front->decision ? front->decision->max_rows : 0);
+        if (front && front->decision) {
+            const auto& d = *front->decision;
+            limit_->limit({d.max_rows, d.max_result_bytes, d.truncate});
+        } else {
+            limit_->limit({});
+        }
         if (r.status == wire::decode_status::need_more) {
             // A large DataRow or CopyData is relayed as it arrives.
             if (rest.size() >= wire::frame_header_bytes && (rest[0] == be::data_row || rest[0] == be::copy_data)) {
@@ -186,7 +191,7 @@ relay_status session::relay_upstream(clock::time_point now) {
                     const auto finished = outcomes_.size();
                     in_flight_.on_backend_message(rest[0], {}, size, now, outcomes_);
                     settle_outcomes(finished, std::nullopt);
-                    stream_dropping_ = limit_->on_message(rest[0]) == result_limit::verdict::drop;
+                    stream_dropping_ = limit_->on_message(rest[0], size) == result_limit::verdict::drop;
                     stream_remaining_ = size;
                     continue;
                 }
@@ -199,9 +204,12 @@ relay_status session::relay_upstream(clock::time_point now) {
         }
         const wire::frame& f = r.message;
         bool truncated = false;
+        bool capped = false;
         bool redacted = false;
-        // max_rows: rows beyond the limit are dropped; the completion becomes ERROR 54000.
-        switch (limit_->on_message(f.type)) {
+        // max_rows, max_result_bytes: rows beyond a limit are dropped; the
+        // completion becomes ERROR 54000, or (on_exceed: truncate) a NOTICE
+        // and the count of the rows sent.
+        switch (limit_->on_message(f.type, f.size)) {
             case result_limit::verdict::pass: break;
             case result_limit::verdict::drop:
                 client_out_.append(input.substr(forwarded, consumed - forwarded));
@@ -213,6 +221,16 @@ relay_status session::relay_upstream(clock::time_point now) {
                 forwarded = consumed + f.size;
                 truncated = true;
                 break;
+            case result_limit::verdict::end_truncated: {
+                client_out_.append(input.substr(forwarded, consumed - forwarded));
+                std::string_view tag;  // empty for a PortalSuspended
+                if (f.type == be::command_complete)
+                    if (const auto parsed = wire::parse_command_complete(f.body)) tag = *parsed;
+                client_out_ += limit_->truncated_completion(tag, front && front->decision ? front->decision->policy : "");
+                forwarded = consumed + f.size;
+                capped = true;
+                break;
+            }
         }
         if (f.type == be::error_response && front && !front->refused && front->decision) {
             const auto& d = *front->decision;
@@ -277,7 +295,13 @@ relay_status session::relay_upstream(clock::time_point now) {
         const auto finished = outcomes_.size();
         const char front_kind = front ? "QPBEDCSF"[static_cast<int>(front->kind)] : '-';
         const auto s = in_flight_.on_backend_message(f.type, f.body, f.size, now, outcomes_);
-        if (truncated && outcomes_.size() > finished) outcomes_.back().truncated = true;
+        if ((truncated || capped) && outcomes_.size() > finished) {
+            auto& o = outcomes_.back();
+            (capped ? o.capped : o.truncated) = true;
+            o.rows_sent = limit_->rows_sent();
+            o.limit_name = limit_->limit_name();
+            o.limit_value = limit_->limit_value();
+        }
         if (redacted && outcomes_.size() > finished) outcomes_.back().redacted = true;
         settle_outcomes(finished, s);
         consumed += f.size;

@@ -15,9 +15,10 @@ void field(message_writer& w, char code, std::string_view value) {
 }
 }  // namespace
 
-void write_error_response(std::string& out, const error_fields& e) {
+namespace {
+void write_fields(std::string& out, char type, const error_fields& e) {
     message_writer w(out);
-    w.begin(backend::error_response);
+    w.begin(type);
     field(w, 'S', e.severity);
     field(w, 'V', e.severity);  // non-localized severity, as PostgreSQL 9.6+ sends
     field(w, 'C', e.sqlstate);
@@ -26,6 +27,15 @@ void write_error_response(std::string& out, const error_fields& e) {
     field(w, 'H', e.hint);
     if (e.position > 0) field(w, 'P', std::to_string(e.position));
     w.byte('\0').end();
+}
+}  // namespace
+
+void write_error_response(std::string& out, const error_fields& e) { write_fields(out, backend::error_response, e); }
+
+void write_notice_response(std::string& out, const error_fields& e) { write_fields(out, backend::notice_response, e); }
+
+void write_command_complete(std::string& out, std::string_view tag) {
+    message_writer(out).begin(backend::command_complete).cstring(tag).end();
 }
 
 void write_authentication_ok(std::string& out) {

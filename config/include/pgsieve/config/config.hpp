@@ -21,6 +21,8 @@ enum class store_sql { full, normalized };
 enum class on_failure { block, allow };
 enum class on_overflow { wait, drop };
 enum class policy_mode { enforce, monitor };
+// What a result past max_rows or max_result_bytes gets: ERROR 54000, or its first rows and a NOTICE.
+enum class on_exceed { error, truncate };
 enum class catalog_access { none, introspection };
 enum class statement_kind { select, explain, show, insert, update, delete_, merge };
 // What a table entry may grant (`allow:`); a subset of the statement kinds.
@@ -172,6 +174,9 @@ struct table_grant {
     // Business context served to the model where discovery reads descriptions.
     std::string description;
     std::map<std::string, std::string> column_descriptions;
+    // UPDATE and DELETE without a WHERE clause that limits the rows by a
+    // column of the table are refused unless this is set.
+    bool unbounded_writes = false;
     int line = 0;  // where the entry is in the file (policy lint)
 };
 
@@ -186,6 +191,8 @@ struct policy {
     // Why each accepted label may be read raw (`accept_classified: {pii: {reason: …}}`); the list form gives none.
     std::map<std::string, std::string> classified_reasons;
     std::optional<std::uint64_t> max_rows;
+    std::optional<std::uint64_t> max_result_bytes;  // the DataRows of one result, as sent
+    config::on_exceed on_exceed = config::on_exceed::error;
     std::optional<duration> statement_timeout;
     std::vector<qualified_name> functions;
     std::map<qualified_name, table_grant> tables;
@@ -245,6 +252,7 @@ std::string_view to_string(store_sql);
 std::string_view to_string(on_failure);
 std::string_view to_string(on_overflow);
 std::string_view to_string(policy_mode);
+std::string_view to_string(on_exceed);
 std::string_view to_string(catalog_access);
 std::string_view to_string(statement_kind);
 std::string_view to_string(table_verb);

@@ -130,7 +130,7 @@ struct expr {
         cast,       // ref: index into types; operands: [the value converted]
         operator_,  // ref: index into operators (the first, for BETWEEN); operands: the operands; variant: a_expr_kind
         boolean,    // AND / OR / NOT; variant: bool_kind; operands: the arguments
-        test,       // IS [NOT] NULL / TRUE / FALSE / UNKNOWN; operands: [the value tested]
+        test,       // IS [NOT] NULL / TRUE / FALSE / UNKNOWN; operands: [the value tested]; variant: test_kind
         case_,      // operands: [arg if variant & case_has_arg] case_when… [default if variant & case_has_default]
         case_when,  // operands: [condition, result]
         coalesce,   // COALESCE(…); operands: the arguments
@@ -143,6 +143,9 @@ struct expr {
     enum a_expr_kind : std::uint8_t { op, op_any, op_all, distinct, not_distinct, nullif, in, like, ilike, similar, between };
     enum bool_kind : std::uint8_t { and_, or_, not_ };
     enum sublink_kind : std::uint8_t { exists, all, any, rowcompare, scalar, multiexpr, array_of, cte };
+    enum test_kind : std::uint8_t {
+        is_null, is_not_null, is_true, is_not_true, is_false, is_not_false, is_unknown, is_not_unknown,
+    };
     static constexpr std::uint8_t case_has_arg = 1, case_has_default = 2;
 
     kind what = kind::other;

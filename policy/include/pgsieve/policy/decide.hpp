@@ -32,6 +32,7 @@ enum class rule {
     catalog,      // no catalog or policy loaded
     policy,       // the client is gone from the configuration
     audit,        // the audit log cannot be written (on_failure: block)
+    guardrail,    // an UPDATE or DELETE that does not limit its rows (tables.T.unbounded_writes)
 };
 std::string_view to_string(rule r);
 
@@ -87,6 +88,8 @@ struct decision {
     std::string policy_version;  // config::config::version of the rules that decided
     std::string policy;          // the policy that decided (a reload may move a client to another)
     std::uint64_t max_rows = 0;  // that policy's max_rows for a result (0: none)
+    std::uint64_t max_result_bytes = 0;  // and its max_result_bytes (0: none)
+    bool truncate = false;       // on_exceed: truncate (else a result past a limit ends in ERROR 54000)
     std::string sqlstate;        // of the refusal; empty: 42501 insufficient_privilege
     // With several statements in one query string, each one's own text and
     // reads, so the audit records them one by one.

@@ -51,7 +51,11 @@ struct outcome {
     bool refused = false;
     std::size_t statement_index = 0;  // a simple Query's statement this result belongs to
     std::uint64_t ticket = 0;         // its statement-registry ticket: confirmed when it succeeded
-    bool truncated = false;           // rows beyond max_rows were dropped (relay.cpp)
+    bool truncated = false;           // rows beyond a limit were dropped, the result ended in 54000 (relay.cpp)
+    bool capped = false;              // rows beyond a limit were dropped under on_exceed: truncate
+    std::uint64_t rows_sent = 0;      // of a truncated or capped result
+    std::string_view limit_name;      // max_rows or max_result_bytes
+    std::uint64_t limit_value = 0;
     bool redacted = false;            // the upstream error's DETAIL/WHERE were withheld (relay.cpp)
 };
 

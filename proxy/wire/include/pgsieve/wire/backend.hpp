@@ -52,7 +52,7 @@ enum class auth_code : std::int32_t {
 
 // The fields of an ErrorResponse or NoticeResponse that pgsieve writes.
 struct error_fields {
-    std::string severity = "ERROR";  // ERROR or FATAL
+    std::string severity = "ERROR";  // ERROR or FATAL; NOTICE or WARNING for a NoticeResponse
     std::string sqlstate;
     std::string message;
     std::string detail;
@@ -62,6 +62,8 @@ struct error_fields {
 
 // The one ErrorResponse builder (STYLE.md habit 10).
 void write_error_response(std::string& out, const error_fields& e);
+void write_notice_response(std::string& out, const error_fields& e);
+void write_command_complete(std::string& out, std::string_view tag);
 void write_authentication_ok(std::string& out);
 void write_authentication_sasl(std::string& out, const std::vector<std::string_view>& mechanisms);
 void write_authentication_sasl_continue(std::string& out, std::string_view data);
