@@ -130,6 +130,8 @@ proposer::proposer(const config::config& cfg, const catalog& cat, std::string cl
         result_.policy.owner = current_->owner;
         result_.policy.statement_timeout = current_->statement_timeout;
         result_.policy.max_rows = current_->max_rows;
+        result_.policy.max_result_bytes = current_->max_result_bytes;
+        result_.policy.on_exceed = current_->on_exceed;
     }
 }
 
@@ -182,6 +184,7 @@ void proposer::learn(const recorded_statement& s) {
         g.table = {rel->schema, rel->name};
         g.allow = {config::table_verb::select, config::table_verb::insert, config::table_verb::update,
                    config::table_verb::delete_, config::table_verb::merge};
+        g.unbounded_writes = true;
         wide.tables.emplace(g.table, std::move(g));
     }
     for (const auto& name : functions) {
@@ -200,6 +203,23 @@ void proposer::learn(const recorded_statement& s) {
     }
     ++result_.used;
     if (seen_.insert(s.sql).second) checks_.push_back(s);
+    // A write that changes every row of its table is allowed only where
+    // the table says so: the draft grants unbounded_writes where one ran.
+    const bool writes = std::any_of(parsed->begin(), parsed->end(), [](const parser::statement_facts& f) {
+        return f.kind == parser::statement_kind::update || f.kind == parser::statement_kind::delete_;
+    });
+    if (writes) {
+        config::policy guarded = wide;
+        for (auto& [name, g] : guarded.tables) g.unbounded_writes = false;
+        const context guarded_ctx{cfg_, guarded, catalog_, cfg_.upstream.search_path, cfg_.upstream_user_of(guarded),
+                                  nullptr};
+        if (const auto g = decide(*parsed, s.sql, guarded_ctx); g.rule == rule::guardrail)
+            for (const auto& f : *parsed)
+                if (const auto* rel = f.target_relation.schema.empty()
+                                          ? catalog_.resolve_relation(f.target_relation.name, path)
+                                          : catalog_.relation(f.target_relation.schema, f.target_relation.name))
+                    use(result_.unbounded[{rel->schema, rel->name}], s.sql);
+    }
 
     std::set<config::statement_kind> kinds;
     for (const auto& f : *parsed) collect_kinds(f, kinds);
@@ -268,6 +288,7 @@ proposal proposer::finish() {
         config::table_grant g;
         g.table = t;
         g.allow = verbs;
+        g.unbounded_writes = result_.unbounded.contains(t);
         g.columns.emplace();
         const auto* rel = catalog_.relation(t.schema, t.name);
         for (const auto& column : rel ? rel->columns : std::vector<std::string>{})
@@ -344,6 +365,9 @@ std::string proposal::yaml(const std::string& source) const {
     if (policy.statement_timeout)
         line(fmt::format("    statement_timeout: {}ms", policy.statement_timeout->count()));
     if (policy.max_rows) line(fmt::format("    max_rows: {}", *policy.max_rows));
+    if (policy.max_result_bytes) line(fmt::format("    max_result_bytes: {}", *policy.max_result_bytes));
+    if ((policy.max_rows || policy.max_result_bytes) && policy.on_exceed == config::on_exceed::truncate)
+        line("    on_exceed: truncate");
     if (!policy.functions.empty()) {
         line("    functions:");
         for (const auto& fn : policy.functions)
@@ -373,6 +397,9 @@ std::string proposal::yaml(const std::string& source) const {
         std::vector<std::string> verbs;
         for (const auto v : g.allow) verbs.emplace_back(config::to_string(v));
         line(fmt::format("        allow: [{}]", fmt::join(verbs, ", ")));
+        if (const auto u = unbounded.find(t); u != unbounded.end())
+            line(fmt::format("        unbounded_writes: true   # writes without a WHERE on the table: {}",
+                             evidence(u->second)));
         line("        columns:");
         for (const auto& c : *g.columns) {
             const auto u = columns.find({t, c});

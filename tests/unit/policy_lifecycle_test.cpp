@@ -184,8 +184,11 @@ TEST_CASE("policy propose: the draft grants what was used and allows all of it",
     p.add(recorded("SELECT count(*) FROM usage_daily", "would_block", "relation", "ops_bot"));
     p.add(recorded("SELECT touch()", "would_block", "function", "ops_bot"));
     p.add(recorded("DROP TABLE tickets", "blocked", "statement", "ops_bot"));
+    p.add(recorded("UPDATE tickets SET status = 'x' WHERE true", "would_block", "guardrail", "ops_bot"));
     const auto draft = p.finish();
-    CHECK(draft.used == 5);
+    CHECK(draft.used == 6);
+    CHECK(draft.unbounded.contains({"public", "tickets"}));
+    CHECK(draft.policy.tables.at({"public", "tickets"}).unbounded_writes);
     CHECK(draft.policy.statements ==
           std::set<config::statement_kind>{config::statement_kind::select, config::statement_kind::update});
     const auto& tickets = draft.policy.tables.at({"public", "tickets"});
@@ -214,6 +217,7 @@ TEST_CASE("policy propose: the draft grants what was used and allows all of it",
     const auto reloaded = load(text);
     const auto& ops = *reloaded->find_policy("ops");
     CHECK(ops.tables.at({"public", "tickets"}).allow == tickets.allow);
+    CHECK(ops.tables.at({"public", "tickets"}).unbounded_writes);
     CHECK(ops.functions == draft.policy.functions);
     CHECK(ops.owner == "ops@example.com");
 }

@@ -35,6 +35,8 @@ struct proposal {
     usage catalog;
     // Classified columns the client read: not granted (label → column → use).
     std::map<config::column_name, std::pair<std::string, usage>> classified;
+    // Tables written without a WHERE that bounds their rows (unbounded_writes).
+    std::map<config::qualified_name, usage> unbounded;
     // Columns granted only because an allowlist cannot be empty.
     std::set<config::column_name> filler_columns;
     // Statements the audit recorded as refused (blocked): left out.
