@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -82,6 +84,25 @@ std::string_view to_string(on_failure v) { return v == on_failure::block ? "bloc
 std::string_view to_string(on_overflow v) { return v == on_overflow::wait ? "wait" : "drop"; }
 std::string_view to_string(policy_mode v) { return v == policy_mode::enforce ? "enforce" : "monitor"; }
 std::string_view to_string(catalog_access v) { return v == catalog_access::none ? "none" : "introspection"; }
+
+std::string_view to_string(budget_kind v) {
+    switch (v) {
+        case budget_kind::statements: return "statements";
+        case budget_kind::rows: return "rows";
+        case budget_kind::bytes: return "bytes";
+        case budget_kind::statement_time: return "statement_time";
+    }
+    return "statements";
+}
+
+std::vector<budget> config::budgets_of(const client& c) const {
+    std::vector<budget> out = c.budgets;
+    if (const auto* p = find_policy(c.policy))
+        for (const auto& b : p->budgets)
+            if (std::none_of(out.begin(), out.end(), [&](const budget& own) { return own.kind == b.kind; }))
+                out.push_back(b);
+    return out;
+}
 
 std::string_view to_string(on_exceed v) { return v == on_exceed::truncate ? "truncate" : "error"; }
 

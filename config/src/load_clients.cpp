@@ -83,7 +83,7 @@ void require_row_attributes(loader& l, const located& at, const client& c) {
 void read_clients(loader& l, const located& at) {
     for (const auto& item : l.reader.sequence(at)) {
         const auto fields = l.reader.mapping(item, {"name", "password", "password_env", "password_file", "policy",
-                                                    "max_connections", "attributes"});
+                                                    "max_connections", "attributes", "budgets"});
         client c;
         if (const auto* f = l.require(fields, item, "name")) {
             if (auto v = l.reader.string(*f)) c.name = l.reader.identifier(*f, *v).value_or("");
@@ -101,6 +101,7 @@ void read_clients(loader& l, const located& at) {
             if (auto v = l.reader.integer(*f, 1, 1'000'000)) c.max_connections = static_cast<int>(*v);
         }
         if (const auto* f = find(fields, "attributes")) read_attributes(l, *f, c);
+        if (const auto* f = find(fields, "budgets")) c.budgets = read_budgets(l, *f);
         require_row_attributes(l, item, c);
         l.cfg.clients.push_back(std::move(c));
     }

@@ -105,7 +105,7 @@ void read_policy(loader& l, const std::string& name, const located& at) {
     p.name = name;
     const auto fields = l.reader.mapping(at, {"owner", "description", "mode", "statements", "catalog",
                                               "accept_classified", "max_rows", "max_result_bytes", "on_exceed",
-                                              "statement_timeout", "functions",
+                                              "statement_timeout", "budgets", "functions",
                                               "tables", "upstream_user", "upstream_password_env",
                                               "upstream_password_file"});
     p.line = at.line;
@@ -151,6 +151,7 @@ void read_policy(loader& l, const std::string& name, const located& at) {
         if (auto v = l.reader.integer(*f, 1, std::numeric_limits<std::int64_t>::max()))
             p.max_rows = static_cast<std::uint64_t>(*v);
     }
+    if (const auto* f = find(fields, "budgets")) p.budgets = read_budgets(l, *f);
     if (const auto* f = find(fields, "max_result_bytes")) {
         if (auto v = l.reader.byte_size(*f)) p.max_result_bytes = *v;
     }
@@ -182,6 +183,45 @@ void read_policy(loader& l, const std::string& name, const located& at) {
 }
 
 }  // namespace
+
+std::vector<budget> read_budgets(loader& l, const located& at) {
+    std::vector<budget> out;
+    for (const auto& [name, value] : l.reader.mapping(at, {"statements", "rows", "bytes", "statement_time"})) {
+        const auto text = l.reader.string(value);
+        if (!text) continue;
+        const auto slash = text->find('/');
+        if (slash == std::string::npos) {
+            l.reader.error(value, fmt::format("expected AMOUNT/WINDOW such as 1000/1h, found \"{}\"", *text));
+            continue;
+        }
+        // Each half read as its own scalar, so its errors name this key.
+        const located amount{YAML::Node(text->substr(0, slash)), value.key, value.line};
+        const located window{YAML::Node(text->substr(slash + 1)), value.key, value.line};
+        budget b;
+        std::optional<std::uint64_t> limit;
+        if (name == "statements" || name == "rows") {
+            b.kind = name == "rows" ? budget_kind::rows : budget_kind::statements;
+            if (auto v = l.reader.integer(amount, 1, std::numeric_limits<std::int64_t>::max())) limit = *v;
+        } else if (name == "bytes") {
+            b.kind = budget_kind::bytes;
+            limit = l.reader.byte_size(amount);
+        } else {
+            b.kind = budget_kind::statement_time;
+            if (auto v = l.reader.duration_value(amount, false))
+                limit = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(*v).count());
+        }
+        const auto period = l.reader.duration_value(window, false);
+        if (!limit || !period) continue;
+        if (period->count() < 1000) {
+            l.reader.error(value, "a budget's window is at least 1s");
+            continue;
+        }
+        b.limit = *limit;
+        b.window = *period;
+        out.push_back(b);
+    }
+    return out;
+}
 
 void read_policies(loader& l, const located& at) {
     const auto entries = l.reader.mapping(at);

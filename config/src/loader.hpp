@@ -35,6 +35,8 @@ std::optional<secret> read_secret(loader& l, const std::vector<std::pair<std::st
                                   const located& parent, const std::string& name, bool inline_ok, bool required);
 
 void read_policies(loader& l, const located& at);
+// budgets: {statements: 1000/1h, rows: 100000/1d, bytes: 500MB/1d, statement_time: 10m/1h}
+std::vector<budget> read_budgets(loader& l, const located& at);
 void read_classification(loader& l, const located& at);
 void read_clients(loader& l, const located& at);
 // A policy no client uses is a warning: likely a misspelt name.

@@ -144,10 +144,11 @@ std::optional<duration> yaml_reader::duration_value(const located& at, bool allo
     else if (unit == "s") scale = 1000;
     else if (unit == "m") scale = 60'000;
     else if (unit == "h") scale = 3'600'000;
+    else if (unit == "d") scale = 86'400'000;
     // A day in milliseconds times this bound stays far from overflow.
     constexpr std::int64_t max_amount = 1'000'000'000;
     if (ec != std::errc{} || end == text->data() || scale == 0 || amount < 0 || amount > max_amount) {
-        error(at, fmt::format("expected a duration with a unit (e.g. 50ms, 10s, 30m, 1h), found \"{}\"", *text));
+        error(at, fmt::format("expected a duration with a unit (e.g. 50ms, 10s, 30m, 1h, 7d), found \"{}\"", *text));
         return std::nullopt;
     }
     if (amount == 0 && !allow_zero) {

@@ -44,6 +44,7 @@ std::string_view to_string(rule r) {
         case rule::policy: return "policy";
         case rule::audit: return "audit";
         case rule::guardrail: return "guardrail";
+        case rule::budget: return "budget";
     }
     return "unsupported";
 }

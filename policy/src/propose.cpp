@@ -119,6 +119,21 @@ std::string yaml_name(std::string_view s) {
     return plain ? std::string(s) : quoted(s);
 }
 
+// A budget as the configuration spells it: 1000/1h, 524288000/1d, 600s/1h.
+std::string budget_text(const config::budget& b) {
+    const auto span = [](std::int64_t ms) {
+        if (ms % 86'400'000 == 0) return fmt::format("{}d", ms / 86'400'000);
+        if (ms % 3'600'000 == 0) return fmt::format("{}h", ms / 3'600'000);
+        if (ms % 60'000 == 0) return fmt::format("{}m", ms / 60'000);
+        if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
+        return fmt::format("{}ms", ms);
+    };
+    const auto amount = b.kind == config::budget_kind::statement_time
+                            ? span(static_cast<std::int64_t>(b.limit / 1000))
+                            : std::to_string(b.limit);
+    return fmt::format("{}: {}/{}", config::to_string(b.kind), amount, span(b.window.count()));
+}
+
 }  // namespace
 
 proposer::proposer(const config::config& cfg, const catalog& cat, std::string client, std::string policy_name)
@@ -131,6 +146,7 @@ proposer::proposer(const config::config& cfg, const catalog& cat, std::string cl
         result_.policy.statement_timeout = current_->statement_timeout;
         result_.policy.max_rows = current_->max_rows;
         result_.policy.max_result_bytes = current_->max_result_bytes;
+        result_.policy.budgets = current_->budgets;
         result_.policy.on_exceed = current_->on_exceed;
     }
 }
@@ -364,6 +380,11 @@ std::string proposal::yaml(const std::string& source) const {
         line(fmt::format("    catalog: introspection   # schema discovery: {}", evidence(catalog)));
     if (policy.statement_timeout)
         line(fmt::format("    statement_timeout: {}ms", policy.statement_timeout->count()));
+    if (!policy.budgets.empty()) {
+        std::vector<std::string> budgets;
+        for (const auto& b : policy.budgets) budgets.push_back(budget_text(b));
+        line(fmt::format("    budgets: {{{}}}", fmt::join(budgets, ", ")));
+    }
     if (policy.max_rows) line(fmt::format("    max_rows: {}", *policy.max_rows));
     if (policy.max_result_bytes) line(fmt::format("    max_result_bytes: {}", *policy.max_result_bytes));
     if ((policy.max_rows || policy.max_result_bytes) && policy.on_exceed == config::on_exceed::truncate)

@@ -14,7 +14,9 @@ import asyncpg
 import psycopg
 import pytest
 
-from conftest import CLIENT_PASSWORD, psql, start_proxy
+import urllib.request
+
+from conftest import CLIENT_PASSWORD, free_port, psql, run_pgsieve, start_proxy
 
 WRITES = """\
     policies:
@@ -160,3 +162,93 @@ def test_truncate_is_recorded_with_the_rows_postgres_produced(capped_proxy):
     row = rows[-1]
     assert row["verdict"] == "allowed" and row["rows"] == 3 and row["error"] is None
     assert row["reason"] == "truncated: 3 of 21 rows sent (max_rows=3)"
+
+
+# --- budgets ----------------------------------------------------------------
+
+def budget_policies(budgets):
+    return f"""\
+    policies:
+      customer-success:
+        statements: [select]
+        budgets: {budgets}
+        tables:
+          public.usage_daily: {{}}
+          public.customers: {{columns: [id, name]}}
+    """
+
+
+def test_budget_of_statements_refuses_with_53400_and_resets(postgres, tmp_path):
+    # A 2 s window, so the reset is seen in the test; windows are aligned to the epoch.
+    proxy = start_proxy(tmp_path, policies=budget_policies("{statements: 3/2s}"))
+    try:
+        with psycopg.connect(proxy.dsn(sslmode="disable"), autocommit=True) as conn:
+            # Start right after a window begins, so three statements fit in it.
+            time.sleep(2 - time.time() % 2 + 0.05)
+            for _ in range(3):
+                conn.execute("SELECT id FROM customers").fetchall()
+            with pytest.raises(psycopg.errors.ConfigurationLimitExceeded) as refused:
+                conn.execute("SELECT id FROM customers")
+            message = refused.value.diag.message_primary
+            assert message.startswith('pgsieve: client "cs_bot" used its 3 statements per 2 seconds; '
+                                      'the budget resets at ')
+            assert refused.value.diag.message_detail.startswith("rule: budgets.statements")
+            # After the reset the client runs again, on the same connection.
+            time.sleep(2 - time.time() % 2 + 0.05)
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        assert proxy.stop() == 0, proxy.read_log()
+    refusals = audited(proxy.directory, "SELECT id FROM customers")
+    assert [r["verdict"] for r in refusals] == ["allowed"] * 3 + ["blocked"]
+    assert refusals[-1]["rule"] == "budget"
+    stats = run_stats(proxy.directory)
+    assert "budget" in stats
+
+
+def run_stats(directory):
+    result = run_pgsieve("audit", "stats", "--db", os.path.join(directory, "audit.db"))
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_budget_of_rows_ends_a_result_and_refuses_the_next(postgres, tmp_path):
+    admin_port = free_port()
+    proxy = start_proxy(tmp_path, policies=budget_policies("{rows: 10/1h}"),
+                        extra=f"admin: {{address: 127.0.0.1, port: {admin_port}}}\n")
+    try:
+        with psycopg.connect(proxy.dsn(sslmode="disable"), autocommit=True) as conn:
+            assert len(conn.execute("SELECT id FROM customers").fetchall()) == 3    # 7 left
+            with pytest.raises(psycopg.errors.ConfigurationLimitExceeded) as cut:
+                conn.execute("SELECT customer_id FROM usage_daily").fetchall()     # 21 rows: 7 sent, then 53400
+            assert "used its 10 rows per hour" in cut.value.diag.message_primary
+            with pytest.raises(psycopg.errors.ConfigurationLimitExceeded):
+                conn.execute("SELECT 1")
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=5) as r:
+            metrics = r.read().decode()
+        assert 'pgsieve_budget_used{client="cs_bot",budget="rows"} 10' in metrics
+        assert 'pgsieve_budget_limit{client="cs_bot",budget="rows"} 10' in metrics
+        assert 'pgsieve_budget_refusals_total{client="cs_bot",budget="rows"} 2' in metrics
+    finally:
+        assert proxy.stop() == 0, proxy.read_log()
+
+
+def test_budgets_are_counted_per_replica(postgres, tmp_path):
+    """What the docs claim for a fleet: each replica counts its own, so N replicas allow N times the budget."""
+    replicas = []
+    for i in range(2):
+        (tmp_path / f"r{i}").mkdir()
+        replicas.append(start_proxy(tmp_path / f"r{i}", policies=budget_policies("{statements: 2/1h}")))
+    try:
+        allowed = 0
+        for proxy in replicas:
+            with psycopg.connect(proxy.dsn(sslmode="disable"), autocommit=True) as conn:
+                for _ in range(3):
+                    try:
+                        conn.execute("SELECT 1")
+                        allowed += 1
+                    except psycopg.errors.ConfigurationLimitExceeded:
+                        pass
+        assert allowed == 4
+    finally:
+        for proxy in replicas:
+            assert proxy.stop() == 0, proxy.read_log()

@@ -98,7 +98,8 @@ TEST_CASE("config error: wrong types and out-of-range numbers", "[config]") {
 TEST_CASE("config error: durations need a unit", "[config]") {
     CHECK_THAT(only_error(with("  port: 6432", "  auth_timeout: 10")),
                Contains("2: listen.auth_timeout: expected a duration with a unit"));
-    CHECK_THAT(only_error(with("  port: 6432", "  auth_timeout: 2d")), Contains("found \"2d\""));
+    CHECK_THAT(only_error(with("  port: 6432", "  auth_timeout: 2w")), Contains("found \"2w\""));
+    CHECK(load_errors(with("  port: 6432", "  auth_timeout: 2d"), env()).empty());  // days are a unit
     CHECK(only_error(with("  port: 6432", "  auth_timeout: 0s")) == "2: listen.auth_timeout: must be greater than zero");
     CHECK(load_errors(with("  port: 6432", "  idle_timeout: 0s"), env()).empty());
 }
@@ -278,4 +279,42 @@ TEST_CASE("config errors: result limits", "[config]") {
           std::vector<std::string>{
               "7: policies.p.on_exceed: on_exceed applies to max_rows and max_result_bytes; set one of them"});
     CHECK(test::load_errors(head + "    max_rows: 5\n    on_exceed: drop\n", env).size() == 1);
+}
+
+TEST_CASE("config: budgets per policy, overridden per client", "[config]") {
+    test::fake_environment env;
+    env.variables = {{"P", "pw"}};
+    const std::string text = R"(upstream: {host: h, database: app, user: u}
+audit: {sqlite: /a.db}
+clients:
+  - {name: a, password_env: P, policy: p}
+  - {name: b, password_env: P, policy: p, budgets: {statements: 10/1m}}
+policies:
+  p:
+    statements: [select]
+    budgets: {statements: 1000/1h, rows: 100000/1d, bytes: 500MB/1d, statement_time: 10m/1h}
+)";
+    const auto cfg = config::load_text(text, "/p.yaml", env.get());
+    REQUIRE(cfg);
+    const auto a = (*cfg)->budgets_of(*(*cfg)->find_client("a"));
+    REQUIRE(a.size() == 4);
+    CHECK(a[0] == config::budget{config::budget_kind::statements, 1000, std::chrono::hours(1)});
+    CHECK(a[2] == config::budget{config::budget_kind::bytes, 500ull << 20, std::chrono::hours(24)});
+    CHECK(a[3] == config::budget{config::budget_kind::statement_time, 600'000'000, std::chrono::hours(1)});
+    const auto b = (*cfg)->budgets_of(*(*cfg)->find_client("b"));
+    REQUIRE(b.size() == 4);
+    CHECK(b[0] == config::budget{config::budget_kind::statements, 10, std::chrono::minutes(1)});
+    const auto bad = [&](const std::string& budgets) {
+        std::string t = text;
+        t.replace(t.find("{statements: 1000/1h, rows: 100000/1d, bytes: 500MB/1d, statement_time: 10m/1h}"), 80,
+                  budgets);
+        return test::load_errors(t, env);
+    };
+    CHECK(bad("{statements: 1000}") ==
+          std::vector<std::string>{"9: policies.p.budgets.statements: expected AMOUNT/WINDOW such as 1000/1h, found \"1000\""});
+    CHECK(bad("{statements: 1000/1x}").size() == 1);
+    CHECK(bad("{rows: lots/1h}").size() == 1);
+    CHECK(bad("{queries: 5/1h}").size() == 1);
+    CHECK(bad("{statements: 5/500ms}") ==
+          std::vector<std::string>{"9: policies.p.budgets.statements: a budget's window is at least 1s"});
 }

@@ -37,6 +37,7 @@ policies:
   ops:
     owner: ops@example.com
     statement_timeout: 5s
+    budgets: {statements: 100/1h, bytes: 10MB/1d, statement_time: 10m/1h}
     statements: [select, update]
     tables:
       public.tickets: {allow: [select, update], rows: {column: tenant, attribute: tenant}}
@@ -220,6 +221,7 @@ TEST_CASE("policy propose: the draft grants what was used and allows all of it",
     CHECK(ops.tables.at({"public", "tickets"}).unbounded_writes);
     CHECK(ops.functions == draft.policy.functions);
     CHECK(ops.owner == "ops@example.com");
+    CHECK(ops.budgets == base->find_policy("ops")->budgets);
 }
 
 TEST_CASE("policy lint: each rule on a sloppy policy, nothing on a tidy one", "[policy][lifecycle]") {

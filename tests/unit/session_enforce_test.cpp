@@ -205,6 +205,48 @@ TEST_CASE("enforce: rows beyond max_rows are dropped and the result ends with ER
     CHECK(types_of(h.client_receives()) == "TDCZ");
 }
 
+TEST_CASE("enforce: budgets refuse with 53400 once used up, and end a result at the rows budget",
+          "[session][enforce][budgets]") {
+    auto row = [](std::string_view v) {
+        std::string out;
+        wire::message_writer(out).begin('D').int16(1).int32(static_cast<std::int32_t>(v.size())).bytes(v).end();
+        return out;
+    };
+    std::string yaml = session_yaml;
+    yaml.replace(yaml.find("    statements: [select]"), 24,
+                 "    budgets: {statements: 3/1h, rows: 5/1h}\n    statements: [select]");
+    harness h(yaml);
+    logged_in(h);
+    const auto now = session::clock::now();
+    // Statement 1: 4 rows of 6, the rows budget is 5: all sent.
+    h.client_sends(query("SELECT id FROM customers"));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    h.upstream_sends(frame('T', std::string(6, '\0')) + row("1") + row("2") + row("3") + row("4") +
+                     frame('C', std::string("SELECT 4\0", 9)) + ready());
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    CHECK(types_of(h.client_receives()) == "TDDDDCZ");
+    // Statement 2: one row left of the budget: the second row ends the result with 53400.
+    h.client_sends(query("SELECT id FROM customers"));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    h.upstream_sends(frame('T', std::string(6, '\0')) + row("1") + row("2") + row("3") +
+                     frame('C', std::string("SELECT 3\0", 9)) + ready());
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    auto replies = h.client_receives();
+    REQUIRE(types_of(replies) == "TDEZ");
+    auto e = error_of(replies[2]);
+    CHECK(e.sqlstate == "53400");
+    CHECK(e.message.starts_with("pgsieve: client \"cs_bot\" used its 5 rows per hour; the budget resets at "));
+    // Statement 3: the rows budget is used up: refused before it runs (a substitute goes upstream).
+    h.s->upstream_output().clear();
+    h.client_sends(query("SELECT id FROM customers"));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    CHECK(h.s->upstream_output().find("SELECT id FROM customers") == std::string::npos);
+    const auto outcomes = h.s->take_outcomes();
+    REQUIRE(outcomes.size() >= 2);
+    CHECK(outcomes[1].over_budget);
+    CHECK(outcomes[1].rows_sent == 1);
+}
+
 TEST_CASE("enforce: on_exceed truncate sends the first rows, a NOTICE and the count sent", "[session][enforce]") {
     auto row = [](std::string_view v) {
         std::string out;

@@ -117,7 +117,9 @@ http_response admin_answer(server_context& ctx, const std::vector<std::unique_pt
                                  oldest != 0 && now > oldest ? static_cast<double>(now - oldest) / 1e9 : 0.0,
                                  st.stalled.load()});
         }
-        return {200, "text/plain; version=0.0.4; charset=utf-8", ctx.shared.metrics.render(g)};
+        auto text = ctx.shared.metrics.render(g);
+        ctx.shared.budgets.render(text);
+        return {200, "text/plain; version=0.0.4; charset=utf-8", std::move(text)};
     }
     if (path == "/healthz") {
         // Unhealthy means statements are being refused for a reason an operator must fix.

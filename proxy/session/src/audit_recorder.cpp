@@ -111,6 +111,11 @@ void audit_recorder::outcome(const pgsieve::session::outcome& o, sys_time now) {
         records_.emplace_back(audit::event{now, id_, "limit_hit",
                                            fmt::format(R"({{"limit":"{}","value":{},"rows":{},"sent":{}}})",
                                                        o.limit_name, o.limit_value, o.rows, o.rows_sent)});
+    } else if (o.over_budget) {
+        s.sqlstate = std::string(wire::sqlstate::configuration_limit_exceeded);
+        s.error = fmt::format("pgsieve: the client's rows or bytes budget ended the result after {} rows", o.rows_sent);
+        s.rule = std::string(policy::to_string(policy::rule::budget));
+        s.rows = o.rows_sent;
     } else if (o.capped) {
         // on_exceed: truncate: the statement succeeded with its first rows.
         s.reason = fmt::format("truncated: {} of {} rows sent ({}={})", o.rows_sent, o.rows, o.limit_name,

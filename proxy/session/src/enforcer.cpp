@@ -69,6 +69,45 @@ std::shared_ptr<const policy::decision> enforcer::audit_refusal() const {
     return d;
 }
 
+std::vector<config::budget> enforcer::budgets() const {
+    const auto snapshot = shared_.policies.current();
+    if (!snapshot || !snapshot->cfg) return {};
+    const auto* c = snapshot->cfg->find_client(client_);
+    return c ? snapshot->cfg->budgets_of(*c) : std::vector<config::budget>{};
+}
+
+std::shared_ptr<const policy::decision> enforcer::budget_refusal(const std::vector<config::budget>& budgets) const {
+    // Monitor mode refuses nothing; its statements still count.
+    if (const auto snapshot = shared_.policies.current(); snapshot && snapshot->cfg)
+        if (const auto* c = snapshot->cfg->find_client(client_))
+            if (const auto* p = snapshot->cfg->find_policy(c->policy); p && p->mode == config::policy_mode::monitor)
+                return nullptr;
+    const auto over = shared_.budgets.check(client_, budgets);
+    if (!over) return nullptr;
+    auto d = std::make_shared<policy::decision>();
+    d->allowed = false;
+    d->rule = policy::rule::budget;
+    d->message = over->message;
+    d->detail = fmt::format("rule: budgets.{} (counted per client on each pgsieve replica)",
+                            config::to_string(over->budget.kind));
+    d->hint = "wait for the reset, or ask the policy's owner for a larger budget";
+    d->sqlstate = std::string(wire::sqlstate::configuration_limit_exceeded);
+    if (const auto snapshot = shared_.policies.current(); snapshot && snapshot->cfg) {
+        d->policy_version = snapshot->cfg->version;
+        if (const auto* c = snapshot->cfg->find_client(client_)) d->policy = c->policy;
+    }
+    return d;
+}
+
+void enforcer::charge_statements(request& req, const std::vector<config::budget>& budgets,
+                                 std::uint64_t statements) const {
+    if (budgets.empty()) return;
+    shared_.budgets.charge(client_, budgets, config::budget_kind::statements, statements);
+    const auto left = shared_.budgets.left(client_, budgets);
+    req.budget_rows = left.rows;
+    req.budget_bytes = left.bytes;
+}
+
 void enforcer::on_analysis(analysis_result result) {
     if (!waiting_) return;
     ready_ = std::move(*std::exchange(waiting_, std::nullopt));
@@ -338,6 +377,9 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             if (!decision) decision = decide_sql(m->sql, &generation, true);
             if (!decision) return out.deferred = true, out;
             if (auto over = decision->allowed ? effects_over_limit(*decision) : nullptr) decision = std::move(over);
+            const auto budget = budgets();
+            if (decision->allowed && !budget.empty())
+                if (auto over = budget_refusal(budget)) decision = std::move(over);
             registry_.next_batch();  // a Query is a unit of its own
             auto& req = make(request_kind::query);
             req.sql = m->sql;
@@ -352,6 +394,7 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
                 registry_.next_batch();
                 return out;
             }
+            charge_statements(req, budget, req.tickets);
             registry_.pend(req.first_ticket, {change::kind::erase, name_space::statement, "", nullptr});
             registry_.pend(req.first_ticket, {change::kind::erase, name_space::portal, "", nullptr});
             pend_effects(req.decision, req.first_ticket);
@@ -446,6 +489,9 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             auto audit_refused = audit_refusal();
             req.decision = audit_refused ? audit_refused : found.decision ? found.decision : not_held(name_space::portal, portal);
             if (auto over = req.decision->allowed ? effects_over_limit(*req.decision) : nullptr) req.decision = std::move(over);
+            const auto budget = budgets();
+            if (req.decision->allowed && !budget.empty())
+                if (auto over = budget_refusal(budget)) req.decision = std::move(over);
             if (!req.decision->allowed) {
                 refuse(req, req.decision);
                 wire::message_writer(out.substitute)
@@ -455,6 +501,7 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
                     .end();
                 return out;
             }
+            charge_statements(req, budget, 1);
             pend_effects(req.decision, req.first_ticket);  // a DECLARE or PREPARE run through the extended protocol
             return out;
         }

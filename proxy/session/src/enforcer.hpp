@@ -29,6 +29,9 @@ public:
     enforcer(shared_state& shared, std::string client, std::string upstream_role, std::vector<std::string> search_path,
              statement_registry& registry);
 
+    // The client's budgets now (its policy's, its own in their place).
+    std::vector<config::budget> budgets() const;
+
     // One client message, read once and decided.
     struct decided {
         std::optional<request> req;  // what PostgreSQL answers (none for Flush, CopyData…)
@@ -72,6 +75,10 @@ private:
                                                                     const policy::decision& text);
     // audit.on_failure: block while the audit log cannot be written; else null.
     std::shared_ptr<const policy::decision> audit_refusal() const;
+    // A statement the client's used-up budget refuses (53400), or null.
+    std::shared_ptr<const policy::decision> budget_refusal(const std::vector<config::budget>& budgets) const;
+    // An allowed Query or Execute: counts its statements, notes the rows and bytes left.
+    void charge_statements(request& req, const std::vector<config::budget>& budgets, std::uint64_t statements) const;
     std::shared_ptr<const policy::decision> not_held(name_space space, const std::string& name) const;
     // The registry changes an allowed statement makes (PREPARE, DECLARE, …), pending on its tickets.
     void pend_effects(const std::shared_ptr<const policy::decision>& d, statement_registry::ticket first);

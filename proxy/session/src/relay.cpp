@@ -136,6 +136,21 @@ void session::on_analysis_timeout(std::chrono::milliseconds limit) {
 }
 
 void session::settle_outcomes(std::size_t first_new, const std::optional<settled>& s) {
+    // What the finished statements used of the client's budgets: rows and
+    // bytes sent, and their time.
+    if (enforcer_ && first_new < outcomes_.size()) {
+        const auto budgets = enforcer_->budgets();
+        for (std::size_t i = budgets.empty() ? outcomes_.size() : first_new; i < outcomes_.size(); ++i) {
+            const auto& o = outcomes_[i];
+            if (o.refused || !o.decision) continue;
+            const bool cut = o.truncated || o.capped || o.over_budget;
+            const std::uint64_t rows = cut ? o.rows_sent : o.bytes > 0 ? o.rows : 0;
+            shared_.budgets.charge(client_name(), budgets, config::budget_kind::rows, rows);
+            shared_.budgets.charge(client_name(), budgets, config::budget_kind::bytes, o.bytes);
+            shared_.budgets.charge(client_name(), budgets, config::budget_kind::statement_time,
+                                   static_cast<std::uint64_t>(std::max<std::int64_t>(0, o.duration.count())));
+        }
+    }
     for (std::size_t i = first_new; i < outcomes_.size(); ++i) {
         const auto& o = outcomes_[i];
         if (o.error || o.refused) transaction_failed_ = true;
@@ -179,7 +194,7 @@ relay_status session::relay_upstream(clock::time_point now) {
         const request* front = in_flight_.front();
         if (front && front->decision) {
             const auto& d = *front->decision;
-            limit_->limit({d.max_rows, d.max_result_bytes, d.truncate});
+            limit_->limit({d.max_rows, d.max_result_bytes, d.truncate, front->budget_rows, front->budget_bytes});
         } else {
             limit_->limit({});
         }
@@ -205,6 +220,7 @@ relay_status session::relay_upstream(clock::time_point now) {
         const wire::frame& f = r.message;
         bool truncated = false;
         bool capped = false;
+        bool over_budget = false;
         bool redacted = false;
         // max_rows, max_result_bytes: rows beyond a limit are dropped; the
         // completion becomes ERROR 54000, or (on_exceed: truncate) a NOTICE
@@ -229,6 +245,20 @@ relay_status session::relay_upstream(clock::time_point now) {
                 client_out_ += limit_->truncated_completion(tag, front && front->decision ? front->decision->policy : "");
                 forwarded = consumed + f.size;
                 capped = true;
+                break;
+            }
+            case result_limit::verdict::end_budget: {
+                client_out_.append(input.substr(forwarded, consumed - forwarded));
+                wire::error_fields e;
+                e.sqlstate = std::string(wire::sqlstate::configuration_limit_exceeded);
+                const auto kind = limit_->budget_cut_by_rows() ? config::budget_kind::rows : config::budget_kind::bytes;
+                e.message = shared_.budgets.cut_message(client_name(), enforcer_->budgets(), kind);
+                e.detail = fmt::format("rule: budgets.{} (the rows after the first {} were not returned)",
+                                       config::to_string(kind), limit_->rows_sent());
+                e.hint = "wait for the reset, or ask the policy's owner for a larger budget";
+                wire::write_error_response(client_out_, e);
+                forwarded = consumed + f.size;
+                over_budget = true;
                 break;
             }
         }
@@ -295,9 +325,9 @@ relay_status session::relay_upstream(clock::time_point now) {
         const auto finished = outcomes_.size();
         const char front_kind = front ? "QPBEDCSF"[static_cast<int>(front->kind)] : '-';
         const auto s = in_flight_.on_backend_message(f.type, f.body, f.size, now, outcomes_);
-        if ((truncated || capped) && outcomes_.size() > finished) {
+        if ((truncated || capped || over_budget) && outcomes_.size() > finished) {
             auto& o = outcomes_.back();
-            (capped ? o.capped : o.truncated) = true;
+            (capped ? o.capped : over_budget ? o.over_budget : o.truncated) = true;
             o.rows_sent = limit_->rows_sent();
             o.limit_name = limit_->limit_name();
             o.limit_value = limit_->limit_value();

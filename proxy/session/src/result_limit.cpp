@@ -9,37 +9,47 @@ namespace pgsieve::session {
 
 result_limit::verdict result_limit::on_message(char type, std::size_t size) {
     namespace be = wire::backend;
-    if (limits_.max_rows == 0 && limits_.max_bytes == 0) return verdict::pass;
+    if (limits_.max_rows == 0 && limits_.max_bytes == 0 && limits_.budget_rows == UINT64_MAX &&
+        limits_.budget_bytes == UINT64_MAX)
+        return verdict::pass;
     switch (type) {
         case be::data_row:
         case be::copy_data: {
             if (cut_) return verdict::drop;
             const bool rows_over = limits_.max_rows > 0 && rows_ + 1 > limits_.max_rows;
             const bool bytes_over = limits_.max_bytes > 0 && bytes_ + size > limits_.max_bytes;
-            if (!rows_over && !bytes_over) {
+            const bool budget_rows_over = rows_ + 1 > limits_.budget_rows;
+            const bool budget_bytes_over = bytes_ + size > limits_.budget_bytes;
+            if (!rows_over && !bytes_over && !budget_rows_over && !budget_bytes_over) {
                 ++rows_;
                 bytes_ += size;
                 return verdict::pass;
             }
             cut_ = true;
+            // A budget ends the statement even where the policy would truncate.
+            by_budget_ = budget_rows_over || budget_bytes_over;
+            budget_rows_ = budget_rows_over;
             by_bytes_ = !rows_over;
             return verdict::drop;
         }
         case be::command_complete:
         case be::portal_suspended: {
             const bool cut = cut_;
+            const bool by_budget = by_budget_;
             last_sent_ = rows_;
             last_by_bytes_ = by_bytes_;
+            last_budget_rows_ = budget_rows_;
             rows_ = bytes_ = 0;
-            cut_ = by_bytes_ = false;
+            cut_ = by_bytes_ = by_budget_ = budget_rows_ = false;
             if (!cut) return verdict::pass;
+            if (by_budget) return verdict::end_budget;
             return limits_.truncate ? verdict::end_truncated : verdict::end_over;
         }
         case be::row_description:
         case be::error_response:
         case be::empty_query_response:
             rows_ = bytes_ = 0;
-            cut_ = by_bytes_ = false;
+            cut_ = by_bytes_ = by_budget_ = budget_rows_ = false;
             return verdict::pass;
         default:
             return verdict::pass;

@@ -20,11 +20,15 @@ public:
         drop,           // a row past a limit: do not relay it
         end_over,       // the completion of a cut result: replace it with error_response()
         end_truncated,  // the completion of a truncated result: replace it with truncated_completion()
+        end_budget,     // the completion of a result cut by the client's budget: 53400 (budget_cut())
     };
     struct limits {
         std::uint64_t max_rows = 0;   // 0: none
         std::uint64_t max_bytes = 0;  // of the DataRow/CopyData messages sent; 0: none
         bool truncate = false;
+        // What is left of the client's rows and bytes budgets (UINT64_MAX: none).
+        std::uint64_t budget_rows = UINT64_MAX;
+        std::uint64_t budget_bytes = UINT64_MAX;
     };
 
     // Before each message of a request's reply: its policy's limits.
@@ -41,6 +45,8 @@ public:
     // Rows sent of the last result cut or truncated.
     std::uint64_t rows_sent() const { return last_sent_; }
     std::string_view limit_name() const { return last_by_bytes_ ? "max_result_bytes" : "max_rows"; }
+    // Which budget ended the last result cut by one: rows (else bytes).
+    bool budget_cut_by_rows() const { return last_budget_rows_; }
     std::uint64_t limit_value() const { return last_by_bytes_ ? limits_.max_bytes : limits_.max_rows; }
 
 private:
@@ -49,6 +55,9 @@ private:
     std::uint64_t bytes_ = 0;  // their bytes
     bool cut_ = false;
     bool by_bytes_ = false;
+    bool by_budget_ = false;
+    bool budget_rows_ = false;
+    bool last_budget_rows_ = false;
     std::uint64_t last_sent_ = 0;
     bool last_by_bytes_ = false;
 };

@@ -149,6 +149,17 @@ struct audit_settings {
     bool operator==(const audit_settings&) const = default;
 };
 
+// A client's allowance per fixed window (budgets: {statements: 1000/1h, …}).
+// Windows are aligned to the UTC epoch: a 1h budget resets on the hour, a
+// 1d one at 00:00Z. Counted per client identity on each replica.
+enum class budget_kind { statements, rows, bytes, statement_time };
+struct budget {
+    budget_kind kind = budget_kind::statements;
+    std::uint64_t limit = 0;  // statements, rows, bytes, or microseconds of statement time
+    duration window{0};
+    bool operator==(const budget&) const = default;
+};
+
 struct client {
     std::string name;
     std::string verifier;  // SCRAM-SHA-256$…, validated (plain passwords are hashed at load)
@@ -156,6 +167,7 @@ struct client {
     std::optional<int> max_connections;
     // Bound upstream as pgsieve.<name> = value for the session (row-level security reads them).
     std::map<std::string, std::string> attributes;
+    std::vector<budget> budgets;  // overriding its policy's, kind by kind
 };
 
 // Row scoping: PostgreSQL's row-level security shows a client only the rows
@@ -194,6 +206,7 @@ struct policy {
     std::optional<std::uint64_t> max_result_bytes;  // the DataRows of one result, as sent
     config::on_exceed on_exceed = config::on_exceed::error;
     std::optional<duration> statement_timeout;
+    std::vector<budget> budgets;
     std::vector<qualified_name> functions;
     std::map<qualified_name, table_grant> tables;
     // The policy's own least-privilege upstream role; empty: upstream.user.
@@ -230,6 +243,8 @@ struct config {
 
     const client* find_client(std::string_view name) const;
     const policy* find_policy(std::string_view name) const;
+    // A client's budgets: its policy's, with the client's own in their place.
+    std::vector<budget> budgets_of(const client& c) const;
     // The role and password a policy's sessions log in upstream with.
     const std::string& upstream_user_of(const policy& p) const;
     const std::optional<std::string>& upstream_password_of(const policy& p) const;
@@ -253,6 +268,7 @@ std::string_view to_string(on_failure);
 std::string_view to_string(on_overflow);
 std::string_view to_string(policy_mode);
 std::string_view to_string(on_exceed);
+std::string_view to_string(budget_kind);
 std::string_view to_string(catalog_access);
 std::string_view to_string(statement_kind);
 std::string_view to_string(table_verb);

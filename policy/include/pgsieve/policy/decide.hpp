@@ -33,6 +33,7 @@ enum class rule {
     policy,       // the client is gone from the configuration
     audit,        // the audit log cannot be written (on_failure: block)
     guardrail,    // an UPDATE or DELETE that does not limit its rows (tables.T.unbounded_writes)
+    budget,       // the client used up a budget (statements, rows, bytes, statement time per window)
 };
 std::string_view to_string(rule r);
 

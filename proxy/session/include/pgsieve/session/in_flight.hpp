@@ -30,6 +30,10 @@ struct request {
     // refused requests were forwarded as a substitute whose error is rewritten.
     std::shared_ptr<const policy::decision> decision;
     bool refused = false;
+    // What is left of the client's rows and bytes budgets when it was sent
+    // (UINT64_MAX: none): its result is cut where they end.
+    std::uint64_t budget_rows = UINT64_MAX;
+    std::uint64_t budget_bytes = UINT64_MAX;
     // Its statement-registry tickets: one per statement of a Query, else one.
     std::uint64_t first_ticket = 0;
     std::size_t tickets = 1;
@@ -53,6 +57,7 @@ struct outcome {
     std::uint64_t ticket = 0;         // its statement-registry ticket: confirmed when it succeeded
     bool truncated = false;           // rows beyond a limit were dropped, the result ended in 54000 (relay.cpp)
     bool capped = false;              // rows beyond a limit were dropped under on_exceed: truncate
+    bool over_budget = false;         // rows beyond the client's rows or bytes budget were dropped (53400)
     std::uint64_t rows_sent = 0;      // of a truncated or capped result
     std::string_view limit_name;      // max_rows or max_result_bytes
     std::uint64_t limit_value = 0;

@@ -15,6 +15,7 @@
 #include <pgsieve/audit/sink.hpp>
 #include <pgsieve/config/config.hpp>
 #include <pgsieve/session/analysis.hpp>
+#include <pgsieve/session/budgets.hpp>
 #include <pgsieve/session/cancel_registry.hpp>
 #include <pgsieve/session/connection_limits.hpp>
 #include <pgsieve/session/in_flight.hpp>
@@ -59,6 +60,7 @@ struct shared_state {
     // with session id 0). Consulted for audit.on_failure: block.
     audit::sink* audit = nullptr;
     session::metrics metrics;
+    budget_ledger budgets;  // every client's use of its budgets on this replica
 };
 
 // keep_going: read on; analyse: run take_analysis_job() off this thread,

@@ -15,6 +15,7 @@ inline constexpr std::string_view insufficient_privilege = "42501";
 inline constexpr std::string_view object_not_in_prerequisite_state = "55000";
 inline constexpr std::string_view too_many_connections = "53300";
 inline constexpr std::string_view program_limit_exceeded = "54000";
+inline constexpr std::string_view configuration_limit_exceeded = "53400";
 inline constexpr std::string_view io_error = "58030";
 inline constexpr std::string_view admin_shutdown = "57P01";
 inline constexpr std::string_view idle_session_timeout = "57P05";
