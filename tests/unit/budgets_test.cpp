@@ -63,7 +63,9 @@ TEST_CASE("budgets: rows and bytes left for a result; statement time in its word
     REQUIRE(over);
     CHECK(over->budget.kind == config::budget_kind::bytes);
     CHECK(over->message == "pgsieve: client \"a\" used its 5000 bytes per day; the budget resets at 2026-12-08T00:00:00Z");
-    ledger.charge("b", budgets, config::budget_kind::statement_time, 600'000'000);
+    ledger.charge_result("b", budgets, 0, 0, 599'999'999);
+    CHECK_FALSE(ledger.check("b", budgets));
+    ledger.charge_result("b", budgets, 0, 0, 1);
     CHECK(ledger.check("b", budgets)->message ==
           "pgsieve: client \"b\" used its 10m of statement time per hour; the budget resets at 2026-12-07T11:00:00Z");
     // No budget of a kind: nothing is counted or cut.

@@ -101,6 +101,21 @@ void budget_ledger::charge(const std::string& client, const std::vector<config::
     a.used = amount > UINT64_MAX - a.used ? UINT64_MAX : a.used + amount;
 }
 
+void budget_ledger::charge_result(const std::string& client, const std::vector<config::budget>& budgets,
+                                  std::uint64_t rows, std::uint64_t bytes, std::uint64_t microseconds) {
+    const auto now = clock();
+    const std::lock_guard lock(mutex_);
+    for (const auto& b : budgets) {
+        const std::uint64_t amount = b.kind == config::budget_kind::rows             ? rows
+                                     : b.kind == config::budget_kind::bytes          ? bytes
+                                     : b.kind == config::budget_kind::statement_time ? microseconds
+                                                                                     : 0;
+        if (amount == 0) continue;
+        auto& a = current(client, b, now);
+        a.used = amount > UINT64_MAX - a.used ? UINT64_MAX : a.used + amount;
+    }
+}
+
 std::string budget_ledger::cut_message(const std::string& client, const std::vector<config::budget>& budgets,
                                        config::budget_kind kind) {
     const auto b = std::find_if(budgets.begin(), budgets.end(), [kind](const auto& x) { return x.kind == kind; });

@@ -145,10 +145,8 @@ void session::settle_outcomes(std::size_t first_new, const std::optional<settled
             if (o.refused || !o.decision) continue;
             const bool cut = o.truncated || o.capped || o.over_budget;
             const std::uint64_t rows = cut ? o.rows_sent : o.bytes > 0 ? o.rows : 0;
-            shared_.budgets.charge(client_name(), budgets, config::budget_kind::rows, rows);
-            shared_.budgets.charge(client_name(), budgets, config::budget_kind::bytes, o.bytes);
-            shared_.budgets.charge(client_name(), budgets, config::budget_kind::statement_time,
-                                   static_cast<std::uint64_t>(std::max<std::int64_t>(0, o.duration.count())));
+            shared_.budgets.charge_result(client_name(), budgets, rows, o.bytes,
+                                          static_cast<std::uint64_t>(std::max<std::int64_t>(0, o.duration.count())));
         }
     }
     for (std::size_t i = first_new; i < outcomes_.size(); ++i) {

@@ -43,6 +43,9 @@ public:
     // Counts use of a kind (statements run, rows and bytes sent, microseconds).
     void charge(const std::string& client, const std::vector<config::budget>& budgets, config::budget_kind kind,
                 std::uint64_t amount);
+    // What one finished statement used, counted at once.
+    void charge_result(const std::string& client, const std::vector<config::budget>& budgets, std::uint64_t rows,
+                       std::uint64_t bytes, std::uint64_t microseconds);
     // The words ending a result cut by a budget (the client has just used it up).
     std::string cut_message(const std::string& client, const std::vector<config::budget>& budgets,
                             config::budget_kind kind);
