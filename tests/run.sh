@@ -78,15 +78,15 @@ if build sanitizers "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DPGSIEVE_SANITI
 fi
 # ThreadSanitizer: the unit tests and the multi-threaded integration suites
 # (workers, the analysis pool, the audit sink and exporters, the refresher,
-# reloads, the control thread's admin and peer ports, the soak) against a
-# TSan build of serve. Only what they need is built, with line tables only
-# (-g1): about 3 minutes on 2 cores.
+# reloads, the control thread's admin and peer ports, the soak, the budget
+# ledger every session charges) against a TSan build of serve. Only what
+# they need is built, with line tables only (-g1): about 3 minutes on 2 cores.
 echo "== build: thread sanitizer"
 if cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=Debug -DPGSIEVE_TSAN=ON -DCMAKE_CXX_FLAGS_DEBUG=-g1 \
      >/dev/null && cmake --build "$root/build-tsan" -j "$jobs" --target pgsieve unit_tests -- --no-print-directory; then
   run_ctest "unit tests (TSan)" "$root/build-tsan" -L unit -j "$jobs"
   run_ctest "multi-threaded integration tests (serve under TSan)" "$root/build-tsan" -L integration -j "$jobs" \
-    -R 'test_(admin|audit_export|fleet|reload|robustness|relay_protocol|soak|session_contract)$'
+    -R 'test_(admin|audit_export|fleet|reload|robustness|relay_protocol|soak|session_contract|tool_boundaries)$'
 else
   broken+=("build thread sanitizer failed")
   failed=$((failed + 1))
