@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -82,8 +83,9 @@ std::vector<std::string> json_strings(std::string_view json) {
                 continue;
             }
             const char e = json[++i];
-            if (e == 'u' && i + 4 < json.size()) {
-                const auto cp = std::stoul(std::string(json.substr(i + 1, 4)), nullptr, 16);
+            unsigned cp = 0;
+            if (e == 'u' && i + 4 < json.size() &&
+                std::from_chars(json.data() + i + 1, json.data() + i + 5, cp, 16).ptr == json.data() + i + 5) {
                 i += 4;
                 if (cp < 0x80) {
                     s += static_cast<char>(cp);
