@@ -49,11 +49,6 @@ std::string line_diff(const std::string& before, const std::string& after) {
     return out;
 }
 
-std::string text_of(const audit::cell& c) {
-    if (const auto* s = std::get_if<std::string>(&c)) return *s;
-    return "";
-}
-
 struct version {
     std::string id;
     std::string loaded_at;  // the first time a log recorded it
@@ -69,12 +64,6 @@ struct change {
     std::string diff;
 };
 
-std::string js(std::string_view s) {
-    std::string out;
-    log::append_json_string(out, s);
-    return out;
-}
-
 }  // namespace
 
 int run_audit_policies(audit::review& review, const audit_options& o) {
@@ -89,12 +78,12 @@ int run_audit_policies(audit::review& review, const audit_options& o) {
     std::map<std::string, std::size_t> index;
     for (const auto& row : rows->rows) {
         const std::size_t o_ = merged ? 1 : 0;
-        const auto id = text_of(row[o_]);
-        const auto log = merged ? text_of(row[0]) : std::string();
+        const auto id = audit::cell_text(row[o_]);
+        const auto log = merged ? audit::cell_text(row[0]) : std::string();
         auto [it, added] = index.emplace(id, versions.size());
-        if (added) versions.push_back({id, text_of(row[o_ + 1]), {}, config::policy_sections(text_of(row[o_ + 2]))});
+        if (added) versions.push_back({id, audit::cell_text(row[o_ + 1]), {}, config::policy_sections(audit::cell_text(row[o_ + 2]))});
         auto& v = versions[it->second];
-        v.loaded_at = std::min(v.loaded_at, text_of(row[o_ + 1]));
+        v.loaded_at = std::min(v.loaded_at, audit::cell_text(row[o_ + 1]));
         if (!log.empty()) v.logs.push_back(log);
     }
     std::stable_sort(versions.begin(), versions.end(),
@@ -127,11 +116,11 @@ int run_audit_policies(audit::review& review, const audit_options& o) {
         for (const auto& c : changes) {
             if (out.size() > 1) out += ",";
             std::string logs;
-            for (const auto& l : c.at->logs) logs += (logs.empty() ? "" : ",") + js(l);
+            for (const auto& l : c.at->logs) logs += (logs.empty() ? "" : ",") + log::json_string(l);
             out += fmt::format("{{\"policy\":{},\"change\":{},\"version\":{},\"loaded_at\":{},\"owner\":{},"
                                "\"logs\":[{}],\"diff\":{}}}",
-                               js(c.policy), js(c.kind), js(c.at->id), js(c.at->loaded_at), js(c.owner), logs,
-                               js(c.diff));
+                               log::json_string(c.policy), log::json_string(c.kind), log::json_string(c.at->id), log::json_string(c.at->loaded_at), log::json_string(c.owner), logs,
+                               log::json_string(c.diff));
         }
         std::cout << out << "]\n";
         return exit_ok;

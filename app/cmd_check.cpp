@@ -26,11 +26,6 @@ std::string json_list(const std::vector<std::string>& items) {
     return out + "]";
 }
 
-std::string json_string(std::string_view s) {
-    std::string out;
-    log::append_json_string(out, s);
-    return out;
-}
 
 // The line of `sql` holding character `position` (1-based) and a caret under it.
 std::string caret(std::string_view sql, int position) {
@@ -84,10 +79,10 @@ int run_check(const check_options& options) {
             "{{\"verdict\":\"{}\",\"client\":{},\"policy\":{},\"rule\":{},\"message\":{},\"detail\":{},\"hint\":{},"
             "\"decided_by\":{},\"position\":{},\"tables\":{},\"columns\":{},\"functions\":{},\"scoped\":{},"
             "\"scoped_sql\":{}}}",
-            verdict, json_string(client->name), json_string(policy.name), json_string(policy::to_string(d.rule)),
-            json_string(d.message), json_string(d.detail), json_string(d.hint), json_string(d.internal_detail),
+            verdict, log::json_string(client->name), log::json_string(policy.name), log::json_string(policy::to_string(d.rule)),
+            log::json_string(d.message), log::json_string(d.detail), log::json_string(d.hint), log::json_string(d.internal_detail),
             d.position, json_list(d.tables),
-            json_list(d.columns), json_list(d.functions), json_list(d.scoped), json_string(d.scoped_sql));
+            json_list(d.columns), json_list(d.functions), json_list(d.scoped), log::json_string(d.scoped_sql));
     };
     if (options.batch) {
         // Statements separated by NUL bytes on stdin (NUL cannot occur in SQL text): one JSON line each.

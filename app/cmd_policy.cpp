@@ -28,12 +28,6 @@ namespace pgsieve::cli {
 
 namespace {
 
-std::string js(std::string_view s) {
-    std::string out;
-    log::append_json_string(out, s);
-    return out;
-}
-
 expected<std::shared_ptr<const config::config>, std::string> load_config(const std::string& file) {
     const auto loaded = config::load_file(file, secrets_optional(file));
     if (!loaded) {
@@ -60,12 +54,6 @@ expected<std::shared_ptr<const policy::catalog>, std::string> catalog_for(const 
     return policy::catalog_from_rows(*rows);
 }
 
-// The value of a cell as text ("" for NULL).
-std::string text_of(const audit::cell& c) {
-    if (const auto* s = std::get_if<std::string>(&c)) return *s;
-    if (const auto* i = std::get_if<std::int64_t>(&c)) return std::to_string(*i);
-    return "";
-}
 
 // A JSON array of strings as the audit writes it (tables, columns).
 std::vector<std::string> json_strings(std::string_view json) {
@@ -122,8 +110,8 @@ expected<void, std::string> read_recorded(const policy_options& o, const std::st
     if (!versions) return unexpected(versions.error());
     for (const auto& row : versions->rows) {
         const auto offset = versions->columns.size() - 3;  // `log` first when several
-        if (config::recorded_sql_mode(text_of(row[offset + 2])) == config::store_sql::normalized)
-            normalized_versions.insert(text_of(row[offset]));
+        if (config::recorded_sql_mode(audit::cell_text(row[offset + 2])) == config::store_sql::normalized)
+            normalized_versions.insert(audit::cell_text(row[offset]));
     }
     audit::statement_filter filter;
     filter.client = o.client;
@@ -139,7 +127,7 @@ expected<void, std::string> read_recorded(const policy_options& o, const std::st
             for (std::size_t i = 0; i < columns.size(); ++i) at[columns[i]] = i;
         const auto get = [&](const char* name) {
             const auto it = at.find(name);
-            return it == at.end() ? std::string() : text_of(row[it->second]);
+            return it == at.end() ? std::string() : audit::cell_text(row[it->second]);
         };
         policy::recorded_statement s;
         s.ts = get("ts");
@@ -159,13 +147,13 @@ expected<void, std::string> read_recorded(const policy_options& o, const std::st
 
 std::string group_json(const policy::replay_group& g) {
     std::string classified;
-    for (const auto& c : g.classified) classified += (classified.empty() ? "" : ",") + js(c);
+    for (const auto& c : g.classified) classified += (classified.empty() ? "" : ",") + log::json_string(c);
     return fmt::format(
         "{{\"change\":{},\"client\":{},\"policy\":{},\"tool\":{},\"fingerprint\":{},\"rule_before\":{},"
         "\"rule_after\":{},\"message\":{},\"classified\":[{}],\"count\":{},\"first_seen\":{},\"last_seen\":{},"
         "\"example\":{}}}",
-        js(to_string(g.change)), js(g.client), js(g.policy), js(g.tool), js(g.fingerprint), js(g.rule_before),
-        js(g.rule_after), js(g.message), classified, g.count, js(g.first_seen), js(g.last_seen), js(g.example));
+        log::json_string(to_string(g.change)), log::json_string(g.client), log::json_string(g.policy), log::json_string(g.tool), log::json_string(g.fingerprint), log::json_string(g.rule_before),
+        log::json_string(g.rule_after), log::json_string(g.message), classified, g.count, log::json_string(g.first_seen), log::json_string(g.last_seen), log::json_string(g.example));
 }
 
 void print_replay(const policy::replay_result& r, const std::string& baseline, double seconds) {
@@ -240,10 +228,10 @@ int run_test(const policy_options& o) {
                    "\"skipped_normalized\":{},\"skipped_session\":{},\"skipped_no_text\":{},\"newly_refused\":{},"
                    "\"newly_allowed\":{},\"newly_allowed_classified\":{},\"changed_rule\":{},\"first_seen\":{},\"last_seen\":{},\"seconds\":{:.3f},"
                    "\"groups\":[{}]}}\n",
-                   js(o.candidate), js(against), result.recorded, result.replayed, result.distinct,
+                   log::json_string(o.candidate), log::json_string(against), result.recorded, result.replayed, result.distinct,
                    result.skipped_normalized, result.skipped_session, result.skipped_no_text,
                    count(policy::verdict_change::newly_refused), count(policy::verdict_change::newly_allowed),
-                   result.newly_allowed_classified, count(policy::verdict_change::changed_rule), js(result.first_seen), js(result.last_seen), seconds,
+                   result.newly_allowed_classified, count(policy::verdict_change::changed_rule), log::json_string(result.first_seen), log::json_string(result.last_seen), seconds,
                    groups);
     } else {
         print_replay(result, against, seconds);
@@ -338,7 +326,7 @@ int run_lint(const policy_options& o) {
             for (std::size_t i = 0; i < columns.size(); ++i)
                 if (columns[i] == "policy" || columns[i] == "tables" || columns[i] == "columns" ||
                     columns[i] == "command_tag")
-                    values[columns[i]] = text_of(row[i]);
+                    values[columns[i]] = audit::cell_text(row[i]);
             auto& u = usage[values["policy"]];
             ++u.statements;
             const auto tag = values["command_tag"].substr(0, values["command_tag"].find(' '));

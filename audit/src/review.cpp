@@ -73,6 +73,12 @@ std::string where(const statement_filter& f, std::vector<cell>& params) {
 
 }  // namespace
 
+std::string cell_text(const cell& c) {
+    if (const auto* s = std::get_if<std::string>(&c)) return *s;
+    if (const auto* i = std::get_if<std::int64_t>(&c)) return std::to_string(*i);
+    return "";
+}
+
 expected<std::string, std::string> parse_since(std::string_view text, sys_time now) {
     if (text.empty()) return unexpected(std::string("--since needs a value such as 1h, 30m, 7d or 2026-11-24T10:00:00Z"));
     const char unit = text.back();

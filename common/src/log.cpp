@@ -27,6 +27,12 @@ std::string_view name(level l) {
 
 void set_min_level(level lvl) { min_level = lvl; }
 
+std::string json_string(std::string_view s) {
+    std::string out;
+    append_json_string(out, s);
+    return out;
+}
+
 void append_json_string(std::string& out, std::string_view text) {
     // JSON text is UTF-8 (RFC 8259): a client's invalid bytes become U+FFFD.
     std::string fixed;

@@ -236,23 +236,15 @@ std::string lint_text(const std::vector<lint_finding>& findings, const std::stri
     return out;
 }
 
-namespace {
-std::string js(std::string_view s) {
-    std::string out;
-    log::append_json_string(out, s);
-    return out;
-}
-}  // namespace
-
 std::string lint_json(const std::vector<lint_finding>& findings, const std::string& file) {
-    std::string out = "{\"file\":" + js(file) + ",\"findings\":[";
+    std::string out = "{\"file\":" + log::json_string(file) + ",\"findings\":[";
     for (std::size_t i = 0; i < findings.size(); ++i) {
         const auto& f = findings[i];
         if (i) out += ",";
         out += fmt::format(
             "{{\"rule\":{},\"name\":{},\"severity\":{},\"line\":{},\"policy\":{},\"message\":{},\"fix\":{}}}",
-            js(info(f.rule).id), js(info(f.rule).name), js(to_string(f.severity)), f.line, js(f.policy),
-            js(f.message), js(f.fix));
+            log::json_string(info(f.rule).id), log::json_string(info(f.rule).name), log::json_string(to_string(f.severity)), f.line, log::json_string(f.policy),
+            log::json_string(f.message), log::json_string(f.fix));
     }
     return out + "]}";
 }
@@ -261,8 +253,8 @@ std::string lint_sarif(const std::vector<lint_finding>& findings, const std::str
     std::string rules;
     for (const auto& r : lint_rules()) {
         if (!rules.empty()) rules += ",";
-        rules += fmt::format("{{\"id\":{},\"name\":{},\"shortDescription\":{{\"text\":{}}}}}", js(r.id), js(r.name),
-                             js(r.description));
+        rules += fmt::format("{{\"id\":{},\"name\":{},\"shortDescription\":{{\"text\":{}}}}}", log::json_string(r.id), log::json_string(r.name),
+                             log::json_string(r.description));
     }
     std::string results;
     for (const auto& f : findings) {
@@ -275,13 +267,13 @@ std::string lint_sarif(const std::vector<lint_finding>& findings, const std::str
             "{{\"ruleId\":{},\"ruleIndex\":{},\"level\":{},\"message\":{{\"text\":{}}},"
             "\"locations\":[{{\"physicalLocation\":{{\"artifactLocation\":{{\"uri\":{}}},\"region\":{{\"startLine\":{}}}"
             "}}}}],\"properties\":{{\"fix\":{},\"policy\":{}}}}}",
-            js(info(f.rule).id), index, js(to_string(f.severity)), js(f.message + " Fix: " + f.fix), js(file),
-            std::max(f.line, 1), js(f.fix), js(f.policy));
+            log::json_string(info(f.rule).id), index, log::json_string(to_string(f.severity)), log::json_string(f.message + " Fix: " + f.fix), log::json_string(file),
+            std::max(f.line, 1), log::json_string(f.fix), log::json_string(f.policy));
     }
     return fmt::format(
         "{{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\",\"runs\":[{{\"tool\":{{"
         "\"driver\":{{\"name\":\"pgsieve policy lint\",\"version\":{},\"rules\":[{}]}}}},\"results\":[{}]}}]}}",
-        js(version), rules, results);
+        log::json_string(version), rules, results);
 }
 
 }  // namespace pgsieve::policy

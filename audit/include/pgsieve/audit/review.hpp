@@ -19,6 +19,8 @@
 namespace pgsieve::audit {
 
 using cell = std::variant<std::monostate, std::int64_t, std::string>;
+// A cell as text: the string, the number in decimal, "" for NULL.
+std::string cell_text(const cell& c);
 
 // A titled table of results; formats in review_format.hpp.
 struct result_set {

@@ -37,5 +37,7 @@ inline void debug(std::string_view event, std::initializer_list<field> fields = 
 
 // JSON string escaping, shared with anything else that writes JSON by hand.
 void append_json_string(std::string& out, std::string_view s);
+// The same as a value: "…" with escapes.
+std::string json_string(std::string_view s);
 
 }  // namespace pgsieve::log
