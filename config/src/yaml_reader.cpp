@@ -273,7 +273,12 @@ std::optional<std::uint64_t> yaml_reader::byte_size(const located& at) {
     if (digits == 0 || digits > 12) return bad();
     for (const auto& [name, factor] : units) {
         if (unit != name) continue;
-        const std::uint64_t value = std::stoull(text->substr(0, digits)) * factor;
+        const std::uint64_t amount = std::stoull(text->substr(0, digits));  // at most 12 digits: fits
+        if (amount > (std::uint64_t{1} << 50) / factor) {
+            error(at, fmt::format("\"{}\" is more than 1PB", *text));
+            return std::nullopt;
+        }
+        const std::uint64_t value = amount * factor;
         if (value == 0) {
             error(at, "must be more than 0");
             return std::nullopt;

@@ -272,6 +272,8 @@ TEST_CASE("config errors: result limits", "[config]") {
                              "clients: [{name: a, password_env: P, policy: p}]\npolicies:\n  p:\n    statements: [select]\n";
     CHECK(test::load_errors(head + "    max_result_bytes: 10MB\n    on_exceed: truncate\n", env).empty());
     CHECK(test::load_errors(head + "    max_result_bytes: 65536\n", env).empty());
+    CHECK(test::load_errors(head + "    max_result_bytes: 999999999999GB\n", env) ==
+          std::vector<std::string>{"7: policies.p.max_result_bytes: \"999999999999GB\" is more than 1PB"});
     CHECK(test::load_errors(head + "    max_result_bytes: ten\n", env) ==
           std::vector<std::string>{"7: policies.p.max_result_bytes: expected a size such as 65536, 512kB, 10MB or 1GB, "
                                    "found \"ten\""});
