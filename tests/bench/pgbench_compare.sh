@@ -8,7 +8,10 @@
 #
 # PGSIEVE_PEER_BIN=/path/to/other/pgsieve adds a fourth target, "peer": the
 # same configuration served by another build (e.g. one from before a change,
-# to measure that change's cost in the same run). PGBENCH_MODE=prepared runs
+# to measure that change's cost in the same run). PGSIEVE_PEER_POLICY adds
+# policy keys to the peer's policy (one YAML flow line, e.g. 'budgets:
+# {statements: 100000000/1h}'): with the same build as the peer, what a
+# policy feature costs per statement. PGBENCH_MODE=prepared runs
 # pgbench -M prepared: each statement is then decided once, at its Parse.
 set -euo pipefail
 
@@ -79,6 +82,9 @@ if [ -n "${PGSIEVE_PEER_BIN:-}" ]; then
   peer_port=$(free_port)
   sed -e "s/port: $sieve_port}/port: $peer_port}/" -e "s#$work/audit.db#$work/peer-audit.db#" \
       "$work/pgsieve.yaml" > "$work/peer.yaml"
+  if [ -n "${PGSIEVE_PEER_POLICY:-}" ]; then
+    sed -i "s#^    statements: \[select\]#    statements: [select]\n    ${PGSIEVE_PEER_POLICY}#" "$work/peer.yaml"
+  fi
   UPW=$upw "$PGSIEVE_PEER_BIN" serve -c "$work/peer.yaml" 2>"$work/peer.log" &
   pids+=($!)
   wait_port "$peer_port"
