@@ -76,7 +76,7 @@ TEST_CASE("attack: a refused statement in the middle of a pipeline leaves the re
     CHECK(sent[8].body.find("SELECT name FROM customers") != std::string::npos);
     // PostgreSQL: the first group runs; the substitute Parse fails and Bind/Execute
     // are skipped up to Sync; the third group runs.
-    const std::string ok = frame('1', "") + frame('2', "") + frame('C', std::string("SELECT 0\0", 9)) + ready();
+    const std::string ok = frame('1', "") + frame('2', "") + complete("SELECT 0") + ready();
     h.upstream_sends(ok + error_reply() + ready() + ok);
     REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
     const auto replies = h.client_receives();
@@ -166,7 +166,7 @@ TEST_CASE("enforce: monitor mode relays what enforce would refuse, marked would_
     REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
     CHECK(h.s->upstream_output() == query("SELECT ssn FROM customers"));
     h.s->upstream_output().clear();
-    h.upstream_sends(frame('C', std::string("SELECT 0\0", 9)) + ready());
+    h.upstream_sends(complete("SELECT 0") + ready());
     REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
     const auto outcomes = h.s->take_outcomes();
     REQUIRE(outcomes.size() == 1);
@@ -184,13 +184,8 @@ TEST_CASE("enforce: rows beyond max_rows are dropped and the result ends with ER
     h.client_sends(query("SELECT id FROM customers"));
     REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
     h.s->upstream_output().clear();
-    auto row = [](std::string_view v) {
-        std::string out;
-        wire::message_writer(out).begin('D').int16(1).int32(static_cast<std::int32_t>(v.size())).bytes(v).end();
-        return out;
-    };
-    h.upstream_sends(frame('T', std::string(6, '\0')) + row("1") + row("2") + row("3") + row("4") +
-                     frame('C', std::string("SELECT 4\0", 9)) + ready());
+    h.upstream_sends(frame('T', std::string(6, '\0')) + data_row("1") + data_row("2") + data_row("3") + data_row("4") +
+                     complete("SELECT 4") + ready());
     REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
     const auto replies = h.client_receives();
     REQUIRE(types_of(replies) == "TDDEZ");
@@ -200,18 +195,13 @@ TEST_CASE("enforce: rows beyond max_rows are dropped and the result ends with ER
     // The next result starts counting afresh.
     h.client_sends(query("SELECT id FROM customers"));
     REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
-    h.upstream_sends(frame('T', std::string(6, '\0')) + row("1") + frame('C', std::string("SELECT 1\0", 9)) + ready());
+    h.upstream_sends(frame('T', std::string(6, '\0')) + data_row("1") + complete("SELECT 1") + ready());
     REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
     CHECK(types_of(h.client_receives()) == "TDCZ");
 }
 
 TEST_CASE("enforce: budgets refuse with 53400 once used up, and end a result at the rows budget",
           "[session][enforce][budgets]") {
-    auto row = [](std::string_view v) {
-        std::string out;
-        wire::message_writer(out).begin('D').int16(1).int32(static_cast<std::int32_t>(v.size())).bytes(v).end();
-        return out;
-    };
     std::string yaml = session_yaml;
     yaml.replace(yaml.find("    statements: [select]"), 24,
                  "    budgets: {statements: 3/1h, rows: 5/1h}\n    statements: [select]");
@@ -221,15 +211,15 @@ TEST_CASE("enforce: budgets refuse with 53400 once used up, and end a result at 
     // Statement 1: 4 rows of 6, the rows budget is 5: all sent.
     h.client_sends(query("SELECT id FROM customers"));
     REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
-    h.upstream_sends(frame('T', std::string(6, '\0')) + row("1") + row("2") + row("3") + row("4") +
-                     frame('C', std::string("SELECT 4\0", 9)) + ready());
+    h.upstream_sends(frame('T', std::string(6, '\0')) + data_row("1") + data_row("2") + data_row("3") + data_row("4") +
+                     complete("SELECT 4") + ready());
     REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
     CHECK(types_of(h.client_receives()) == "TDDDDCZ");
     // Statement 2: one row left of the budget: the second row ends the result with 53400.
     h.client_sends(query("SELECT id FROM customers"));
     REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
-    h.upstream_sends(frame('T', std::string(6, '\0')) + row("1") + row("2") + row("3") +
-                     frame('C', std::string("SELECT 3\0", 9)) + ready());
+    h.upstream_sends(frame('T', std::string(6, '\0')) + data_row("1") + data_row("2") + data_row("3") +
+                     complete("SELECT 3") + ready());
     REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
     auto replies = h.client_receives();
     REQUIRE(types_of(replies) == "TDEZ");
@@ -248,11 +238,6 @@ TEST_CASE("enforce: budgets refuse with 53400 once used up, and end a result at 
 }
 
 TEST_CASE("enforce: on_exceed truncate sends the first rows, a NOTICE and the count sent", "[session][enforce]") {
-    auto row = [](std::string_view v) {
-        std::string out;
-        wire::message_writer(out).begin('D').int16(1).int32(static_cast<std::int32_t>(v.size())).bytes(v).end();
-        return out;
-    };
     SECTION("max_rows") {
         std::string yaml = session_yaml;
         yaml.replace(yaml.find("    statements: [select]"), 24,
@@ -262,8 +247,8 @@ TEST_CASE("enforce: on_exceed truncate sends the first rows, a NOTICE and the co
         const auto now = session::clock::now();
         h.client_sends(query("SELECT id FROM customers"));
         REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
-        h.upstream_sends(frame('T', std::string(6, '\0')) + row("1") + row("2") + row("3") + row("4") +
-                         frame('C', std::string("SELECT 4\0", 9)) + ready());
+        h.upstream_sends(frame('T', std::string(6, '\0')) + data_row("1") + data_row("2") + data_row("3") + data_row("4") +
+                         complete("SELECT 4") + ready());
         REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
         const auto replies = h.client_receives();
         REQUIRE(types_of(replies) == "TDDNCZ");
@@ -280,7 +265,7 @@ TEST_CASE("enforce: on_exceed truncate sends the first rows, a NOTICE and the co
         // A result within the limit is untouched.
         h.client_sends(query("SELECT id FROM customers"));
         REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
-        h.upstream_sends(frame('T', std::string(6, '\0')) + row("1") + frame('C', std::string("SELECT 1\0", 9)) +
+        h.upstream_sends(frame('T', std::string(6, '\0')) + data_row("1") + complete("SELECT 1") +
                          ready());
         REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
         CHECK(types_of(h.client_receives()) == "TDCZ");
@@ -295,8 +280,8 @@ TEST_CASE("enforce: on_exceed truncate sends the first rows, a NOTICE and the co
         h.client_sends(query("SELECT id FROM customers"));
         REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
         // Each row is 1 + 4 + 2 + 4 + 10 = 21 bytes: one fits in 40, two do not.
-        h.upstream_sends(frame('T', std::string(6, '\0')) + row("0123456789") + row("0123456789") +
-                         frame('C', std::string("SELECT 2\0", 9)) + ready());
+        h.upstream_sends(frame('T', std::string(6, '\0')) + data_row("0123456789") + data_row("0123456789") +
+                         complete("SELECT 2") + ready());
         REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
         const auto replies = h.client_receives();
         REQUIRE(types_of(replies) == "TDNCZ");
@@ -311,8 +296,8 @@ TEST_CASE("enforce: on_exceed truncate sends the first rows, a NOTICE and the co
         const auto now = session::clock::now();
         h.client_sends(query("SELECT id FROM customers"));
         REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
-        h.upstream_sends(frame('T', std::string(6, '\0')) + row("0123456789") + row("0123456789") +
-                         frame('C', std::string("SELECT 2\0", 9)) + ready());
+        h.upstream_sends(frame('T', std::string(6, '\0')) + data_row("0123456789") + data_row("0123456789") +
+                         complete("SELECT 2") + ready());
         REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
         const auto replies = h.client_receives();
         REQUIRE(types_of(replies) == "TDEZ");
