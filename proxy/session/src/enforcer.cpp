@@ -77,11 +77,11 @@ std::vector<config::budget> enforcer::budgets() const {
 }
 
 std::shared_ptr<const policy::decision> enforcer::budget_refusal(const std::vector<config::budget>& budgets) const {
+    const auto snapshot = shared_.policies.current();
+    const auto* c = snapshot && snapshot->cfg ? snapshot->cfg->find_client(client_) : nullptr;
     // Monitor mode refuses nothing; its statements still count.
-    if (const auto snapshot = shared_.policies.current(); snapshot && snapshot->cfg)
-        if (const auto* c = snapshot->cfg->find_client(client_))
-            if (const auto* p = snapshot->cfg->find_policy(c->policy); p && p->mode == config::policy_mode::monitor)
-                return nullptr;
+    if (const auto* p = c ? snapshot->cfg->find_policy(c->policy) : nullptr; p && p->mode == config::policy_mode::monitor)
+        return nullptr;
     const auto over = shared_.budgets.check(client_, budgets);
     if (!over) return nullptr;
     auto d = std::make_shared<policy::decision>();
@@ -92,9 +92,9 @@ std::shared_ptr<const policy::decision> enforcer::budget_refusal(const std::vect
                             config::to_string(over->budget.kind));
     d->hint = "wait for the reset, or ask the policy's owner for a larger budget";
     d->sqlstate = std::string(wire::sqlstate::configuration_limit_exceeded);
-    if (const auto snapshot = shared_.policies.current(); snapshot && snapshot->cfg) {
+    if (c) {
         d->policy_version = snapshot->cfg->version;
-        if (const auto* c = snapshot->cfg->find_client(client_)) d->policy = c->policy;
+        d->policy = c->policy;
     }
     return d;
 }
