@@ -40,7 +40,7 @@ std::optional<std::vector<std::string>> read_columns(loader& l, const located& a
 void read_table(loader& l, policy& p, const std::string& name, const located& at) {
     const auto table = l.reader.qualified(at, name);
     const auto fields = l.reader.mapping(at, {"columns", "deny_columns", "allow", "rows", "description",
-                                              "column_descriptions", "unbounded_writes"},
+                                              "column_descriptions", "unbounded_writes", "max_rows_written"},
                                          /*null_is_empty=*/true);
     if (!table) return;
     table_grant g;
@@ -85,6 +85,13 @@ void read_table(loader& l, policy& p, const std::string& name, const located& at
     }
     if (const auto* f = find(fields, "description")) g.description = l.reader.string(*f).value_or("");
     if (const auto* f = find(fields, "unbounded_writes")) g.unbounded_writes = l.reader.boolean(*f).value_or(false);
+    if (const auto* f = find(fields, "max_rows_written")) {
+        if (auto v = l.reader.integer(*f, 1, std::numeric_limits<std::int64_t>::max()))
+            g.max_rows_written = static_cast<std::uint64_t>(*v);
+        const bool writes = g.allow.contains(table_verb::insert) || g.allow.contains(table_verb::update) ||
+                            g.allow.contains(table_verb::delete_) || g.allow.contains(table_verb::merge);
+        if (!writes) l.reader.error(*f, "max_rows_written limits writes, and the table allows none (allow: [select])");
+    }
     if (const auto* f = find(fields, "column_descriptions")) {
         for (const auto& [column, text] : l.reader.mapping(*f, /*null_is_empty=*/true)) {
             if (!l.reader.identifier(text, column)) continue;

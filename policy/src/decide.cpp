@@ -292,6 +292,10 @@ private:
                              f.target_relation.location);
             }
         }
+        if (it->second.max_rows_written > 0) {
+            out_.max_rows_written = it->second.max_rows_written;
+            out_.written_table = table;
+        }
         return std::nullopt;
     }
 
@@ -396,6 +400,11 @@ private:
         merge_unique(out_.columns, held->columns);
         merge_unique(out_.functions, held->functions);
         out_.redact_errors = out_.redact_errors || held->redact_errors;
+        // EXECUTE of a limited write is the write.
+        if (held->max_rows_written > 0) {
+            out_.max_rows_written = held->max_rows_written;
+            out_.written_table = held->written_table;
+        }
         if (!held->allowed) {
             std::string_view reason = held->message;
             if (reason.starts_with("pgsieve: ")) reason.remove_prefix(9);
@@ -494,6 +503,15 @@ decision decide(const std::vector<parser::statement_facts>& statements, std::str
         auto& into = statements.size() == 1 ? out : part;
         const auto effects_before = into.effects.size();
         auto v = decider(ctx, path, into, pending, sites).statement(f);
+        if (!v && statements.size() > 1 && part.max_rows_written > 0) {
+            // Its row count is known only once it ran, in a transaction of its own.
+            v = refusal{rule::guardrail,
+                           fmt::format("pgsieve: a write to table \"{}\" (max_rows_written: {}) must be sent as a "
+                                       "statement of its own, not in a string of several",
+                                       part.written_table, part.max_rows_written),
+                           fmt::format("rule: tables.{}.max_rows_written", part.written_table),
+                           "send each statement in a query of its own", f.location, {}};
+        }
         for (auto e = into.effects.begin() + static_cast<std::ptrdiff_t>(effects_before); e != into.effects.end(); ++e)
             e->statement = static_cast<std::size_t>(&f - statements.data());
         if (statements.size() > 1) {
@@ -526,6 +544,7 @@ decision decide(const std::vector<parser::statement_facts>& statements, std::str
         out.redact_errors = false;
         out.max_rows = 0;
         out.max_result_bytes = 0;
+        out.max_rows_written = 0;
     }
     out.row_scoped = row_scoped(out.tables, ctx.policy);
     for (auto& part : out.parts) part.row_scoped = row_scoped(part.tables, ctx.policy);

@@ -283,6 +283,19 @@ TEST_CASE("config errors: result limits", "[config]") {
     CHECK(test::load_errors(head + "    max_rows: 5\n    on_exceed: drop\n", env).size() == 1);
 }
 
+TEST_CASE("config: max_rows_written on a table that allows writes", "[config]") {
+    test::fake_environment env;
+    env.variables = {{"P", "pw"}};
+    const std::string head = "upstream: {host: h, database: app, user: u}\naudit: {sqlite: /a.db}\n"
+                             "clients: [{name: a, password_env: P, policy: p}]\npolicies:\n  p:\n"
+                             "    statements: [select, update]\n    tables:\n";
+    CHECK(test::load_errors(head + "      public.t: {allow: [select, update], max_rows_written: 10}\n", env).empty());
+    CHECK(test::load_errors(head + "      public.t: {max_rows_written: 10}\n", env) ==
+          std::vector<std::string>{"8: policies.p.tables.\"public.t\".max_rows_written: max_rows_written limits writes, "
+                                   "and the table allows none (allow: [select])"});
+    CHECK(test::load_errors(head + "      public.t: {allow: [update], max_rows_written: 0}\n", env).size() == 1);
+}
+
 TEST_CASE("config: budgets per policy, overridden per client", "[config]") {
     test::fake_environment env;
     env.variables = {{"P", "pw"}};

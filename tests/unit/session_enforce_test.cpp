@@ -383,3 +383,95 @@ TEST_CASE("enforce: a long prepared statement decided again after a reload is an
     REQUIRE(types_of(sent) == "BES");
     CHECK(sent[0].body.find("pgsieve_refused_") != std::string::npos);
 }
+
+TEST_CASE("enforce: a write over max_rows_written is rolled back in lockstep, one within it commits",
+          "[session][enforce][security]") {
+    std::string yaml = session_yaml;
+    yaml.replace(yaml.find("    statements: [select]"), 24, "    statements: [select, update]");
+    yaml.replace(yaml.find("tables: {"), 9,
+                 "tables: {public.tickets: {allow: [select, update], max_rows_written: 2}, ");
+    harness h(yaml);
+    logged_in(h);
+    const auto now = session::clock::now();
+    const std::string write = "UPDATE tickets SET subject = 'x' WHERE id = 1";
+
+    SECTION("a simple Query over the limit: the count decides, the Bind that fails rolls it back") {
+        h.client_sends(query(write) + query("SELECT 1"));
+        // Sent as Parse, Bind, Describe, Execute and Flush; the next Query waits.
+        REQUIRE(h.s->relay_client(now) == session::relay_status::wait_upstream);
+        CHECK(types_of(h.upstream_receives()) == "PBDEH");
+        CHECK(h.s->waiting_for_upstream());
+        h.upstream_sends(frame('1', "") + frame('2', "") + frame('n', "") + complete("UPDATE 3"));
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        CHECK(h.client_receives().empty());  // nothing of the write yet
+        CHECK_FALSE(h.s->waiting_for_upstream());
+        REQUIRE(h.s->relay_client(now) == session::relay_status::wait_upstream);
+        const auto abort = h.upstream_receives();
+        REQUIRE(types_of(abort) == "BS");
+        h.upstream_sends(error_frame("26000", "prepared statement does not exist") + ready('I'));
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        const auto replies = h.client_receives();
+        REQUIRE(types_of(replies) == "EZ");
+        const auto e = error_of(replies[0]);
+        CHECK(e.sqlstate == "54000");
+        CHECK(e.message.starts_with("pgsieve: this UPDATE on table \"public.tickets\" was rolled back: it changed 3 "
+                                    "rows, more than max_rows_written=2"));
+        // The held Query goes on.
+        REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+        CHECK(h.s->upstream_output() == query("SELECT 1"));
+    }
+    SECTION("within the limit: the rows and completion, then the Sync's ReadyForQuery") {
+        h.client_sends(query(write + " RETURNING id"));
+        REQUIRE(h.s->relay_client(now) == session::relay_status::wait_upstream);
+        h.s->upstream_output().clear();
+        h.upstream_sends(frame('1', "") + frame('2', "") + frame('T', std::string(6, '\0')) + data_row("1") +
+                         complete("UPDATE 1"));
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        CHECK(types_of(h.client_receives()) == "TD");
+        REQUIRE(h.s->relay_client(now) == session::relay_status::wait_upstream);
+        CHECK(types_of(h.upstream_receives()) == "S");
+        h.upstream_sends(ready('I'));
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        CHECK(types_of(h.client_receives()) == "CZ");
+        CHECK_FALSE(h.s->waiting_for_upstream());
+    }
+    SECTION("an Execute over the limit: the failing Bind, and PostgreSQL skips the client's messages to its Sync") {
+        h.client_sends(parse("", write) + bind("", "") + execute("") + frame('S', ""));
+        REQUIRE(h.s->relay_client(now) == session::relay_status::wait_upstream);
+        CHECK(types_of(h.upstream_receives()) == "PBEH");  // the Sync waits
+        h.upstream_sends(frame('1', "") + frame('2', "") + complete("UPDATE 5"));
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        CHECK(types_of(h.client_receives()) == "12");
+        REQUIRE(h.s->relay_client(now) == session::relay_status::wait_upstream);
+        CHECK(types_of(h.upstream_receives()) == "B");
+        h.upstream_sends(error_frame("26000", "prepared statement does not exist"));
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        const auto replies = h.client_receives();
+        REQUIRE(types_of(replies) == "E");
+        CHECK(error_of(replies[0]).sqlstate == "54000");
+        REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+        CHECK(types_of(h.upstream_receives()) == "S");
+        h.upstream_sends(ready('I'));
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        CHECK(types_of(h.client_receives()) == "Z");
+        const auto outcomes = h.s->take_outcomes();
+        const auto rolled = std::find_if(outcomes.begin(), outcomes.end(), [](const auto& o) { return o.rolled_back; });
+        REQUIRE(rolled != outcomes.end());
+        CHECK(rolled->command_tag == "UPDATE 5");
+        CHECK(std::none_of(outcomes.begin(), outcomes.end(), [](const auto& o) { return o.error && !o.internal; }));
+    }
+    SECTION("a completion that does not count rows written is not committed") {
+        h.client_sends(parse("", write) + bind("", "") + execute("", 1));
+        REQUIRE(h.s->relay_client(now) == session::relay_status::wait_upstream);
+        h.s->upstream_output().clear();
+        h.upstream_sends(frame('1', "") + frame('2', "") + frame('s', ""));
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        REQUIRE(h.s->relay_client(now) == session::relay_status::wait_upstream);
+        CHECK(types_of(h.upstream_receives()) == "B");
+        h.upstream_sends(error_frame("26000", "prepared statement does not exist"));
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        const auto replies = h.client_receives();
+        REQUIRE(types_of(replies) == "12E");
+        CHECK(error_of(replies[2]).message.find("execute it without a row limit") != std::string::npos);
+    }
+}

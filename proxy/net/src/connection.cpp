@@ -269,7 +269,9 @@ awaitable<bool> connection::relay_client_input() {
         if (status == session::relay_status::close) co_return false;
         if (status == session::relay_status::keep_going) co_return true;
         if (status == session::relay_status::wait_upstream) {
-            // Too many requests await replies: read no more until some come.
+            // Too many requests await replies, or a write under
+            // max_rows_written runs in lockstep: read no more until replies come.
+            if (!session_.waiting_for_upstream()) continue;  // they came while writing
             upstream_progress_.expires_at(asio::steady_timer::time_point::max());
             waiting_for_upstream_ = true;
             co_await upstream_progress_.async_wait(use_tuple);

@@ -1,5 +1,6 @@
 #include "audit_recorder.hpp"
 
+#include <pgsieve/common/log.hpp>
 #include <pgsieve/session/session.hpp>
 #include <pgsieve/wire/sqlstate.hpp>
 
@@ -37,6 +38,7 @@ void audit_recorder::started(identity who, sys_time now) {
 }
 
 void audit_recorder::outcome(const pgsieve::session::outcome& o, sys_time now) {
+    if (o.internal) return;  // pgsieve's own message (a write under max_rows_written)
     switch (o.kind) {
         case request_kind::query:
         case request_kind::function_call:
@@ -111,6 +113,18 @@ void audit_recorder::outcome(const pgsieve::session::outcome& o, sys_time now) {
         records_.emplace_back(audit::event{now, id_, "limit_hit",
                                            fmt::format(R"({{"limit":"{}","value":{},"rows":{},"sent":{}}})",
                                                        o.limit_name, o.limit_value, o.rows, o.rows_sent)});
+    } else if (o.rolled_back) {
+        // It ran, PostgreSQL counted its rows, and pgsieve rolled it back.
+        s.outcome = audit::verdict::blocked;
+        s.sqlstate = std::string(wire::sqlstate::program_limit_exceeded);
+        s.error = fmt::format("pgsieve: rolled back: {}", o.rollback_reason);
+        s.reason = s.error;
+        s.rule = std::string(policy::to_string(policy::rule::guardrail));
+        s.rows = 0;
+        records_.emplace_back(audit::event{now, id_, "limit_hit",
+                                           fmt::format(R"({{"limit":"{}","value":{},"command_tag":{},)"
+                                                       R"("rolled_back":true}})",
+                                                       o.limit_name, o.limit_value, log::json_string(o.command_tag))});
     } else if (o.over_budget) {
         s.sqlstate = std::string(wire::sqlstate::configuration_limit_exceeded);
         s.error = fmt::format("pgsieve: the client's rows or bytes budget ended the result after {} rows", o.rows_sent);

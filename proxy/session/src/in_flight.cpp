@@ -26,6 +26,8 @@ void in_flight::finish_front(clock::time_point now, std::vector<outcome>& done, 
     o.refused = e.req.refused;
     o.skipped = skipped;
     o.ticket = e.req.first_ticket;
+    o.internal = e.req.internal;
+    o.write_limited = e.req.write_limited;
     o.duration = std::chrono::duration_cast<std::chrono::microseconds>(now - e.req.sent);
     done.push_back(std::move(o));
     queue_.pop_front();

@@ -6,6 +6,7 @@
 #include "client_handshake.hpp"
 #include "enforcer.hpp"
 #include "result_limit.hpp"
+#include "write_limit.hpp"
 
 #include <pgsieve/common/log.hpp>
 #include <pgsieve/session/session.hpp>
@@ -64,7 +65,14 @@ bool known_frontend_type(char type) {
 
 }  // namespace
 
+bool session::waiting_for_upstream() const {
+    return pending_upstream_.empty() && (write_limit_->active() || in_flight_.size() >= max_in_flight_requests);
+}
+
 relay_status session::relay_client(clock::time_point now) {
+    // What a write under max_rows_written sends next (write_limit.hpp).
+    upstream_out_ += std::exchange(pending_upstream_, {});
+    if (write_limit_->active()) return relay_status::wait_upstream;
     const std::string_view input = client_in_;
     std::size_t consumed = 0;
     std::size_t forwarded = 0;  // input before this was copied to upstream_out_ already
@@ -104,6 +112,23 @@ relay_status session::relay_client(clock::time_point now) {
             upstream_out_.append(input.substr(forwarded, consumed - forwarded));
             upstream_out_ += d.substitute;
             forwarded = consumed + f.size;
+        }
+        if (d.req && !d.refused && d.req->decision && d.req->decision->max_rows_written > 0 &&
+            (f.type == wire::frontend::query || f.type == wire::frontend::execute)) {
+            // A write under max_rows_written: sent in lockstep, the client's
+            // next messages wait until PostgreSQL said how many rows it changed.
+            upstream_out_.append(input.substr(forwarded, consumed - forwarded));
+            const auto finished = outcomes_.size();
+            for (auto& r : write_limit_->begin(f, std::move(*d.req), upstream_out_))
+                in_flight_.push(std::move(r), now, outcomes_);
+            write_limit_->settle(outcomes_, finished);  // skipped at once after an earlier error
+            consumed += f.size;
+            forwarded = consumed;
+            if (write_limit_->active()) {
+                waiting_for_upstream = true;
+                break;
+            }
+            continue;
         }
         if (d.req) in_flight_.push(std::move(*d.req), now, outcomes_);
         consumed += f.size;
@@ -151,7 +176,7 @@ void session::settle_outcomes(std::size_t first_new, const std::optional<settled
     }
     for (std::size_t i = first_new; i < outcomes_.size(); ++i) {
         const auto& o = outcomes_[i];
-        if (o.error || o.refused) transaction_failed_ = true;
+        if (o.error || o.refused || o.rolled_back) transaction_failed_ = true;
         // PostgreSQL did what the request asked: its registry changes take effect.
         if (!o.error && !o.skipped && !o.refused) registry_.confirm(o.ticket);
         if (o.command_tag == "ROLLBACK") transaction_failed_ = true;
@@ -190,7 +215,9 @@ relay_status session::relay_upstream(clock::time_point now) {
         const auto rest = input.substr(consumed);
         const auto r = wire::decode_frame(rest, max_upstream_message_bytes);
         const request* front = in_flight_.front();
-        if (front && front->decision) {
+        // The reply to a write under max_rows_written passes through write_limit.
+        const bool held = write_limit_->active() && front && (front->internal || front->write_limited);
+        if (front && front->decision && !held) {
             const auto& d = *front->decision;
             limit_->limit({d.max_rows, d.max_result_bytes, d.truncate, front->budget_rows, front->budget_bytes});
         } else {
@@ -205,6 +232,11 @@ relay_status session::relay_upstream(clock::time_point now) {
                     in_flight_.on_backend_message(rest[0], {}, size, now, outcomes_);
                     settle_outcomes(finished, std::nullopt);
                     stream_dropping_ = limit_->on_message(rest[0], size) == result_limit::verdict::drop;
+                    if (held) {
+                        // A write's RETURNING row too long to hold: dropped, and the write not committed.
+                        write_limit_->on_row_not_held();
+                        stream_dropping_ = true;
+                    }
                     stream_remaining_ = size;
                     continue;
                 }
@@ -216,6 +248,13 @@ relay_status session::relay_upstream(clock::time_point now) {
             return relay_status::close;
         }
         const wire::frame& f = r.message;
+        // What this message makes the relay send, from here: given to write_limit.
+        std::size_t held_from = 0;
+        if (held) {
+            client_out_.append(input.substr(forwarded, consumed - forwarded));
+            forwarded = consumed;
+            held_from = client_out_.size();
+        }
         bool truncated = false;
         bool capped = false;
         bool over_budget = false;
@@ -320,9 +359,19 @@ relay_status session::relay_upstream(clock::time_point now) {
             if (const auto e = wire::parse_error_response(f.body); e && (e->severity == "FATAL" || e->severity == "PANIC"))
                 upstream_said_fatal_ = true;
         }
+        if (held) {
+            std::string relayed = client_out_.substr(held_from);
+            if (forwarded == consumed) relayed.append(input.substr(consumed, f.size));
+            client_out_.resize(held_from);
+            forwarded = consumed + f.size;
+            std::vector<request> sent;
+            write_limit_->on_reply(f.type, f.body, relayed, client_out_, pending_upstream_, sent);
+            for (auto& r : sent) in_flight_.push(std::move(r), now, outcomes_);
+        }
         const auto finished = outcomes_.size();
         const char front_kind = front ? "QPBEDCSF"[static_cast<int>(front->kind)] : '-';
         const auto s = in_flight_.on_backend_message(f.type, f.body, f.size, now, outcomes_);
+        if (held) write_limit_->settle(outcomes_, finished);
         if ((truncated || capped || over_budget) && outcomes_.size() > finished) {
             auto& o = outcomes_.back();
             (capped ? o.capped : over_budget ? o.over_budget : o.truncated) = true;

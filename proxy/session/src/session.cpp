@@ -5,6 +5,7 @@
 #include "client_handshake.hpp"
 #include "enforcer.hpp"
 #include "result_limit.hpp"
+#include "write_limit.hpp"
 
 #include <pgsieve/common/log.hpp>
 #include <pgsieve/session/session.hpp>
@@ -24,6 +25,7 @@ session::session(std::shared_ptr<const config::config> cfg, shared_state& shared
       shared_(shared),
       handshake_(std::make_unique<client_handshake>(*cfg_, shared)),
       limit_(std::make_unique<result_limit>()),
+      write_limit_(std::make_unique<write_limit>()),
       audit_(std::make_unique<audit_recorder>(shared)) {}
 
 session::~session() {

@@ -189,6 +189,9 @@ struct table_grant {
     // UPDATE and DELETE without a WHERE clause that limits the rows by a
     // column of the table are refused unless this is set.
     bool unbounded_writes = false;
+    // A write changing more rows of the table than this is rolled back and
+    // refused (0: no limit); the session runs it in a transaction it controls.
+    std::uint64_t max_rows_written = 0;
     int line = 0;  // where the entry is in the file (policy lint)
 };
 

@@ -91,6 +91,11 @@ struct decision {
     std::uint64_t max_rows = 0;  // that policy's max_rows for a result (0: none)
     std::uint64_t max_result_bytes = 0;  // and its max_result_bytes (0: none)
     bool truncate = false;       // on_exceed: truncate (else a result past a limit ends in ERROR 54000)
+    // A write to a table with max_rows_written (0: none): the session runs it
+    // in a transaction it controls and commits it only within the limit
+    // (write_limit.hpp). Never set in monitor mode.
+    std::uint64_t max_rows_written = 0;
+    std::string written_table;   // schema.table of that write
     std::string sqlstate;        // of the refusal; empty: 42501 insufficient_privilege
     // With several statements in one query string, each one's own text and
     // reads, so the audit records them one by one.

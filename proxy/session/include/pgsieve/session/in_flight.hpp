@@ -37,6 +37,8 @@ struct request {
     // Its statement-registry tickets: one per statement of a Query, else one.
     std::uint64_t first_ticket = 0;
     std::size_t tickets = 1;
+    bool internal = false;       // pgsieve's own message (write_limit.hpp): not the client's, not audited
+    bool write_limited = false;  // a write under max_rows_written, held until its count is known
 };
 
 // One finished unit of work: a statement of a simple Query (one per result),
@@ -62,6 +64,10 @@ struct outcome {
     std::string_view limit_name;      // max_rows or max_result_bytes
     std::uint64_t limit_value = 0;
     bool redacted = false;            // the upstream error's DETAIL/WHERE were withheld (relay.cpp)
+    bool internal = false;            // answers pgsieve's own message: not audited
+    bool write_limited = false;
+    bool rolled_back = false;         // over max_rows_written: rolled back and refused (write_limit.hpp)
+    std::string rollback_reason;
 };
 
 // What an upstream message ended besides outcomes: a ReadyForQuery answers

@@ -73,6 +73,7 @@ enum class relay_status { keep_going, analyse, wait_upstream, close };
 class client_handshake;
 class enforcer;
 class result_limit;
+class write_limit;
 class audit_recorder;
 class upstream_login;
 
@@ -106,6 +107,9 @@ public:
     // the client (if any) is in take_final_client_output().
     relay_status relay_client(clock::time_point now);
     relay_status relay_upstream(clock::time_point now);
+    // After relay_client() said wait_upstream: whether it still must wait
+    // for relay_upstream() to run (else call relay_client() again now).
+    bool waiting_for_upstream() const;
     std::string take_final_client_output() { return std::move(final_client_out_); }
     // relay_status::analyse: the statement to analyse elsewhere, then its result.
     std::optional<analysis_job> take_analysis_job();
@@ -176,6 +180,10 @@ private:
     std::unique_ptr<enforcer> enforcer_;
     in_flight in_flight_;
     std::unique_ptr<result_limit> limit_;
+    std::unique_ptr<write_limit> write_limit_;
+    // What a write under max_rows_written sends upstream next, moved into
+    // upstream_out_ by relay_client() (the driver may be writing upstream_out_).
+    std::string pending_upstream_;
     std::unique_ptr<audit_recorder> audit_;
 
     std::optional<wire::backend_key> proxy_key_;

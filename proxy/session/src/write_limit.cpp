@@ -1,0 +1,228 @@
+#include "write_limit.hpp"
+
+#include <pgsieve/wire/backend.hpp>
+#include <pgsieve/wire/frontend.hpp>
+#include <pgsieve/wire/message_io.hpp>
+#include <pgsieve/wire/sqlstate.hpp>
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+namespace pgsieve::session {
+
+namespace {
+
+// RETURNING rows held while the count is unknown, at most: a write whose
+// rows pass it is rolled back rather than held whole in memory.
+constexpr std::size_t max_held_bytes = 16u << 20;
+
+// No prepared statement can have it: pgsieve never sends a Parse with it.
+constexpr std::string_view failing_statement = "pgsieve: over max_rows_written";
+
+request internal(request_kind kind, const request& of) {
+    request r;
+    r.kind = kind;
+    r.sent = of.sent;
+    r.first_ticket = of.first_ticket;
+    r.internal = true;
+    return r;
+}
+
+void write_flush(std::string& out) { wire::message_writer(out).begin(wire::frontend::flush).end(); }
+
+void write_sync(std::string& out, const request& of, std::vector<request>& sent) {
+    wire::message_writer(out).begin(wire::frontend::sync).end();
+    sent.push_back(internal(request_kind::sync, of));
+}
+
+// A Bind PostgreSQL fails before it touches any portal: the transaction
+// fails with it, and everything up to the next Sync is skipped.
+void write_failing_bind(std::string& out, const request& of, std::vector<request>& sent) {
+    wire::message_writer(out).begin(wire::frontend::bind).cstring("").cstring(failing_statement).int16(0).int16(0).int16(0).end();
+    sent.push_back(internal(request_kind::bind, of));
+}
+
+}  // namespace
+
+std::vector<request> write_limit::begin(const wire::frame& f, request req, std::string& upstream) {
+    phase_ = phase::running;
+    simple_ = f.type == wire::frontend::query;
+    limit_ = req.decision->max_rows_written;
+    table_ = req.decision->written_table;
+    held_.clear();
+    completion_.clear();
+    rows_seen_ = 0;
+    row_not_held_ = false;
+    rolled_back_.clear();
+    command_.clear();
+    changed_ = 0;
+    count_known_ = false;
+
+    std::vector<request> out;
+    if (simple_) {
+        // The text PostgreSQL runs: the client's, or its scoped form.
+        const std::string& sql = req.decision->scoped_sql.empty() ? req.sql : req.decision->scoped_sql;
+        wire::message_writer(upstream).begin(wire::frontend::parse).cstring("").cstring(sql).int16(0).end();
+        wire::message_writer(upstream).begin(wire::frontend::bind).cstring("").cstring("").int16(0).int16(0).int16(0).end();
+        wire::message_writer(upstream).begin(wire::frontend::describe).byte('P').cstring("").end();
+        wire::message_writer(upstream).begin(wire::frontend::execute).cstring("").int32(0).end();
+        out.push_back(internal(request_kind::parse, req));
+        out.push_back(internal(request_kind::bind, req));
+        out.push_back(internal(request_kind::describe, req));
+        req.kind = request_kind::execute;
+    } else {
+        wire::message_writer(upstream).begin(wire::frontend::execute).bytes(f.body).end();
+    }
+    write_flush(upstream);
+    req.write_limited = true;
+    write_ = internal(req.kind, req);
+    out.push_back(std::move(req));
+    return out;
+}
+
+void write_limit::on_reply(char type, std::string_view body, std::string_view relayed, std::string& client,
+                           std::string& upstream, std::vector<request>& sent) {
+    namespace be = wire::backend;
+    const auto fail_write = [&](std::string why) {
+        // Nothing of the write reaches the client; the Bind's error becomes pgsieve's.
+        rolled_back_ = std::move(why);
+        held_.clear();
+        write_failing_bind(upstream, write_, sent);
+        if (simple_) write_sync(upstream, write_, sent);
+        phase_ = phase::aborting;
+    };
+    switch (phase_) {
+        case phase::idle:
+            client.append(relayed);
+            return;
+        case phase::running:
+            switch (type) {
+                case be::parse_complete:
+                case be::bind_complete:
+                case be::no_data:
+                    return;  // answers to pgsieve's own messages of a simple Query
+                case be::data_row:
+                    ++rows_seen_;
+                    if (rows_seen_ <= limit_ && held_.size() + relayed.size() <= max_held_bytes) held_.append(relayed);
+                    else row_not_held_ = row_not_held_ || rows_seen_ <= limit_;
+                    return;
+                case be::command_complete: {
+                    const auto parsed = wire::parse_command_complete(body);
+                    const std::string_view tag = parsed ? *parsed : std::string_view();
+                    const auto space = tag.rfind(' ');
+                    command_ = std::string(tag.substr(0, tag.find(' ')));
+                    if (space != std::string_view::npos) {
+                        const auto digits = tag.substr(space + 1);
+                        const auto r = std::from_chars(digits.data(), digits.data() + digits.size(), changed_);
+                        count_known_ = r.ec == std::errc() && r.ptr == digits.data() + digits.size() &&
+                                       (command_ == "INSERT" || command_ == "UPDATE" || command_ == "DELETE" ||
+                                        command_ == "MERGE");
+                    }
+                    if (!count_known_)
+                        return fail_write(fmt::format("its completion (\"{}\") does not say how many rows it changed", tag));
+                    if (changed_ > limit_)
+                        return fail_write(fmt::format("it changed {} rows, more than max_rows_written={}", changed_, limit_));
+                    if (row_not_held_)
+                        return fail_write(fmt::format("its RETURNING rows are larger than pgsieve holds while it "
+                                                      "counts them ({} MiB in all, or one row streamed through)",
+                                                      max_held_bytes >> 20));
+                    client.append(held_);
+                    held_.clear();
+                    if (!simple_) {
+                        client.append(relayed);
+                        return finish();
+                    }
+                    completion_.assign(relayed);
+                    write_sync(upstream, write_, sent);
+                    phase_ = phase::syncing;
+                    return;
+                }
+                case be::portal_suspended:
+                    return fail_write("the Execute's row limit suspended it before it said how many rows it changed; "
+                                      "execute it without a row limit");
+                case be::error_response:
+                    held_.clear();
+                    client.append(relayed);
+                    if (!simple_) return finish();
+                    write_sync(upstream, write_, sent);
+                    phase_ = phase::syncing;
+                    return;
+                default:
+                    held_.append(relayed);  // RowDescription, notices: in order with the rows
+                    return;
+            }
+        case phase::aborting:
+            if (type != be::error_response) {
+                if (type != be::notice_response) client.append(relayed);
+                return;
+            }
+            client.append(refusal());
+            if (simple_) phase_ = phase::syncing;
+            else finish();
+            return;
+        case phase::syncing:
+            if (type == be::error_response) completion_.clear();  // the commit failed: its error instead
+            if (type == be::ready_for_query) {
+                client.append(completion_);
+                client.append(relayed);
+                return finish();
+            }
+            client.append(relayed);
+            return;
+    }
+}
+
+void write_limit::finish() {
+    phase_ = phase::idle;
+    held_.clear();
+    completion_.clear();
+}
+
+std::string write_limit::refusal() const {
+    wire::error_fields e;
+    e.sqlstate = std::string(wire::sqlstate::program_limit_exceeded);
+    const std::string command = command_.empty() ? "write" : command_;
+    e.hint = count_known_ && changed_ > limit_
+                 ? fmt::format("narrow the WHERE clause so that it changes at most {} rows, or make the change in "
+                               "several statements",
+                               limit_)
+                 : std::string("run it so that PostgreSQL can count the rows it changes");
+    e.message = fmt::format("pgsieve: this {} on table \"{}\" was rolled back: {}; hint: {}", command, table_,
+                            rolled_back_, e.hint);
+    e.detail = fmt::format("rule: tables.{}.max_rows_written (a write changing more rows is rolled back; in a "
+                           "transaction block the transaction is aborted, as by any failed statement)",
+                           table_);
+    std::string out;
+    wire::write_error_response(out, e);
+    return out;
+}
+
+void write_limit::settle(std::vector<outcome>& done, std::size_t first) {
+    const wire::received_error* failed = nullptr;  // an internal message's error, before the write ran
+    for (std::size_t i = first; i < done.size(); ++i) {
+        auto& o = done[i];
+        if (o.internal) {
+            // The failing Bind's error is pgsieve's own, recorded on the write.
+            if (o.error && o.kind == request_kind::bind && !rolled_back_.empty()) o.error.reset();
+            if (o.error && !failed && o.kind != request_kind::sync) failed = &*o.error;
+            continue;
+        }
+        if (!o.write_limited) continue;
+        if (simple_) o.kind = request_kind::query;
+        if (o.skipped && failed) {
+            o.skipped = false;
+            o.error = *failed;
+        } else if (o.skipped) {
+            finish();  // never ran: no reply of its own will come
+        }
+        if (!rolled_back_.empty() && !o.error) {
+            o.rolled_back = true;
+            o.limit_name = "max_rows_written";
+            o.limit_value = limit_;
+            o.rollback_reason = rolled_back_;
+        }
+    }
+}
+
+}  // namespace pgsieve::session
