@@ -203,3 +203,26 @@ def test_attack_a_discovery_statement_prepared_before_a_narrowing_reload_cannot_
     assert "usage_daily" not in after and "customers" in after
     protocol.close()
     sql.close()
+
+
+def test_a_refresh_that_finds_the_catalog_unchanged_installs_nothing(proxy):
+    # A client naming a missing table asks for a refresh. When the upstream
+    # catalog is the same, the snapshot (and every session's cached decisions
+    # and prepared-statement decisions) stays; a real change is installed.
+    from conftest import psql
+    wait_for_event(proxy, "catalog_loaded", 0)  # the load at start
+    loaded = proxy.read_log().count('"event":"catalog_loaded"')
+    unchanged = proxy.read_log().count('"event":"catalog_unchanged"')
+    with connect(proxy) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM refresh_probe")
+        wait_for_event(proxy, "catalog_unchanged", unchanged)
+        assert proxy.read_log().count('"event":"catalog_loaded"') == loaded
+        psql("CREATE TABLE public.refresh_probe (id int)")
+        try:
+            time.sleep(2.1)  # refreshes asked for by a client are at most every 2 s
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT * FROM refresh_probe")  # still not granted, now known: a new snapshot
+            wait_for_event(proxy, "catalog_loaded", loaded)
+        finally:
+            psql("DROP TABLE public.refresh_probe")

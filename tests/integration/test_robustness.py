@@ -236,7 +236,9 @@ def test_attack_catalog_loads_during_reloads_and_refreshes_do_not_corrupt_the_he
     assert not errors, errors
     assert p.process.poll() is None, p.read_log()[-3000:]
     assert works(p)
-    assert p.read_log().count('"event":"catalog_loaded"') >= 3, "the catalog was loaded again and again"
+    log = p.read_log()
+    # Read again and again (a read that found nothing changed installs nothing).
+    assert log.count('"event":"catalog_loaded"') + log.count('"event":"catalog_unchanged"') >= 3, log[-3000:]
     assert p.stop() == 0, p.read_log()[-3000:]
 
 

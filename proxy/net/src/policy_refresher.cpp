@@ -129,16 +129,24 @@ void policy_refresher::refresh_catalog() {
     const auto snapshot = policies_.current();
     if (!snapshot || !snapshot->cfg) return;
     const auto started = std::chrono::steady_clock::now();
-    auto catalog = load_catalog(*snapshot->cfg);
-    if (!catalog) {
-        log::error("catalog_load_failed", {{"error", catalog.error()}});
+    auto rows = load_catalog_rows(*snapshot->cfg);
+    if (!rows) {
+        log::error("catalog_load_failed", {{"error", rows.error()}});
         return;
     }
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-    log::info("catalog_loaded", {{"relations", (*catalog)->relation_count()},
-                                 {"functions", (*catalog)->function_count()},
+    if (snapshot->catalog && last_rows_ == *rows) {
+        // Nothing changed upstream: the snapshot, its generation and every
+        // session's cached decisions stay as they are.
+        log::info("catalog_unchanged", {{"ms", ms.count()}});
+        return;
+    }
+    auto catalog = policy::catalog_from_rows(*rows);
+    last_rows_ = std::move(*rows);
+    log::info("catalog_loaded", {{"relations", catalog->relation_count()},
+                                 {"functions", catalog->function_count()},
                                  {"ms", ms.count()}});
-    policies_.update(nullptr, std::move(*catalog));
+    policies_.update(nullptr, std::move(catalog));
     log_upstream_findings(policies_.current()->upstream);
 }
 

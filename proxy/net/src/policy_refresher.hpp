@@ -56,6 +56,9 @@ private:
     bool watch_;
     std::optional<std::string> watched_text_;  // the file as last read by config_changed()
     std::string last_findings_;  // only the refresher thread touches it (and start(), before it runs)
+    // The rows the installed catalog was made from: a refresh that reads the
+    // same rows installs nothing (the same thread only).
+    policy::catalog_rows last_rows_;
 };
 
 }  // namespace pgsieve::net

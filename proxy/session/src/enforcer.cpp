@@ -149,6 +149,8 @@ std::shared_ptr<const policy::decision> enforcer::decide_sql(std::string_view sq
     }
     const policy::decision_cache::scope scope{snapshot->generation, policy->name, search_path_key_};
     if (auto hit = cache_.find(scope, sql)) {
+        // A name unknown to this snapshot may exist by now: ask again (rate-limited).
+        if (hit->rule == policy::rule::unresolved && shared_.catalog_missing) shared_.catalog_missing();
         shared_.metrics.decision.observe(clock::now() - start);
         return hit;
     }

@@ -238,6 +238,7 @@ using row = std::vector<std::optional<std::string>>;
 struct catalog_rows {
     std::vector<row> relations, functions, operators, domains, casts, sequences, row_policies, roles, privileges,
         types;
+    bool operator==(const catalog_rows&) const = default;
 };
 
 std::shared_ptr<const catalog> catalog_from_rows(const catalog_rows& rows);
