@@ -13,6 +13,9 @@
 # {statements: 100000000/1h}'): with the same build as the peer, what a
 # policy feature costs per statement. PGBENCH_MODE=prepared runs
 # pgbench -M prepared: each statement is then decided once, at its Parse.
+# SYSCALLS=1 attaches `strace -c -f` to PgBouncer and pgsieve during their
+# runs and prints system calls per transaction by call (strace slows them:
+# the TPS of those runs is not comparable; run it separately).
 set -euo pipefail
 
 seconds=${1:-10}
@@ -72,7 +75,9 @@ policies:
 YAML
 UPW=$upw "$pgsieve" serve -c "$work/pgsieve.yaml" 2>"$work/pgsieve.log" &
 pids+=($!)
+declare -A pid=([pgsieve]=$!)
 wait_port "$bouncer_port" && wait_port "$sieve_port"
+pid[pgbouncer]=$(cat "$work/pgbouncer.pid")
 
 declare -A port=([direct]=$PGPORT [pgbouncer]=$bouncer_port [pgsieve]=$sieve_port)
 declare -A user=([direct]=postgres [pgbouncer]=ai_readonly [pgsieve]=ai_readonly [peer]=ai_readonly)
@@ -87,6 +92,7 @@ if [ -n "${PGSIEVE_PEER_BIN:-}" ]; then
   fi
   UPW=$upw "$PGSIEVE_PEER_BIN" serve -c "$work/peer.yaml" 2>"$work/peer.log" &
   pids+=($!)
+  pid[peer]=$!
   wait_port "$peer_port"
   port[peer]=$peer_port
   targets="$targets peer"
@@ -98,11 +104,36 @@ for clients in 1 8; do
   jobs=$(( clients < 2 ? 1 : 2 ))
   for round in $(seq "$rounds"); do
     for target in $targets; do
+      traced=""
+      if [ -n "${SYSCALLS:-}" ] && [ "$target" != direct ]; then
+        trace="$work/strace.$target.$clients.$round"
+        strace -c -f -q -p "${pid[$target]}" -o "$trace" & traced=$!
+        sleep 0.5
+      fi
       out=$(PGPASSWORD=${pass[$target]} pgbench -h 127.0.0.1 -p "${port[$target]}" -U "${user[$target]}" \
               -n -S -M "${PGBENCH_MODE:-simple}" -c "$clients" -j "$jobs" -T "$seconds" app 2>&1)
       tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' <<<"$out")
       lat=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' <<<"$out")
       echo "clients=$clients round=$round target=$target tps=$tps latency_ms=$lat" | tee -a "$results"
+      if [ -n "$traced" ]; then
+        kill -INT "$traced"; wait "$traced" 2>/dev/null || true
+        tx=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' <<<"$out")
+        /usr/bin/python3 - "$trace" "$tx" "$target" "$clients" <<'PY'
+import sys
+path, tx, target, clients = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+calls, errors = {}, {}
+for line in open(path):
+    f = line.split()
+    if len(f) >= 5 and f[-1] != "total" and f[0][0].isdigit():
+        calls[f[-1]] = int(f[3])
+        errors[f[-1]] = int(f[4]) if len(f) == 6 else 0
+total = sum(calls.values())
+top = sorted(calls.items(), key=lambda kv: -kv[1])[:6]
+print(f"    syscalls {target} {clients} client(s): {total / tx:.2f} per transaction: " +
+      ", ".join(f"{name} {n / tx:.2f}" + (f" ({errors[name] / tx:.2f} failed)" if errors[name] else "")
+                for name, n in top))
+PY
+      fi
     done
   done
 done
