@@ -237,6 +237,31 @@ TEST_CASE("enforce: budgets refuse with 53400 once used up, and end a result at 
     CHECK(outcomes[1].rows_sent == 1);
 }
 
+TEST_CASE("attack: pipelined statements cannot together pass the rows budget", "[session][enforce][budgets][security]") {
+    // What is left of a budget is read when each result starts, after the
+    // results before it were charged, not when the statements were sent
+    // (all at once, each seeing the whole budget left).
+    std::string yaml = session_yaml;
+    yaml.replace(yaml.find("    statements: [select]"), 24, "    budgets: {rows: 5/1h}\n    statements: [select]");
+    harness h(yaml);
+    logged_in(h);
+    const auto now = session::clock::now();
+    h.client_sends(query("SELECT id FROM customers") + query("SELECT name FROM customers") +
+                   parse("", "SELECT id FROM customers") + bind("", "") + execute("") + frame('S', ""));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    h.upstream_sends(frame('T', std::string(6, '\0')) + data_row("1") + data_row("2") + data_row("3") +
+                     complete("SELECT 3") + ready());
+    h.upstream_sends(frame('T', std::string(6, '\0')) + data_row("1") + data_row("2") + data_row("3") +
+                     complete("SELECT 3") + ready());
+    h.upstream_sends(frame('1', "") + frame('2', "") + data_row("1") + complete("SELECT 1") + ready());
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    const auto replies = h.client_receives();
+    // 3 rows, then 2 of 3 and 53400, then none of the Execute's.
+    REQUIRE(types_of(replies) == "TDDDCZTDDEZ12EZ");
+    CHECK(error_of(replies[9]).sqlstate == "53400");
+    CHECK(error_of(replies[13]).sqlstate == "53400");
+}
+
 TEST_CASE("enforce: on_exceed truncate sends the first rows, a NOTICE and the count sent", "[session][enforce]") {
     SECTION("max_rows") {
         std::string yaml = session_yaml;

@@ -9,6 +9,7 @@ bool ends_with_ready_for_query(request_kind k) {
 }  // namespace
 
 void in_flight::push(request r, clock::time_point now, std::vector<outcome>& done) {
+    r.seq = ++pushed_;
     queue_.push_back(entry{std::move(r), {}});
     if (!discarding_) return;
     // discarding_ is set only once the queue ran empty: this is its only entry.

@@ -172,6 +172,7 @@ void session::settle_outcomes(std::size_t first_new, const std::optional<settled
             const std::uint64_t rows = cut ? o.rows_sent : o.bytes > 0 ? o.rows : 0;
             shared_.budgets.charge_result(client_name(), budgets, rows, o.bytes,
                                           static_cast<std::uint64_t>(std::max<std::int64_t>(0, o.duration.count())));
+            budget_stale_ = true;
         }
     }
     for (std::size_t i = first_new; i < outcomes_.size(); ++i) {
@@ -219,7 +220,23 @@ relay_status session::relay_upstream(clock::time_point now) {
         const bool held = write_limit_->active() && front && (front->internal || front->write_limited);
         if (front && front->decision && !held) {
             const auto& d = *front->decision;
-            limit_->limit({d.max_rows, d.max_result_bytes, d.truncate, front->budget_rows, front->budget_bytes});
+            std::uint64_t rows = front->budget_rows, bytes = front->budget_bytes;
+            if (rows != UINT64_MAX || bytes != UINT64_MAX) {
+                // What is left of the client's budgets is read as each
+                // result starts, after the results before it were charged:
+                // pipelined statements, all sent at once, cannot each use
+                // the whole of it.
+                if (front->seq != budget_seq_ || budget_stale_) {
+                    const auto left = shared_.budgets.left(client_name(), enforcer_->budgets());
+                    budget_rows_left_ = left.rows;
+                    budget_bytes_left_ = left.bytes;
+                    budget_seq_ = front->seq;
+                    budget_stale_ = false;
+                }
+                rows = budget_rows_left_;
+                bytes = budget_bytes_left_;
+            }
+            limit_->limit({d.max_rows, d.max_result_bytes, d.truncate, rows, bytes});
         } else {
             limit_->limit({});
         }

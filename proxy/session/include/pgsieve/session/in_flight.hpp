@@ -37,6 +37,7 @@ struct request {
     // Its statement-registry tickets: one per statement of a Query, else one.
     std::uint64_t first_ticket = 0;
     std::size_t tickets = 1;
+    std::uint64_t seq = 0;       // the session's count of requests, set by in_flight::push
     bool internal = false;       // pgsieve's own message (write_limit.hpp): not the client's, not audited
     bool write_limited = false;  // a write under max_rows_written, held until its count is known
 };
@@ -117,6 +118,7 @@ private:
     void fail(std::string_view body, clock::time_point now, std::vector<outcome>& done);
 
     std::deque<entry> queue_;
+    std::uint64_t pushed_ = 0;
     std::uint64_t desyncs_ = 0;
     bool discarding_ = false;  // an extended-protocol error and no Sync yet
 };

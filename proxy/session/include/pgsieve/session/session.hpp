@@ -202,6 +202,12 @@ private:
     std::size_t stream_remaining_ = 0;
     bool stream_dropping_ = false;
     bool analysis_pending_ = false;  // relay_client() stopped at a message awaiting analysis
+    // The client's rows and bytes budgets left for the result being relayed
+    // (read when the request at the front changes, or after a charge).
+    std::uint64_t budget_seq_ = 0;
+    bool budget_stale_ = true;
+    std::uint64_t budget_rows_left_ = UINT64_MAX;
+    std::uint64_t budget_bytes_left_ = UINT64_MAX;
 };
 
 }  // namespace pgsieve::session
