@@ -61,7 +61,10 @@ class McpClient:
             line = self._read_line(deadline)
             if not line.strip().startswith("{"):
                 continue  # a server that logs to stdout
-            message = json.loads(line)
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue  # a logged object (pg-mcp-server prints NOTICEs as JavaScript objects)
             if message.get("id") != request_id:
                 continue  # notifications (logging, progress)
             if "error" in message:

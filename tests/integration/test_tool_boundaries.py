@@ -253,3 +253,55 @@ def test_budgets_are_counted_per_replica(postgres, tmp_path):
     finally:
         for proxy in replicas:
             assert proxy.stop() == 0, proxy.read_log()
+
+
+MCP_LIMITS = """\
+    policies:
+      customer-success:
+        owner: cs@example.com
+        statements: [select, update, delete]
+        max_rows: 2
+        on_exceed: truncate
+        budgets: {statements: 40/1h}
+        tables:
+          public.usage_daily: {allow: [select, update, delete], max_rows_written: 3}
+          public.customers: {columns: [id, name]}
+"""
+
+
+def test_tool_boundaries_reach_the_model_through_an_mcp_server(postgres, tmp_path):
+    # pg-mcp-server from npm, its own write guard off (as a bypassed or
+    # misconfigured server would be), driven over stdio as an AI host does:
+    # each boundary comes back as the tool's result or error, in words the
+    # model can act on, and nothing beyond it runs.
+    from test_mcp_servers import MCP_DIR, pg_mcp_server
+    from mcp_client import McpClient
+    psql("GRANT UPDATE, DELETE ON public.usage_daily TO ai_readonly")
+    proxy = start_proxy(tmp_path, policies=MCP_LIMITS)
+    argv, extra = pg_mcp_server(proxy.url(query="?sslmode=disable&application_name=mcp-limits"))
+    client = McpClient(argv, dict(os.environ, **extra), str(tmp_path / "mcp.stderr"))
+    before = psql("SELECT count(*), sum(api_calls) FROM usage_daily").stdout
+    try:
+        # Truncation: two rows of seven, and the tool call succeeds.
+        text, failed = client.call_tool("query", {"sql": "SELECT customer_id, day FROM usage_daily "
+                                                         "WHERE customer_id = 1 ORDER BY day"})
+        assert not failed, text
+        assert text.count('"customer_id"') == 2, text
+        # The missing-WHERE guardrail.
+        text, failed = client.call_tool("query", {"sql": "DELETE FROM usage_daily"})
+        assert failed and "could change every row" in text and "hint:" in text, text
+        # max_rows_written: seven rows of customer 1, a limit of three: rolled back.
+        text, failed = client.call_tool("query", {"sql": "UPDATE usage_daily SET api_calls = api_calls + 1 "
+                                                         "WHERE customer_id = 1"})
+        assert failed and "rolled back" in text and "more than max_rows_written=3" in text, text
+        assert psql("SELECT count(*), sum(api_calls) FROM usage_daily").stdout == before
+        # The statements budget: the model is told what it used and when it resets.
+        for _ in range(60):
+            text, failed = client.call_tool("query", {"sql": "SELECT 1 AS one"})
+            if failed:
+                break
+        assert failed and 'used its 40 statements per hour; the budget resets at' in text, text
+    finally:
+        client.close()
+        assert proxy.stop() == 0, proxy.read_log()
+        psql("REVOKE UPDATE, DELETE ON public.usage_daily FROM ai_readonly")
