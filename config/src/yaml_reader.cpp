@@ -76,15 +76,21 @@ std::vector<std::pair<std::string, located>> yaml_reader::mapping(const located&
 std::vector<std::pair<std::string, located>> yaml_reader::mapping(const located& at,
                                                                   std::span<const std::string_view> allowed,
                                                                   bool null_is_empty) {
-    auto fields = mapping(at, null_is_empty);
-    std::erase_if(fields, [&](const auto& field) {
-        if (std::find(allowed.begin(), allowed.end(), field.first) != allowed.end()) return false;
+    // Copied into a new vector rather than erased in place: assigning a
+    // YAML::Node (as erasing shifts elements) writes through into the
+    // document instead of rebinding, which paired later keys with the
+    // values of others after an unknown key.
+    std::vector<std::pair<std::string, located>> out;
+    for (auto& field : mapping(at, null_is_empty)) {
+        if (std::find(allowed.begin(), allowed.end(), field.first) != allowed.end()) {
+            out.push_back(std::move(field));
+            continue;
+        }
         std::string expected;
         for (const auto name : allowed) expected += (expected.empty() ? "" : ", ") + std::string(name);
         error(field.second, fmt::format("unknown key (expected one of: {})", expected));
-        return true;
-    });
-    return fields;
+    }
+    return out;
 }
 
 std::vector<located> yaml_reader::sequence(const located& at) {
