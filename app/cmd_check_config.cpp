@@ -51,7 +51,16 @@ void print_summary(const config::config& cfg) {
             std::string columns = "all columns";
             if (grant.columns) columns = fmt::format("columns {}", fmt::join(*grant.columns, ", "));
             else if (!grant.deny_columns.empty()) columns = fmt::format("all but {}", fmt::join(grant.deny_columns, ", "));
-            fmt::print("    {}  {}  [{}]\n", table.str(), columns, join_names(grant.allow));
+            fmt::print("    {}  {}  [{}]{}\n", table.str(), columns, join_names(grant.allow),
+                       grant.max_rows_written ? fmt::format("  max_rows_written {}", grant.max_rows_written) : "");
+        }
+        if (const auto& a = p.approval) {
+            std::vector<std::string> tables;
+            for (const auto& t : a->tables) tables.push_back(t.str());
+            fmt::print("    approval: {} on {}, timeout {}s{}\n", a->statements.empty() ? "every write" : join_names(a->statements),
+                       tables.empty() ? "every table" : fmt::format("{}", fmt::join(tables, ", ")),
+                       std::chrono::duration_cast<std::chrono::seconds>(a->timeout).count(),
+                       a->webhook ? ", webhook " + a->webhook->endpoint : "");
         }
     }
 }

@@ -75,6 +75,16 @@ struct check_config_options {
 };
 int run_check_config(const check_config_options& options);
 
+struct approve_options {
+    std::string ticket;
+    bool reject = false;
+    std::string reason;
+    std::string by;  // default: $SUDO_USER, $USER
+    std::string config_file;
+    std::string db;
+};
+int run_approve(const approve_options& options);
+
 struct audit_options {
     std::string command;  // list, show, stats, export, verify, policies
     std::string config_file;

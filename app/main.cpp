@@ -79,6 +79,16 @@ int main(int argc, char** argv) {
     builtins_cmd->add_option("--class", builtins.only_class, "only this class")
         ->check(CLI::IsMember({"allowed", "guarded", "setting", "refused"}));
 
+    cli::approve_options approve;
+    auto* approve_cmd = app.add_subcommand(
+        "approve", "Approve (or --reject) a write held for approval: shows what the ticket binds, records the decision");
+    approve_cmd->add_option("TICKET", approve.ticket, "the ticket the client was given (AP-…)")->required();
+    approve_cmd->add_flag("--reject", approve.reject, "reject it instead");
+    approve_cmd->add_option("--reason", approve.reason, "why (the client is told a rejection's reason)");
+    approve_cmd->add_option("--by", approve.by, "who decides (default: $SUDO_USER or $USER)");
+    approve_cmd->add_option("-c,--config", approve.config_file, "configuration file (its audit.sqlite)");
+    approve_cmd->add_option("--db", approve.db, "the audit file of the replica that holds the ticket");
+
     cli::audit_options audit;
     auto* audit_cmd = app.add_subcommand("audit", "Review the audit log: what ran, what was refused, for whom, why");
     audit_cmd->require_subcommand(1);
@@ -212,5 +222,6 @@ int main(int argc, char** argv) {
     if (*store_init_cmd) return cli::run_store_init(store_init);
     if (*audit_cmd) return cli::run_audit(audit);
     if (*policy_cmd) return cli::run_policy(policy);
+    if (*approve_cmd) return cli::run_approve(approve);
     return cli::exit_usage;
 }

@@ -110,6 +110,21 @@ CREATE INDEX sessions_end_seq ON sessions (end_seq);
 PRAGMA user_version = 4;
 )sql";
 
+// Schema 5: decisions on writes held for approval, written by `pgsieve
+// approve` (one per ticket; the ticket itself is an approval_requested
+// event) and read back by the server.
+constexpr const char* migrate_4_to_5 = R"sql(
+CREATE TABLE approval_decisions (
+    id INTEGER PRIMARY KEY,
+    ticket TEXT NOT NULL UNIQUE,
+    decision TEXT NOT NULL CHECK (decision IN ('approved', 'rejected')),
+    reason TEXT,
+    decided_by TEXT,
+    decided_at TEXT NOT NULL
+);
+PRAGMA user_version = 5;
+)sql";
+
 expected<int, std::string> user_version(sqlite::database& db, std::string_view schema = "main") {
     auto s = db.prepare(fmt::format("PRAGMA \"{}\".user_version", schema));
     if (!s) return unexpected(s.error());
@@ -170,6 +185,9 @@ expected<void, std::string> ensure_schema(sqlite::database& db) {
     }
     if (*version <= 3) {
         if (auto r = in_transaction(migrate_3_to_4); !r) return unexpected("migrating audit schema 3 to 4: " + r.error());
+    }
+    if (*version <= 4) {
+        if (auto r = in_transaction(migrate_4_to_5); !r) return unexpected("migrating audit schema 4 to 5: " + r.error());
     }
     return check_schema(db);
 }

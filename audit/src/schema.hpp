@@ -12,7 +12,7 @@ namespace pgsieve::audit {
 
 // PRAGMA user_version of a database this build writes. A later release that
 // changes the schema migrates from each earlier version in ensure_schema().
-constexpr int schema_version = 4;
+constexpr int schema_version = 5;
 
 // Creates the tables in a new file, checks the version of an existing one,
 // and sets WAL mode.

@@ -309,47 +309,60 @@ void read_upstream(loader& l, const located& at) {
     }
 }
 
-// http://host[:port][/path]. Plain HTTP only: ship to a collector on the
-// same machine or network (it adds TLS onwards).
-std::optional<otlp_export> read_otlp(loader& l, const located& at) {
-    const auto fields = l.reader.mapping(at, {"endpoint", "ca_file"});
-    const auto* f = l.require(fields, at, "endpoint");
-    if (!f) return std::nullopt;
-    const auto text = l.reader.string(*f);
+}  // namespace
+
+std::optional<http_endpoint> detail::read_http_url(loader& l, const located& f) {
+    const auto text = l.reader.string(f);
     if (!text) return std::nullopt;
-    otlp_export out;
+    http_endpoint out;
     out.endpoint = *text;
     const auto parsed = boost::urls::parse_uri(*text);
     if (!parsed || (parsed->scheme() != "http" && parsed->scheme() != "https")) {
-        l.reader.error(*f, fmt::format("\"{}\": expected http(s)://HOST[:PORT]/PATH", *text));
+        l.reader.error(f, fmt::format("\"{}\": expected http(s)://HOST[:PORT]/PATH", *text));
         return std::nullopt;
     }
     const auto& u = *parsed;
     out.tls = u.scheme() == "https";
     if (u.has_userinfo() || u.has_query() || u.has_fragment()) {
-        l.reader.error(*f, fmt::format("\"{}\": only a host, a port and a path are understood", *text));
+        l.reader.error(f, fmt::format("\"{}\": only a host, a port and a path are understood", *text));
         return std::nullopt;
     }
     // A name, or an IPv4/IPv6 address (without its brackets).
     out.host = u.host_type() == boost::urls::host_type::name ? std::string(u.host_name()) : std::string(u.host_address());
     if (out.host.empty()) {
-        l.reader.error(*f, fmt::format("\"{}\" names no host", *text));
+        l.reader.error(f, fmt::format("\"{}\" names no host", *text));
         return std::nullopt;
     }
+    out.port = out.tls ? 443 : 80;
     if (u.has_port()) {
         const auto port = u.port();
         int value = 0;
         const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
         if (ec != std::errc() || end != port.data() + port.size() || value < 1 || value > 65535) {
-            l.reader.error(*f, fmt::format("\"{}\": the port must be 1 to 65535", *text));
+            l.reader.error(f, fmt::format("\"{}\": the port must be 1 to 65535", *text));
             return std::nullopt;
         }
         out.port = static_cast<std::uint16_t>(value);
     }
-    if (!u.encoded_path().empty()) out.path = std::string(u.encoded_path());
+    out.path = u.encoded_path().empty() ? std::string("/") : std::string(u.encoded_path());
+    return out;
+}
+
+namespace {
+
+std::optional<http_endpoint> read_otlp(loader& l, const located& at) {
+    const auto fields = l.reader.mapping(at, {"endpoint", "ca_file"});
+    const auto* f = l.require(fields, at, "endpoint");
+    if (!f) return std::nullopt;
+    auto out = read_http_url(l, *f);
+    if (!out) return std::nullopt;
+    // OTLP/HTTP's defaults: port 4318, /v1/logs.
+    const auto parsed = boost::urls::parse_uri(out->endpoint);
+    if (!parsed->has_port()) out->port = 4318;
+    if (parsed->encoded_path().empty()) out->path = "/v1/logs";
     if (const auto* ca = find(fields, "ca_file")) {
-        if (!out.tls) l.reader.error(*ca, "applies to https:// endpoints only");
-        else if (auto path = read_readable_path(l, *ca)) out.ca_file = *path;
+        if (!out->tls) l.reader.error(*ca, "applies to https:// endpoints only");
+        else if (auto path = read_readable_path(l, *ca)) out->ca_file = *path;
     }
     return out;
 }

@@ -107,6 +107,56 @@ void read_table(loader& l, policy& p, const std::string& name, const located& at
     p.tables.emplace(g.table, std::move(g));
 }
 
+std::optional<approval_rule> read_approval(loader& l, const policy& p, const located& at) {
+    const auto fields = l.reader.mapping(at, {"statements", "tables", "timeout", "webhook_url", "webhook_secret_env",
+                                              "webhook_secret_file"});
+    approval_rule a;
+    a.line = at.line;
+    if (const auto* f = find(fields, "statements")) {
+        for (const auto& item : l.reader.sequence(*f)) {
+            const auto v = l.reader.one_of(item, {"insert", "update", "delete"});
+            if (!v) continue;
+            const auto verb = static_cast<table_verb>(*v + 1);  // verb_names without select
+            if (!p.statements.empty() && !p.statements.contains(kind_of(verb)))
+                l.reader.error(item, fmt::format("\"{}\" is not among the policy's statements", to_string(verb)));
+            a.statements.insert(verb);
+        }
+    }
+    if (const auto* f = find(fields, "tables")) {
+        for (const auto& item : l.reader.sequence(*f)) {
+            const auto text = l.reader.string(item);
+            if (!text) continue;
+            const auto table = l.reader.qualified(item, *text);
+            if (!table) continue;
+            if (!p.tables.contains(*table))
+                l.reader.error(item, fmt::format("table \"{}\" is not among the policy's tables", table->str()));
+            a.tables.insert(*table);
+        }
+    }
+    if (!l.cfg.cluster.peers.empty())
+        l.reader.error(at, "approval tickets are kept in this replica's audit file, so a fleet (cluster.peers) "
+                           "cannot use them yet: a write sent again through another replica would not find its "
+                           "ticket");
+    if (a.statements.empty() && a.tables.empty()) {
+        l.reader.error(at, "name the writes held for approval: statements (insert, update, delete), tables, or both");
+        return std::nullopt;
+    }
+    if (const auto* f = find(fields, "timeout")) {
+        if (auto v = l.reader.duration_value(*f, false)) {
+            if (v->count() < 1000) l.reader.error(*f, "an approval's timeout is at least 1s");
+            a.timeout = *v;
+        }
+    }
+    if (const auto* f = find(fields, "webhook_url")) a.webhook = read_http_url(l, *f);
+    auto secret = read_secret(l, fields, at, "webhook_secret", /*inline_ok=*/false, /*required=*/false);
+    if (secret) a.webhook_secret = std::move(secret->value);
+    const bool secret_named = find(fields, "webhook_secret_env") || find(fields, "webhook_secret_file");
+    if (find(fields, "webhook_url") && !secret_named)
+        l.reader.error(*find(fields, "webhook_url"), "a webhook needs webhook_secret_env or webhook_secret_file to sign its body");
+    if (secret && !find(fields, "webhook_url")) l.reader.error(secret->at, "a webhook secret without webhook_url");
+    return a;
+}
+
 void read_policy(loader& l, const std::string& name, const located& at) {
     policy p;
     p.name = name;
@@ -114,7 +164,7 @@ void read_policy(loader& l, const std::string& name, const located& at) {
                                               "accept_classified", "max_rows", "max_result_bytes", "on_exceed",
                                               "statement_timeout", "budgets", "functions",
                                               "tables", "upstream_user", "upstream_password_env",
-                                              "upstream_password_file"});
+                                              "upstream_password_file", "approval"});
     p.line = at.line;
     for (const auto& [key, value] : fields) p.key_lines[key] = value.line;
     if (const auto* f = find(fields, "owner")) p.owner = l.reader.string(*f).value_or("");
@@ -186,6 +236,7 @@ void read_policy(loader& l, const std::string& name, const located& at) {
             l.reader.error(password->at, prepared.error().detail);
         p.upstream_password = std::move(password->value);
     }
+    if (const auto* f = find(fields, "approval")) p.approval = read_approval(l, p, *f);
     l.cfg.policies.emplace(name, std::move(p));
 }
 

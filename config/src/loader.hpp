@@ -37,6 +37,8 @@ std::optional<secret> read_secret(loader& l, const std::vector<std::pair<std::st
 void read_policies(loader& l, const located& at);
 // budgets: {statements: 1000/1h, rows: 100000/1d, bytes: 500MB/1d, statement_time: 10m/1h}
 std::vector<budget> read_budgets(loader& l, const located& at);
+// http(s)://host[:port][/path] (OTLP export, approval webhooks); port 80/443 and path / by default.
+std::optional<http_endpoint> read_http_url(loader& l, const located& f);
 void read_classification(loader& l, const located& at);
 void read_clients(loader& l, const located& at);
 // A policy no client uses is a warning: likely a misspelt name.

@@ -45,6 +45,7 @@ std::string_view to_string(rule r) {
         case rule::audit: return "audit";
         case rule::guardrail: return "guardrail";
         case rule::budget: return "budget";
+        case rule::approval: return "approval";
     }
     return "unsupported";
 }
@@ -296,6 +297,13 @@ private:
             out_.max_rows_written = it->second.max_rows_written;
             out_.written_table = table;
         }
+        if (const auto& a = ctx_.policy.approval) {
+            const config::qualified_name name{res.target->schema, res.target->name};
+            if (a->holds(verb, name) || (f.on_conflict_update && a->holds(config::table_verb::update, name))) {
+                out_.needs_approval = true;
+                out_.written_table = table;
+            }
+        }
         return std::nullopt;
     }
 
@@ -401,8 +409,9 @@ private:
         merge_unique(out_.functions, held->functions);
         out_.redact_errors = out_.redact_errors || held->redact_errors;
         // EXECUTE of a limited write is the write.
-        if (held->max_rows_written > 0) {
+        if (held->max_rows_written > 0 || held->needs_approval) {
             out_.max_rows_written = held->max_rows_written;
+            out_.needs_approval = held->needs_approval;
             out_.written_table = held->written_table;
         }
         if (!held->allowed) {
@@ -503,13 +512,16 @@ decision decide(const std::vector<parser::statement_facts>& statements, std::str
         auto& into = statements.size() == 1 ? out : part;
         const auto effects_before = into.effects.size();
         auto v = decider(ctx, path, into, pending, sites).statement(f);
-        if (!v && statements.size() > 1 && part.max_rows_written > 0) {
+        if (!v && statements.size() > 1 && (part.max_rows_written > 0 || part.needs_approval)) {
             // Its row count is known only once it ran, in a transaction of its own.
             v = refusal{rule::guardrail,
-                           fmt::format("pgsieve: a write to table \"{}\" (max_rows_written: {}) must be sent as a "
-                                       "statement of its own, not in a string of several",
-                                       part.written_table, part.max_rows_written),
-                           fmt::format("rule: tables.{}.max_rows_written", part.written_table),
+                           fmt::format("pgsieve: a write to table \"{}\" ({}) must be sent as a statement of its "
+                                       "own, not in a string of several",
+                                       part.written_table,
+                                       part.needs_approval ? std::string("held for approval")
+                                                           : fmt::format("max_rows_written: {}", part.max_rows_written)),
+                           part.needs_approval ? std::string("rule: approval")
+                                               : fmt::format("rule: tables.{}.max_rows_written", part.written_table),
                            "send each statement in a query of its own", f.location, {}};
         }
         for (auto e = into.effects.begin() + static_cast<std::ptrdiff_t>(effects_before); e != into.effects.end(); ++e)
@@ -545,6 +557,7 @@ decision decide(const std::vector<parser::statement_facts>& statements, std::str
         out.max_rows = 0;
         out.max_result_bytes = 0;
         out.max_rows_written = 0;
+        out.needs_approval = false;
     }
     out.row_scoped = row_scoped(out.tables, ctx.policy);
     for (auto& part : out.parts) part.row_scoped = row_scoped(part.tables, ctx.policy);

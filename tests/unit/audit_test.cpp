@@ -205,7 +205,7 @@ TEST_CASE("audit sink: a schema 1 log is migrated, its chain still verifies and 
         scoped.row_scoped = {"app.orders"};
         sink->submit(scoped);
     }
-    CHECK(sqlite_column(file, "PRAGMA user_version") == std::vector<std::string>{"4"});
+    CHECK(sqlite_column(file, "PRAGMA user_version") == std::vector<std::string>{"5"});
     CHECK(sqlite_column(file, "SELECT coalesce(attributes, 'NULL') FROM sessions ORDER BY id") ==
           std::vector<std::string>{"NULL", R"({"tenant_id":"1"})"});
     CHECK(sqlite_column(file, "SELECT coalesce(row_scoped, 'NULL') FROM statements ORDER BY id") ==

@@ -283,6 +283,59 @@ TEST_CASE("config errors: result limits", "[config]") {
     CHECK(test::load_errors(head + "    max_rows: 5\n    on_exceed: drop\n", env).size() == 1);
 }
 
+TEST_CASE("config: an unknown key does not pair the keys after it with other values", "[config]") {
+    // Erasing unknown keys in place assigned YAML nodes, which writes
+    // through into the document: every later key was read with the value of
+    // another ("max_rows: expected a whole number, found \"5s\"").
+    test::fake_environment env;
+    env.variables = {{"P", "pw"}};
+    const std::string text = "upstream: {host: h, database: app, user: u}\naudit: {sqlite: /a.db}\n"
+                             "clients: [{name: a, password_env: P, policy: p}]\npolicies:\n  p:\n"
+                             "    statements: [select]\n    mask: {pii: hash}\n    mask_key_env: K\n"
+                             "    max_rows: 1000\n    statement_timeout: 5s\n";
+    const auto errors = test::load_errors(text, env);
+    REQUIRE(errors.size() == 2);
+    CHECK(errors[0].starts_with("7: policies.p.mask: unknown key"));
+    CHECK(errors[1].starts_with("8: policies.p.mask_key_env: unknown key"));
+}
+
+TEST_CASE("config: approval names held writes the policy can make, and a signed webhook", "[config]") {
+    test::fake_environment env;
+    env.variables = {{"P", "pw"}, {"HOOK", "s3cret"}};
+    const std::string head = "upstream: {host: h, database: app, user: u}\naudit: {sqlite: /a.db}\n"
+                             "clients: [{name: a, password_env: P, policy: p}]\npolicies:\n  p:\n"
+                             "    statements: [select, update, delete]\n"
+                             "    tables: {public.t: {allow: [select, update, delete]}}\n    approval:\n";
+    const auto loaded = config::load_text(head + "      statements: [update, delete]\n      tables: [public.t]\n"
+                                                 "      timeout: 10m\n      webhook_url: https://chat.example.com/hook\n"
+                                                 "      webhook_secret_env: HOOK\n",
+                                          "/etc/pgsieve/pgsieve.yaml", env.get());
+    REQUIRE(loaded);
+    const auto& a = *(*loaded)->find_policy("p")->approval;
+    CHECK(a.holds(config::table_verb::delete_, {"public", "t"}));
+    CHECK_FALSE(a.holds(config::table_verb::insert, {"public", "t"}));
+    CHECK_FALSE(a.holds(config::table_verb::update, {"public", "other"}));
+    CHECK(a.timeout == std::chrono::minutes(10));
+    CHECK(a.webhook->host == "chat.example.com");
+    CHECK(a.webhook->port == 443);
+    CHECK(a.webhook->path == "/hook");
+    CHECK(a.webhook_secret == "s3cret");
+    CHECK(test::load_errors(head + "      timeout: 5m\n", env) ==
+          std::vector<std::string>{"8: policies.p.approval: name the writes held for approval: statements (insert, "
+                                   "update, delete), tables, or both"});
+    CHECK(test::load_errors(head + "      statements: [insert]\n", env) ==
+          std::vector<std::string>{"9: policies.p.approval.statements[0]: \"insert\" is not among the policy's statements"});
+    CHECK(test::load_errors(head + "      tables: [public.other]\n", env) ==
+          std::vector<std::string>{"9: policies.p.approval.tables[0]: table \"public.other\" is not among the policy's tables"});
+    CHECK(test::load_errors(head + "      tables: [public.t]\n      webhook_url: http://h/x\n", env) ==
+          std::vector<std::string>{"10: policies.p.approval.webhook_url: a webhook needs webhook_secret_env or "
+                                   "webhook_secret_file to sign its body"});
+    CHECK(test::load_errors("cluster: {peers: [\"10.0.0.2:6433\"], peer_listen: \"10.0.0.1:6433\"}\n" + head +
+                                "      tables: [public.t]\n",
+                            env)
+              .size() == 1);
+}
+
 TEST_CASE("config: max_rows_written on a table that allows writes", "[config]") {
     test::fake_environment env;
     env.variables = {{"P", "pw"}};

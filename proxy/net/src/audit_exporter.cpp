@@ -1,7 +1,7 @@
 #include <pgsieve/net/audit_exporter.hpp>
 
 #include "asio.hpp"
-#include "otlp_client.hpp"
+#include "http_client.hpp"
 
 #include <pgsieve/audit/export.hpp>
 #include <pgsieve/audit/records.hpp>
@@ -45,7 +45,7 @@ audit_exporter::audit_exporter(std::string audit_path, std::string destination, 
       send_(std::move(send)),
       check_(std::move(check)) {}
 
-std::string audit_exporter::name_of(const config::otlp_export& to) { return "otlp " + to.endpoint; }
+std::string audit_exporter::name_of(const config::http_endpoint& to) { return "otlp " + to.endpoint; }
 
 std::string audit_exporter::name_of(const config::upstream_settings& to) {
     return fmt::format("postgresql {}:{}/{}", to.host, to.port, to.database);
@@ -58,11 +58,11 @@ std::vector<std::string> audit_exporter::destinations(const config::audit_settin
     return out;
 }
 
-std::unique_ptr<audit_exporter> audit_exporter::otlp(std::string audit_path, const config::otlp_export& to,
+std::unique_ptr<audit_exporter> audit_exporter::otlp(std::string audit_path, const config::http_endpoint& to,
                                                      std::string instance_id) {
     return std::make_unique<audit_exporter>(
         std::move(audit_path), name_of(to),
-        [client = std::make_shared<otlp_client>(to),
+        [client = std::make_shared<http_client>(to),
          instance_id](std::span<const audit::shipped_record> batch) -> expected<void, send_failure> {
             const auto status = client->post(audit::encode_otlp_logs(batch, instance_id), request_timeout);
             if (!status) return unexpected(send_failure{status.error()});

@@ -1,6 +1,7 @@
 #include "admin.hpp"
 #include "connection.hpp"
 #include "peer_listener.hpp"
+#include "approval_desk.hpp"
 #include "policy_refresher.hpp"
 #include "tls.hpp"
 
@@ -76,6 +77,7 @@ struct server::impl {
     server_context context;
     server_options options;
     std::unique_ptr<policy_refresher> refresher;
+    std::unique_ptr<approval_desk> approvals;  // decisions read back, webhooks told
     std::vector<std::unique_ptr<worker>> workers;
     // The admin endpoint, the peer port and cancel forwarding run on a
     // thread of their own: a worker held up (by a slow audit disk, say) must
@@ -162,6 +164,10 @@ server::server(std::shared_ptr<const config::config> cfg, server_options options
     impl_->refresher = std::make_unique<policy_refresher>(options.config_path, ctx.shared.policies, options.audit,
                                                           options.watch_config);
     ctx.shared.catalog_missing = [r = impl_->refresher.get()] { r->request_refresh(); };
+    impl_->approvals = std::make_unique<approval_desk>(ctx.cfg->audit.sqlite, ctx.shared.approvals, options.audit);
+    ctx.shared.notify_approval = [d = impl_->approvals.get()](const config::approval_rule& rule, std::string body) {
+        d->notify(rule, std::move(body));
+    };
     if (ctx.cfg->listen.tls) ctx.client_tls = make_client_side_tls(*ctx.cfg->listen.tls);
     if (ctx.cfg->upstream.ssl != config::sslmode::disable) ctx.upstream_tls = make_upstream_tls(ctx.cfg->upstream);
 
@@ -249,6 +255,7 @@ void server::run() {
                                    }),
                        asio::detached);
     impl_->control_thread = std::thread([&control = impl_->control] { control.run(); });
+    impl_->approvals->start();
     std::function<void(error_code, int)> on_hangup = [&](error_code ec, int) {
         if (ec) return;
         log::info("reload_requested", {{"file", impl_->options.config_path}});
@@ -326,6 +333,7 @@ void server::run() {
     impl_->control.stop();
     if (impl_->control_thread.joinable()) impl_->control_thread.join();
     impl_->refresher->stop();
+    impl_->approvals->stop();
     log::info("stopped");
 }
 

@@ -114,17 +114,19 @@ void audit_recorder::outcome(const pgsieve::session::outcome& o, sys_time now) {
                                            fmt::format(R"({{"limit":"{}","value":{},"rows":{},"sent":{}}})",
                                                        o.limit_name, o.limit_value, o.rows, o.rows_sent)});
     } else if (o.rolled_back) {
-        // It ran, PostgreSQL counted its rows, and pgsieve rolled it back.
+        // It ran, PostgreSQL counted its rows, and pgsieve rolled it back:
+        // over max_rows_written, or held for approval.
         s.outcome = audit::verdict::blocked;
-        s.sqlstate = std::string(wire::sqlstate::program_limit_exceeded);
-        s.error = fmt::format("pgsieve: rolled back: {}", o.rollback_reason);
-        s.reason = s.error;
-        s.rule = std::string(policy::to_string(policy::rule::guardrail));
+        s.sqlstate = o.rollback_sqlstate;
+        s.error = o.rollback_reason;
+        s.reason = o.rollback_reason;
+        s.rule = std::string(policy::to_string(o.rollback_rule));
         s.rows = 0;
-        records_.emplace_back(audit::event{now, id_, "limit_hit",
-                                           fmt::format(R"({{"limit":"{}","value":{},"command_tag":{},)"
-                                                       R"("rolled_back":true}})",
-                                                       o.limit_name, o.limit_value, log::json_string(o.command_tag))});
+        if (o.rollback_rule == policy::rule::guardrail)
+            records_.emplace_back(audit::event{now, id_, "limit_hit",
+                                               fmt::format(R"({{"limit":"{}","value":{},"command_tag":{},)"
+                                                           R"("rolled_back":true}})",
+                                                           o.limit_name, o.limit_value, log::json_string(o.command_tag))});
     } else if (o.over_budget) {
         s.sqlstate = std::string(wire::sqlstate::configuration_limit_exceeded);
         s.error = fmt::format("pgsieve: the client's rows or bytes budget ended the result after {} rows", o.rows_sent);
@@ -143,6 +145,14 @@ void audit_recorder::outcome(const pgsieve::session::outcome& o, sys_time now) {
         s.sqlstate = o.error->sqlstate;
         s.error = o.error->message;
         if (o.redacted) s.error += " [pgsieve withheld the server's DETAIL from the client]";
+    }
+    if (!o.approval_ticket.empty() && !o.rolled_back && !o.error && !o.refused) {
+        // A held write that ran under its approved ticket.
+        s.reason = fmt::format("approved: ticket {}", o.approval_ticket);
+        records_.emplace_back(audit::event{now, id_, "approval_used",
+                                           fmt::format(R"({{"ticket":{},"command_tag":{}}})",
+                                                       log::json_string(o.approval_ticket),
+                                                       log::json_string(o.command_tag))});
     }
     shared_.metrics.count_statement(s.policy, audit::to_string(s.outcome));
     if (!o.refused) shared_.metrics.upstream.observe(o.duration);

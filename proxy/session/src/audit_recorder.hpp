@@ -32,6 +32,10 @@ public:
     // One finished request or statement; ignored when it is not a statement of its own.
     void outcome(const pgsieve::session::outcome& o, sys_time now);
     void ended(sys_time now, std::string_view reason);
+    // An event of this session's (a ticket opened for a held write…); `detail` is a JSON object.
+    void event(sys_time now, std::string kind, std::string detail) {
+        records_.emplace_back(audit::event{now, id_, std::move(kind), std::move(detail)});
+    }
     // A startup refused before the relay (failed login, refused parameter…).
     void refused_startup(sys_time now, const identity& who, std::string_view sqlstate, std::string_view reason);
 

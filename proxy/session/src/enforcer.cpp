@@ -99,6 +99,64 @@ std::shared_ptr<const policy::decision> enforcer::budget_refusal(const std::vect
     return d;
 }
 
+std::shared_ptr<const policy::decision> enforcer::hold_for_approval(request& req, std::string parameters,
+                                                                   bool ambiguous) const {
+    const auto& d = *req.decision;
+    const auto refused = [&](std::string_view sqlstate, std::string message, std::string detail, std::string hint) {
+        auto r = std::make_shared<policy::decision>(d);
+        r->allowed = false;
+        r->rule = policy::rule::approval;
+        r->message = std::move(message);
+        r->detail = std::move(detail);
+        r->hint = std::move(hint);
+        r->sqlstate = std::string(sqlstate);
+        return r;
+    };
+    if (ambiguous)
+        return refused(wire::sqlstate::approval_required,
+                       fmt::format("pgsieve: this write to \"{}\" is held for approval, and the portal it runs was "
+                                   "bound more than once before PostgreSQL answered",
+                                   d.written_table),
+                       "rule: approval (a held write is bound to its exact text and parameters)",
+                       "send the Bind and the Execute together, after the replies to earlier ones");
+    approval_binding b{client_, d.policy_version, req.sql, std::move(parameters)};
+    const auto now = std::chrono::system_clock::now();
+    auto t = shared_.approvals.latest(b);
+    if (t && live(*t, now)) {
+        const auto what = fmt::format("{} on \"{}\"", t->command, t->table);
+        const std::string rule = fmt::format("rule: approval (policy \"{}\" holds this write for a person)", d.policy);
+        switch (t->state) {
+            case ticket_state::pending:
+                return refused(wire::sqlstate::approval_required,
+                               fmt::format("pgsieve: this {} ({} rows) is waiting for approval, ticket {}; run the same "
+                                           "statement again once it is approved",
+                                           what, t->rows, t->id),
+                               rule, fmt::format("ask a person to run: pgsieve approve {}", t->id));
+            case ticket_state::rejected:
+                return refused(wire::sqlstate::approval_rejected,
+                               fmt::format("pgsieve: ticket {} for this {} was rejected{}{}", t->id, what,
+                                           t->decided_by.empty() ? "" : " by " + t->decided_by,
+                                           t->reason.empty() ? "" : ": " + t->reason),
+                               rule, "do not run it again; ask the person who rejected it");
+            case ticket_state::approved:
+                req.approval = request::approval_step::run;
+                req.ticket = std::move(t);
+                return nullptr;
+            default:
+                break;
+        }
+    }
+    if (shared_.approvals.full(now))
+        return refused(wire::sqlstate::approval_required,
+                       "pgsieve: this write is held for approval, and this replica holds as many open tickets as it "
+                       "keeps",
+                       "rule: approval", "retry once pending tickets were decided or expired");
+    req.approval = request::approval_step::count;
+    req.binding = std::move(b);
+    req.ticket = std::move(t);  // a used, expired or voided one, named in the new ticket's message
+    return nullptr;
+}
+
 void enforcer::charge_statements(request& req, const std::vector<config::budget>& budgets,
                                  std::uint64_t statements) const {
     if (budgets.empty()) return;
@@ -390,6 +448,8 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             // the unnamed statement and portal, as any simple Query does.
             req.tickets = std::max<std::size_t>(1, req.decision->parts.size());
             for (std::size_t i = 1; i < req.tickets; ++i) registry_.next_ticket();
+            if (req.decision->allowed && req.decision->needs_approval)
+                if (auto held = hold_for_approval(req, {}, false)) req.decision = std::move(held);
             if (!req.decision->allowed) {
                 refuse(req, req.decision);
                 wire::write_query(out.substitute, refused_sql);
@@ -469,6 +529,7 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             // The portal runs whichever text the name holds when PostgreSQL binds it: keep every candidate's.
             auto portal_entry = std::make_shared<named_entry>();
             portal_entry->statement = statement;
+            portal_entry->parameters = std::string(f.body.substr(bind->portal.size() + 1 + bind->statement.size() + 1));
             for (const auto& candidate : registry_.candidates(name_space::statement, statement))
                 portal_entry->texts.insert(portal_entry->texts.end(), candidate->texts.begin(), candidate->texts.end());
             registry_.pend(req.first_ticket,
@@ -494,6 +555,13 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             const auto budget = budgets();
             if (req.decision->allowed && !budget.empty())
                 if (auto over = budget_refusal(budget)) req.decision = std::move(over);
+            if (req.decision->allowed && req.decision->needs_approval) {
+                // Bound to the text and parameters PostgreSQL will run: one candidate, one text.
+                const auto candidates = registry_.candidates(name_space::portal, portal);
+                const bool ambiguous = candidates.size() != 1 || candidates[0]->texts.size() != 1;
+                if (auto held = hold_for_approval(req, found.entry ? found.entry->parameters : std::string(), ambiguous))
+                    req.decision = std::move(held);
+            }
             if (!req.decision->allowed) {
                 refuse(req, req.decision);
                 wire::message_writer(out.substitute)

@@ -77,6 +77,11 @@ private:
     std::shared_ptr<const policy::decision> audit_refusal() const;
     // A statement the client's used-up budget refuses (53400), or null.
     std::shared_ptr<const policy::decision> budget_refusal(const std::vector<config::budget>& budgets) const;
+    // A write the policy holds for approval: the refusal while its ticket
+    // is pending or rejected; else null, with `req` marked to run under the
+    // approved ticket or to be counted for a new one. `ambiguous`: the
+    // portal may run one of several texts or parameter sets.
+    std::shared_ptr<const policy::decision> hold_for_approval(request& req, std::string parameters, bool ambiguous) const;
     // An allowed Query or Execute: counts its statements, notes the rows and bytes left.
     void charge_statements(request& req, const std::vector<config::budget>& budgets, std::uint64_t statements) const;
     std::shared_ptr<const policy::decision> not_held(name_space space, const std::string& name) const;

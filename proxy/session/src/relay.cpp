@@ -113,7 +113,8 @@ relay_status session::relay_client(clock::time_point now) {
             upstream_out_ += d.substitute;
             forwarded = consumed + f.size;
         }
-        if (d.req && !d.refused && d.req->decision && d.req->decision->max_rows_written > 0 &&
+        if (d.req && !d.refused && d.req->decision &&
+            (d.req->decision->max_rows_written > 0 || d.req->approval != request::approval_step::none) &&
             (f.type == wire::frontend::query || f.type == wire::frontend::execute)) {
             // A write under max_rows_written: sent in lockstep, the client's
             // next messages wait until PostgreSQL said how many rows it changed.
@@ -383,6 +384,7 @@ relay_status session::relay_upstream(clock::time_point now) {
             forwarded = consumed + f.size;
             std::vector<request> sent;
             write_limit_->on_reply(f.type, f.body, relayed, client_out_, pending_upstream_, sent);
+            if (auto counted = write_limit_->take_count()) open_ticket(std::move(*counted));
             for (auto& r : sent) in_flight_.push(std::move(r), now, outcomes_);
         }
         const auto finished = outcomes_.size();
@@ -432,6 +434,40 @@ void session::on_upstream_closed() {
         return;
     }
     fail(wire::sqlstate::connection_failure, "pgsieve: the upstream server closed the connection");
+}
+
+}  // namespace pgsieve::session
+
+namespace pgsieve::session {
+
+void session::open_ticket(approval_request counted) {
+    const auto snapshot = shared_.policies.current();
+    const auto* c = snapshot && snapshot->cfg ? snapshot->cfg->find_client(client_name()) : nullptr;
+    const auto* p = c ? snapshot->cfg->find_policy(c->policy) : nullptr;
+    const auto* rule = p && p->approval ? &*p->approval : nullptr;
+    const auto timeout = rule ? std::chrono::duration_cast<std::chrono::milliseconds>(rule->timeout)
+                              : std::chrono::milliseconds(std::chrono::minutes(15));
+    const auto now = std::chrono::system_clock::now();
+    const auto replaces = std::move(counted.replaces);
+    const auto t = shared_.approvals.open(std::move(counted.binding), p ? p->name : std::string(), counted.table,
+                                          counted.command, counted.rows, timeout, now);
+    write_limit_->opened(t);
+    // What `pgsieve approve` shows the person deciding, and the webhook is told.
+    std::string detail = fmt::format(
+        R"({{"ticket":{},"client":{},"policy":{},"policy_version":{},"table":{},"command":{},"rows":{},)"
+        R"("sql":{},"parameters":{},"expires_at":{},"timeout_ms":{},"approve":{})",
+        log::json_string(t.id), log::json_string(t.binding.client), log::json_string(t.policy),
+        log::json_string(t.binding.policy_version), log::json_string(t.table), log::json_string(t.command), t.rows,
+        log::json_string(t.binding.sql), parameters_json(t.binding.parameters), log::json_string(rfc3339(t.expires)),
+        timeout.count(), log::json_string("pgsieve approve " + t.id));
+    if (replaces)
+        detail += fmt::format(R"(,"replaces":{{"ticket":{},"state":{}}})", log::json_string(replaces->id),
+                              log::json_string(to_string(replaces->state)));
+    detail += "}";
+    audit_->event(now, "approval_requested", detail);
+    log::info("approval_requested", {{"ticket", t.id}, {"client", t.binding.client}, {"table", t.table},
+                                     {"command", t.command}, {"rows", t.rows}});
+    if (rule && rule->webhook && shared_.notify_approval) shared_.notify_approval(*rule, std::move(detail));
 }
 
 }  // namespace pgsieve::session

@@ -25,7 +25,7 @@ session::session(std::shared_ptr<const config::config> cfg, shared_state& shared
       shared_(shared),
       handshake_(std::make_unique<client_handshake>(*cfg_, shared)),
       limit_(std::make_unique<result_limit>()),
-      write_limit_(std::make_unique<write_limit>()),
+      write_limit_(std::make_unique<write_limit>(shared.approvals)),
       audit_(std::make_unique<audit_recorder>(shared)) {}
 
 session::~session() {

@@ -48,16 +48,21 @@ void write_failing_bind(std::string& out, const request& of, std::vector<request
 std::vector<request> write_limit::begin(const wire::frame& f, request req, std::string& upstream) {
     phase_ = phase::running;
     simple_ = f.type == wire::frontend::query;
-    limit_ = req.decision->max_rows_written;
+    limit_ = req.decision->max_rows_written;  // 0: none (a write held for approval only)
     table_ = req.decision->written_table;
     held_.clear();
     completion_.clear();
     rows_seen_ = 0;
     row_not_held_ = false;
-    rolled_back_.clear();
+    refused_.reset();
     command_.clear();
     changed_ = 0;
     count_known_ = false;
+    approval_ = req.approval;
+    ticket_ = req.ticket;
+    binding_ = req.binding;
+    count_.reset();
+    opened_.clear();
 
     std::vector<request> out;
     if (simple_) {
@@ -84,9 +89,9 @@ std::vector<request> write_limit::begin(const wire::frame& f, request req, std::
 void write_limit::on_reply(char type, std::string_view body, std::string_view relayed, std::string& client,
                            std::string& upstream, std::vector<request>& sent) {
     namespace be = wire::backend;
-    const auto fail_write = [&](std::string why) {
+    const auto fail_write = [&](refusal why) {
         // Nothing of the write reaches the client; the Bind's error becomes pgsieve's.
-        rolled_back_ = std::move(why);
+        refused_ = std::move(why);
         held_.clear();
         write_failing_bind(upstream, write_, sent);
         if (simple_) write_sync(upstream, write_, sent);
@@ -104,8 +109,12 @@ void write_limit::on_reply(char type, std::string_view body, std::string_view re
                     return;  // answers to pgsieve's own messages of a simple Query
                 case be::data_row:
                     ++rows_seen_;
-                    if (rows_seen_ <= limit_ && held_.size() + relayed.size() <= max_held_bytes) held_.append(relayed);
-                    else row_not_held_ = row_not_held_ || rows_seen_ <= limit_;
+                    {
+                        // Past max_rows_written the write is refused anyway: those rows are not kept.
+                        const bool within = limit_ == 0 || rows_seen_ <= limit_;
+                        if (within && held_.size() + relayed.size() <= max_held_bytes) held_.append(relayed);
+                        else if (within) row_not_held_ = true;
+                    }
                     return;
                 case be::command_complete: {
                     const auto parsed = wire::parse_command_complete(body);
@@ -119,14 +128,7 @@ void write_limit::on_reply(char type, std::string_view body, std::string_view re
                                        (command_ == "INSERT" || command_ == "UPDATE" || command_ == "DELETE" ||
                                         command_ == "MERGE");
                     }
-                    if (!count_known_)
-                        return fail_write(fmt::format("its completion (\"{}\") does not say how many rows it changed", tag));
-                    if (changed_ > limit_)
-                        return fail_write(fmt::format("it changed {} rows, more than max_rows_written={}", changed_, limit_));
-                    if (row_not_held_)
-                        return fail_write(fmt::format("its RETURNING rows are larger than pgsieve holds while it "
-                                                      "counts them ({} MiB in all, or one row streamed through)",
-                                                      max_held_bytes >> 20));
+                    if (auto why = judge()) return fail_write(std::move(*why));
                     client.append(held_);
                     held_.clear();
                     if (!simple_) {
@@ -139,8 +141,8 @@ void write_limit::on_reply(char type, std::string_view body, std::string_view re
                     return;
                 }
                 case be::portal_suspended:
-                    return fail_write("the Execute's row limit suspended it before it said how many rows it changed; "
-                                      "execute it without a row limit");
+                    return fail_write(limit_refusal("the Execute's row limit suspended it before it said how many rows "
+                                                    "it changed; execute it without a row limit"));
                 case be::error_response:
                     held_.clear();
                     client.append(relayed);
@@ -157,7 +159,7 @@ void write_limit::on_reply(char type, std::string_view body, std::string_view re
                 if (type != be::notice_response) client.append(relayed);
                 return;
             }
-            client.append(refusal());
+            client.append(error_response(*refused_));
             if (simple_) phase_ = phase::syncing;
             else finish();
             return;
@@ -179,20 +181,88 @@ void write_limit::finish() {
     completion_.clear();
 }
 
-std::string write_limit::refusal() const {
-    wire::error_fields e;
-    e.sqlstate = std::string(wire::sqlstate::program_limit_exceeded);
-    const std::string command = command_.empty() ? "write" : command_;
-    e.hint = count_known_ && changed_ > limit_
+write_limit::refusal write_limit::limit_refusal(std::string why) const {
+    refusal r;
+    r.sqlstate = wire::sqlstate::program_limit_exceeded;
+    r.hint = count_known_ && limit_ > 0 && changed_ > limit_
                  ? fmt::format("narrow the WHERE clause so that it changes at most {} rows, or make the change in "
                                "several statements",
                                limit_)
                  : std::string("run it so that PostgreSQL can count the rows it changes");
-    e.message = fmt::format("pgsieve: this {} on table \"{}\" was rolled back: {}; hint: {}", command, table_,
-                            rolled_back_, e.hint);
-    e.detail = fmt::format("rule: tables.{}.max_rows_written (a write changing more rows is rolled back; in a "
+    r.message = fmt::format("pgsieve: this {} on table \"{}\" was rolled back: {}", command_.empty() ? "write" : command_,
+                            table_, why);
+    r.detail = fmt::format("rule: tables.{}.max_rows_written (a write changing more rows is rolled back; in a "
                            "transaction block the transaction is aborted, as by any failed statement)",
                            table_);
+    return r;
+}
+
+std::optional<write_limit::refusal> write_limit::judge() {
+    if (!count_known_) return limit_refusal("its completion does not say how many rows it changed");
+    if (limit_ > 0 && changed_ > limit_)
+        return limit_refusal(fmt::format("it changed {} rows, more than max_rows_written={}", changed_, limit_));
+    if (row_not_held_)
+        return limit_refusal(fmt::format("its RETURNING rows are larger than pgsieve holds while it counts them ({} MiB "
+                                         "in all, or one row streamed through)",
+                                         max_held_bytes >> 20));
+    const auto what = fmt::format("{} on \"{}\"", command_, table_);
+    switch (approval_) {
+        case request::approval_step::none:
+            return std::nullopt;
+        case request::approval_step::count: {
+            if (changed_ == 0) return std::nullopt;  // changes nothing: nothing to approve
+            count_ = approval_request{binding_, table_, command_, changed_, ticket_};
+            refusal r;
+            r.sqlstate = wire::sqlstate::approval_required;
+            r.rule = policy::rule::approval;
+            return r;  // its words once the ticket is opened (opened())
+        }
+        case request::approval_step::run: {
+            refusal r;
+            r.sqlstate = wire::sqlstate::approval_mismatch;
+            r.rule = policy::rule::approval;
+            r.detail = "rule: approval (an approved write runs once, changing exactly the rows approved)";
+            r.hint = "run it again to ask for a new approval";
+            if (changed_ != ticket_->rows) {
+                approvals_.void_ticket(ticket_->id, fmt::format("the re-run changed {} rows", changed_));
+                r.message = fmt::format("pgsieve: this {} changed {} rows, but ticket {} approved {}; it was rolled "
+                                        "back and the ticket is spent",
+                                        what, changed_, ticket_->id, ticket_->rows);
+                return r;
+            }
+            if (!approvals_.use(ticket_->id)) {
+                r.message = fmt::format("pgsieve: ticket {} for this {} was used already; it was rolled back", ticket_->id,
+                                        what);
+                return r;
+            }
+            return std::nullopt;
+        }
+    }
+    return std::nullopt;
+}
+
+void write_limit::opened(const approval_ticket& t) {
+    if (!refused_) return;
+    opened_ = t.id;
+    const auto minutes = std::chrono::duration_cast<std::chrono::minutes>(t.timeout);
+    const auto within = minutes.count() > 0 && minutes == t.timeout
+                            ? fmt::format("{}m", minutes.count())
+                            : fmt::format("{}s", std::chrono::duration_cast<std::chrono::seconds>(t.timeout).count());
+    refused_->message = fmt::format("pgsieve: this {} on \"{}\" ({} rows) needs approval; ticket {}; once approved, run "
+                                    "the same statement again within {}",
+                                    t.command, t.table, t.rows, t.id, within);
+    refused_->detail = fmt::format("rule: approval (policy \"{}\" holds this write for a person; nothing was changed)",
+                                   t.policy);
+    refused_->hint = fmt::format("ask a person to run: pgsieve approve {}", t.id);
+}
+
+std::string write_limit::error_response(const refusal& r) {
+    wire::error_fields e;
+    e.sqlstate = std::string(r.sqlstate);
+    // MCP servers hand the model only the message: the hint travels in it too.
+    e.message = r.hint.empty() ? r.message : fmt::format("{}; hint: {}", r.message, r.hint);
+    e.detail = r.detail;
+    e.hint = r.hint;
     std::string out;
     wire::write_error_response(out, e);
     return out;
@@ -204,7 +274,7 @@ void write_limit::settle(std::vector<outcome>& done, std::size_t first) {
         auto& o = done[i];
         if (o.internal) {
             // The failing Bind's error is pgsieve's own, recorded on the write.
-            if (o.error && o.kind == request_kind::bind && !rolled_back_.empty()) o.error.reset();
+            if (o.error && o.kind == request_kind::bind && refused_) o.error.reset();
             if (o.error && !failed && o.kind != request_kind::sync) failed = &*o.error;
             continue;
         }
@@ -216,12 +286,16 @@ void write_limit::settle(std::vector<outcome>& done, std::size_t first) {
         } else if (o.skipped) {
             finish();  // never ran: no reply of its own will come
         }
-        if (!rolled_back_.empty() && !o.error) {
+        if (refused_ && !o.error) {
             o.rolled_back = true;
             o.limit_name = "max_rows_written";
             o.limit_value = limit_;
-            o.rollback_reason = rolled_back_;
+            o.rollback_reason = refused_->message;
+            o.rollback_rule = refused_->rule;
+            o.rollback_sqlstate = std::string(refused_->sqlstate);
         }
+        if (approval_ == request::approval_step::run && ticket_) o.approval_ticket = ticket_->id;
+        if (approval_ == request::approval_step::count && !opened_.empty()) o.approval_ticket = opened_;
     }
 }
 

@@ -18,11 +18,18 @@
 // skips the client's messages up to the next Sync, as after any failed
 // statement. The client sees one statement either way: its RETURNING rows
 // and completion, or pgsieve's error (54000) and nothing of the write.
+//
+// Writes held for approval (approvals.hpp) go the same way: counted, then
+// always rolled back, with the new ticket in the error (PA001); or, under
+// an approved ticket, committed only when they change exactly the approved
+// number of rows, and only once (else PA003).
 
+#include <pgsieve/session/approvals.hpp>
 #include <pgsieve/session/in_flight.hpp>
 #include <pgsieve/wire/frame.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,11 +38,13 @@ namespace pgsieve::session {
 
 class write_limit {
 public:
+    explicit write_limit(approval_book& approvals) : approvals_(approvals) {}
+
     // A write is in progress: the client's next messages wait.
     bool active() const { return phase_ != phase::idle; }
 
     // Begins an allowed Query or Execute `req` whose decision carries
-    // max_rows_written. Appends what is sent upstream in the message's place
+    // max_rows_written, or that is held for approval. Appends what is sent upstream in the message's place
     // to `upstream` and returns the requests it makes, in order (the write is
     // the one marked write_limited).
     std::vector<request> begin(const wire::frame& f, request req, std::string& upstream);
@@ -52,6 +61,12 @@ public:
     // committed, since its RETURNING rows cannot all be returned.
     void on_row_not_held() { row_not_held_ = true; }
 
+    // A write counted for approval, once its count is known: what the new
+    // ticket is for (once; the session opens it and calls opened()).
+    std::optional<approval_request> take_count() { return std::exchange(count_, std::nullopt); }
+    // The ticket opened for it: its refusal names it.
+    void opened(const approval_ticket& t);
+
     // The outcomes of the write's requests, once finished: the write is
     // recorded as the client sent it (a simple Query), with the error an
     // internal message met, or as rolled back over its limit. A write
@@ -66,9 +81,21 @@ private:
         syncing,   // a simple Query's Sync was sent: awaiting ReadyForQuery
     };
     void finish();
-    // The refusal sent in place of the failing Bind's error.
-    std::string refusal() const;
+    // What the client is told in place of the failing Bind's error, and why
+    // for the audit.
+    struct refusal {
+        std::string_view sqlstate;
+        policy::rule rule = policy::rule::guardrail;
+        std::string message;
+        std::string detail;
+        std::string hint;
+    };
+    // Decides at the write's CommandComplete: empty to commit, else why not.
+    std::optional<refusal> judge();
+    refusal limit_refusal(std::string why) const;
+    static std::string error_response(const refusal& r);
 
+    approval_book& approvals_;
     phase phase_ = phase::idle;
     request write_;        // the write's request, as sent (the model of pgsieve's own)
     bool simple_ = false;  // a simple Query sent as extended messages
@@ -78,8 +105,13 @@ private:
     std::string completion_;  // a simple Query's CommandComplete, sent with the Sync's ReadyForQuery
     std::uint64_t rows_seen_ = 0;
     bool row_not_held_ = false;
-    // Why the write was rolled back (empty: it was not).
-    std::string rolled_back_;
+    request::approval_step approval_ = request::approval_step::none;
+    std::optional<approval_ticket> ticket_;  // run: the approved one; count: the one it replaces
+    approval_binding binding_;
+    std::optional<approval_request> count_;
+    std::string opened_;  // count: the ticket opened for it
+    // Why the write was rolled back (none: it was not).
+    std::optional<refusal> refused_;
     std::string command_;  // UPDATE, DELETE, INSERT, as its completion says
     std::uint64_t changed_ = 0;
     bool count_known_ = false;

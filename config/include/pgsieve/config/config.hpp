@@ -117,19 +117,19 @@ struct upstream_settings {
 };
 
 // Where the audit is shipped off the machine: OTLP/HTTP logs (protobuf).
-struct otlp_export {
+struct http_endpoint {
     std::string host;
     std::uint16_t port = 4318;
     std::string path = "/v1/logs";
     std::string endpoint;  // as written, for messages
     bool tls = false;      // https://: the certificate is verified, and its name against host
     std::string ca_file;   // https:// only; empty: the system's trusted certificates
-    bool operator==(const otlp_export&) const = default;
+    bool operator==(const http_endpoint&) const = default;
 };
 
 struct audit_settings {
     std::string sqlite;
-    std::optional<otlp_export> otlp;
+    std::optional<http_endpoint> otlp;
     // A central PostgreSQL audit store (not the database the agents query).
     std::optional<upstream_settings> postgresql;
     // A destination whose cursor has not moved for this long while rows wait
@@ -195,6 +195,21 @@ struct table_grant {
     int line = 0;  // where the entry is in the file (policy lint)
 };
 
+// Writes held for a human (`approval:`): a write of a listed kind to a
+// listed table is not run; it is counted and refused with a ticket that
+// `pgsieve approve` decides, and runs when sent again once approved.
+struct approval_rule {
+    std::set<table_verb> statements;       // insert, update, delete; empty: every write
+    std::set<qualified_name> tables;       // empty: every table
+    duration timeout = std::chrono::minutes(15);
+    std::optional<http_endpoint> webhook;  // told of every held write
+    std::string webhook_secret;            // signs its body (HMAC-SHA-256)
+    int line = 0;
+    bool holds(table_verb verb, const qualified_name& table) const {
+        return (statements.empty() || statements.contains(verb)) && (tables.empty() || tables.contains(table));
+    }
+};
+
 struct policy {
     std::string name;
     std::string owner;
@@ -212,6 +227,7 @@ struct policy {
     std::vector<budget> budgets;
     std::vector<qualified_name> functions;
     std::map<qualified_name, table_grant> tables;
+    std::optional<approval_rule> approval;
     // The policy's own least-privilege upstream role; empty: upstream.user.
     std::string upstream_user;
     std::optional<std::string> upstream_password;

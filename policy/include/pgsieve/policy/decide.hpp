@@ -34,6 +34,7 @@ enum class rule {
     audit,        // the audit log cannot be written (on_failure: block)
     guardrail,    // an UPDATE or DELETE that does not limit its rows (tables.T.unbounded_writes)
     budget,       // the client used up a budget (statements, rows, bytes, statement time per window)
+    approval,     // a write held for a person's approval (the policy's approval:)
 };
 std::string_view to_string(rule r);
 
@@ -95,7 +96,11 @@ struct decision {
     // in a transaction it controls and commits it only within the limit
     // (write_limit.hpp). Never set in monitor mode.
     std::uint64_t max_rows_written = 0;
-    std::string written_table;   // schema.table of that write
+    std::string written_table;   // schema.table of that write (or of a held one)
+    // A write the policy's `approval:` holds for a human: it runs only as a
+    // ticket `pgsieve approve` approved allows (approvals.hpp). Never set in
+    // monitor mode.
+    bool needs_approval = false;
     std::string sqlstate;        // of the refusal; empty: 42501 insufficient_privilege
     // With several statements in one query string, each one's own text and
     // reads, so the audit records them one by one.

@@ -50,12 +50,12 @@ public:
     // Delivers one batch of one table's records.
     using sender = std::function<expected<void, send_failure>(std::span<const audit::shipped_record>)>;
 
-    static std::unique_ptr<audit_exporter> otlp(std::string audit_path, const config::otlp_export& to,
+    static std::unique_ptr<audit_exporter> otlp(std::string audit_path, const config::http_endpoint& to,
                                                 std::string instance_id);
     static std::unique_ptr<audit_exporter> central_store(std::string audit_path, const config::upstream_settings& to,
                                                          std::string instance_id);
     // A destination's name: its cursor in the audit file, and its log lines.
-    static std::string name_of(const config::otlp_export& to);
+    static std::string name_of(const config::http_endpoint& to);
     static std::string name_of(const config::upstream_settings& to);
     // Every destination the configuration ships to (what retention waits for).
     static std::vector<std::string> destinations(const config::audit_settings& audit);

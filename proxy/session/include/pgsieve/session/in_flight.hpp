@@ -5,6 +5,7 @@
 // it: it observes the upstream stream, it does not steer it.
 
 #include <pgsieve/policy/decide.hpp>
+#include <pgsieve/session/approvals.hpp>
 #include <pgsieve/wire/backend.hpp>
 
 #include <chrono>
@@ -40,6 +41,12 @@ struct request {
     std::uint64_t seq = 0;       // the session's count of requests, set by in_flight::push
     bool internal = false;       // pgsieve's own message (write_limit.hpp): not the client's, not audited
     bool write_limited = false;  // a write under max_rows_written, held until its count is known
+    // A write held for approval (approvals.hpp): `count` runs it once to
+    // count its rows, always rolled back, and opens a ticket bound to
+    // `binding`; `run` runs it under the approved `ticket`.
+    enum class approval_step { none, count, run } approval = approval_step::none;
+    approval_binding binding;
+    std::optional<approval_ticket> ticket;  // run: the approved one; count: the one it replaces, if any
 };
 
 // One finished unit of work: a statement of a simple Query (one per result),
@@ -67,8 +74,11 @@ struct outcome {
     bool redacted = false;            // the upstream error's DETAIL/WHERE were withheld (relay.cpp)
     bool internal = false;            // answers pgsieve's own message: not audited
     bool write_limited = false;
-    bool rolled_back = false;         // over max_rows_written: rolled back and refused (write_limit.hpp)
-    std::string rollback_reason;
+    bool rolled_back = false;         // over max_rows_written, or held for approval: rolled back and refused
+    std::string rollback_reason;      // the refusal's message (write_limit.hpp)
+    policy::rule rollback_rule = policy::rule::guardrail;
+    std::string rollback_sqlstate;
+    std::string approval_ticket;      // held for approval: the ticket opened for it, or used by it
 };
 
 // What an upstream message ended besides outcomes: a ReadyForQuery answers

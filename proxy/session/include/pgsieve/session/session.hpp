@@ -15,6 +15,7 @@
 #include <pgsieve/audit/sink.hpp>
 #include <pgsieve/config/config.hpp>
 #include <pgsieve/session/analysis.hpp>
+#include <pgsieve/session/approvals.hpp>
 #include <pgsieve/session/budgets.hpp>
 #include <pgsieve/session/cancel_registry.hpp>
 #include <pgsieve/session/connection_limits.hpp>
@@ -61,6 +62,10 @@ struct shared_state {
     audit::sink* audit = nullptr;
     session::metrics metrics;
     budget_ledger budgets;  // every client's use of its budgets on this replica
+    approval_book approvals;  // tickets of writes held for approval, on this replica
+    // Tells a policy's approval webhook of a new ticket (a JSON body);
+    // queued, never blocking the session. May be empty.
+    std::function<void(const config::approval_rule& rule, std::string body)> notify_approval;
 };
 
 // keep_going: read on; analyse: run take_analysis_job() off this thread,
@@ -165,6 +170,9 @@ private:
     action next_upstream();
     void upstream_failed(std::string why);
     void upstream_ready();
+    // A write held for approval was counted: opens its ticket, records it
+    // and tells the policy's webhook (relay.cpp).
+    void open_ticket(approval_request counted);
     // Applies what an upstream message ended to the registry and the audit.
     void settle_outcomes(std::size_t first_new, const std::optional<settled>& settled);
 

@@ -51,6 +51,7 @@ struct named_entry {
     std::vector<text_decision> texts;  // at least one
     bool holdable = false;             // portals: DECLARE … WITH HOLD survives its transaction
     std::string statement;             // portals made by Bind: the prepared statement they run
+    std::string parameters;            // portals made by Bind: its format codes and values, as sent
 
     static std::shared_ptr<named_entry> of(std::string text, std::shared_ptr<const policy::decision> decision,
                                            std::uint64_t generation) {

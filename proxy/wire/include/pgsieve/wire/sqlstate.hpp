@@ -16,6 +16,11 @@ inline constexpr std::string_view object_not_in_prerequisite_state = "55000";
 inline constexpr std::string_view too_many_connections = "53300";
 inline constexpr std::string_view program_limit_exceeded = "54000";
 inline constexpr std::string_view configuration_limit_exceeded = "53400";
+// pgsieve's own class PA (implementation-defined, as classes I–Z are):
+// writes held for a person's approval.
+inline constexpr std::string_view approval_required = "PA001";  // held: a ticket was opened, or awaits its decision
+inline constexpr std::string_view approval_rejected = "PA002";
+inline constexpr std::string_view approval_mismatch = "PA003";  // the re-run changed another number of rows
 inline constexpr std::string_view io_error = "58030";
 inline constexpr std::string_view admin_shutdown = "57P01";
 inline constexpr std::string_view idle_session_timeout = "57P05";

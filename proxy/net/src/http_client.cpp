@@ -1,4 +1,4 @@
-#include "otlp_client.hpp"
+#include "http_client.hpp"
 
 #include "asio.hpp"
 
@@ -24,8 +24,8 @@ constexpr std::size_t max_response_body = 64 * 1024;
 
 }  // namespace
 
-struct otlp_client::impl {
-    config::otlp_export to;
+struct http_client::impl {
+    config::http_endpoint to;
     // Declared before the streams, so it outlives their sockets. Replaced
     // after a post that would not unwind (a name lookup still running): the
     // old one is destroyed with that post, never resuming it.
@@ -117,7 +117,7 @@ struct otlp_client::impl {
     }
 };
 
-otlp_client::otlp_client(config::otlp_export to) : impl_(std::make_unique<impl>()) {
+http_client::http_client(config::http_endpoint to) : impl_(std::make_unique<impl>()) {
     impl_->to = std::move(to);
     if (!impl_->to.tls) return;
     try {
@@ -129,18 +129,21 @@ otlp_client::otlp_client(config::otlp_export to) : impl_(std::make_unique<impl>(
         else impl_->tls->load_verify_file(impl_->to.ca_file);
         impl_->tls->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
     } catch (const std::exception& e) {
-        impl_->tls_error = fmt::format("audit.export.otlp.ca_file {}: {}", impl_->to.ca_file, e.what());
+        impl_->tls_error = fmt::format("ca_file {}: {}", impl_->to.ca_file, e.what());
     }
 }
 
-otlp_client::~otlp_client() { impl_->disconnect(); }
+http_client::~http_client() { impl_->disconnect(); }
 
-expected<int, std::string> otlp_client::post(const std::string& body, std::chrono::milliseconds timeout) {
+expected<int, std::string> http_client::post(const std::string& body, std::chrono::milliseconds timeout,
+                                             std::string_view content_type,
+                                             const std::vector<std::pair<std::string, std::string>>& headers) {
     if (!impl_->tls_error.empty()) return unexpected(impl_->tls_error);
     http::request<http::string_body> request{http::verb::post, impl_->to.path, 11};
     request.set(http::field::host, fmt::format("{}:{}", impl_->to.host, impl_->to.port));
     request.set(http::field::user_agent, "pgsieve");
-    request.set(http::field::content_type, "application/x-protobuf");
+    request.set(http::field::content_type, content_type);
+    for (const auto& [name, value] : headers) request.set(name, value);
     request.keep_alive(true);
     request.body() = body;
     request.prepare_payload();
