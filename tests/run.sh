@@ -86,7 +86,7 @@ if cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=Debug -DPGSIEVE_TSA
      >/dev/null && cmake --build "$root/build-tsan" -j "$jobs" --target pgsieve unit_tests -- --no-print-directory; then
   run_ctest "unit tests (TSan)" "$root/build-tsan" -L unit -j "$jobs"
   run_ctest "multi-threaded integration tests (serve under TSan)" "$root/build-tsan" -L integration -j "$jobs" \
-    -R 'test_(admin|audit_export|fleet|reload|robustness|relay_protocol|soak|session_contract|tool_boundaries)$'
+    -R 'test_(admin|approvals|audit_export|fleet|reload|robustness|relay_protocol|soak|session_contract|tool_boundaries)$'
 else
   broken+=("build thread sanitizer failed")
   failed=$((failed + 1))

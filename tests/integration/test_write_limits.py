@@ -9,15 +9,14 @@ skips rows lowers it. The audit records the rollback."""
 
 import asyncio
 import os
-import sqlite3
 import subprocess
-import time
 
 import asyncpg
 import psycopg
 import pytest
 
 from conftest import CLIENT_PASSWORD, psql, start_proxy
+from test_tool_boundaries import audited
 
 POLICIES = """\
     policies:
@@ -53,18 +52,6 @@ def state():
     """The table and the trigger's log, read directly."""
     return (psql("SELECT string_agg(id || ':' || status, ',' ORDER BY id) FROM public.wl_items").stdout.strip(),
             psql("SELECT count(*) FROM public.wl_log").stdout.strip())
-
-
-def audited(directory, sql, timeout=10):
-    db = os.path.join(directory, "audit.db")
-    deadline = time.time() + timeout
-    while True:
-        with sqlite3.connect(db) as conn:
-            conn.row_factory = sqlite3.Row
-            rows = conn.execute("SELECT * FROM statements WHERE sql = ? ORDER BY id", (sql,)).fetchall()
-        if rows or time.time() > deadline:
-            return rows
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,10 @@
 #include "http_client.hpp"
 
 #include <pgsieve/audit/approvals.hpp>
+#include <pgsieve/common/hmac.hpp>
 #include <pgsieve/common/log.hpp>
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 namespace pgsieve::net {
 
@@ -15,16 +14,6 @@ namespace {
 
 constexpr auto poll_interval = std::chrono::milliseconds(500);
 constexpr auto webhook_timeout = std::chrono::seconds(5);
-
-std::string hmac_sha256_hex(const std::string& key, const std::string& body) {
-    unsigned char out[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(body.data()),
-         body.size(), out, &len);
-    std::string hex;
-    for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", out[i]);
-    return hex;
-}
 
 }  // namespace
 
