@@ -23,6 +23,7 @@ POLICIES = """\
       customer-success:
         owner: cs@example.com
         statements: [select, insert, update, delete]
+        catalog: introspection
         tables:
           public.wl_items: {allow: [select, insert, update, delete], max_rows_written: 3}
           public.wl_log: {}
@@ -217,3 +218,26 @@ def test_audit_records_the_rollback(rows):
     assert row["verdict"] == "blocked" and row["rule"] == "guardrail"
     assert row["sqlstate"] == "54000" and "changed 9 rows" in row["error"]
     assert row["protocol"] == "simple" and row["command_tag"] == "DELETE 9"
+
+
+def test_attack_a_write_whose_text_is_scoped_for_discovery_runs_once_under_the_limit(rows):
+    # A write reading the catalog is sent as its scoped text. The scoped
+    # Query was once forwarded as well as the lockstep's own messages: it
+    # ran, autocommitted, outside the limit.
+    before = state()
+    sql = ("UPDATE wl_items SET status = (SELECT relname FROM pg_catalog.pg_class WHERE relname = 'wl_items') "
+           "WHERE id <= 4")
+    with psycopg.connect(rows.dsn(sslmode="disable"), autocommit=True) as conn:
+        conn.pgconn.send_query(sql.encode())
+        results = []
+        while (r := conn.pgconn.get_result()) is not None:
+            results.append(r.error_field(psycopg.pq.DiagnosticField.SQLSTATE))
+        assert results == [b"54000"]
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert state() == before
+    with psycopg.connect(rows.dsn(sslmode="disable"), autocommit=True) as conn:
+        conn.pgconn.send_query(sql.replace("<= 4", "<= 2").encode())
+        assert conn.pgconn.get_result().command_status == b"UPDATE 2"
+        while conn.pgconn.get_result() is not None:
+            pass
+    assert state()[0].startswith("1:wl_items,2:wl_items,3:open")

@@ -70,7 +70,7 @@ bool session::waiting_for_upstream() const {
 }
 
 relay_status session::relay_client(clock::time_point now) {
-    // What a write under max_rows_written sends next (write_limit.hpp).
+    // What a write in lockstep sends next (write_limit.hpp).
     upstream_out_ += std::exchange(pending_upstream_, {});
     if (write_limit_->active()) return relay_status::wait_upstream;
     const std::string_view input = client_in_;
@@ -107,17 +107,13 @@ relay_status session::relay_client(clock::time_point now) {
             fail(wire::sqlstate::protocol_violation, "pgsieve: " + d.malformed);
             return relay_status::close;
         }
-        if (!d.substitute.empty()) {
-            // Forward what came before, then the substitute in this message's place.
-            upstream_out_.append(input.substr(forwarded, consumed - forwarded));
-            upstream_out_ += d.substitute;
-            forwarded = consumed + f.size;
-        }
         if (d.req && !d.refused && d.req->decision &&
             (d.req->decision->max_rows_written > 0 || d.req->approval != request::approval_step::none) &&
             (f.type == wire::frontend::query || f.type == wire::frontend::execute)) {
-            // A write under max_rows_written: sent in lockstep, the client's
-            // next messages wait until PostgreSQL said how many rows it changed.
+            // A write under max_rows_written, or held for approval: sent in
+            // lockstep (write_limit.hpp sends a scoped text itself), the
+            // client's next messages wait until PostgreSQL said how many rows
+            // it changed.
             upstream_out_.append(input.substr(forwarded, consumed - forwarded));
             const auto finished = outcomes_.size();
             for (auto& r : write_limit_->begin(f, std::move(*d.req), upstream_out_))
@@ -130,6 +126,12 @@ relay_status session::relay_client(clock::time_point now) {
                 break;
             }
             continue;
+        }
+        if (!d.substitute.empty()) {
+            // Forward what came before, then the substitute in this message's place.
+            upstream_out_.append(input.substr(forwarded, consumed - forwarded));
+            upstream_out_ += d.substitute;
+            forwarded = consumed + f.size;
         }
         if (d.req) in_flight_.push(std::move(*d.req), now, outcomes_);
         consumed += f.size;
@@ -217,7 +219,7 @@ relay_status session::relay_upstream(clock::time_point now) {
         const auto rest = input.substr(consumed);
         const auto r = wire::decode_frame(rest, max_upstream_message_bytes);
         const request* front = in_flight_.front();
-        // The reply to a write under max_rows_written passes through write_limit.
+        // The reply to a write in lockstep passes through write_limit.
         const bool held = write_limit_->active() && front && (front->internal || front->write_limited);
         if (front && front->decision && !held) {
             const auto& d = *front->decision;
@@ -436,9 +438,6 @@ void session::on_upstream_closed() {
     fail(wire::sqlstate::connection_failure, "pgsieve: the upstream server closed the connection");
 }
 
-}  // namespace pgsieve::session
-
-namespace pgsieve::session {
 
 void session::open_ticket(approval_request counted) {
     const auto snapshot = shared_.policies.current();
