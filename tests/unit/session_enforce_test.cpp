@@ -485,6 +485,29 @@ TEST_CASE("enforce: a write over max_rows_written is rolled back in lockstep, on
         CHECK(rolled->command_tag == "UPDATE 5");
         CHECK(std::none_of(outcomes.begin(), outcomes.end(), [](const auto& o) { return o.error && !o.internal; }));
     }
+    SECTION("attack: a trigger's NOTICEs while the count is awaited cannot grow the session") {
+        h.client_sends(parse("", write) + bind("", "") + execute(""));
+        REQUIRE(h.s->relay_client(now) == session::relay_status::wait_upstream);
+        h.s->upstream_output().clear();
+        std::string notice;
+        {
+            wire::error_fields n;
+            n.severity = "NOTICE";
+            n.sqlstate = "00000";
+            n.message = std::string(100, 'n');
+            wire::write_notice_response(notice, n);
+        }
+        std::string noisy = frame('1', "") + frame('2', "");
+        for (int i = 0; i < 200000; ++i) noisy += notice;  // about 25 MB
+        h.upstream_sends(noisy + complete("UPDATE 1"));
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        const auto replies = h.client_receives();
+        CHECK(replies.back().type == 'C');
+        CHECK(replies.size() < 200000);
+        std::size_t bytes = 0;
+        for (const auto& m : replies) bytes += m.body.size() + 5;
+        CHECK(bytes <= (16u << 20) + 1024);
+    }
     SECTION("a completion that does not count rows written is not committed") {
         h.client_sends(parse("", write) + bind("", "") + execute("", 1));
         REQUIRE(h.s->relay_client(now) == session::relay_status::wait_upstream);

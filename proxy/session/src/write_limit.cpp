@@ -150,8 +150,14 @@ void write_limit::on_reply(char type, std::string_view body, std::string_view re
                     write_sync(upstream, write_, sent);
                     phase_ = phase::syncing;
                     return;
+                case be::notice_response:
+                case be::notification_response:
+                    // In order with the rows, while they fit: a trigger
+                    // RAISEing NOTICEs in a loop cannot grow the session.
+                    if (held_.size() + relayed.size() <= max_held_bytes) held_.append(relayed);
+                    return;
                 default:
-                    held_.append(relayed);  // RowDescription, notices: in order with the rows
+                    held_.append(relayed);  // RowDescription, ParameterStatus
                     return;
             }
         case phase::aborting:
