@@ -523,3 +523,38 @@ TEST_CASE("enforce: a write over max_rows_written is rolled back in lockstep, on
         CHECK(error_of(replies[2]).message.find("execute it without a row limit") != std::string::npos);
     }
 }
+
+TEST_CASE("attack: a portal bound before a reload held its write cannot run under a ticket that does not bind its values",
+          "[session][enforce][security]") {
+    // Its parameter values were not kept (only a held write's are): a ticket
+    // opened for it would bind the text alone, and approve any values.
+    std::string yaml = session_yaml;
+    yaml.replace(yaml.find("    statements: [select]"), 24, "    statements: [select, update]");
+    yaml.replace(yaml.find("tables: {"), 9, "tables: {public.tickets: {allow: [select, update]}, ");
+    harness h(yaml);
+    logged_in(h);
+    const auto now = session::clock::now();
+    // Parse and Bind, then (before the Execute of the same pipeline) the reload.
+    h.client_sends(parse("w", "UPDATE tickets SET subject = $1 WHERE id = 1") + bind("p", "w"));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    h.s->upstream_output().clear();
+
+    yaml += "    approval: {statements: [update]}\n";
+    test::fake_environment env;
+    env.variables = {{"UP", "up-secret"}, {"CS", "cs-secret"}};
+    auto reloaded = config::load_text(yaml, "/etc/pgsieve/pgsieve.yaml", env.get());
+    REQUIRE(reloaded);
+    h.shared.policies.update(*reloaded, nullptr);
+
+    h.client_sends(execute("p") + frame('S', ""));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::keep_going);
+    const auto sent = sent_upstream(h);
+    REQUIRE(types_of(sent) == "ES");
+    CHECK(sent[0].body.find("pgsieve_refused_") != std::string::npos);  // a portal that cannot exist
+    h.upstream_sends(frame('1', "") + frame('2', "") + error_frame("34000", "portal does not exist") + ready());
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    const auto replies = h.client_receives();
+    REQUIRE(types_of(replies) == "12EZ");
+    CHECK(error_of(replies[2]).sqlstate == "PA001");
+    CHECK(error_of(replies[2]).message.find("cannot tell the exact text and parameter values") != std::string::npos);
+}

@@ -114,11 +114,12 @@ std::shared_ptr<const policy::decision> enforcer::hold_for_approval(request& req
     };
     if (ambiguous)
         return refused(wire::sqlstate::approval_required,
-                       fmt::format("pgsieve: this write to \"{}\" is held for approval, and the portal it runs was "
-                                   "bound more than once before PostgreSQL answered",
+                       fmt::format("pgsieve: this write to \"{}\" is held for approval, and pgsieve cannot tell the "
+                                   "exact text and parameter values its portal runs (bound more than once before "
+                                   "PostgreSQL answered, bound before the policy held it, or values over 64 KiB)",
                                    d.written_table),
                        "rule: approval (a held write is bound to its exact text and parameters)",
-                       "send the Bind and the Execute together, after the replies to earlier ones");
+                       "Bind it again and send the Execute with it, after the replies to earlier ones");
     approval_binding b{client_, d.policy_version, req.sql, std::move(parameters)};
     const auto now = std::chrono::system_clock::now();
     auto t = shared_.approvals.latest(b);
@@ -529,7 +530,11 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             // The portal runs whichever text the name holds when PostgreSQL binds it: keep every candidate's.
             auto portal_entry = std::make_shared<named_entry>();
             portal_entry->statement = statement;
-            portal_entry->parameters = std::string(f.body.substr(bind->portal.size() + 1 + bind->statement.size() + 1));
+            if (req.decision->needs_approval) {
+                // What a ticket binds besides the text (bounded: a held write with more is refused).
+                const auto values = f.body.substr(bind->portal.size() + 1 + bind->statement.size() + 1);
+                if (values.size() <= named_entry::max_bound_parameter_bytes) portal_entry->parameters = std::string(values);
+            }
             for (const auto& candidate : registry_.candidates(name_space::statement, statement))
                 portal_entry->texts.insert(portal_entry->texts.end(), candidate->texts.begin(), candidate->texts.end());
             registry_.pend(req.first_ticket,
@@ -557,9 +562,11 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
                 if (auto over = budget_refusal(budget)) req.decision = std::move(over);
             if (req.decision->allowed && req.decision->needs_approval) {
                 // Bound to the text and parameters PostgreSQL will run: one candidate, one text.
+                // (Bound before a reload made it a held write, its values were not kept.)
                 const auto candidates = registry_.candidates(name_space::portal, portal);
-                const bool ambiguous = candidates.size() != 1 || candidates[0]->texts.size() != 1;
-                if (auto held = hold_for_approval(req, found.entry ? found.entry->parameters : std::string(), ambiguous))
+                const bool ambiguous = candidates.size() != 1 || candidates[0]->texts.size() != 1 ||
+                                       !candidates[0]->parameters;
+                if (auto held = hold_for_approval(req, ambiguous ? std::string() : *candidates[0]->parameters, ambiguous))
                     req.decision = std::move(held);
             }
             if (!req.decision->allowed) {

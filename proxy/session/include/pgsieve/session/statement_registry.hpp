@@ -51,7 +51,11 @@ struct named_entry {
     std::vector<text_decision> texts;  // at least one
     bool holdable = false;             // portals: DECLARE … WITH HOLD survives its transaction
     std::string statement;             // portals made by Bind: the prepared statement they run
-    std::string parameters;            // portals made by Bind: its format codes and values, as sent
+    // Portals made by Bind of a write held for approval: its format codes and
+    // values, as sent, that a ticket binds (kept only for those, and only up
+    // to max_bound_parameter_bytes: a held write whose are not kept is refused).
+    std::optional<std::string> parameters;
+    static constexpr std::size_t max_bound_parameter_bytes = 64 * 1024;
 
     static std::shared_ptr<named_entry> of(std::string text, std::shared_ptr<const policy::decision> decision,
                                            std::uint64_t generation) {
