@@ -25,13 +25,15 @@ int run_store_init(const store_init_options& o) {
         }
         writers.push_back({w.substr(0, eq), w.substr(eq + 1)});
     }
-    for (const auto& r : o.readers) {
-        if (r.empty()) {
-            std::cerr << "pgsieve audit store-init: --reader needs a role name\n";
-            return exit_usage;
+    for (const auto* roles : {&o.readers, &o.approvers}) {
+        for (const auto& r : *roles) {
+            if (r.empty()) {
+                std::cerr << "pgsieve audit store-init: --reader and --approver need a role name\n";
+                return exit_usage;
+            }
         }
     }
-    const auto sql = audit::central_store_init_sql(writers, o.readers);
+    const auto sql = audit::central_store_init_sql(writers, o.readers, o.approvers);
     if (o.print) {
         std::cout << sql;
         return exit_ok;
@@ -54,6 +56,8 @@ int run_store_init(const store_init_options& o) {
     for (const auto& w : writers)
         std::cout << fmt::format("  role {} may append as instance {}, and nothing more\n", w.role, w.instance);
     for (const auto& r : o.readers) std::cout << fmt::format("  role {} may read every row\n", r);
+    for (const auto& a : o.approvers)
+        std::cout << fmt::format("  role {} may decide writes held for approval (pgsieve approve)\n", a);
     return exit_ok;
 }
 

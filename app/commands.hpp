@@ -133,6 +133,7 @@ struct store_init_options {
     std::string url;                   // the central store, as its owner
     std::vector<std::string> writers;  // ROLE=INSTANCE
     std::vector<std::string> readers;
+    std::vector<std::string> approvers;  // people who decide writes held for approval (pgsieve approve)
     bool print = false;
 };
 int run_store_init(const store_init_options& options);

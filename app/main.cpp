@@ -85,9 +85,12 @@ int main(int argc, char** argv) {
     approve_cmd->add_option("TICKET", approve.ticket, "the ticket the client was given (AP-…)")->required();
     approve_cmd->add_flag("--reject", approve.reject, "reject it instead");
     approve_cmd->add_option("--reason", approve.reason, "why (the client is told a rejection's reason)");
-    approve_cmd->add_option("--by", approve.by, "who decides (default: $SUDO_USER or $USER)");
+    approve_cmd->add_option("--by", approve.by,
+                            "who decides (default: $SUDO_USER or $USER; in the central store, the role logged in as)");
     approve_cmd->add_option("-c,--config", approve.config_file, "configuration file (its audit.sqlite)");
-    approve_cmd->add_option("--db", approve.db, "the audit file of the replica that holds the ticket");
+    approve_cmd->add_option("--db", approve.db,
+                            "the audit file of the replica that holds the ticket, or a fleet's central store: "
+                            "postgresql://APPROVER@HOST:PORT/DATABASE (password from PGPASSWORD)");
 
     cli::audit_options audit;
     auto* audit_cmd = app.add_subcommand("audit", "Review the audit log: what ran, what was refused, for whom, why");
@@ -147,6 +150,9 @@ int main(int argc, char** argv) {
                                "(repeat for each replica)");
     store_init_cmd->add_option("--reader", store_init.readers,
                                "a role that may read every row (the review commands' --db postgresql://…)");
+    store_init_cmd->add_option("--approver", store_init.approvers,
+                               "a role that may decide writes held for approval in a fleet (pgsieve approve "
+                               "TICKET --db postgresql://ROLE@…): reads the tickets, records decisions as itself");
     store_init_cmd->add_flag("--print", store_init.print, "print the SQL instead of running it");
 
     cli::policy_options policy;

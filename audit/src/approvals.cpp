@@ -3,7 +3,11 @@
 #include "schema.hpp"
 #include "sqlite.hpp"
 
+#include <pgsieve/common/sql_text.hpp>
+
 #include <fmt/format.h>
+
+#include <charconv>
 
 namespace pgsieve::audit {
 
@@ -84,6 +88,74 @@ expected<void, std::string> record_approval_decision(const std::string& path, co
         return unexpected(why);
     }
     return {};
+}
+
+std::vector<std::string> store_find_approval_sql(std::string_view ticket) {
+    const auto t = quote_literal(ticket);
+    return {fmt::format("SELECT detail->>'client', detail->>'policy', detail->>'sql', detail->>'table', "
+                        "detail->>'command', detail->>'expires_at', detail->>'parameters', detail->>'rows' "
+                        "FROM pgsieve_audit.approvals WHERE ticket = {} AND kind = 'requested'",
+                        t),
+            fmt::format("SELECT seq, ticket, kind, detail->>'reason', decided_by, "
+                        "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+                        "FROM pgsieve_audit.approvals WHERE ticket = {} AND kind IN ('approved', 'rejected')",
+                        t),
+            fmt::format("SELECT count(*) FROM pgsieve_audit.approvals WHERE ticket = {} AND kind = 'used'", t)};
+}
+
+expected<std::optional<approval_record>, std::string> approval_from_store(
+    const std::vector<std::vector<store_row>>& answers) {
+    if (answers.size() != 3) return unexpected(std::string("the central store's answer is not the three asked for"));
+    if (answers[0].empty()) return std::optional<approval_record>();
+    const auto& r = answers[0][0];
+    const auto text = [&](const store_row& row, std::size_t i) {
+        return i < row.size() && row[i] ? *row[i] : std::string();
+    };
+    const auto number = [&](const std::string& s) {
+        std::int64_t n = 0;
+        std::from_chars(s.data(), s.data() + s.size(), n);
+        return n;
+    };
+    approval_record out;
+    out.client = text(r, 0);
+    out.policy = text(r, 1);
+    out.sql = text(r, 2);
+    out.table = text(r, 3);
+    out.command = text(r, 4);
+    out.expires_at = text(r, 5);
+    out.parameters = text(r, 6);
+    out.rows = number(text(r, 7));
+    if (!answers[1].empty()) {
+        const auto& d = answers[1][0];
+        approval_decision decision;
+        decision.id = number(text(d, 0));
+        decision.ticket = text(d, 1);
+        decision.approved = text(d, 2) == "approved";
+        decision.reason = text(d, 3);
+        decision.decided_by = text(d, 4);
+        decision.decided_at = text(d, 5);
+        out.decision = std::move(decision);
+    }
+    out.used = !answers[2].empty() && number(text(answers[2][0], 0)) > 0;
+    return std::optional<approval_record>(std::move(out));
+}
+
+std::string store_decide_approval_sql(const approval_decision& d) {
+    return fmt::format("SELECT pgsieve_audit.decide_approval({}, {}, {})", quote_literal(d.ticket),
+                       d.approved ? "true" : "false", d.reason.empty() ? "NULL" : quote_literal(d.reason));
+}
+
+std::string store_request_approval_sql(std::string_view ticket, std::string_view detail_json) {
+    return fmt::format("SELECT pgsieve_audit.request_approval({}, {}::jsonb)", quote_literal(ticket),
+                       quote_literal(detail_json));
+}
+
+std::string store_claim_approval_sql(std::string_view ticket, std::uint64_t rows) {
+    return fmt::format("SELECT pgsieve_audit.claim_approval({}, {})", quote_literal(ticket), rows);
+}
+
+std::string store_approvals_since_sql(std::int64_t after) {
+    return fmt::format("SELECT * FROM pgsieve_audit.approvals_since({})", after);
 }
 
 struct approval_decisions::impl {

@@ -138,11 +138,122 @@ RETURNS SETOF record LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_c
     WHERE w.role = session_user
 $newest$;
 REVOKE ALL ON FUNCTION pgsieve_audit.append(text, jsonb), pgsieve_audit.newest_statement() FROM PUBLIC;
+
+-- Writes held for approval, fleet-wide (DESIGN.md §3): a ticket a replica
+-- opened, a person's decision and the ticket's one use are appended rows,
+-- read by every replica in `seq` order. Each happens at most once per ticket.
+CREATE TABLE IF NOT EXISTS pgsieve_audit.approvals (
+    seq bigserial PRIMARY KEY,
+    ticket text NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('requested', 'approved', 'rejected', 'used')),
+    instance text,      -- the replica that opened or used it
+    decided_by name,    -- the role of the person who decided it
+    detail jsonb NOT NULL,
+    at timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON pgsieve_audit.approvals FROM PUBLIC;
+CREATE UNIQUE INDEX IF NOT EXISTS approvals_requested ON pgsieve_audit.approvals (ticket) WHERE kind = 'requested';
+CREATE UNIQUE INDEX IF NOT EXISTS approvals_decided ON pgsieve_audit.approvals (ticket)
+    WHERE kind IN ('approved', 'rejected');
+CREATE UNIQUE INDEX IF NOT EXISTS approvals_used ON pgsieve_audit.approvals (ticket) WHERE kind = 'used';
+
+-- A replica opens a ticket (as its own instance).
+CREATE OR REPLACE FUNCTION pgsieve_audit.request_approval(ticket text, detail jsonb) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $request$
+DECLARE
+    me text;
+BEGIN
+    SELECT w.instance INTO me FROM pgsieve_audit.writers w WHERE w.role = session_user;
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'role "%" is not a writer of this pgsieve audit store', session_user USING ERRCODE = '42501';
+    END IF;
+    INSERT INTO pgsieve_audit.approvals (ticket, kind, instance, detail) VALUES (ticket, 'requested', me, detail);
+END
+$request$;
+
+-- A replica claims an approved ticket's one use before it commits the
+-- write: NULL when this call took it, else why not. The unique index makes
+-- two replicas' claims of one ticket take it once.
+CREATE OR REPLACE FUNCTION pgsieve_audit.claim_approval(claimed text, changed bigint) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $claim$
+DECLARE
+    me text;
+    asked record;
+    decided record;
+    taken int;
+BEGIN
+    SELECT w.instance INTO me FROM pgsieve_audit.writers w WHERE w.role = session_user;
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'role "%" is not a writer of this pgsieve audit store', session_user USING ERRCODE = '42501';
+    END IF;
+    SELECT * INTO asked FROM pgsieve_audit.approvals a WHERE a.ticket = claimed AND a.kind = 'requested';
+    SELECT * INTO decided FROM pgsieve_audit.approvals a WHERE a.ticket = claimed AND a.kind IN ('approved', 'rejected');
+    IF asked IS NULL OR decided IS NULL OR decided.kind <> 'approved' THEN
+        RETURN 'the central store has no approval of it';
+    END IF;
+    IF decided.at + make_interval(secs => (asked.detail ->> 'timeout_ms')::bigint / 1000.0) < now() THEN
+        RETURN 'its approval expired';
+    END IF;
+    INSERT INTO pgsieve_audit.approvals (ticket, kind, instance, detail)
+    VALUES (claimed, 'used', me, jsonb_build_object('rows', changed)) ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS taken = ROW_COUNT;
+    IF taken = 0 THEN
+        RETURN 'it was used already, through instance ' ||
+               (SELECT a.instance FROM pgsieve_audit.approvals a WHERE a.ticket = claimed AND a.kind = 'used');
+    END IF;
+    RETURN NULL;
+END
+$claim$;
+
+-- What a replica reads: every row after `after`, in order, with the fields
+-- of its detail it needs as columns (times in Unix milliseconds).
+CREATE OR REPLACE FUNCTION pgsieve_audit.approvals_since(after bigint)
+RETURNS TABLE (seq bigint, ticket text, kind text, instance text, decided_by name, at_ms bigint, reason text,
+               client text, policy text, grants_version text, sql text, bind_parameters text, table_name text,
+               command text, rows bigint, timeout_ms bigint, expires_ms bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $since$
+    SELECT a.seq, a.ticket, a.kind, a.instance, a.decided_by, (extract(epoch FROM a.at) * 1000)::bigint,
+           a.detail ->> 'reason', a.detail ->> 'client', a.detail ->> 'policy', a.detail ->> 'grants_version',
+           a.detail ->> 'sql', a.detail ->> 'bind_parameters', a.detail ->> 'table', a.detail ->> 'command',
+           (a.detail ->> 'rows')::bigint, (a.detail ->> 'timeout_ms')::bigint,
+           (extract(epoch FROM (a.detail ->> 'expires_at')::timestamptz) * 1000)::bigint
+    FROM pgsieve_audit.approvals a
+    -- A ticket is decided and used within its timeout (at most 7 days):
+    -- older rows are history, not work; a replica starting afresh skips them.
+    WHERE a.seq > after AND a.at > now() - interval '8 days'
+      AND EXISTS (SELECT FROM pgsieve_audit.writers w WHERE w.role = session_user)
+    ORDER BY a.seq LIMIT 1000
+$since$;
+
+-- A person's decision, as the role they logged in with (`pgsieve approve`).
+CREATE OR REPLACE FUNCTION pgsieve_audit.decide_approval(decided text, approve boolean, reason text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $decide$
+DECLARE
+    asked record;
+BEGIN
+    SELECT * INTO asked FROM pgsieve_audit.approvals a WHERE a.ticket = decided AND a.kind = 'requested';
+    IF asked IS NULL THEN
+        RAISE EXCEPTION 'no ticket % in the central store', decided USING ERRCODE = '22023';
+    END IF;
+    IF (asked.detail ->> 'expires_at')::timestamptz <= now() THEN
+        RAISE EXCEPTION 'ticket % expired; the client must send the statement again for a new ticket', decided
+            USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO pgsieve_audit.approvals (ticket, kind, decided_by, detail)
+    VALUES (decided, CASE WHEN approve THEN 'approved' ELSE 'rejected' END, session_user,
+            jsonb_build_object('reason', reason));
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'ticket % was decided already', decided USING ERRCODE = '23505';
+END
+$decide$;
+REVOKE ALL ON FUNCTION pgsieve_audit.request_approval(text, jsonb), pgsieve_audit.claim_approval(text, bigint),
+    pgsieve_audit.approvals_since(bigint), pgsieve_audit.decide_approval(text, boolean, text) FROM PUBLIC;
 )sql";
 
 }  // namespace
 
-std::string central_store_init_sql(const std::vector<store_writer>& writers, const std::vector<std::string>& readers) {
+std::string central_store_init_sql(const std::vector<store_writer>& writers, const std::vector<std::string>& readers,
+                                  const std::vector<std::string>& approvers) {
     std::string sql = "BEGIN;\n" + std::string(create_store);
     for (const auto& w : writers) {
         const auto role = quote_literal(w.role), instance = quote_literal(w.instance);
@@ -171,9 +282,18 @@ BEGIN
 END
 $writer$;
 GRANT USAGE ON SCHEMA pgsieve_audit TO {2};
-GRANT EXECUTE ON FUNCTION pgsieve_audit.append(text, jsonb), pgsieve_audit.newest_statement() TO {2};
+GRANT EXECUTE ON FUNCTION pgsieve_audit.append(text, jsonb), pgsieve_audit.newest_statement(),
+    pgsieve_audit.request_approval(text, jsonb), pgsieve_audit.claim_approval(text, bigint),
+    pgsieve_audit.approvals_since(bigint) TO {2};
 )sql",
                            role, instance, sql_identifier(w.role));
+    }
+    for (const auto& a : approvers) {
+        // A person who decides held writes: reads the tickets, appends decisions as itself.
+        sql += fmt::format("GRANT USAGE ON SCHEMA pgsieve_audit TO {0};\n"
+                           "GRANT SELECT ON pgsieve_audit.approvals TO {0};\n"
+                           "GRANT EXECUTE ON FUNCTION pgsieve_audit.decide_approval(text, boolean, text) TO {0};\n",
+                           sql_identifier(a));
     }
     for (const auto& r : readers) {
         sql += fmt::format("GRANT USAGE ON SCHEMA pgsieve_audit TO {0};\n"

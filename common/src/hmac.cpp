@@ -1,6 +1,7 @@
 #include <pgsieve/common/hmac.hpp>
 
-#include <fmt/format.h>
+#include <pgsieve/common/hex.hpp>
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -11,9 +12,7 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
     unsigned int length = 0;
     HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
          message.size(), digest, &length);
-    std::string hex;
-    for (unsigned int i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
-    return hex;
+    return to_hex(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 }  // namespace pgsieve

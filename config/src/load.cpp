@@ -15,6 +15,7 @@
 #include <charconv>
 #include <span>
 #include <fstream>
+#include <utility>
 #include <sstream>
 
 namespace pgsieve::config {
@@ -456,6 +457,17 @@ load_result load_text(const std::string& text, const std::string& file, const en
     const auto* policies = l.require(fields, top, "policies");
     if (policies) read_policies(l, *policies);
     if (const auto* f = l.require(fields, top, "clients")) read_clients(l, *f);
+    {
+        YAML::Emitter grants;
+        grants << YAML::BeginSeq;
+        for (const char* key : {"classification", "policies", "clients"}) {
+            const auto node = std::as_const(root)[key];
+            if (node.IsDefined()) grants << node;
+            else grants << YAML::Null;
+        }
+        grants << YAML::EndSeq;
+        cfg->grants_version = version_of(grants.c_str());
+    }
     if (policies && policies->node && policies->node.IsMap()) {
         std::vector<load_error> ignored;
         yaml_reader quiet(file, ignored);

@@ -133,10 +133,10 @@ std::optional<approval_rule> read_approval(loader& l, const policy& p, const loc
             a.tables.insert(*table);
         }
     }
-    if (!l.cfg.cluster.peers.empty())
-        l.reader.error(at, "approval tickets are kept in this replica's audit file, so a fleet (cluster.peers) "
-                           "cannot use them yet: a write sent again through another replica would not find its "
-                           "ticket");
+    if (!l.cfg.cluster.peers.empty() && !l.cfg.audit.postgresql)
+        l.reader.error(at, "a fleet (cluster.peers) keeps approval tickets in the central audit store, where every "
+                           "replica sees them: configure audit.export.postgresql (without it a write sent again "
+                           "through another replica would not find its ticket)");
     if (a.statements.empty() && a.tables.empty()) {
         l.reader.error(at, "name the writes held for approval: statements (insert, update, delete), tables, or both");
         return std::nullopt;
@@ -144,6 +144,7 @@ std::optional<approval_rule> read_approval(loader& l, const policy& p, const loc
     if (const auto* f = find(fields, "timeout")) {
         if (auto v = l.reader.duration_value(*f, false)) {
             if (v->count() < 1000) l.reader.error(*f, "an approval's timeout is at least 1s");
+            if (*v > std::chrono::days(7)) l.reader.error(*f, "an approval's timeout is at most 7d");
             a.timeout = *v;
         }
     }

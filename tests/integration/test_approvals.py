@@ -14,6 +14,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import subprocess
 import sqlite3
 import threading
@@ -24,6 +25,7 @@ import psycopg
 import pytest
 
 from conftest import CLIENT_PASSWORD, psql, run_pgsieve, start_proxy
+from test_audit_export import store  # noqa: F401 - a fixture the fleet tests use
 
 SECRET = "webhook-test-secret"
 
@@ -85,7 +87,7 @@ def held(postgres, hook, tmp_path_factory):
     p = start(tmp_path_factory.mktemp("approvals"), hook)
     yield p
     assert p.stop() == 0, p.read_log()
-    psql("DROP TABLE public.ap_tickets")
+    psql("DROP TABLE IF EXISTS public.ap_tickets")
 
 
 @pytest.fixture
@@ -297,3 +299,190 @@ def test_psql_simple_query_held_then_approved(rows):
     ran = subprocess.run(["psql", dsn, "-X", "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True, text=True, env=env)
     assert ran.returncode == 0 and ran.stdout.strip() == "UPDATE 2", ran.stderr
     assert table() == "1:open,2:escalated,3:escalated,4:open,5:open,6:open"
+
+
+# -- a fleet: two replicas behind HAProxy, tickets in the central audit store ---------------
+
+FLEET_POLICIES = """\
+    policies:
+      customer-success:
+        statements: [select, update, delete]
+        tables:
+          public.ap_tickets: {allow: [select, update, delete]}
+        approval:
+          statements: [update, delete]
+          tables: [public.ap_tickets]
+          timeout: 60s
+"""
+
+
+class TwoReplicas:
+    """Replicas replica-a and replica-b, each shipping to the central store
+    as a writer role of its own, behind HAProxy (round robin)."""
+
+    def __init__(self, directory, store_export):
+        from conftest import UPSTREAM_PASSWORD, Proxy, free_port, proxy_config
+        psql(f"ALTER ROLE ai_readonly PASSWORD '{UPSTREAM_PASSWORD}'")
+        names = ["replica-a", "replica-b"]
+        exports = [store_export(name) for name in names]  # sets the store's password variable
+        env = dict(os.environ, PGSIEVE_TEST_UPSTREAM_PASSWORD=UPSTREAM_PASSWORD,
+                   PGSIEVE_TEST_CLIENT_PASSWORD=CLIENT_PASSWORD)
+        peer_ports = [free_port() for _ in names]
+        self.replicas = []
+        for i, name in enumerate(names):
+            port = free_port()
+            d = os.path.join(directory, name)
+            os.makedirs(d)
+            peers = ", ".join(f"{{address: '127.0.0.1:{p}', instance: {n}}}" for n, p in zip(names, peer_ports))
+            extra = (f"cluster: {{instance_id: {name}, peer_listen: '127.0.0.1:{peer_ports[i]}', "
+                     f"peers: [{peers}]}}\n")
+            p = Proxy(d, proxy_config(port, policies=FLEET_POLICIES, extra=extra,
+                                      audit_extra=f"export: {{{exports[i]}}}\n"), env)
+            p.wait_listening(port)
+            self.replicas.append(p)
+        self.port = free_port()
+        config = os.path.join(directory, "haproxy.cfg")
+        with open(config, "w") as f:
+            f.write("defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 60s\n    timeout server 60s\n"
+                    f"listen postgres\n    bind 127.0.0.1:{self.port}\n    balance roundrobin\n" +
+                    "".join(f"    server r{i} 127.0.0.1:{p.port}\n" for i, p in enumerate(self.replicas)))
+        self.haproxy = subprocess.Popen(["haproxy", "-db", "-f", config], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while True:
+            try:
+                psycopg.connect(self.dsn("probe"), autocommit=True).close()
+                break
+            except psycopg.Error:
+                assert time.time() < deadline, "haproxy did not listen"
+                time.sleep(0.1)
+        self.sessions = 0
+
+    def dsn(self, application_name):
+        return (f"host=127.0.0.1 port={self.port} user=cs_bot password={CLIENT_PASSWORD} dbname=app "
+                f"sslmode=disable application_name={application_name}")
+
+    def connect_to(self, replica):
+        """A session through HAProxy that landed on replica 0 or 1."""
+        for _ in range(6):
+            self.sessions += 1
+            name = f"fleet-{self.sessions}"
+            conn = psycopg.connect(self.dsn(name), autocommit=True)
+            deadline = time.time() + 5
+            while not any(f'"application_name":"{name}"' in p.read_log() for p in self.replicas):
+                assert time.time() < deadline
+                time.sleep(0.05)
+            if f'"application_name":"{name}"' in self.replicas[replica].read_log():
+                return conn
+            conn.close()
+        raise AssertionError(f"HAProxy never sent a session to replica {replica}")
+
+    def wait_log(self, replica, text, timeout=15):
+        deadline = time.time() + timeout
+        while text not in self.replicas[replica].read_log():
+            assert time.time() < deadline, self.replicas[replica].read_log()[-3000:]
+            time.sleep(0.1)
+
+    def stop(self):
+        self.haproxy.terminate()
+        self.haproxy.wait(timeout=10)
+        return [p.stop() for p in self.replicas]
+
+
+@pytest.fixture
+def fleet(store, tmp_path):
+    from test_audit_export import ensure_role, store_export, store_init
+    ensure_role("ap_approver")
+    made = store_init("--approver", "ap_approver")
+    assert made.returncode == 0, made.stdout + made.stderr
+    psql(SETUP + "INSERT INTO public.ap_tickets SELECT g, 'open' FROM generate_series(1, 6) g;")
+    f = TwoReplicas(str(tmp_path), store_export)
+    yield f
+    codes = f.stop()
+    assert codes == [0, 0], [p.read_log()[-3000:] for p in f.replicas]
+
+
+def fleet_approve(ticket, *extra):
+    from test_audit_export import STORE_PASSWORD, store_url
+    deadline = time.time() + 15
+    while True:  # the ticket reaches the store with the replica's next pass
+        result = run_pgsieve("approve", ticket, "--db", store_url("ap_approver"), *extra,
+                             env=dict(os.environ, PGPASSWORD=STORE_PASSWORD))
+        if "no ticket" not in result.stderr or time.time() > deadline:
+            return result
+        time.sleep(0.2)
+
+
+def fleet_held(conn, sql, params):
+    with pytest.raises(psycopg.Error) as refused:
+        conn.execute(sql, params)
+    return refused.value.diag
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
+def test_a_write_held_on_one_replica_is_approved_and_runs_once_through_another(fleet):
+    sql, params = "UPDATE ap_tickets SET status = status || %s WHERE id <= %s", ("+", 2)
+    with fleet.connect_to(0) as a:
+        diag = fleet_held(a, sql, params)
+    assert diag.sqlstate == "PA001" and "(2 rows) needs approval" in diag.message_primary, diag.message_primary
+    ticket = ticket_of(diag.message_primary)
+    # The person decides in the store, as the approver role; a replica's config alone cannot.
+    shown = fleet_approve(ticket)
+    assert shown.returncode == 0, shown.stderr
+    assert "UPDATE ap_tickets SET status = status || $1 WHERE id <= $2" in shown.stdout, shown.stdout
+    assert "2 rows of public.ap_tickets" in shown.stdout
+    fleet.wait_log(1, f'"event":"approval_decided","ticket":"{ticket}"')
+    with fleet.connect_to(1) as b:
+        assert b.execute(sql, params).rowcount == 2
+    assert table() == "1:open+,2:open+,3:open,4:open,5:open,6:open"
+    # Once, fleet-wide: the replica that opened it cannot run it again.
+    with fleet.connect_to(0) as a:
+        diag = fleet_held(a, sql, params)
+    assert diag.sqlstate in ("PA001", "PA003"), diag.message_primary
+    assert table() == "1:open+,2:open+,3:open,4:open,5:open,6:open"
+    used = psql(f"SELECT instance FROM pgsieve_audit.approvals WHERE ticket = '{ticket}' AND kind = 'used'",
+                database="audit_store").stdout.split()
+    assert used == ["replica-b"]
+    decided = psql(f"SELECT decided_by FROM pgsieve_audit.approvals WHERE ticket = '{ticket}' AND kind = 'approved'",
+                   database="audit_store").stdout.split()
+    assert decided == ["ap_approver"]
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
+def test_attack_one_approved_write_sent_through_two_replicas_at_once_runs_once(fleet):
+    sql, params = "UPDATE ap_tickets SET status = status || %s WHERE id = %s", ("!", 5)
+    with fleet.connect_to(1) as b:
+        ticket = ticket_of(fleet_held(b, sql, params).message_primary)
+    assert fleet_approve(ticket).returncode == 0
+    for replica in (0, 1):
+        fleet.wait_log(replica, f'"event":"approval_decided","ticket":"{ticket}"')
+    conns = [fleet.connect_to(0), fleet.connect_to(1)]
+    outcomes = [None, None]
+
+    def run(i):
+        try:
+            outcomes[i] = conns[i].execute(sql, params).rowcount
+        except psycopg.Error as e:
+            outcomes[i] = e.diag.sqlstate
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for c in conns:
+        c.close()
+    assert sorted(map(str, outcomes)) == ["1", "PA003"], outcomes
+    assert table() == "1:open,2:open,3:open,4:open,5:open!,6:open"
+
+
+def test_attack_a_replica_role_cannot_decide_an_approval(store):
+    from test_audit_export import STORE_PASSWORD, writer_role
+    role = writer_role("replica-x")
+    result = psql("SELECT pgsieve_audit.decide_approval('AP-AAAAAA', true, NULL)", user=role,
+                  password=STORE_PASSWORD, database="audit_store", check=False)
+    assert result.returncode != 0 and "permission denied" in result.stderr, result.stdout + result.stderr
+    # Nor append a decision row directly.
+    result = psql("INSERT INTO pgsieve_audit.approvals (ticket, kind, detail) VALUES ('AP-AAAAAA', 'approved', '{}')",
+                  user=role, password=STORE_PASSWORD, database="audit_store", check=False)
+    assert result.returncode != 0 and "permission denied" in result.stderr, result.stdout + result.stderr

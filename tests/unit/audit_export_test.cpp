@@ -109,12 +109,18 @@ TEST_CASE("audit export: a batch reaches the central store as one append() of JS
 
 TEST_CASE("audit store-init: writers are registered one role to one instance and granted only the functions",
           "[audit]") {
-    const auto sql = audit::central_store_init_sql({{"writer_a", "replica-a"}}, {"Reviewers"});
+    const auto sql = audit::central_store_init_sql({{"writer_a", "replica-a"}}, {"Reviewers"}, {"ops_lead"});
     CHECK(sql.starts_with("BEGIN;\n"));
     CHECK(sql.ends_with("COMMIT;\n"));
     CHECK(sql.find("INSERT INTO pgsieve_audit.writers VALUES ('writer_a', 'replica-a')") != std::string::npos);
-    CHECK(sql.find("GRANT EXECUTE ON FUNCTION pgsieve_audit.append(text, jsonb), pgsieve_audit.newest_statement() "
-                   "TO \"writer_a\";") != std::string::npos);
+    CHECK(sql.find("GRANT EXECUTE ON FUNCTION pgsieve_audit.append(text, jsonb), pgsieve_audit.newest_statement(),\n"
+                   "    pgsieve_audit.request_approval(text, jsonb), pgsieve_audit.claim_approval(text, bigint),\n"
+                   "    pgsieve_audit.approvals_since(bigint) TO \"writer_a\";") != std::string::npos);
+    // A replica cannot decide an approval: only an approver can, as itself.
+    CHECK(sql.find("pgsieve_audit.decide_approval(text, boolean, text) TO \"writer_a\"") == std::string::npos);
+    CHECK(sql.find("GRANT EXECUTE ON FUNCTION pgsieve_audit.decide_approval(text, boolean, text) TO \"ops_lead\";") !=
+          std::string::npos);
+    CHECK(sql.find("GRANT SELECT ON pgsieve_audit.approvals TO \"ops_lead\";") != std::string::npos);
     CHECK(sql.find("GRANT SELECT ON ALL TABLES IN SCHEMA pgsieve_audit TO \"Reviewers\";") != std::string::npos);
     // Nothing but the functions for a writer: no table privilege is granted to it.
     CHECK(sql.find("ON ALL TABLES IN SCHEMA pgsieve_audit TO \"writer_a\"") == std::string::npos);

@@ -330,10 +330,35 @@ TEST_CASE("config: approval names held writes the policy can make, and a signed 
     CHECK(test::load_errors(head + "      tables: [public.t]\n      webhook_url: http://h/x\n", env) ==
           std::vector<std::string>{"10: policies.p.approval.webhook_url: a webhook needs webhook_secret_env or "
                                    "webhook_secret_file to sign its body"});
-    CHECK(test::load_errors("cluster: {peers: [\"10.0.0.2:6433\"], peer_listen: \"10.0.0.1:6433\"}\n" + head +
-                                "      tables: [public.t]\n",
-                            env)
-              .size() == 1);
+    // A fleet keeps tickets in the central store, where every replica sees them.
+    const std::string fleet = "cluster: {peers: [\"10.0.0.2:6433\"], peer_listen: \"10.0.0.1:6433\"}\n";
+    const auto no_store = test::load_errors(fleet + head + "      tables: [public.t]\n", env);
+    REQUIRE(no_store.size() == 1);
+    CHECK(no_store[0].find("policies.p.approval: a fleet (cluster.peers) keeps approval tickets in the central audit "
+                           "store") != std::string::npos);
+    const std::string with_store = fleet + "upstream: {host: h, database: app, user: u}\n"
+                                   "audit: {sqlite: /a.db, export: {postgresql: {host: s, database: audit, user: w, "
+                                   "password_env: P}}}\n" +
+                                   head.substr(head.find("clients:")) + "      tables: [public.t]\n";
+    CHECK(config::load_text(with_store, "/etc/pgsieve/pgsieve.yaml", env.get()));
+}
+
+TEST_CASE("config: replicas that differ only outside the grants bind approvals alike", "[config]") {
+    test::fake_environment env;
+    env.variables = {{"P", "pw"}};
+    const std::string grants = "upstream: {host: h, database: app, user: u}\naudit: {sqlite: /a.db}\n"
+                               "clients: [{name: a, password_env: P, policy: p}]\n"
+                               "policies:\n  p: {statements: [select], tables: {public.t: {}}}\n";
+    const auto a = config::load_text("cluster: {instance_id: replica-a}\n" + grants, "/a.yaml", env.get());
+    const auto b = config::load_text("listen: {port: 7000}\ncluster: {instance_id: replica-b}\n" + grants, "/b.yaml",
+                                     env.get());
+    auto narrower = grants;
+    narrower.replace(narrower.find("public.t: {}"), 12, "public.t: {columns: [id]}");
+    const auto c = config::load_text(narrower, "/c.yaml", env.get());
+    REQUIRE((a && b && c));
+    CHECK((*a)->version != (*b)->version);
+    CHECK((*a)->grants_version == (*b)->grants_version);
+    CHECK((*a)->grants_version != (*c)->grants_version);
 }
 
 TEST_CASE("config: max_rows_written on a table that allows writes", "[config]") {

@@ -558,3 +558,68 @@ TEST_CASE("attack: a portal bound before a reload held its write cannot run unde
     CHECK(error_of(replies[2]).sqlstate == "PA001");
     CHECK(error_of(replies[2]).message.find("cannot tell the exact text and parameter values") != std::string::npos);
 }
+
+TEST_CASE("enforce: in a fleet an approved write commits only once the central store gives it the ticket's use",
+          "[session][enforce][security]") {
+    std::string yaml = session_yaml;
+    yaml.replace(yaml.find("    statements: [select]"), 24, "    statements: [select, update]");
+    yaml.replace(yaml.find("tables: {"), 9, "tables: {public.tickets: {allow: [select, update]}, ");
+    yaml += "    approval: {statements: [update]}\n";
+    harness h(yaml);
+    logged_in(h);
+    const auto now = session::clock::now();
+    const std::string write = "UPDATE tickets SET subject = 'x' WHERE id = 1";
+    // Another replica opened the ticket; a person approved it.
+    h.shared.approvals.set_fleet_wide(true);
+    session::approval_ticket t;
+    t.id = "AP-FLEET2";
+    t.binding = {"cs_bot", h.shared.policies.current()->cfg->grants_version, write, ""};
+    t.table = "public.tickets";
+    t.command = "UPDATE";
+    t.rows = 1;
+    t.created = std::chrono::system_clock::now();
+    t.timeout = std::chrono::minutes(1);
+    t.expires = t.created + t.timeout;
+    REQUIRE(h.shared.approvals.import(t, t.created));
+    REQUIRE(h.shared.approvals.decide(t.id, true, "", "ops_lead", t.created));
+
+    h.client_sends(query(write));
+    REQUIRE(h.s->relay_client(now) == session::relay_status::wait_upstream);
+    CHECK(types_of(h.upstream_receives()) == "PBDEH");
+    h.upstream_sends(frame('1', "") + frame('2', "") + frame('n', "") + complete("UPDATE 1"));
+    REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+    // The count matches: the use is claimed first; nothing is committed or told meanwhile.
+    const auto claim = h.s->take_approval_claim();
+    REQUIRE(claim);
+    CHECK(claim->ticket == "AP-FLEET2");
+    CHECK(claim->rows == 1);
+    CHECK_FALSE(h.s->take_approval_claim());
+    CHECK(h.client_receives().empty());
+    REQUIRE(h.s->relay_client(now) == session::relay_status::wait_upstream);
+    CHECK(h.upstream_receives().empty());
+
+    SECTION("taken: the Sync commits it, and the ticket is used here too") {
+        h.s->on_approval_claim(std::nullopt);
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        REQUIRE(h.s->relay_client(now) == session::relay_status::wait_upstream);
+        CHECK(types_of(h.upstream_receives()) == "S");
+        h.upstream_sends(ready('I'));
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        CHECK(types_of(h.client_receives()) == "CZ");
+        CHECK(h.shared.approvals.ticket("AP-FLEET2")->state == session::ticket_state::used);
+    }
+    SECTION("attack: used already through another replica: rolled back, and the client told why") {
+        h.s->on_approval_claim("it was used already, through instance replica-b");
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        REQUIRE(h.s->relay_client(now) == session::relay_status::wait_upstream);
+        CHECK(types_of(h.upstream_receives()) == "BS");
+        h.upstream_sends(error_frame("26000", "prepared statement does not exist") + ready('I'));
+        REQUIRE(h.s->relay_upstream(now) == session::relay_status::keep_going);
+        const auto replies = h.client_receives();
+        REQUIRE(types_of(replies) == "EZ");
+        CHECK(error_of(replies[0]).sqlstate == "PA003");
+        CHECK(error_of(replies[0]).message.starts_with(
+            "pgsieve: ticket AP-FLEET2 for this UPDATE on \"public.tickets\" cannot be used: it was used already, "
+            "through instance replica-b; the write was rolled back"));
+    }
+}

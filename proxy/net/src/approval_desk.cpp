@@ -17,8 +17,9 @@ constexpr auto webhook_timeout = std::chrono::seconds(5);
 
 }  // namespace
 
-approval_desk::approval_desk(std::string audit_path, session::approval_book& book, audit::sink* audit)
-    : audit_path_(std::move(audit_path)), book_(book), audit_(audit) {}
+approval_desk::approval_desk(std::string audit_path, session::approval_book& book, audit::sink* audit,
+                             bool read_file_decisions)
+    : audit_path_(std::move(audit_path)), book_(book), audit_(audit), read_file_decisions_(read_file_decisions) {}
 
 approval_desk::~approval_desk() { stop(); }
 
@@ -61,7 +62,7 @@ void approval_desk::run() {
         std::swap(calls, calls_);
         lock.unlock();
         for (const auto& c : calls) send(c);
-        apply_decisions();
+        if (read_file_decisions_) apply_decisions();
         lock.lock();
     }
 }

@@ -1,8 +1,9 @@
 #pragma once
 // The server's side of writes held for approval (session/approvals.hpp), on
-// a thread of its own: it reads the decisions `pgsieve approve` writes into
-// the audit file (every half second) and applies them to the replica's
-// tickets, and tells each policy's webhook of new tickets — a JSON body
+// a thread of its own: on a single replica it reads the decisions `pgsieve
+// approve` writes into the audit file (every half second) and applies them
+// to the replica's tickets (a fleet's are the central store's:
+// fleet_approvals.hpp); and it tells each policy's webhook of new tickets — a JSON body
 // signed with HMAC-SHA-256 of the policy's webhook secret in
 // X-Pgsieve-Signature: sha256=HEX — without ever blocking a session.
 
@@ -20,7 +21,9 @@ namespace pgsieve::net {
 
 class approval_desk {
 public:
-    approval_desk(std::string audit_path, session::approval_book& book, audit::sink* audit);
+    // `read_file_decisions`: false in a fleet, whose decisions are the
+    // central store's (fleet_approvals), not any replica's file.
+    approval_desk(std::string audit_path, session::approval_book& book, audit::sink* audit, bool read_file_decisions);
     ~approval_desk();
     approval_desk(const approval_desk&) = delete;
     approval_desk& operator=(const approval_desk&) = delete;
@@ -45,6 +48,7 @@ private:
     std::string audit_path_;
     session::approval_book& book_;
     audit::sink* audit_;
+    bool read_file_decisions_;
     std::int64_t last_decision_ = 0;
     std::mutex mutex_;
     std::condition_variable wake_;

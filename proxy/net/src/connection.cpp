@@ -86,6 +86,7 @@ void connection::cancel_io() {
     client_.cancel();
     if (upstream_) upstream_->cancel();
     if (analysis_wait_) analysis_wait_->cancel();
+    if (claim_wait_) claim_wait_->cancel();
     upstream_progress_.cancel();
 }
 
@@ -309,7 +310,15 @@ awaitable<void> connection::upstream_to_client() {
             session_.on_upstream_closed();
             break;
         }
-        const auto status = session_.relay_upstream(session::clock::now());
+        auto status = session_.relay_upstream(session::clock::now());
+        while (auto claim = session_.take_approval_claim()) {
+            // An approved write about to commit: its one use is the central store's to give.
+            std::optional<std::string> refused = "no central audit store is configured";
+            if (context_.approval_store) refused = co_await context_.approval_store->claim(std::move(*claim), claim_wait_);
+            if (session_.closing()) break;
+            session_.on_approval_claim(std::move(refused));
+            status = session_.relay_upstream(session::clock::now());
+        }
         if (waiting_for_upstream_) upstream_progress_.cancel();
         co_await submit_audit();
         if (!session_.client_output().empty()) {

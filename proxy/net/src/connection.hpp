@@ -5,6 +5,7 @@
 #include "analysis_pool.hpp"
 #include "asio.hpp"
 #include "cancel_forward.hpp"
+#include "fleet_approvals.hpp"
 #include "stream.hpp"
 
 #include <pgsieve/config/config.hpp>
@@ -25,6 +26,7 @@ struct server_context {
     std::unique_ptr<asio::ssl::context> upstream_tls;  // null with sslmode: disable
     std::unique_ptr<analysis_pool> analysis;           // long statements are parsed and decided there
     std::unique_ptr<cancel_forwarder> forwarder;       // null without cluster.peers
+    std::unique_ptr<fleet_approvals> approval_store;  // null without the central audit store
     std::atomic<int> connections{0};
 };
 
@@ -64,6 +66,7 @@ private:
     stream client_;
     std::optional<stream> upstream_;
     std::shared_ptr<asio::steady_timer> analysis_wait_;  // while a statement is analysed off this thread
+    std::shared_ptr<asio::steady_timer> claim_wait_;     // while the central store is asked for an approval's use
     session::session session_;
     std::string peer_;
     asio::steady_timer timer_;

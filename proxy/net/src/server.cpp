@@ -164,9 +164,20 @@ server::server(std::shared_ptr<const config::config> cfg, server_options options
     impl_->refresher = std::make_unique<policy_refresher>(options.config_path, ctx.shared.policies, options.audit,
                                                           options.watch_config);
     ctx.shared.catalog_missing = [r = impl_->refresher.get()] { r->request_refresh(); };
-    impl_->approvals = std::make_unique<approval_desk>(ctx.cfg->audit.sqlite, ctx.shared.approvals, options.audit);
-    ctx.shared.notify_approval = [d = impl_->approvals.get()](const config::approval_rule& rule, std::string body) {
-        d->notify(rule, std::move(body));
+    // Writes held for approval: with the central audit store, tickets,
+    // decisions and uses are kept there for every replica; else in this
+    // replica's audit file.
+    const bool fleet = ctx.cfg->audit.postgresql.has_value();
+    ctx.shared.approvals.set_fleet_wide(fleet);
+    impl_->approvals = std::make_unique<approval_desk>(ctx.cfg->audit.sqlite, ctx.shared.approvals, options.audit,
+                                                       /*read_file_decisions=*/!fleet);
+    if (fleet)
+        ctx.approval_store = std::make_unique<fleet_approvals>(*ctx.cfg->audit.postgresql, instance_id(*ctx.cfg),
+                                                                ctx.shared.approvals, options.audit);
+    ctx.shared.ticket_opened = [d = impl_->approvals.get(), f = ctx.approval_store.get()](
+                                   const config::approval_rule* rule, const std::string& ticket, std::string detail) {
+        if (f) f->publish(ticket, detail);
+        if (rule) d->notify(*rule, std::move(detail));
     };
     if (ctx.cfg->listen.tls) ctx.client_tls = make_client_side_tls(*ctx.cfg->listen.tls);
     if (ctx.cfg->upstream.ssl != config::sslmode::disable) ctx.upstream_tls = make_upstream_tls(ctx.cfg->upstream);
@@ -256,6 +267,7 @@ void server::run() {
                        asio::detached);
     impl_->control_thread = std::thread([&control = impl_->control] { control.run(); });
     impl_->approvals->start();
+    if (ctx.approval_store) ctx.approval_store->start();
     std::function<void(error_code, int)> on_hangup = [&](error_code ec, int) {
         if (ec) return;
         log::info("reload_requested", {{"file", impl_->options.config_path}});
@@ -334,6 +346,7 @@ void server::run() {
     if (impl_->control_thread.joinable()) impl_->control_thread.join();
     impl_->refresher->stop();
     impl_->approvals->stop();
+    if (ctx.approval_store) ctx.approval_store->stop();
     log::info("stopped");
 }
 

@@ -1,5 +1,6 @@
 #include <pgsieve/session/approvals.hpp>
 
+#include <pgsieve/common/hex.hpp>
 #include <pgsieve/common/log.hpp>
 #include <pgsieve/wire/frame.hpp>
 #include <pgsieve/wire/random.hpp>
@@ -63,9 +64,7 @@ std::string parameters_json(std::string_view bind_parameters) {
         if (format_of(i) == 0) {
             log::append_json_string(out, value);
         } else {
-            std::string hex = "\\x";
-            for (const unsigned char c : value) hex += fmt::format("{:02x}", c);
-            log::append_json_string(out, hex);
+            log::append_json_string(out, "\\x" + to_hex(value));
         }
     }
     return out + "]";
@@ -110,9 +109,30 @@ approval_ticket approval_book::open(approval_binding b, std::string policy, std:
     t.created = now;
     t.timeout = timeout;
     t.expires = now + timeout;
-    by_binding_[t.binding] = t.id;  // a newer ticket for the same statement replaces a lapsed one
-    by_id_[t.id] = t;
+    remember(t);
     return t;
+}
+
+void approval_book::remember(approval_ticket t) {
+    // A newer ticket for the same statement replaces a lapsed one.
+    if (const auto it = by_binding_.find(t.binding);
+        it == by_binding_.end() || by_id_.at(it->second).created <= t.created)
+        by_binding_[t.binding] = t.id;
+    auto id = t.id;
+    by_id_[std::move(id)] = std::move(t);
+}
+
+bool approval_book::import(approval_ticket t, sys_time now) {
+    std::lock_guard lock(mutex_);
+    prune(now);
+    if (by_id_.contains(t.id)) return false;
+    remember(std::move(t));
+    return true;
+}
+
+void approval_book::mark_used(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    if (const auto it = by_id_.find(id); it != by_id_.end()) it->second.state = ticket_state::used;
 }
 
 bool approval_book::decide(const std::string& id, bool approved, std::string reason, std::string by, sys_time now) {

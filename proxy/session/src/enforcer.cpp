@@ -120,7 +120,9 @@ std::shared_ptr<const policy::decision> enforcer::hold_for_approval(request& req
                                    d.written_table),
                        "rule: approval (a held write is bound to its exact text and parameters)",
                        "Bind it again and send the Execute with it, after the replies to earlier ones");
-    approval_binding b{client_, d.policy_version, req.sql, std::move(parameters)};
+    const auto snapshot = shared_.policies.current();
+    approval_binding b{client_, snapshot && snapshot->cfg ? snapshot->cfg->grants_version : d.policy_version, req.sql,
+                       std::move(parameters)};
     const auto now = std::chrono::system_clock::now();
     auto t = shared_.approvals.latest(b);
     if (t && live(*t, now)) {

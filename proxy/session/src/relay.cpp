@@ -8,6 +8,7 @@
 #include "result_limit.hpp"
 #include "write_limit.hpp"
 
+#include <pgsieve/common/hex.hpp>
 #include <pgsieve/common/log.hpp>
 #include <pgsieve/session/session.hpp>
 #include <pgsieve/session/startup_parameters.hpp>
@@ -386,6 +387,13 @@ relay_status session::relay_upstream(clock::time_point now) {
             forwarded = consumed + f.size;
             std::vector<request> sent;
             write_limit_->on_reply(f.type, f.body, relayed, client_out_, pending_upstream_, sent);
+            if (write_limit_->claim_pending()) {
+                // An approved write's use is being claimed in the central
+                // store: its CommandComplete stays unread until the answer
+                // (on_approval_claim), then is judged again.
+                forwarded = consumed;
+                break;
+            }
             if (auto counted = write_limit_->take_count()) open_ticket(std::move(*counted));
             for (auto& r : sent) in_flight_.push(std::move(r), now, outcomes_);
         }
@@ -439,6 +447,10 @@ void session::on_upstream_closed() {
 }
 
 
+std::optional<approval_claim> session::take_approval_claim() { return write_limit_->take_claim(); }
+
+void session::on_approval_claim(std::optional<std::string> refused) { write_limit_->claimed(std::move(refused)); }
+
 void session::open_ticket(approval_request counted) {
     const auto snapshot = shared_.policies.current();
     const auto* c = snapshot && snapshot->cfg ? snapshot->cfg->find_client(client_name()) : nullptr;
@@ -453,12 +465,13 @@ void session::open_ticket(approval_request counted) {
     write_limit_->opened(t);
     // What `pgsieve approve` shows the person deciding, and the webhook is told.
     std::string detail = fmt::format(
-        R"({{"ticket":{},"client":{},"policy":{},"policy_version":{},"table":{},"command":{},"rows":{},)"
-        R"("sql":{},"parameters":{},"expires_at":{},"timeout_ms":{},"approve":{})",
+        R"({{"ticket":{},"client":{},"policy":{},"grants_version":{},"table":{},"command":{},"rows":{},)"
+        R"("sql":{},"parameters":{},"bind_parameters":{},"expires_at":{},"timeout_ms":{},"approve":{})",
         log::json_string(t.id), log::json_string(t.binding.client), log::json_string(t.policy),
-        log::json_string(t.binding.policy_version), log::json_string(t.table), log::json_string(t.command), t.rows,
-        log::json_string(t.binding.sql), parameters_json(t.binding.parameters), log::json_string(rfc3339(t.expires)),
-        timeout.count(), log::json_string("pgsieve approve " + t.id));
+        log::json_string(t.binding.grants_version), log::json_string(t.table), log::json_string(t.command), t.rows,
+        log::json_string(t.binding.sql), parameters_json(t.binding.parameters),
+        log::json_string(to_hex(t.binding.parameters)), log::json_string(rfc3339(t.expires)), timeout.count(),
+        log::json_string("pgsieve approve " + t.id));
     if (replaces)
         detail += fmt::format(R"(,"replaces":{{"ticket":{},"state":{}}})", log::json_string(replaces->id),
                               log::json_string(to_string(replaces->state)));
@@ -466,7 +479,7 @@ void session::open_ticket(approval_request counted) {
     audit_->event(now, "approval_requested", detail);
     log::info("approval_requested", {{"ticket", t.id}, {"client", t.binding.client}, {"table", t.table},
                                      {"command", t.command}, {"rows", t.rows}});
-    if (rule && rule->webhook && shared_.notify_approval) shared_.notify_approval(*rule, std::move(detail));
+    if (shared_.ticket_opened) shared_.ticket_opened(rule, t.id, std::move(detail));
 }
 
 }  // namespace pgsieve::session

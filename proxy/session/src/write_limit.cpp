@@ -63,6 +63,9 @@ std::vector<request> write_limit::begin(const wire::frame& f, request req, std::
     binding_ = req.binding;
     count_.reset();
     opened_.clear();
+    claim_request_.reset();
+    claim_pending_ = claim_answered_ = false;
+    claim_refused_.reset();
 
     std::vector<request> out;
     if (simple_) {
@@ -128,7 +131,9 @@ void write_limit::on_reply(char type, std::string_view body, std::string_view re
                                        (command_ == "INSERT" || command_ == "UPDATE" || command_ == "DELETE" ||
                                         command_ == "MERGE");
                     }
-                    if (auto why = judge()) return fail_write(std::move(*why));
+                    auto why = judge();
+                    if (claim_pending_) return;  // the same CommandComplete comes again once the store answers
+                    if (why) return fail_write(std::move(*why));
                     client.append(held_);
                     held_.clear();
                     if (!simple_) {
@@ -229,14 +234,32 @@ std::optional<write_limit::refusal> write_limit::judge() {
             r.rule = policy::rule::approval;
             r.detail = "rule: approval (an approved write runs once, changing exactly the rows approved)";
             r.hint = "run it again to ask for a new approval";
+            const bool fleet = approvals_.fleet_wide();
+            if (fleet) {
+                // The use is the central store's to give: claimed whatever
+                // the count, since a re-run that changes other rows spends
+                // the ticket on every replica too.
+                if (!claim_answered_) {
+                    claim_pending_ = true;
+                    claim_request_ = approval_claim{ticket_->id, changed_};
+                    return std::nullopt;
+                }
+                if (claim_refused_) {
+                    r.message = fmt::format("pgsieve: ticket {} for this {} cannot be used: {}; the write was rolled "
+                                            "back",
+                                            ticket_->id, what, *claim_refused_);
+                    return r;
+                }
+                approvals_.mark_used(ticket_->id);
+            }
             if (changed_ != ticket_->rows) {
-                approvals_.void_ticket(ticket_->id, fmt::format("the re-run changed {} rows", changed_));
+                if (!fleet) approvals_.void_ticket(ticket_->id, fmt::format("the re-run changed {} rows", changed_));
                 r.message = fmt::format("pgsieve: this {} changed {} rows, but ticket {} approved {}; it was rolled "
                                         "back and the ticket is spent",
                                         what, changed_, ticket_->id, ticket_->rows);
                 return r;
             }
-            if (!approvals_.use(ticket_->id)) {
+            if (!fleet && !approvals_.use(ticket_->id)) {
                 r.message = fmt::format("pgsieve: ticket {} for this {} was used already; it was rolled back", ticket_->id,
                                         what);
                 return r;
@@ -245,6 +268,12 @@ std::optional<write_limit::refusal> write_limit::judge() {
         }
     }
     return std::nullopt;
+}
+
+void write_limit::claimed(std::optional<std::string> refused) {
+    claim_pending_ = false;
+    claim_answered_ = true;
+    claim_refused_ = std::move(refused);
 }
 
 void write_limit::opened(const approval_ticket& t) {

@@ -22,7 +22,9 @@
 // Writes held for approval (approvals.hpp) go the same way: counted, then
 // always rolled back, with the new ticket in the error (PA001); or, under
 // an approved ticket, committed only when they change exactly the approved
-// number of rows, and only once (else PA003).
+// number of rows, and only once (else PA003). In a fleet the one use is
+// claimed in the central store first: the write's CommandComplete waits
+// (unread, in the session's input) until the store answers.
 
 #include <pgsieve/session/approvals.hpp>
 #include <pgsieve/session/in_flight.hpp>
@@ -67,6 +69,14 @@ public:
     // The ticket opened for it: its refusal names it.
     void opened(const approval_ticket& t);
 
+    // A fleet: the approved ticket's use to claim in the central store
+    // (once), while claim_pending(). The reply that asked for it is given
+    // to on_reply() again after claimed(): nullopt when this write took the
+    // use, else why not.
+    std::optional<approval_claim> take_claim() { return std::exchange(claim_request_, std::nullopt); }
+    bool claim_pending() const { return claim_pending_; }
+    void claimed(std::optional<std::string> refused);
+
     // The outcomes of the write's requests, once finished: the write is
     // recorded as the client sent it (a simple Query), with the error an
     // internal message met, or as rolled back over its limit. A write
@@ -110,6 +120,10 @@ private:
     approval_binding binding_;
     std::optional<approval_request> count_;
     std::string opened_;  // count: the ticket opened for it
+    std::optional<approval_claim> claim_request_;
+    bool claim_pending_ = false;
+    bool claim_answered_ = false;
+    std::optional<std::string> claim_refused_;
     // Why the write was rolled back (none: it was not).
     std::optional<refusal> refused_;
     std::string command_;  // UPDATE, DELETE, INSERT, as its completion says

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pgsieve::audit {
@@ -41,6 +42,31 @@ struct approval_record {
 // Records a person's decision. Fails when the ticket was decided already.
 [[nodiscard]] expected<void, std::string> record_approval_decision(const std::string& path,
                                                                    const approval_decision& decision);
+
+// -- The central store's copy, for a fleet (central_store.cpp's approvals table) --
+
+using store_row = std::vector<std::optional<std::string>>;
+
+// `pgsieve approve TICKET --db postgresql://…`: the queries that find a
+// ticket (its request, decision, use), then the record they describe.
+std::vector<std::string> store_find_approval_sql(std::string_view ticket);
+[[nodiscard]] expected<std::optional<approval_record>, std::string> approval_from_store(
+    const std::vector<std::vector<store_row>>& answers);
+// Records a person's decision as the role they logged in with.
+std::string store_decide_approval_sql(const approval_decision& decision);
+
+// A replica's calls: publish a ticket it opened (its approval_requested
+// detail), claim an approved ticket's one use (NULL: taken; else why not),
+// and read every row after `after` (at most 1000; the columns of
+// store_approval_column, in that order).
+std::string store_request_approval_sql(std::string_view ticket, std::string_view detail_json);
+std::string store_claim_approval_sql(std::string_view ticket, std::uint64_t rows);
+std::string store_approvals_since_sql(std::int64_t after);
+enum class store_approval_column {
+    seq, ticket, kind, instance, decided_by, at_ms, reason,
+    // A request's: what the ticket binds and says.
+    client, policy, grants_version, sql, bind_parameters, table, command, rows, timeout_ms, expires_ms,
+};
 
 // The server's reader of decisions, kept open.
 class approval_decisions {

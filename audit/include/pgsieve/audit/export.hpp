@@ -112,8 +112,10 @@ struct store_writer {
 };
 // The owner's script: idempotent, one transaction; a writer that is a
 // superuser or the owner itself, or a role or instance already bound to
-// another, stops it. Readers may SELECT every table (the review commands).
-std::string central_store_init_sql(const std::vector<store_writer>& writers, const std::vector<std::string>& readers);
+// another, stops it. Readers may SELECT every table (the review commands);
+// approvers may read the approval tickets and decide them (as themselves).
+std::string central_store_init_sql(const std::vector<store_writer>& writers, const std::vector<std::string>& readers,
+                                   const std::vector<std::string>& approvers = {});
 // The statement that appends one stream's `records` as the calling role's
 // instance: idempotent on (instance, id, ts) — sessions on (instance, id),
 // policy versions on (instance, version) — so a batch sent twice is stored

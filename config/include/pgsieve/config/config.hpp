@@ -250,6 +250,10 @@ struct config {
     std::string source_path;  // the file it came from
     std::string source_text;  // its exact text, for the audit's policy_versions
     std::string version;      // a hash of source_text: the audit's policy_version
+    // A hash of what decides a statement (classification, policies, clients,
+    // as parsed): equal on every replica of a fleet that shares them, even
+    // when their listen or cluster sections differ. An approval binds it.
+    std::string grants_version;
     listen_settings listen;
     std::optional<admin_settings> admin;
     cluster_settings cluster;

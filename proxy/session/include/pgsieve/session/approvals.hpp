@@ -7,8 +7,13 @@
 // approve`); the same statement sent again then runs in lockstep and is
 // committed only if it changes exactly the approved number of rows, once.
 //
-// The book is this replica's: tickets are recorded in its audit file, where
-// `pgsieve approve` writes decisions that the server reads back.
+// The book is this replica's copy. A single replica records tickets in its
+// audit file, where `pgsieve approve` writes decisions that the server reads
+// back. A fleet (the central audit store configured) keeps them in the
+// store, where every replica publishes the tickets it opens and reads
+// everyone's tickets, decisions and uses (net/approval_desk); an approved
+// ticket's one use is then claimed in the store before its write commits,
+// so two replicas cannot both run it.
 
 #include <pgsieve/common/time.hpp>
 
@@ -24,7 +29,7 @@ namespace pgsieve::session {
 // What a ticket binds: the statement exactly as it would run again.
 struct approval_binding {
     std::string client;
-    std::string policy_version;
+    std::string grants_version;  // config::config::grants_version: the same on every replica
     std::string sql;
     std::string parameters;  // the Bind's format codes and values, as sent (empty: none)
     bool operator==(const approval_binding&) const = default;
@@ -69,6 +74,12 @@ struct approval_request {
     std::optional<approval_ticket> replaces;  // a used, expired or voided ticket for the same statement
 };
 
+// An approved ticket's one use, to claim in the central store (a fleet).
+struct approval_claim {
+    std::string ticket;
+    std::uint64_t rows = 0;  // what the re-run changed (recorded with the use)
+};
+
 class approval_book {
 public:
     // The latest ticket bound to `b`, whatever its state, if any is kept.
@@ -85,6 +96,15 @@ public:
     void void_ticket(const std::string& id, std::string why);
     std::optional<approval_ticket> ticket(const std::string& id) const;
 
+    // A fleet's book: uses are claimed in the central store (set once, at start).
+    void set_fleet_wide(bool on) { fleet_wide_ = on; }
+    bool fleet_wide() const { return fleet_wide_; }
+    // A ticket another replica opened, as the store holds it. False when
+    // this book has it already.
+    bool import(approval_ticket t, sys_time now);
+    // A use the store recorded (here or on another replica).
+    void mark_used(const std::string& id);
+
     // Tickets kept at most (the oldest expired ones go first; past it no new
     // ticket opens and held writes are refused).
     static constexpr std::size_t max_tickets = 10000;
@@ -92,6 +112,8 @@ public:
 
 private:
     void prune(sys_time now);  // forgets tickets expired for a while
+    void remember(approval_ticket t);
+    bool fleet_wide_ = false;
     mutable std::mutex mutex_;
     std::map<std::string, approval_ticket> by_id_;
     std::map<approval_binding, std::string> by_binding_;

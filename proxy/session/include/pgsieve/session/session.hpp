@@ -62,10 +62,11 @@ struct shared_state {
     audit::sink* audit = nullptr;
     session::metrics metrics;
     budget_ledger budgets;  // every client's use of its budgets on this replica
-    approval_book approvals;  // tickets of writes held for approval, on this replica
-    // Tells a policy's approval webhook of a new ticket (a JSON body);
-    // queued, never blocking the session. May be empty.
-    std::function<void(const config::approval_rule& rule, std::string body)> notify_approval;
+    approval_book approvals;  // tickets of writes held for approval, as this replica knows them
+    // A new ticket (its approval_requested detail, JSON): the policy's
+    // webhook is told, and a fleet's central store; queued, never blocking
+    // the session. May be empty.
+    std::function<void(const config::approval_rule* rule, const std::string& ticket, std::string detail)> ticket_opened;
 };
 
 // keep_going: read on; analyse: run take_analysis_job() off this thread,
@@ -120,6 +121,11 @@ public:
     std::optional<analysis_job> take_analysis_job();
     void on_analysis(analysis_result result);
     void on_analysis_timeout(std::chrono::milliseconds limit);
+    // After relay_upstream(): an approved write's use to claim in the
+    // central store (a fleet), then the store's answer — nullopt when this
+    // session took it, else why not — and relay_upstream() again.
+    std::optional<approval_claim> take_approval_claim();
+    void on_approval_claim(std::optional<std::string> refused);
     // Requests finished since the last call, before they become audit records.
     std::vector<outcome> take_outcomes() { return std::exchange(outcomes_, {}); }
     // Audit records made since the last call: the session's start, its
