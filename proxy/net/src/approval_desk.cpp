@@ -68,11 +68,15 @@ void approval_desk::run() {
 }
 
 void approval_desk::apply_decisions() {
-    auto reader = audit::approval_decisions::open(audit_path_);
-    if (!reader) return;  // the sink creates the file; it may not be there for a moment
-    auto decisions = reader->since(last_decision_);
+    if (!reader_) {
+        auto opened = audit::approval_decisions::open(audit_path_);
+        if (!opened) return;  // the sink creates the file; it may not be there for a moment
+        reader_.emplace(std::move(*opened));
+    }
+    auto decisions = reader_->since(last_decision_);
     if (!decisions) {
         log::warn("approval_decisions_unreadable", {{"file", audit_path_}, {"error", decisions.error()}});
+        reader_.reset();  // opened again next time
         return;
     }
     const auto now = std::chrono::system_clock::now();

@@ -7,6 +7,7 @@
 // signed with HMAC-SHA-256 of the policy's webhook secret in
 // X-Pgsieve-Signature: sha256=HEX — without ever blocking a session.
 
+#include <pgsieve/audit/approvals.hpp>
 #include <pgsieve/audit/sink.hpp>
 #include <pgsieve/config/config.hpp>
 #include <pgsieve/session/approvals.hpp>
@@ -14,6 +15,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -50,6 +52,7 @@ private:
     audit::sink* audit_;
     bool read_file_decisions_;
     std::int64_t last_decision_ = 0;
+    std::optional<audit::approval_decisions> reader_;  // kept open between polls
     std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<call> calls_;

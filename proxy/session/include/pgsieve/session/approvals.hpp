@@ -113,6 +113,7 @@ public:
 private:
     void prune(sys_time now);  // forgets tickets expired for a while
     void remember(approval_ticket t);
+    sys_time last_prune_{};
     bool fleet_wide_ = false;
     mutable std::mutex mutex_;
     std::map<std::string, approval_ticket> by_id_;
