@@ -494,6 +494,23 @@ std::vector<std::string> row_scoped(const std::vector<std::string>& tables, cons
     return out;
 }
 
+bool shape_independent(const std::vector<parser::statement_facts>& statements, const decision& d) {
+    using parser::statement_kind;
+    if (statements.size() != 1 || !d.allowed || d.would_block || d.session_dependent || !d.scoped.empty() ||
+        !d.scoped_sql.empty() || d.needs_approval || !d.functions.empty() || !d.effects.empty())
+        return false;
+    const auto& f = statements[0];
+    if (f.kind != statement_kind::select && f.kind != statement_kind::insert && f.kind != statement_kind::update &&
+        f.kind != statement_kind::delete_)
+        return false;
+    if (!f.functions.empty() || !f.types.empty() || !f.unsupported.empty() || !f.inner.empty() || f.select_into)
+        return false;
+    // The system catalogs answer discovery, whose scoping reads the text.
+    for (const auto& t : d.tables)
+        if (t.starts_with("pg_catalog.") || t.starts_with("information_schema.")) return false;
+    return true;
+}
+
 }  // namespace
 
 decision decide(const std::vector<parser::statement_facts>& statements, std::string_view sql, const context& ctx) {
@@ -577,6 +594,7 @@ decision decide(const std::vector<parser::statement_facts>& statements, std::str
             out.scoped_sql = std::move(*text);
         }
     }
+    out.shape_cacheable = shape_independent(statements, out);
     return out;
 }
 

@@ -1,5 +1,6 @@
 #include "enforcer.hpp"
 
+#include <pgsieve/policy/statement_shape.hpp>
 #include <pgsieve/session/session.hpp>
 #include <pgsieve/wire/frontend.hpp>
 #include <pgsieve/wire/message_io.hpp>
@@ -215,6 +216,18 @@ std::shared_ptr<const policy::decision> enforcer::decide_sql(std::string_view sq
         shared_.metrics.decision.observe(clock::now() - start);
         return hit;
     }
+    // The same statement with other integer constants, decided before.
+    // Shape keys start with a NUL byte, which no statement text holds.
+    std::string shape_key;
+    if (auto shape = policy::statement_shape(sql)) {
+        shape_key.reserve(shape->size() + 1);
+        shape_key += '\0';
+        shape_key += *shape;
+        if (auto hit = cache_.find(scope, shape_key)) {
+            shared_.metrics.decision.observe(clock::now() - start);
+            return hit;
+        }
+    }
     names held_names(*this);
     const policy::context ctx{*snapshot->cfg, *policy, *snapshot->catalog, search_path_, upstream_role_, &held_names};
     std::shared_ptr<const policy::decision> d;
@@ -232,6 +245,7 @@ std::shared_ptr<const policy::decision> enforcer::decide_sql(std::string_view sq
     if (!d) d = std::make_shared<const policy::decision>(policy::decide(sql, ctx));
     if (d->rule == policy::rule::unresolved && shared_.catalog_missing) shared_.catalog_missing();
     if (!d->session_dependent) cache_.insert(scope, sql, d);
+    if (d->shape_cacheable && !shape_key.empty()) cache_.insert(scope, shape_key, d);
     shared_.metrics.decision.observe(clock::now() - start);
     return d;
 }

@@ -80,6 +80,12 @@ struct decision {
     // EXECUTE / FETCH: the answer depends on the session's named objects, so
     // it is never cached.
     bool session_dependent = false;
+    // The same decision holds for every text of the statement's shape
+    // (statement_shape.hpp: other integer constants): an allowed SELECT,
+    // INSERT, UPDATE or DELETE of user tables alone, with no function call,
+    // cast or type name (where a constant could name an object: an OID, a
+    // reg* conversion) and nothing scoped or held.
+    bool shape_cacheable = false;
     // The statement touches a table with columns the policy denies: upstream
     // errors may print their values (DETAIL "Failing row contains …"), so
     // the session strips those fields.
