@@ -154,7 +154,11 @@ void audit_recorder::outcome(const pgsieve::session::outcome& o, sys_time now) {
                                                        log::json_string(o.approval_ticket),
                                                        log::json_string(o.command_tag))});
     }
-    shared_.metrics.count_statement(s.policy, audit::to_string(s.outcome));
+    if (!counts_ || counted_policy_ != s.policy) {
+        counts_ = &shared_.metrics.statements_of(s.policy);
+        counted_policy_ = s.policy;
+    }
+    (*counts_)[metrics::verdict_index(audit::to_string(s.outcome))].fetch_add(1, std::memory_order_relaxed);
     if (!o.refused) shared_.metrics.upstream.observe(o.duration);
     records_.emplace_back(std::move(s));
 }

@@ -5,6 +5,7 @@
 
 #include <pgsieve/audit/records.hpp>
 #include <pgsieve/session/in_flight.hpp>
+#include <pgsieve/session/metrics.hpp>
 
 #include <string>
 #include <vector>
@@ -48,6 +49,9 @@ private:
     bool started_ = false;
     bool ended_ = false;
     std::vector<audit::record> records_;
+    // This session's statement counters (metrics), for the policy last counted.
+    metrics::statement_counts* counts_ = nullptr;
+    std::string counted_policy_;
 };
 
 }  // namespace pgsieve::session

@@ -52,13 +52,17 @@ namespace {
 constexpr std::array<std::string_view, 3> verdicts{"allowed", "blocked", "would_block"};
 }  // namespace
 
-void metrics::count_statement(std::string_view policy, std::string_view verdict) {
+std::size_t metrics::verdict_index(std::string_view verdict) {
     std::size_t v = 0;
     while (v + 1 < verdicts.size() && verdicts[v] != verdict) ++v;
+    return v;
+}
+
+metrics::statement_counts& metrics::statements_of(std::string_view policy) {
     std::lock_guard lock(mutex_);
     auto it = statements_.find(policy);
-    if (it == statements_.end()) it = statements_.emplace(std::string(policy), std::array<std::uint64_t, 3>{}).first;
-    ++it->second[v];
+    if (it == statements_.end()) it = statements_.try_emplace(std::string(policy)).first;
+    return it->second;
 }
 
 std::string metrics::render(const gauges& g) const {
@@ -70,10 +74,11 @@ std::string metrics::render(const gauges& g) const {
                "# TYPE pgsieve_statements_total counter\n";
         for (const auto& [policy, counts] : statements_) {
             for (std::size_t v = 0; v < verdicts.size(); ++v) {
-                if (counts[v] == 0) continue;
+                const auto n = counts[v].load(std::memory_order_relaxed);
+                if (n == 0) continue;
                 fmt::format_to(std::back_inserter(out),
                                "pgsieve_statements_total{{policy=\"{}\",verdict=\"{}\"}} {}\n", label(policy),
-                               verdicts[v], counts[v]);
+                               verdicts[v], n);
             }
         }
     }

@@ -60,14 +60,22 @@ public:
     std::atomic<std::uint64_t> auth_failures{0};
     std::atomic<std::uint64_t> startups_refused{0};
 
+    // A policy's statements by verdict (verdict_index): the same counters
+    // for the life of the process, so a session looks them up once and then
+    // counts without a lock.
+    using statement_counts = std::array<std::atomic<std::uint64_t>, 3>;
+    statement_counts& statements_of(std::string_view policy);
     // verdict: "allowed", "blocked" or "would_block".
-    void count_statement(std::string_view policy, std::string_view verdict);
+    static std::size_t verdict_index(std::string_view verdict);
+    void count_statement(std::string_view policy, std::string_view verdict) {
+        statements_of(policy)[verdict_index(verdict)].fetch_add(1, std::memory_order_relaxed);
+    }
     std::string render(const gauges& g) const;
 
 private:
-    mutable std::mutex mutex_;
+    mutable std::mutex mutex_;  // guards the map's shape, not the counts
     // By policy (found without allocating), then by verdict.
-    std::map<std::string, std::array<std::uint64_t, 3>, std::less<>> statements_;
+    std::map<std::string, statement_counts, std::less<>> statements_;
 };
 
 }  // namespace pgsieve::session
