@@ -63,15 +63,12 @@ CREATE TABLE IF NOT EXISTS pgsieve_audit.writers (
 );
 REVOKE ALL ON ALL TABLES IN SCHEMA pgsieve_audit FROM PUBLIC;
 
--- The only way in for a replica. SECURITY DEFINER: it runs as the owner, with
--- a search_path nothing else can put objects on.
-CREATE OR REPLACE FUNCTION pgsieve_audit.append(stream text, records jsonb) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $append$
+-- The instance the calling role writes as (session_user: unchanged inside
+-- the SECURITY DEFINER functions below), or an error for any other role.
+CREATE OR REPLACE FUNCTION pgsieve_audit.writer_instance() RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $writer$
 DECLARE
     me text;
-    day date;
-    today date := (now() AT TIME ZONE 'UTC')::date;
-    stored bigint;
 BEGIN
     SELECT w.instance INTO me FROM pgsieve_audit.writers w WHERE w.role = session_user;
     IF me IS NULL THEN
@@ -79,6 +76,21 @@ BEGIN
             USING ERRCODE = '42501',
                   HINT = 'the store''s owner registers a replica''s role: pgsieve audit store-init --writer ROLE=INSTANCE';
     END IF;
+    RETURN me;
+END
+$writer$;
+REVOKE ALL ON FUNCTION pgsieve_audit.writer_instance() FROM PUBLIC;
+
+-- The only way in for a replica. SECURITY DEFINER: it runs as the owner, with
+-- a search_path nothing else can put objects on.
+CREATE OR REPLACE FUNCTION pgsieve_audit.append(stream text, records jsonb) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $append$
+DECLARE
+    me text := pgsieve_audit.writer_instance();
+    day date;
+    today date := (now() AT TIME ZONE 'UTC')::date;
+    stored bigint;
+BEGIN
     IF jsonb_typeof(records) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION 'append() takes a JSON array of rows' USING ERRCODE = '22023';
     END IF;
@@ -160,14 +172,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS approvals_used ON pgsieve_audit.approvals (tic
 -- A replica opens a ticket (as its own instance).
 CREATE OR REPLACE FUNCTION pgsieve_audit.request_approval(ticket text, detail jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $request$
-DECLARE
-    me text;
 BEGIN
-    SELECT w.instance INTO me FROM pgsieve_audit.writers w WHERE w.role = session_user;
-    IF me IS NULL THEN
-        RAISE EXCEPTION 'role "%" is not a writer of this pgsieve audit store', session_user USING ERRCODE = '42501';
-    END IF;
-    INSERT INTO pgsieve_audit.approvals (ticket, kind, instance, detail) VALUES (ticket, 'requested', me, detail);
+    INSERT INTO pgsieve_audit.approvals (ticket, kind, instance, detail)
+    VALUES (ticket, 'requested', pgsieve_audit.writer_instance(), detail);
 END
 $request$;
 
@@ -177,15 +184,11 @@ $request$;
 CREATE OR REPLACE FUNCTION pgsieve_audit.claim_approval(claimed text, changed bigint) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $claim$
 DECLARE
-    me text;
+    me text := pgsieve_audit.writer_instance();
     asked record;
     decided record;
     taken int;
 BEGIN
-    SELECT w.instance INTO me FROM pgsieve_audit.writers w WHERE w.role = session_user;
-    IF me IS NULL THEN
-        RAISE EXCEPTION 'role "%" is not a writer of this pgsieve audit store', session_user USING ERRCODE = '42501';
-    END IF;
     SELECT * INTO asked FROM pgsieve_audit.approvals a WHERE a.ticket = claimed AND a.kind = 'requested';
     SELECT * INTO decided FROM pgsieve_audit.approvals a WHERE a.ticket = claimed AND a.kind IN ('approved', 'rejected');
     IF asked IS NULL OR decided IS NULL OR decided.kind <> 'approved' THEN
