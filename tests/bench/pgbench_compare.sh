@@ -15,7 +15,9 @@
 # pgbench -M prepared: each statement is then decided once, at its Parse.
 # SYSCALLS=1 attaches `strace -c -f` to PgBouncer and pgsieve during their
 # runs and prints system calls per transaction by call (strace slows them:
-# the TPS of those runs is not comparable; run it separately).
+# the TPS of those runs is not comparable; run it separately). PERF=1
+# records pgsieve's runs with `perf record` and prints where its CPU time
+# went (self time, top symbols).
 set -euo pipefail
 
 seconds=${1:-10}
@@ -110,11 +112,22 @@ for clients in 1 8; do
         strace -c -f -q -p "${pid[$target]}" -o "$trace" & traced=$!
         sleep 0.5
       fi
+      profiled=""
+      if [ -n "${PERF:-}" ] && [ "$target" = pgsieve ]; then
+        profile="$work/perf.$clients.$round"
+        perf record -q -F 2000 -p "${pid[$target]}" -o "$profile" >/dev/null 2>&1 & profiled=$!
+        sleep 0.5
+      fi
       out=$(PGPASSWORD=${pass[$target]} pgbench -h 127.0.0.1 -p "${port[$target]}" -U "${user[$target]}" \
               -n -S -M "${PGBENCH_MODE:-simple}" -c "$clients" -j "$jobs" -T "$seconds" app 2>&1)
       tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' <<<"$out")
       lat=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' <<<"$out")
       echo "clients=$clients round=$round target=$target tps=$tps latency_ms=$lat" | tee -a "$results"
+      if [ -n "$profiled" ]; then
+        kill -INT "$profiled"; wait "$profiled" 2>/dev/null || true
+        echo "    perf, pgsieve, $clients client(s), self time:"
+        perf report -i "$profile" --stdio --no-children --sort symbol 2>/dev/null | grep -E '^ +[0-9]' | head -25 | cut -c1-110 | sed 's/^/    /'
+      fi
       if [ -n "$traced" ]; then
         kill -INT "$traced"; wait "$traced" 2>/dev/null || true
         tx=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' <<<"$out")
