@@ -34,6 +34,27 @@ TEST_CASE("approvals: a ticket is decided once, used once, and lapses", "[sessio
     CHECK_FALSE(book.decide(u.id, true, "", "dba", t0 + std::chrono::minutes(16)));
 }
 
+TEST_CASE("attack: a ticket another replica opened under an id this replica holds voids it here",
+          "[session][approvals][security]") {
+    session::approval_book book;
+    const auto now = std::chrono::system_clock::now();
+    const auto mine = book.open({"cs_bot", "g1", "DELETE FROM t WHERE id = 1", ""}, "p", "public.t", "DELETE", 1,
+                                std::chrono::minutes(1), now);
+    auto same = mine;
+    CHECK(book.import(same, now) == session::approval_book::imported::known);
+    auto other = mine;
+    other.binding.sql = "DELETE FROM t";  // what a person would be approving, under my ticket's id
+    other.rows = 1000;
+    CHECK(book.import(other, now) == session::approval_book::imported::conflict);
+    // A decision on that id can no longer approve this replica's statement.
+    CHECK_FALSE(book.decide(mine.id, true, "", "ops_lead", now));
+    CHECK(book.ticket(mine.id)->state == session::ticket_state::voided);
+    CHECK_FALSE(live(*book.ticket(mine.id), now));
+    auto fresh = mine;
+    fresh.id = "AP-OTHER2";
+    CHECK(book.import(fresh, now) == session::approval_book::imported::added);
+}
+
 TEST_CASE("approvals: a Bind's parameters shown to the person deciding", "[session][approvals]") {
     // One text parameter, one binary, one NULL (format codes 0, 1, 0).
     const std::string bind("\0\3\0\0\0\1\0\0" "\0\3" "\0\0\0\2hi" "\0\0\0\2\0\3" "\xff\xff\xff\xff" "\0\0", 28);

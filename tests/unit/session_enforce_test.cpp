@@ -580,7 +580,7 @@ TEST_CASE("enforce: in a fleet an approved write commits only once the central s
     t.created = std::chrono::system_clock::now();
     t.timeout = std::chrono::minutes(1);
     t.expires = t.created + t.timeout;
-    REQUIRE(h.shared.approvals.import(t, t.created));
+    REQUIRE(h.shared.approvals.import(t, t.created) == session::approval_book::imported::added);
     REQUIRE(h.shared.approvals.decide(t.id, true, "", "ops_lead", t.created));
 
     h.client_sends(query(write));

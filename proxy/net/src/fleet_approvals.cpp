@@ -112,9 +112,18 @@ void fleet_approvals::run() {
         auto claims = std::exchange(claims_, {});
         lock.unlock();
         // Tickets first: a claim, or a person, may be about to need one.
-        for (auto& [ticket, detail] : publishes) {
-            if (auto r = store_.query({audit::store_request_approval_sql(ticket, detail)}, store_timeout); !r)
-                log::error("approval_publish_failed", {{"ticket", ticket}, {"error", r.error().message}});
+        std::deque<std::pair<std::string, std::string>> unpublished;
+        for (auto& p : publishes) {
+            const auto r = store_.query({audit::store_request_approval_sql(p.first, p.second)}, store_timeout);
+            if (r) continue;
+            log::error("approval_publish_failed", {{"ticket", p.first}, {"error", r.error().message}});
+            // The store down: tried again next pass while the ticket is
+            // pending. One it refused (an id another replica took) stays
+            // this replica's alone.
+            const auto t = book_.ticket(p.first);
+            const bool pending = t && t->state == session::ticket_state::pending &&
+                                 std::chrono::system_clock::now() < t->expires;
+            if (pending && !r.error().sqlstate.starts_with("23")) unpublished.push_back(std::move(p));
         }
         for (auto& c : claims) {
             const auto r = store_.query({audit::store_claim_approval_sql(c.what.ticket, c.what.rows)}, store_timeout);
@@ -129,6 +138,10 @@ void fleet_approvals::run() {
         }
         read_store();
         lock.lock();
+        while (!unpublished.empty() && publishes_.size() < max_queued) {
+            publishes_.push_front(std::move(unpublished.back()));
+            unpublished.pop_back();
+        }
     }
 }
 
@@ -195,8 +208,18 @@ void fleet_approvals::apply(const std::vector<std::optional<std::string>>& row) 
         t.created = from_unix_ms(*created);
         t.timeout = std::chrono::milliseconds(*timeout);
         t.expires = from_unix_ms(*expires);
-        if (book_.import(std::move(t), now))
-            log::info("approval_imported", {{"ticket", ticket}, {"instance", text(column::instance)}});
+        switch (book_.import(std::move(t), now)) {
+            case session::approval_book::imported::added:
+                log::info("approval_imported", {{"ticket", ticket}, {"instance", text(column::instance)}});
+                break;
+            case session::approval_book::imported::conflict:
+                log::error("approval_ticket_conflict",
+                           {{"ticket", ticket}, {"instance", text(column::instance)},
+                            {"why", "a ticket of this id binds another statement here: it was voided"}});
+                break;
+            case session::approval_book::imported::known:
+                break;
+        }
     } else if (kind == "approved" || kind == "rejected") {
         const bool approved = kind == "approved";
         const auto by = text(column::decided_by);

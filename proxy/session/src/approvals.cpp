@@ -122,12 +122,20 @@ void approval_book::remember(approval_ticket t) {
     by_id_[std::move(id)] = std::move(t);
 }
 
-bool approval_book::import(approval_ticket t, sys_time now) {
+approval_book::imported approval_book::import(approval_ticket t, sys_time now) {
     std::lock_guard lock(mutex_);
     prune(now);
-    if (by_id_.contains(t.id)) return false;
-    remember(std::move(t));
-    return true;
+    const auto it = by_id_.find(t.id);
+    if (it == by_id_.end()) {
+        remember(std::move(t));
+        return imported::added;
+    }
+    if (it->second.binding == t.binding) return imported::known;
+    // Two replicas drew the same id (or one lies): a decision in the store
+    // could not tell them apart, so neither is used here.
+    it->second.state = ticket_state::voided;
+    it->second.reason = "another replica opened a ticket with the same id";
+    return imported::conflict;
 }
 
 void approval_book::mark_used(const std::string& id) {

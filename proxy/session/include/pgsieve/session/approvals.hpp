@@ -99,9 +99,13 @@ public:
     // A fleet's book: uses are claimed in the central store (set once, at start).
     void set_fleet_wide(bool on) { fleet_wide_ = on; }
     bool fleet_wide() const { return fleet_wide_; }
-    // A ticket another replica opened, as the store holds it. False when
-    // this book has it already.
-    bool import(approval_ticket t, sys_time now);
+    // A ticket another replica opened, as the store holds it.
+    enum class imported {
+        added,
+        known,     // this book has it already (the same statement)
+        conflict,  // this book has a ticket of that id for another statement: it is voided
+    };
+    imported import(approval_ticket t, sys_time now);
     // A use the store recorded (here or on another replica).
     void mark_used(const std::string& id);
 
