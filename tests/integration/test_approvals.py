@@ -427,6 +427,10 @@ def test_a_write_held_on_one_replica_is_approved_and_runs_once_through_another(f
     assert diag.sqlstate == "PA001" and "(2 rows) needs approval" in diag.message_primary, diag.message_primary
     ticket = ticket_of(diag.message_primary)
     # The person decides in the store, as the approver role; a replica's config alone cannot.
+    by_config = run_pgsieve("approve", ticket, "-c", fleet.replicas[0].config_path)
+    assert by_config.returncode == 2, by_config.stdout + by_config.stderr
+    assert "keeps approvals in the central store: decide as an approver role" in by_config.stderr
+    assert f"pgsieve approve {ticket} --db postgresql://ROLE@127.0.0.1:" in by_config.stderr
     shown = fleet_approve(ticket)
     assert shown.returncode == 0, shown.stderr
     assert "UPDATE ap_tickets SET status = status || $1 WHERE id <= $2" in shown.stdout, shown.stdout

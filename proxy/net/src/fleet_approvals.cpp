@@ -108,23 +108,13 @@ void fleet_approvals::run() {
     for (;;) {
         wake_.wait_for(lock, poll_interval, [&] { return stopping_ || !claims_.empty() || !publishes_.empty(); });
         if (stopping_) return;
-        auto publishes = std::exchange(publishes_, {});
+        // Tickets the store could not take last time first, then new ones.
+        auto publishes = std::exchange(retry_, {});
+        for (auto& p : publishes_) publishes.push_back(std::move(p));
+        publishes_.clear();
         auto claims = std::exchange(claims_, {});
         lock.unlock();
-        // Tickets first: a claim, or a person, may be about to need one.
-        std::deque<std::pair<std::string, std::string>> unpublished;
-        for (auto& p : publishes) {
-            const auto r = store_.query({audit::store_request_approval_sql(p.first, p.second)}, store_timeout);
-            if (r) continue;
-            log::error("approval_publish_failed", {{"ticket", p.first}, {"error", r.error().message}});
-            // The store down: tried again next pass while the ticket is
-            // pending. One it refused (an id another replica took) stays
-            // this replica's alone.
-            const auto t = book_.ticket(p.first);
-            const bool pending = t && t->state == session::ticket_state::pending &&
-                                 std::chrono::system_clock::now() < t->expires;
-            if (pending && !r.error().sqlstate.starts_with("23")) unpublished.push_back(std::move(p));
-        }
+        // Claims first: a session's write waits on each.
         for (auto& c : claims) {
             const auto r = store_.query({audit::store_claim_approval_sql(c.what.ticket, c.what.rows)}, store_timeout);
             std::optional<std::string> refused;
@@ -136,12 +126,28 @@ void fleet_approvals::run() {
             if (!refused) book_.mark_used(c.what.ticket);
             c.done(std::move(refused));
         }
-        read_store();
-        lock.lock();
-        while (!unpublished.empty() && publishes_.size() < max_queued) {
-            publishes_.push_front(std::move(unpublished.back()));
-            unpublished.pop_back();
+        // Then tickets (an approved ticket, which a claim is for, was published long ago).
+        bool store_down = false;
+        for (auto& p : publishes) {
+            const auto t = book_.ticket(p.first);
+            const bool pending = t && t->state == session::ticket_state::pending &&
+                                 std::chrono::system_clock::now() < t->expires;
+            if (store_down) {
+                if (pending && retry_.size() < max_queued) retry_.push_back(std::move(p));
+                continue;
+            }
+            const auto r = store_.query({audit::store_request_approval_sql(p.first, p.second)}, store_timeout);
+            if (r) continue;
+            log::error("approval_publish_failed", {{"ticket", p.first}, {"error", r.error().message}});
+            // One the store refused (an id another replica took) stays this
+            // replica's alone; the store down, the rest wait for the next
+            // pass, tried again while pending.
+            if (r.error().sqlstate.starts_with("23")) continue;
+            store_down = true;
+            if (pending && retry_.size() < max_queued) retry_.push_back(std::move(p));
         }
+        if (!store_down) read_store();
+        lock.lock();
     }
 }
 

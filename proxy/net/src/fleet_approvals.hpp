@@ -72,6 +72,9 @@ private:
     std::set<std::int64_t> seen_;  // above cursor_
     std::optional<std::chrono::steady_clock::time_point> gap_since_;
     std::string last_error_;  // why the store could not be read, last time
+    // Tickets the store could not take (it was down), tried again each pass
+    // while they are pending. The store thread's own.
+    std::deque<std::pair<std::string, std::string>> retry_;
 
     std::mutex mutex_;
     std::condition_variable wake_;
