@@ -14,7 +14,7 @@ namespace catalog_sql {
 const char* const relations =
     "SELECT n.nspname, c.relname, c.relkind, a.attname, tn.nspname, t.typname, en.nspname, e.typname, "
     "pg_catalog.pg_get_userbyid(c.relowner), c.relrowsecurity, c.relforcerowsecurity, c.oid, c.reltype, "
-    "c.relhassubclass, ix.columns "
+    "c.relhassubclass, ix.columns, a.attnum, vr.reads "
     "FROM pg_catalog.pg_class c "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
     "LEFT JOIN (SELECT i.indrelid, pg_catalog.array_agg(DISTINCT COALESCE(ia.attname::pg_catalog.text, '')) AS columns "
@@ -23,6 +23,12 @@ const char* const relations =
     "UNION ALL SELECT 0::pg_catalog.int2 WHERE i.indexprs IS NOT NULL OR i.indpred IS NOT NULL) AS ik(n) "
     "LEFT JOIN pg_catalog.pg_attribute ia ON ia.attrelid = i.indrelid AND ia.attnum = ik.n AND ik.n > 0 "
     "GROUP BY i.indrelid) ix ON ix.indrelid = c.oid "
+    // A view's (or materialized view's) rules read these columns of other relations.
+    "LEFT JOIN (SELECT w.ev_class, pg_catalog.array_agg(DISTINCT pg_catalog.concat(d.refobjid, ':', d.refobjsubid)) "
+    "AS reads FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_depend d ON d.classid = "
+    "'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = w.oid AND d.refclassid = "
+    "'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjsubid > 0 AND d.refobjid <> w.ev_class "
+    "GROUP BY w.ev_class) vr ON vr.ev_class = c.oid "
     "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
     "LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
     "LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace "
@@ -197,6 +203,7 @@ catalog::catalog(std::vector<relation_info> relations, std::vector<function_info
                  std::vector<operator_info> operators) {
     for (auto& r : relations) {
         auto key = std::make_pair(r.schema, r.name);
+        if (r.oid != 0) relations_by_oid_.emplace(r.oid, key);
         relations_.emplace(std::move(key), std::move(r));
     }
     function_count_ = functions.size();
@@ -260,6 +267,13 @@ void catalog::set_types(std::vector<type_info> types, std::map<std::uint32_t, st
             if (np) changed = name_printing_.insert(oid).second || changed;
         }
     }
+}
+
+const relation_info* catalog::relation(std::uint32_t oid) const {
+    const auto it = relations_by_oid_.find(oid);
+    if (it == relations_by_oid_.end()) return nullptr;
+    const auto r = relations_.find(it->second);
+    return r == relations_.end() ? nullptr : &r->second;
 }
 
 const relation_info* catalog::resolve_relation(const std::string& name, const std::vector<std::string>& path) const {
@@ -433,11 +447,23 @@ std::shared_ptr<const catalog> catalog_from_rows(const catalog_rows& rows) {
                 // Unreadable: as if an index showed something (EXPLAIN is then refused).
                 info.index_columns = parse_text_array(*r[14]).value_or(std::vector<std::string>{""});
             }
+            if (r.size() > 16 && r[16]) {
+                // "oid:attnum" each; unreadable: as if it read a column of every relation (0: unknown).
+                const auto reads = parse_text_array(*r[16]);
+                if (!reads) info.definition_reads.push_back({0, 0});
+                for (const auto& item : reads.value_or(std::vector<std::string>{})) {
+                    const auto colon = item.find(':');
+                    info.definition_reads.push_back(
+                        {static_cast<std::uint32_t>(std::strtoul(item.c_str(), nullptr, 10)),
+                         static_cast<std::int16_t>(colon == std::string::npos ? 0 : std::atoi(item.c_str() + colon + 1))});
+                }
+            }
             into.push_back(std::move(info));
         }
         if (r.size() > 3 && r[3]) {
             into.back().columns.push_back(*r[3]);
-            into.back().column_types.push_back({*r[3], type_at(r, 4), type_at(r, 6)});
+            into.back().column_types.push_back(
+                {*r[3], type_at(r, 4), type_at(r, 6), static_cast<std::int16_t>(r.size() > 15 ? oid_at(r, 15) : 0)});
         }
     }
     std::vector<type_info> types;

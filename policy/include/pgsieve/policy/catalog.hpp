@@ -25,6 +25,7 @@ struct column_info {
     std::string name;
     type_key type;
     type_key element;  // for an array column, its element type; else empty
+    std::int16_t number = 0;  // pg_attribute.attnum (0 in catalogs made by hand)
 };
 
 struct relation_info {
@@ -43,6 +44,9 @@ struct relation_info {
     // expression or a predicate (which can name anything). A plan shows
     // the indexes it uses by name.
     std::vector<std::string> index_columns;
+    // A view's or materialized view's: the columns of other relations its
+    // definition reads (pg_depend of its rules), as (OID, attnum).
+    std::vector<std::pair<std::uint32_t, std::int16_t>> definition_reads;
     const column_info* column(const std::string& name) const;
 };
 
@@ -144,6 +148,7 @@ public:
             std::vector<operator_info> operators);
 
     const relation_info* relation(const std::string& schema, const std::string& name) const;
+    const relation_info* relation(std::uint32_t oid) const;  // null: not in the snapshot
     // Unqualified: the first schema of `path` (see resolution_path) that has it.
     const relation_info* resolve_relation(const std::string& name, const std::vector<std::string>& path) const;
 
@@ -184,6 +189,7 @@ public:
 
 private:
     std::map<std::pair<std::string, std::string>, relation_info> relations_;
+    std::map<std::uint32_t, std::pair<std::string, std::string>> relations_by_oid_;
     std::map<std::pair<std::string, std::string>, std::vector<function_info>> functions_;
     std::multimap<std::string, operator_info> user_operators_;
     std::size_t function_count_ = 0;
