@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS pgsieve_audit.statements (
     prev_hash text NOT NULL, hash text NOT NULL,
     PRIMARY KEY (instance, id, ts)
 ) PARTITION BY RANGE (ts);
+-- Audit schema 6's column, added to a store made before it (store-init again).
+ALTER TABLE pgsieve_audit.statements ADD COLUMN IF NOT EXISTS masked text;
 CREATE TABLE IF NOT EXISTS pgsieve_audit.events (
     instance text NOT NULL, id bigint NOT NULL, ts timestamptz NOT NULL, session_id bigint, kind text NOT NULL,
     detail text NOT NULL,
@@ -338,7 +340,7 @@ std::string as_written(std::string_view column) {
 constexpr std::string_view statement_columns =
     "id, {ts}, session_id, client, policy, policy_version, protocol, statement_name, sql, fingerprint, verdict, "
     "reason, rule, tables, columns, tags, command_tag, rows, bytes, duration_us, sqlstate, error, row_scoped, "
-    "prev_hash, hash";
+    "masked, prev_hash, hash";
 constexpr int statement_integer_columns[] = {0, 2, 17, 18, 19};  // id, session_id, rows, bytes, duration_us
 constexpr std::string_view session_columns =
     "id, {started_at}, {ended_at}, client, policy, client_addr, application_name, database, tls, end_reason, "
@@ -407,7 +409,7 @@ expected<void, std::string> import_central_rows(const std::string& path,
     };
     if (auto r = insert("INSERT INTO statements (" +
                             fmt::format(fmt::runtime(statement_columns), fmt::arg("ts", "ts")) +
-                            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         tables[0], statement_integer_columns);
         !r)
         return r;

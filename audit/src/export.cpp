@@ -297,7 +297,7 @@ expected<std::vector<shipped_record>, std::string> export_reader::statements(std
         "SELECT s.id, s.ts, s.session_id, s.client, s.policy, s.policy_version, s.protocol, s.statement_name, s.sql, "
         "s.fingerprint, s.verdict, s.reason, s.rule, s.tables, s.columns, s.tags, s.command_tag, s.rows, s.bytes, "
         "s.duration_us, s.sqlstate, s.error, s.row_scoped, s.hash, se.database, se.client_addr, se.application_name, "
-        "s.prev_hash "
+        "s.prev_hash, s.masked "
         "FROM statements s LEFT JOIN sessions se ON se.id = s.session_id WHERE s.id > ? ORDER BY s.id LIMIT ?");
     if (!q) return unexpected(q.error());
     q->bind(1, after);
@@ -347,6 +347,7 @@ expected<std::vector<shipped_record>, std::string> export_reader::statements(std
         number("pgsieve.duration_us", 19);
         text("pgsieve.error", 21);
         text("pgsieve.row_scoped", 22);
+        text("pgsieve.masked", 28);
         const auto verdict = q->text(10);
         r.failed = verdict != "allowed" || !q->is_null(20);
         tags->bind(1, q->text(15));
@@ -369,6 +370,7 @@ expected<std::vector<shipped_record>, std::string> export_reader::statements(std
             else
                 r.row.emplace_back(columns[c], q->text(c));
         }
+        if (!q->is_null(28)) r.row.emplace_back("masked", q->text(28));
         r.row.emplace_back("prev_hash", q->text(27));
         out.push_back(std::move(r));
     }

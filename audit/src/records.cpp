@@ -1,4 +1,6 @@
 #include <pgsieve/audit/records.hpp>
+
+#include <fmt/format.h>
 #include <pgsieve/common/log.hpp>
 #include <pgsieve/common/utf8.hpp>
 
@@ -52,13 +54,28 @@ bool make_valid_text(record& r) {
         bool operator()(statement& s) const {
             const bool texts = make_valid_all(s.client, s.policy, s.policy_version, s.protocol, s.statement_name, s.sql,
                                               s.reason, s.rule, s.application_name, s.command_tag, s.sqlstate, s.error);
-            const bool names = make_valid_all_in(s.tables) | make_valid_all_in(s.columns) | make_valid_all_in(s.row_scoped);
+            bool names = make_valid_all_in(s.tables) | make_valid_all_in(s.columns) | make_valid_all_in(s.row_scoped);
+            for (auto& m : s.masked) names = make_valid_all(m.column) || names;
             return texts || names;
         }
         bool operator()(event& e) const { return make_valid_all(e.kind, e.detail); }
         bool operator()(policy_version& p) const { return make_valid_all(p.version, p.source); }
     };
     return std::visit(visitor{}, r);
+}
+
+std::string masked_columns_json(const std::vector<statement::masked_column>& masked) {
+    std::string out = "[";
+    for (const auto& m : masked) {
+        if (out.size() > 1) out += ',';
+        fmt::format_to(std::back_inserter(out), "{{\"position\":{},\"column\":", m.position);
+        log::append_json_string(out, m.column);
+        out += ",\"method\":";
+        log::append_json_string(out, m.method);
+        if (!m.applied) out += ",\"applied\":false";
+        out += '}';
+    }
+    return out + "]";
 }
 
 std::string detail_json(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {

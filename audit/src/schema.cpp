@@ -125,6 +125,13 @@ CREATE TABLE approval_decisions (
 PRAGMA user_version = 5;
 )sql";
 
+// Schema 6: which output columns of a statement's result were masked and how
+// (in the hash chain; NULL when none was, as in every row written before).
+constexpr const char* migrate_5_to_6 = R"sql(
+ALTER TABLE statements ADD COLUMN masked TEXT;
+PRAGMA user_version = 6;
+)sql";
+
 expected<int, std::string> user_version(sqlite::database& db, std::string_view schema = "main") {
     auto s = db.prepare(fmt::format("PRAGMA \"{}\".user_version", schema));
     if (!s) return unexpected(s.error());
@@ -189,6 +196,9 @@ expected<void, std::string> ensure_schema(sqlite::database& db) {
     if (*version <= 4) {
         if (auto r = in_transaction(migrate_4_to_5); !r) return unexpected("migrating audit schema 4 to 5: " + r.error());
     }
+    if (*version <= 5) {
+        if (auto r = in_transaction(migrate_5_to_6); !r) return unexpected("migrating audit schema 5 to 6: " + r.error());
+    }
     return check_schema(db);
 }
 
@@ -209,10 +219,14 @@ bool known_column(std::string_view table, std::string_view column) {
 
 std::string chain_hash(std::string_view prev_hash, const std::vector<sqlite::value>& row) {
     std::string canonical(prev_hash);
-    // A row written under schema 1 has no row_scoped (NULL): it was hashed without it.
-    const auto count = row.size() == chained_column_count && std::holds_alternative<std::monostate>(row.back())
-                           ? row.size() - 1
-                           : row.size();
+    // Columns added to the chain since schema 1 (row_scoped, masked) are
+    // hashed only up to the last one that is not NULL: a row written before
+    // one existed, or with nothing in it, hashes as it did without it.
+    std::size_t count = row.size();
+    for (std::size_t added = 0; added < chained_columns_added && count > 0 &&
+                                std::holds_alternative<std::monostate>(row[count - 1]);
+         ++added)
+        --count;
     for (std::size_t i = 0; i < count; ++i) {
         const auto& v = row[i];
         if (const auto* n = std::get_if<std::int64_t>(&v)) {

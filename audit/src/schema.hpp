@@ -12,7 +12,7 @@ namespace pgsieve::audit {
 
 // PRAGMA user_version of a database this build writes. A later release that
 // changes the schema migrates from each earlier version in ensure_schema().
-constexpr int schema_version = 5;
+constexpr int schema_version = 6;
 
 // Creates the tables in a new file, checks the version of an existing one,
 // and sets WAL mode.
@@ -29,8 +29,10 @@ constexpr int schema_version = 5;
 // The statements columns covered by the hash, in order: all but prev_hash and hash.
 inline constexpr std::string_view chained_columns =
     "id, session_id, ts, client, policy, policy_version, protocol, statement_name, sql, fingerprint, verdict, "
-    "reason, rule, tables, columns, tags, command_tag, rows, bytes, duration_us, sqlstate, error, row_scoped";
-inline constexpr int chained_column_count = 23;
+    "reason, rule, tables, columns, tags, command_tag, rows, bytes, duration_us, sqlstate, error, row_scoped, masked";
+inline constexpr int chained_column_count = 24;
+// Of them, the last ones added after schema 1 (row_scoped, masked): hashed only when not NULL.
+inline constexpr std::size_t chained_columns_added = 2;
 
 // The first row's prev_hash.
 inline const std::string genesis_hash(64, '0');

@@ -26,7 +26,8 @@ constexpr std::string_view prepared_sql[] = {
     "end_seq = (SELECT coalesce(max(end_seq), 0) + 1 FROM sessions) WHERE id = ? AND ended_at IS NULL",
     "INSERT INTO statements (id, session_id, ts, client, policy, policy_version, protocol, statement_name, sql, "
     "fingerprint, verdict, reason, rule, tables, columns, tags, command_tag, rows, bytes, duration_us, sqlstate, "
-    "error, row_scoped, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "error, row_scoped, masked, prev_hash, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "INSERT INTO events (ts, session_id, kind, detail) VALUES (?, ?, ?, ?)",
     "INSERT OR IGNORE INTO policy_versions (version, loaded_at, source) VALUES (?, ?, ?)",
 };
@@ -34,6 +35,12 @@ constexpr std::string_view prepared_sql[] = {
 sqlite::value text_or_null(const std::string& s) {
     if (s.empty()) return std::monostate{};
     return s;
+}
+
+// statements.masked: NULL when nothing was masked.
+sqlite::value masked_json(const std::vector<statement::masked_column>& masked) {
+    if (masked.empty()) return std::monostate{};
+    return masked_columns_json(masked);
 }
 
 std::string json_array(const std::vector<std::string>& items) {
@@ -155,6 +162,7 @@ expected<void, std::string> writer::insert(pending& p, bool normalize_sql) {
             text_or_null(r->sqlstate),
             text_or_null(r->error),
             json_array(r->row_scoped),
+            masked_json(r->masked),
         };
         std::string hash = chain_hash(last_hash_, row);
         s = &prepared_[insert_statement];

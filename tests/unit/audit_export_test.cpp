@@ -282,7 +282,7 @@ TEST_CASE("audit review: the central store's rows, read back, give show its sess
     const std::vector<std::vector<row>> tables{
         {row{"1", "2026-11-25T10:00:01.000000Z", "4", "cs_bot", "reader", "v1", "simple", std::nullopt, "SELECT 1",
              std::nullopt, "allowed", std::nullopt, std::nullopt, "[]", "[]", "{}", "SELECT 1", "1", "10", "5",
-             std::nullopt, std::nullopt, std::nullopt, std::string(64, '0'), hash}},
+             std::nullopt, std::nullopt, std::nullopt, std::nullopt, std::string(64, '0'), hash}},
         {},
         {row{"4", "2026-11-25T10:00:00.000000Z", std::nullopt, "cs_bot", "reader", "127.0.0.1", "mcp", "shop", "1",
              std::nullopt, std::nullopt}},

@@ -205,7 +205,7 @@ TEST_CASE("audit sink: a schema 1 log is migrated, its chain still verifies and 
         scoped.row_scoped = {"app.orders"};
         sink->submit(scoped);
     }
-    CHECK(sqlite_column(file, "PRAGMA user_version") == std::vector<std::string>{"5"});
+    CHECK(sqlite_column(file, "PRAGMA user_version") == std::vector<std::string>{"6"});
     CHECK(sqlite_column(file, "SELECT coalesce(attributes, 'NULL') FROM sessions ORDER BY id") ==
           std::vector<std::string>{"NULL", R"({"tenant_id":"1"})"});
     CHECK(sqlite_column(file, "SELECT coalesce(row_scoped, 'NULL') FROM statements ORDER BY id") ==
@@ -222,6 +222,38 @@ TEST_CASE("audit sink: a schema 1 log is migrated, its chain still verifies and 
     REQUIRE(tampered);
     REQUIRE(tampered->first_bad_id);
     CHECK(*tampered->first_bad_id == 4);
+}
+
+TEST_CASE("audit sink: the masked output columns are recorded under the hash", "[audit][mask]") {
+    temp_dir dir;
+    const auto file = dir.file("audit.db");
+    {
+        auto sink = open_sink(file);
+        sink->submit(statement_record("SELECT id FROM customers"));
+        auto masked = statement_record("SELECT id, ssn, email FROM customers");
+        masked.masked = {{1, "public.customers.ssn", "hash", true}, {2, "public.customers.email", "email_domain", true}};
+        sink->submit(masked);
+        auto monitored = statement_record("SELECT ssn FROM customers");
+        monitored.masked = {{0, "public.customers.ssn", "hash", false}};
+        sink->submit(monitored);
+    }
+    CHECK(sqlite_column(file, "SELECT coalesce(masked, 'NULL') FROM statements ORDER BY id") ==
+          std::vector<std::string>{
+              "NULL",
+              R"([{"position":1,"column":"public.customers.ssn","method":"hash"},)"
+              R"({"position":2,"column":"public.customers.email","method":"email_domain"}])",
+              R"([{"position":0,"column":"public.customers.ssn","method":"hash","applied":false}])"});
+    auto review = audit::review::open(file);
+    REQUIRE(review);
+    const auto verified = review->verify();
+    REQUIRE(verified);
+    CHECK_FALSE(verified->first_bad_id);
+    // Saying a column was not masked, or was masked another way, breaks the chain.
+    sqlite_column(file, "UPDATE statements SET masked = NULL WHERE id = 2");
+    const auto tampered = review->verify();
+    REQUIRE(tampered);
+    REQUIRE(tampered->first_bad_id);
+    CHECK(*tampered->first_bad_id == 2);
 }
 
 TEST_CASE("audit review: list filters, stats sections and formats", "[audit]") {

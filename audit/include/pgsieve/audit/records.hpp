@@ -52,6 +52,15 @@ struct statement {
     std::vector<std::string> tables;   // schema.table
     std::vector<std::string> columns;  // schema.table.column
     std::vector<std::string> row_scoped;  // of `tables`, those PostgreSQL's row-level security scopes for the policy
+    // Output columns the client saw masked (or, in monitor mode, would
+    // have: applied false), in result order.
+    struct masked_column {
+        std::size_t position = 0;  // 0-based
+        std::string column;        // schema.table.column
+        std::string method;        // redact, null, hash, last4, first4, email_domain
+        bool applied = true;
+    };
+    std::vector<masked_column> masked;
     std::string application_name;      // joined into tags
     std::string command_tag;
     std::uint64_t rows = 0;
@@ -73,6 +82,10 @@ struct policy_version {
     sys_time loaded_at{};
     std::string source;   // the configuration text
 };
+
+// statement::masked as JSON: [{"position":1,"column":"s.t.c","method":"hash"}, …]
+// ("applied":false where monitor mode relayed it as sent).
+[[nodiscard]] std::string masked_columns_json(const std::vector<statement::masked_column>& masked);
 
 // An event's detail from key/value text pairs: {"key":"value",...}.
 [[nodiscard]] std::string detail_json(std::initializer_list<std::pair<std::string_view, std::string_view>> fields);
