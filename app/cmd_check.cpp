@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 
+#include <pgsieve/audit/records.hpp>
 #include <pgsieve/common/log.hpp>
 #include <pgsieve/config/load.hpp>
 #include <pgsieve/net/catalog_loader.hpp>
@@ -26,6 +27,13 @@ std::string json_list(const std::vector<std::string>& items) {
     return out + "]";
 }
 
+// The result's masked columns as the audit records them.
+std::string masked_json(const policy::decision& d) {
+    std::vector<audit::statement::masked_column> out;
+    for (const auto& m : d.masked) out.push_back({m.position, m.column, std::string(config::to_string(m.method)), true});
+    for (const auto& m : d.would_mask) out.push_back({m.position, m.column, std::string(config::to_string(m.method)), false});
+    return audit::masked_columns_json(out);
+}
 
 // The line of `sql` holding character `position` (1-based) and a caret under it.
 std::string caret(std::string_view sql, int position) {
@@ -78,11 +86,11 @@ int run_check(const check_options& options) {
         return fmt::format(
             "{{\"verdict\":\"{}\",\"client\":{},\"policy\":{},\"rule\":{},\"message\":{},\"detail\":{},\"hint\":{},"
             "\"decided_by\":{},\"position\":{},\"tables\":{},\"columns\":{},\"functions\":{},\"scoped\":{},"
-            "\"scoped_sql\":{}}}",
+            "\"scoped_sql\":{},\"masked\":{}}}",
             verdict, log::json_string(client->name), log::json_string(policy.name), log::json_string(policy::to_string(d.rule)),
             log::json_string(d.message), log::json_string(d.detail), log::json_string(d.hint), log::json_string(d.internal_detail),
             d.position, json_list(d.tables),
-            json_list(d.columns), json_list(d.functions), json_list(d.scoped), log::json_string(d.scoped_sql));
+            json_list(d.columns), json_list(d.functions), json_list(d.scoped), log::json_string(d.scoped_sql), masked_json(d));
     };
     if (options.batch) {
         // Statements separated by NUL bytes on stdin (NUL cannot occur in SQL text): one JSON line each.
@@ -115,6 +123,10 @@ int run_check(const check_options& options) {
     if (!d.tables.empty()) std::cout << fmt::format("  tables:    {}\n", fmt::join(d.tables, ", "));
     if (!d.columns.empty()) std::cout << fmt::format("  columns:   {}\n", fmt::join(d.columns, ", "));
     if (!d.functions.empty()) std::cout << fmt::format("  functions: {}\n", fmt::join(d.functions, ", "));
+    const auto& masked = d.masked.empty() ? d.would_mask : d.masked;
+    for (const auto& m : masked)
+        std::cout << fmt::format("  masked:    output column {} ({}) as {}{}\n", m.position + 1, m.column,
+                                 config::to_string(m.method), d.masked.empty() ? " (monitor mode: not applied)" : "");
     if (!d.scoped.empty())
         std::cout << fmt::format("  scoped:    {} (limited to what the policy grants{})\n", fmt::join(d.scoped, ", "),
                                  policy.mode == config::policy_mode::monitor ? "; monitor mode: not applied" : "");

@@ -54,6 +54,12 @@ void print_summary(const config::config& cfg) {
             fmt::print("    {}  {}  [{}]{}\n", table.str(), columns, join_names(grant.allow),
                        grant.max_rows_written ? fmt::format("  max_rows_written {}", grant.max_rows_written) : "");
         }
+        if (!p.masks.empty()) {
+            // What the policy's clients see masked: selected as is only, values replaced in the result.
+            std::vector<std::string> masked;
+            for (const auto& [column, method] : p.masks) masked.push_back(fmt::format("{} ({})", column.str(), config::to_string(method)));
+            fmt::print("    masked: {}\n", fmt::join(masked, ", "));
+        }
         if (const auto& a = p.approval) {
             std::vector<std::string> tables;
             for (const auto& t : a->tables) tables.push_back(t.str());

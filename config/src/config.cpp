@@ -83,6 +83,18 @@ std::string_view to_string(store_sql v) { return v == store_sql::full ? "full" :
 std::string_view to_string(on_failure v) { return v == on_failure::block ? "block" : "allow"; }
 std::string_view to_string(on_overflow v) { return v == on_overflow::wait ? "wait" : "drop"; }
 std::string_view to_string(policy_mode v) { return v == policy_mode::enforce ? "enforce" : "monitor"; }
+
+std::string_view to_string(mask_method m) {
+    switch (m) {
+        case mask_method::redact: return "redact";
+        case mask_method::null: return "null";
+        case mask_method::hash: return "hash";
+        case mask_method::last4: return "last4";
+        case mask_method::first4: return "first4";
+        case mask_method::email_domain: return "email_domain";
+    }
+    return "?";
+}
 std::string_view to_string(catalog_access v) { return v == catalog_access::none ? "none" : "introspection"; }
 
 std::string_view to_string(budget_kind v) {

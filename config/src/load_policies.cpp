@@ -37,10 +37,19 @@ std::optional<std::vector<std::string>> read_columns(loader& l, const located& a
     return list;
 }
 
+const std::initializer_list<std::string_view> mask_method_names{"redact", "null", "hash", "last4", "first4",
+                                                                   "email_domain"};
+
+std::optional<mask_method> read_mask_method(loader& l, const located& at) {
+    const auto v = l.reader.one_of(at, mask_method_names);
+    if (!v) return std::nullopt;
+    return static_cast<mask_method>(*v);
+}
+
 void read_table(loader& l, policy& p, const std::string& name, const located& at) {
     const auto table = l.reader.qualified(at, name);
     const auto fields = l.reader.mapping(at, {"columns", "deny_columns", "allow", "rows", "description",
-                                              "column_descriptions", "unbounded_writes", "max_rows_written"},
+                                              "column_descriptions", "unbounded_writes", "max_rows_written", "mask"},
                                          /*null_is_empty=*/true);
     if (!table) return;
     table_grant g;
@@ -91,6 +100,12 @@ void read_table(loader& l, policy& p, const std::string& name, const located& at
         const bool writes = g.allow.contains(table_verb::insert) || g.allow.contains(table_verb::update) ||
                             g.allow.contains(table_verb::delete_) || g.allow.contains(table_verb::merge);
         if (!writes) l.reader.error(*f, "max_rows_written limits writes, and the table allows none (allow: [select])");
+    }
+    if (const auto* f = find(fields, "mask")) {
+        for (const auto& [column, method] : l.reader.mapping(*f)) {
+            if (!l.reader.identifier(method, column)) continue;
+            if (auto m = read_mask_method(l, method)) p.masks[column_name{*table, column}] = *m;
+        }
     }
     if (const auto* f = find(fields, "column_descriptions")) {
         for (const auto& [column, text] : l.reader.mapping(*f, /*null_is_empty=*/true)) {
@@ -158,6 +173,56 @@ std::optional<approval_rule> read_approval(loader& l, const policy& p, const loc
     return a;
 }
 
+// `mask: {LABEL or schema.table.column: METHOD}` and its key and texts,
+// after the tables (whose own `mask:` entries are already in p.masks).
+void read_masks(loader& l, policy& p, const std::vector<std::pair<std::string, located>>& fields, const located& at) {
+    if (const auto* f = find(fields, "mask")) {
+        for (const auto& [key, method] : l.reader.mapping(*f)) {
+            const auto m = read_mask_method(l, method);
+            if (!m) continue;
+            if (const auto label = l.cfg.classification.find(key); label != l.cfg.classification.end()) {
+                if (p.accept_classified.contains(key))
+                    l.reader.error(method, fmt::format("label \"{}\" is both read raw (accept_classified) and masked: "
+                                                       "choose one",
+                                                       key));
+                // The label's columns in tables the policy lists (a column's own mask wins).
+                for (const auto& column : label->second)
+                    if (p.tables.contains(column.table)) p.masks.try_emplace(column, *m);
+                continue;
+            }
+            const auto dot = key.rfind('.');
+            const auto table = dot == std::string::npos ? std::nullopt : l.reader.qualified(method, key.substr(0, dot));
+            if (!table) {
+                if (dot == std::string::npos)
+                    l.reader.error(method, fmt::format("\"{}\" is neither a classification label nor schema.table.column",
+                                                       key));
+                continue;
+            }
+            if (auto column = l.reader.identifier(method, key.substr(dot + 1))) p.masks[column_name{*table, *column}] = *m;
+        }
+    }
+    for (const auto& [column, method] : p.masks) {
+        if (!p.tables.contains(column.table))
+            l.reader.error(find(fields, "mask") ? *find(fields, "mask") : at,
+                           fmt::format("masks column \"{}\" of a table the policy does not list", column.str()));
+    }
+    if (const auto* f = find(fields, "mask_hash_length")) {
+        if (auto v = l.reader.integer(*f, 8, 64)) p.mask_hash_length = static_cast<std::size_t>(*v);
+    }
+    if (const auto* f = find(fields, "mask_redact_text")) p.mask_redact_text = l.reader.string(*f).value_or("***");
+    const bool hashes = std::any_of(p.masks.begin(), p.masks.end(),
+                                    [](const auto& m) { return m.second == mask_method::hash; });
+    auto key = read_secret(l, fields, at, "mask_key", /*inline_ok=*/false, /*required=*/false);
+    if (key) {
+        // A short key makes every hashed value guessable offline.
+        if (key->value.size() < 32) l.reader.error(key->at, "must be at least 32 bytes (e.g. openssl rand -hex 32)");
+        else p.mask_key = std::move(key->value);
+    } else if (hashes) {
+        l.reader.error(find(fields, "mask") ? *find(fields, "mask") : at,
+                       "the hash mask needs a key: mask_key_env or mask_key_file (at least 32 bytes)");
+    }
+}
+
 void read_policy(loader& l, const std::string& name, const located& at) {
     policy p;
     p.name = name;
@@ -165,7 +230,8 @@ void read_policy(loader& l, const std::string& name, const located& at) {
                                               "accept_classified", "max_rows", "max_result_bytes", "on_exceed",
                                               "statement_timeout", "budgets", "functions",
                                               "tables", "upstream_user", "upstream_password_env",
-                                              "upstream_password_file", "approval"});
+                                              "upstream_password_file", "approval", "mask", "mask_key_env",
+                                              "mask_key_file", "mask_hash_length", "mask_redact_text"});
     p.line = at.line;
     for (const auto& [key, value] : fields) p.key_lines[key] = value.line;
     if (const auto* f = find(fields, "owner")) p.owner = l.reader.string(*f).value_or("");
@@ -238,6 +304,7 @@ void read_policy(loader& l, const std::string& name, const located& at) {
         p.upstream_password = std::move(password->value);
     }
     if (const auto* f = find(fields, "approval")) p.approval = read_approval(l, p, *f);
+    read_masks(l, p, fields, at);
     l.cfg.policies.emplace(name, std::move(p));
 }
 

@@ -47,8 +47,10 @@ Connect as the AI client cs_bot:
 Try:
   SELECT id, name, plan FROM customers;            -- allowed
   SELECT customer_id, sum(api_calls) FROM usage_daily GROUP BY 1;
+  SELECT name, email FROM customers;               -- allowed, email masked: ***@acme.example
+  SELECT name FROM customers WHERE email LIKE 'a%'; -- refused: a masked column may only be selected as is
   SELECT name, ssn FROM customers;                 -- refused: ssn is not granted (the hint lists what is)
-  SELECT * FROM customers;                         -- refused: * reads ssn and email too
+  SELECT * FROM customers;                         -- refused: * reads ssn too
   SELECT * FROM hr.employees;                      -- refused: table not in the policy
   COMMIT; DROP TABLE customers;                    -- refused: nothing of it runs
   INSERT INTO tickets (customer_id, subject) VALUES (1, 'x');   -- refused: the policy has no writes

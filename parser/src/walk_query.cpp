@@ -432,6 +432,7 @@ int walker::select(node& s, int parent, bool lateral_scope) {
     // ORDER BY and DISTINCT ON may name output columns (bare names only).
     sort_items({q, clause::order_by}, s.take("sortClause"), true);
     if (const auto distinct = s.take("distinctClause")) {
+        f_.queries[q].distinct = true;
         implicit_operator("=", -1);
         implicit_operator("<", -1);
         array keys;

@@ -175,6 +175,7 @@ std::string column_rule(const config::table_grant* grant, const relation_info& r
     if (std::find(grant->deny_columns.begin(), grant->deny_columns.end(), column) != grant->deny_columns.end())
         return fmt::format("tables.{}.deny_columns names it", rel.schema + "." + rel.name);
     const config::column_name key{{rel.schema, rel.name}, column};
+    if (ctx.policy.masks.contains(key)) return {};  // readable, masked (masking.hpp)
     for (const auto& [label, columns] : ctx.cfg.classification) {
         if (columns.contains(key) && !ctx.policy.accept_classified.contains(label))
             return fmt::format("the column is classified \"{}\" and the policy does not accept_classified it", label);
@@ -185,8 +186,11 @@ std::string column_rule(const config::table_grant* grant, const relation_info& r
 bool has_denied_columns(const relation_info& rel, const context& ctx) {
     const auto* grant = grant_of(rel, ctx);
     if (!grant) return !introspection(rel, ctx);
-    return std::any_of(rel.columns.begin(), rel.columns.end(),
-                       [&](const auto& c) { return !column_rule(grant, rel, c, ctx).empty(); });
+    // A masked column counts: an upstream error must not print its value either.
+    return std::any_of(rel.columns.begin(), rel.columns.end(), [&](const auto& c) {
+        return !column_rule(grant, rel, c, ctx).empty() ||
+               ctx.policy.masks.contains(config::column_name{{rel.schema, rel.name}, c});
+    });
 }
 
 verdict check_relation(const relation_info& rel, const std::string& written, int location, const check_scope& s) {

@@ -2,6 +2,7 @@
 // checked in check_references.cpp.
 
 #include "check_references.hpp"
+#include "masking.hpp"
 #include "discovery.hpp"
 #include "explain_plan.hpp"
 #include "resolve.hpp"
@@ -98,6 +99,7 @@ public:
         : ctx_(ctx), scope_{ctx, path}, out_(out), pending_(pending), sites_(sites) {}
 
     verdict statement(const parser::statement_facts& f) {
+        if (!top_) top_ = &f;
         if (f.kind == statement_kind::merge && !ctx_.policy.statements.contains(config::statement_kind::merge))
             return kind_refusal(f, ctx_, "MERGE");
         if (!f.unsupported.empty()) {
@@ -188,6 +190,12 @@ private:
             if (has_denied_columns(*use.relation, ctx_)) out_.redact_errors = true;
         }
         if (v) return v;
+        // The statement the client runs, or the query of a PREPARE or DECLARE run
+        // later (EXECUTE, FETCH): their results are masked. EXPLAIN's are not.
+        const bool returns_rows =
+            &f == top_ || ((top_->kind == statement_kind::prepare || top_->kind == statement_kind::declare_cursor) &&
+                           top_->inner.size() == 1 && &f == &top_->inner[0]);
+        if (auto mv = check_masks(f, res, scope_, returns_rows, out_)) return mv;
         if (auto fv = check_functions(f, scope_, out_)) return fv;
         if (auto tv = check_types(f, scope_)) return tv;
         if (auto ov = check_operators(f, res, scope_)) return ov;
@@ -269,6 +277,14 @@ private:
         std::vector<std::string> written = f.written_columns;
         if (written.empty() && f.kind == statement_kind::insert) written = res.target->columns;
         for (const auto& c : written) {
+            if (const auto m = ctx_.policy.masks.find(config::column_name{{res.target->schema, res.target->name}, c});
+                m != ctx_.policy.masks.end())
+                return plain(rule::column,
+                             fmt::format("pgsieve: column \"{}\" of table \"{}\" is masked ({}) for policy \"{}\" and "
+                                         "may not be written",
+                                         c, table, config::to_string(m->second), ctx_.policy.name),
+                             "rule: mask (a masked column is read only as is, and never written)",
+                             "leave the column out", f.target_relation.location);
             const std::string why = column_rule(&it->second, *res.target, c, ctx_);
             if (!why.empty())
                 return plain(rule::column,
@@ -408,6 +424,9 @@ private:
         merge_unique(out_.columns, held->columns);
         merge_unique(out_.functions, held->functions);
         out_.redact_errors = out_.redact_errors || held->redact_errors;
+        // EXECUTE and FETCH return the held query's result: masked as its.
+        out_.masked = held->masked;
+        out_.result_columns = held->result_columns;
         // EXECUTE of a limited write is the write.
         if (held->max_rows_written > 0 || held->needs_approval) {
             out_.max_rows_written = held->max_rows_written;
@@ -457,6 +476,15 @@ private:
                 return plain(rule::unresolved, fmt::format("pgsieve: column \"{}\" does not exist", c), "", "",
                              f.target_relation.location);
             reads.reads.push_back({res.target, c, f.target_relation.location, parser::clause::target});
+            if (const auto m = ctx_.policy.masks.find(config::column_name{{res.target->schema, res.target->name}, c});
+                m != ctx_.policy.masks.end())
+                return plain(rule::column,
+                             fmt::format("pgsieve: column \"{}\" is masked ({}) for policy \"{}\": COPY would send its "
+                                         "values unmasked",
+                                         res.target->schema + "." + res.target->name + "." + c,
+                                         config::to_string(m->second), ctx_.policy.name),
+                             "rule: mask (COPY of a masked column is refused)",
+                             "SELECT the column instead, or COPY the other columns", f.target_relation.location);
         }
         if (has_denied_columns(*res.target, ctx_)) out_.redact_errors = true;
         if (auto v = check_reads(f, reads, scope_, out_)) return v;
@@ -467,6 +495,7 @@ private:
     const context& ctx_;
     check_scope scope_;
     decision& out_;
+    const parser::statement_facts* top_ = nullptr;  // the statement the client runs (not an inner one)
     pending_names& pending_;
     std::vector<discovery_site>& sites_;
 };
@@ -529,6 +558,14 @@ decision decide(const std::vector<parser::statement_facts>& statements, std::str
         auto& into = statements.size() == 1 ? out : part;
         const auto effects_before = into.effects.size();
         auto v = decider(ctx, path, into, pending, sites).statement(f);
+        if (!v && statements.size() > 1 && !part.masked.empty()) {
+            // Each result would need its own masks: one statement at a time.
+            v = refusal{rule::column,
+                        fmt::format("pgsieve: a statement returning masked column \"{}\" must be sent on its own, not "
+                                    "in a string of several",
+                                    part.masked.front().column),
+                        "rule: mask", "send each statement in a query of its own", f.location, {}};
+        }
         if (!v && statements.size() > 1 && (part.max_rows_written > 0 || part.needs_approval)) {
             // Its row count is known only once it ran, in a transaction of its own.
             v = refusal{rule::guardrail,
@@ -575,6 +612,8 @@ decision decide(const std::vector<parser::statement_facts>& statements, std::str
         out.max_result_bytes = 0;
         out.max_rows_written = 0;
         out.needs_approval = false;
+        out.would_mask = std::move(out.masked);  // relayed as sent; the audit says what enforce would mask
+        out.masked.clear();
     }
     out.row_scoped = row_scoped(out.tables, ctx.policy);
     for (auto& part : out.parts) part.row_scoped = row_scoped(part.tables, ctx.policy);

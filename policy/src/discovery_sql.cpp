@@ -59,9 +59,10 @@ visible_sets::visible_sets(const context& ctx) {
     struct description {
         std::string relation;
         std::string column;  // empty: the relation's own
-        std::string text;
+        std::string text;    // an SQL expression
     };
     std::vector<description> described;
+    std::vector<std::string> masked_tables, masked_columns;
     for (const auto& [name, grant] : ctx.policy.tables) {
         const auto* rel = ctx.cat.relation(name.schema, name.name);
         if (!rel) continue;
@@ -79,8 +80,30 @@ visible_sets::visible_sets(const context& ctx) {
                 pair_columns.push_back(c);
             }
         }
-        if (!grant.description.empty()) described.push_back({qualified, {}, grant.description});
-        for (const auto& [column, text] : grant.column_descriptions) described.push_back({qualified, column, text});
+        if (!grant.description.empty()) described.push_back({qualified, {}, quote_literal(grant.description)});
+        for (const auto& c : visible) {
+            const auto text = grant.column_descriptions.find(c);
+            const auto mask = ctx.policy.masks.find(config::column_name{{rel->schema, rel->name}, c});
+            if (mask != ctx.policy.masks.end()) {
+                // The model is told what it will get: the description, then "(masked: hash)".
+                masked_tables.push_back(qualified);
+                masked_columns.push_back(c);
+                const auto described_as =
+                    text != grant.column_descriptions.end()
+                        ? quote_literal(text->second)
+                        : fmt::format("pg_catalog.col_description(pg_catalog.to_regclass({})::pg_catalog.oid, "
+                                      "(SELECT a.attnum::pg_catalog.int4 FROM pg_catalog.pg_attribute AS a WHERE "
+                                      "a.attrelid = pg_catalog.to_regclass({})::pg_catalog.oid AND a.attname = "
+                                      "{}::pg_catalog.name))",
+                                      quote_literal(qualified), quote_literal(qualified), quote_literal(c));
+                described.push_back({qualified, c,
+                                     fmt::format("pg_catalog.concat_ws(' ', {}, {})", described_as,
+                                                 quote_literal(fmt::format("(masked: {})",
+                                                                           config::to_string(mask->second))))});
+            } else if (text != grant.column_descriptions.end()) {
+                described.push_back({qualified, c, quote_literal(text->second)});
+            }
+        }
     }
     rel_ = relations_named(granted);
     allcols_ = relations_named(all_columns);
@@ -89,6 +112,22 @@ visible_sets::visible_sets(const context& ctx) {
         "JOIN ROWS FROM (pg_catalog.unnest({}), pg_catalog.unnest({})) AS v(t, c) "
         "ON a.attrelid = pg_catalog.to_regclass(v.t)::pg_catalog.oid AND a.attname = v.c::pg_catalog.name",
         text_array(pair_tables), text_array(pair_columns)));
+    masks_ = !masked_tables.empty();
+    masked_pairs_ = masked_tables.empty()
+                        ? std::string("'{}'::pg_catalog.text[]")
+                        : texts(fmt::format(
+                              "SELECT pg_catalog.concat(a.attrelid, ':', a.attnum) FROM pg_catalog.pg_attribute AS a "
+                              "JOIN ROWS FROM (pg_catalog.unnest({}), pg_catalog.unnest({})) AS v(t, c) "
+                              "ON a.attrelid = pg_catalog.to_regclass(v.t)::pg_catalog.oid AND a.attname = "
+                              "v.c::pg_catalog.name",
+                              text_array(masked_tables), text_array(masked_columns)));
+    masked_names_ = masked_tables.empty()
+                        ? std::string("'{}'::pg_catalog.text[]")
+                        : texts(fmt::format(
+                              "SELECT {} FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_class AS c ON c.oid = "
+                              "a.attrelid JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
+                              "WHERE pg_catalog.concat(a.attrelid, ':', a.attnum) = ANY ({})",
+                              key({"n.nspname", "c.relname", "a.attname"}), masked_pairs_));
     if (ctx.policy.functions.empty()) {
         functions_ = "'{}'::pg_catalog.oid[]";
     } else {
@@ -215,8 +254,8 @@ visible_sets::visible_sets(const context& ctx) {
                 : fmt::format("(SELECT a.attnum::pg_catalog.int4 FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = "
                               "pg_catalog.to_regclass({})::pg_catalog.oid AND a.attname = {}::pg_catalog.name)",
                               quote_literal(d.relation), quote_literal(d.column));
-        rows += fmt::format("{}(pg_catalog.to_regclass({})::pg_catalog.oid, {}, {}::pg_catalog.text)",
-                            rows.empty() ? "" : ", ", quote_literal(d.relation), subid, quote_literal(d.text));
+        rows += fmt::format("{}(pg_catalog.to_regclass({})::pg_catalog.oid, {}, ({})::pg_catalog.text)",
+                            rows.empty() ? "" : ", ", quote_literal(d.relation), subid, d.text);
     }
     const auto policy_rows =
         rows.empty() ? std::string("SELECT NULL::pg_catalog.oid AS objoid, NULL::pg_catalog.oid AS classoid, "
@@ -272,6 +311,17 @@ std::string visible_sets::depends_visible(std::string_view catalog, std::string_
 std::string visible_sets::visible_column(std::string_view relid, std::string_view attnum) const {
     return fmt::format("({0} = ANY ({2}) OR pg_catalog.concat({0}, ':', {1}) = ANY ({3}))", relid, attnum, allcols_,
                        colpairs_);
+}
+
+std::string visible_sets::masked_column(std::string_view relid, std::string_view attnum) const {
+    return fmt::format("(pg_catalog.concat({}, ':', {}) = ANY ({}))", relid, attnum, masked_pairs_);
+}
+
+std::string visible_sets::masked_column_named(std::string_view schema, std::string_view table,
+                                              std::string_view column) const {
+    return fmt::format("({} = ANY ({}))",
+                       key({fmt::format("o.{}", schema), fmt::format("o.{}", table), fmt::format("o.{}", column)}),
+                       masked_names_);
 }
 
 std::string visible_sets::granted(std::string_view relid) const { return fmt::format("({} = ANY ({}))", relid, rel_); }
@@ -397,6 +447,37 @@ std::optional<std::string> definition_guard(std::string_view schema, std::string
     return std::nullopt;
 }
 
+// Columns of scoped catalog relations that describe a column's type: for a
+// column the policy masks, what describes `text` (the type the client
+// gets) instead, as an expression of the row `o` (of SQL type `type`), or
+// nullopt.
+std::optional<std::string> masked_as_text(std::string_view schema, std::string_view relation, std::string_view column,
+                                          const std::string& type, const visible_sets& v) {
+    if (!v.masks()) return std::nullopt;
+    std::string masked, value;
+    if (schema == "pg_catalog" && relation == "pg_attribute") {
+        masked = v.masked_column("o.attrelid", "o.attnum");
+        if (column == "atttypid") value = "25";
+        else if (column == "atttypmod" || column == "attlen") value = "-1";
+        else if (column == "attndims") value = "0";
+        else if (column == "attbyval") value = "false";
+        else if (column == "attalign") value = "'i'";
+        else if (column == "attstorage") value = "'x'";
+    } else if (schema == "information_schema" && relation == "columns") {
+        masked = v.masked_column_named("table_schema", "table_name", "column_name");
+        if (column == "data_type" || column == "udt_name") value = "'text'";
+        else if (column == "udt_schema") value = "'pg_catalog'";
+        else if (column == "character_octet_length") value = "1073741824";
+        else if (column == "character_maximum_length" || column == "numeric_precision" ||
+                 column == "numeric_precision_radix" || column == "numeric_scale" || column == "datetime_precision" ||
+                 column == "interval_type" || column == "interval_precision" || column == "domain_catalog" ||
+                 column == "domain_schema" || column == "domain_name")
+            value = "NULL";
+    }
+    if (value.empty()) return std::nullopt;
+    return fmt::format("CASE WHEN {} THEN {}::{} ELSE o.{} END", masked, value, type, sql_identifier(column));
+}
+
 }  // namespace
 
 std::optional<std::string> guarded_select_list(const relation_info& rel, const catalog& cat, const visible_sets& v) {
@@ -406,7 +487,10 @@ std::optional<std::string> guarded_select_list(const relation_info& rel, const c
         const auto col = "o." + sql_identifier(c.name);
         std::string item = col;
         const auto* t = cat.type(c.type.schema, c.type.name);
-        if (const auto shown = definition_guard(rel.schema, rel.name, c.name, v)) {
+        if (auto text = masked_as_text(rel.schema, rel.name, c.name, sql_qualified(c.type.schema, c.type.name), v)) {
+            guarded = true;
+            item = std::move(*text);
+        } else if (const auto shown = definition_guard(rel.schema, rel.name, c.name, v)) {
             guarded = true;
             item = fmt::format("CASE WHEN {} THEN {} END", *shown, col);
         } else if (t && cat.name_printing(t->oid)) {

@@ -39,6 +39,11 @@ public:
     std::string visible(object_set kind, std::string_view oid) const;
     // Whether column `attnum` of `relid` is visible, for a relation the policy grants.
     std::string visible_column(std::string_view relid, std::string_view attnum) const;
+    // Whether column `attnum` of `relid` (or the column a row of `o` names)
+    // is one the policy masks: discovery shows it as text.
+    std::string masked_column(std::string_view relid, std::string_view attnum) const;
+    std::string masked_column_named(std::string_view schema, std::string_view table, std::string_view column) const;
+    bool masks() const { return masks_; }
     // Whether `relid` is one of the policy's granted relations (whose columns it may limit).
     std::string granted(std::string_view relid) const;
     // Whether every object the row `oid` of pg_catalog.`catalog` depends on
@@ -58,10 +63,11 @@ public:
 
 private:
     std::string user(object_set kind) const;
-    std::string rel_, allcols_, colpairs_, functions_;
+    std::string rel_, allcols_, colpairs_, functions_, masked_pairs_, masked_names_;
     std::string users_[object_set_count];  // per kind: the array of visible OIDs beyond PostgreSQL's own
     std::string relation_names_, column_names_, constraint_names_, function_names_, type_names_, schema_names_;
     std::string descriptions_;
+    bool masks_ = false;  // the policy masks a column of a granted relation
 };
 
 // The filter of a scoped catalog relation over its rows `o`, or nullopt when

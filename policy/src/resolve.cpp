@@ -608,6 +608,7 @@ private:
                 return yields(output_origin(q, name));
             // Not a column: a whole-row reference to a FROM entry (SELECT t FROM t).
             if (const auto* e = find_entry(q, name, {})) {
+                out_.whole_rows.insert(current_ref_);
                 if (e->columns_known) read_all(e->columns, ref);
                 else if (e->carries_reads)
                     fail(fmt::format("the whole row of \"{}\", whose columns pgsieve cannot know", name), ref.location);

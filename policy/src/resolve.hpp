@@ -12,6 +12,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,7 @@ struct resolution {
     // entry per column it expands to, in order (star_columns).
     std::map<std::pair<int, int>, origins> column_origins;
     std::map<std::pair<int, int>, std::vector<origins>> star_columns;
+    std::set<std::pair<int, int>> whole_rows;  // the references that are whole rows (SELECT t FROM t)
 };
 
 // `path`: the schemas unqualified names are searched in (resolution_path()).

@@ -44,8 +44,13 @@ def test_quickstart_serves_the_demo_and_ctrl_c_stops_everything(postgres):
         denied = subprocess.run(["psql", "-X", "-At", url, "-c", "SELECT name, ssn FROM customers"],
                                 capture_output=True, text=True, timeout=30)
         assert 'column "ssn" does not exist or is not allowed' in denied.stderr
-        assert "HINT:  allowed columns of public.customers: id, name, plan, created_at" in denied.stderr
+        assert "HINT:  allowed columns of public.customers: id, name, plan, email, created_at" in denied.stderr
         assert "078-05-1120" not in denied.stdout + denied.stderr
+        # The demo masks e-mail addresses to their domain.
+        masked = subprocess.run(["psql", "-X", "-At", url, "-c", "SELECT email FROM customers ORDER BY id"],
+                                capture_output=True, text=True, timeout=30)
+        assert masked.returncode == 0, masked.stderr
+        assert all(line.startswith("***@") for line in masked.stdout.splitlines()), masked.stdout
         pids = subprocess.run(["pgrep", "-s", str(demo.pid)], capture_output=True, text=True).stdout.split()
         assert len(pids) >= 3  # quickstart/with-postgres, pgsieve, postgres
     finally:

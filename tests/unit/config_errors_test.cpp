@@ -291,12 +291,12 @@ TEST_CASE("config: an unknown key does not pair the keys after it with other val
     env.variables = {{"P", "pw"}};
     const std::string text = "upstream: {host: h, database: app, user: u}\naudit: {sqlite: /a.db}\n"
                              "clients: [{name: a, password_env: P, policy: p}]\npolicies:\n  p:\n"
-                             "    statements: [select]\n    mask: {pii: hash}\n    mask_key_env: K\n"
+                             "    statements: [select]\n    masks: {pii: hash}\n    mask_key_environment: K\n"
                              "    max_rows: 1000\n    statement_timeout: 5s\n";
     const auto errors = test::load_errors(text, env);
     REQUIRE(errors.size() == 2);
-    CHECK(errors[0].starts_with("7: policies.p.mask: unknown key"));
-    CHECK(errors[1].starts_with("8: policies.p.mask_key_env: unknown key"));
+    CHECK(errors[0].starts_with("7: policies.p.masks: unknown key"));
+    CHECK(errors[1].starts_with("8: policies.p.mask_key_environment: unknown key"));
 }
 
 TEST_CASE("config: approval names held writes the policy can make, and a signed webhook", "[config]") {
@@ -410,4 +410,44 @@ policies:
     CHECK(bad("{queries: 5/1h}").size() == 1);
     CHECK(bad("{statements: 5/500ms}") ==
           std::vector<std::string>{"9: policies.p.budgets.statements: a budget's window is at least 1s"});
+}
+
+TEST_CASE("config: masks by label and by column, with their key", "[config][mask]") {
+    test::fake_environment env;
+    env.variables = {{"P", "pw"}, {"K", std::string(32, 'k')}, {"SHORT", "short"}};
+    const std::string head = "upstream: {host: h, database: app, user: u}\naudit: {sqlite: /a.db}\n"
+                             "classification: {pii: [public.t.ssn, public.t.email, hr.e.ssn]}\n"
+                             "clients: [{name: a, password_env: P, policy: p}]\npolicies:\n  p:\n"
+                             "    statements: [select]\n";
+    const auto loaded = config::load_text(head + "    mask: {pii: hash, public.u.note: redact}\n    mask_key_env: K\n"
+                                                 "    mask_hash_length: 12\n"
+                                                 "    tables: {public.t: {mask: {email: email_domain}}, public.u: {}}\n",
+                                          "/etc/pgsieve/pgsieve.yaml", env.get());
+    REQUIRE(loaded);
+    const auto& p = *(*loaded)->find_policy("p");
+    using m = config::mask_method;
+    // The label's columns in listed tables (not hr.e), the table's own mask winning.
+    CHECK(p.masks == std::map<config::column_name, m>{{{{"public", "t"}, "email"}, m::email_domain},
+                                                      {{{"public", "t"}, "ssn"}, m::hash},
+                                                      {{{"public", "u"}, "note"}, m::redact}});
+    CHECK(p.mask_key == std::string(32, 'k'));
+    CHECK(p.mask_hash_length == 12);
+    const std::string tables = "    tables: {public.t: {}}\n";
+    const auto scramble = test::load_errors(head + "    mask: {pii: scramble}\n" + tables, env);
+    REQUIRE(scramble.size() == 1);
+    INFO(scramble.front());
+    CHECK(scramble.front().starts_with("8: policies.p.mask.pii: "));
+    CHECK(scramble.front().find("email_domain") != std::string::npos);
+    CHECK(test::load_errors(head + "    mask: {pii: hash}\n" + tables, env) ==
+          std::vector<std::string>{"8: policies.p.mask: the hash mask needs a key: mask_key_env or mask_key_file (at "
+                                   "least 32 bytes)"});
+    CHECK(test::load_errors(head + "    mask: {pii: hash}\n    mask_key_env: SHORT\n" + tables, env).size() == 1);
+    CHECK(test::load_errors(head + "    mask: {nolabel: redact}\n" + tables, env) ==
+          std::vector<std::string>{"8: policies.p.mask.nolabel: \"nolabel\" is neither a classification label nor "
+                                   "schema.table.column"});
+    CHECK(test::load_errors(head + "    mask: {public.x.c: redact}\n" + tables, env) ==
+          std::vector<std::string>{"8: policies.p.mask: masks column \"public.x.c\" of a table the policy does not list"});
+    CHECK(test::load_errors(head + "    accept_classified: [pii]\n    mask: {pii: last4}\n" + tables, env) ==
+          std::vector<std::string>{"9: policies.p.mask.pii: label \"pii\" is both read raw (accept_classified) and "
+                                   "masked: choose one"});
 }

@@ -35,7 +35,9 @@ TEST_CASE("the contract example loads with every key's meaning", "[config]") {
     const auto verifier = wire::scram::to_string(*wire::scram::make_verifier("cs-pass", "0123456789abcdef", 4096));
     const std::string yaml = replace(read_fixture("pgsieve.example.yaml"), "SCRAM-SHA-256$4096:…", verifier);
     fake_environment env;
-    env.variables = {{"PGSIEVE_UPSTREAM_PASSWORD", "up-secret"}, {"PGSIEVE_OPS_BOT_PASSWORD", "ops-pass"}};
+    env.variables = {{"PGSIEVE_UPSTREAM_PASSWORD", "up-secret"},
+                     {"PGSIEVE_OPS_BOT_PASSWORD", "ops-pass"},
+                     {"PGSIEVE_MASK_KEY", "a-mask-key-of-at-least-thirty-two-bytes"}};
     env.files = {{"/etc/pgsieve/server.crt", "cert"},
                  {"/etc/pgsieve/server.key", "key"},
                  {"/etc/ssl/certs/ca-certificates.crt", "ca"}};
@@ -75,6 +77,15 @@ TEST_CASE("the contract example loads with every key's meaning", "[config]") {
 
     REQUIRE(cfg.classification.contains("pii"));
     CHECK(cfg.classification.at("pii").contains(config::column_name{{"hr", "employees"}, "ssn"}));
+    {
+        // mask: {pii: hash}: the pii columns of the tables it lists, masked by hash, keyed
+        // (customers.ssn is outside its column allowlist: denied, which wins).
+        const auto* cs = cfg.find_policy("customer-success");
+        REQUIRE(cs);
+        CHECK(cs->masks.at(config::column_name{{"public", "customers"}, "ssn"}) == config::mask_method::hash);
+        CHECK_FALSE(cs->masks.contains(config::column_name{{"hr", "employees"}, "ssn"}));
+        CHECK(cs->mask_key == "a-mask-key-of-at-least-thirty-two-bytes");
+    }
 
     REQUIRE(cfg.clients.size() == 2);
     CHECK(cfg.clients[0].name == "cs_bot");

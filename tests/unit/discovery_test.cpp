@@ -183,8 +183,8 @@ TEST_CASE("discovery: descriptions come from the scoped descriptions, the policy
     grant.column_descriptions["plan"] = "Subscription tier";
     auto r = d.decide("SELECT obj_description(c.oid, 'pg_class'), col_description(c.oid, 3) FROM pg_class c");
     REQUIRE(r.allowed);
-    CHECK(has(r.scoped_sql, "'One row per paying customer'::pg_catalog.text"));
-    CHECK(has(r.scoped_sql, "'Subscription tier'::pg_catalog.text"));
+    CHECK(has(r.scoped_sql, "('One row per paying customer')::pg_catalog.text"));
+    CHECK(has(r.scoped_sql, "('Subscription tier')::pg_catalog.text"));
     CHECK_FALSE(has(r.scoped_sql, "obj_description("));
     CHECK_FALSE(has(r.scoped_sql, "col_description("));
     r = d.decide("SELECT description FROM pg_description");

@@ -3,6 +3,7 @@
 // tests/policy_corpus/.
 
 #include "config_support.hpp"
+#include "corpus_support.hpp"
 
 #include <pgsieve/policy/decide.hpp>
 
@@ -351,4 +352,39 @@ policies:
     // The same statements without EXPLAIN are allowed: only the plan is refused.
     CHECK(policy::decide("SELECT id FROM indexed_hidden", ctx).allowed);
     CHECK(policy::decide("SELECT id FROM guarded", ctx).allowed);
+}
+
+TEST_CASE("mask: a bare projection is allowed and its output positions are masked", "[policy][mask]") {
+    const auto cfg = test::corpus_config();
+    const policy::context ctx{*cfg, *cfg->find_policy("masked"), *test::corpus_catalog(), {"public"}, "ai_readonly",
+                              nullptr};
+    const auto* customers = test::corpus_catalog()->relation("public", "customers");
+    REQUIRE(customers);
+    auto d = policy::decide("SELECT id, ssn, email, name FROM customers", ctx);
+    REQUIRE(d.allowed);
+    REQUIRE(d.masked.size() == 2);
+    CHECK(d.masked[0].position == 1);
+    CHECK(d.masked[0].method == config::mask_method::last4);
+    CHECK(d.masked[0].column == "public.customers.ssn");
+    CHECK(d.masked[0].table_oid == customers->oid);
+    CHECK(d.masked[1].position == 2);
+    CHECK(d.masked[1].method == config::mask_method::email_domain);
+    CHECK(d.redact_errors);  // an upstream error must not print a masked value
+    // Through a star, a derived table and a CTE, at the positions they take.
+    d = policy::decide("WITH m AS (SELECT * FROM customers) SELECT x.* FROM (SELECT * FROM m) x", ctx);
+    REQUIRE(d.allowed);
+    std::vector<std::size_t> positions;
+    for (const auto& m : d.masked) positions.push_back(m.position);
+    std::vector<std::size_t> expected;
+    for (std::size_t i = 0; i < customers->columns.size(); ++i)
+        if (customers->columns[i] == "email" || customers->columns[i] == "ssn") expected.push_back(i);
+    CHECK(positions == expected);
+    // The refusal names the column, the mask and what to do.
+    d = policy::decide("SELECT id FROM customers WHERE ssn LIKE '1%'", ctx);
+    REQUIRE_FALSE(d.allowed);
+    CHECK(d.message == "pgsieve: column \"public.customers.ssn\" is masked (last4) for policy \"masked\" and may only "
+                       "be selected as is; it is used in WHERE");
+    CHECK(d.detail.starts_with("rule: mask"));
+    // Monitor mode would mask nothing: it relays as sent.
+    CHECK(policy::decide("SELECT id FROM customers", ctx).masked.empty());
 }

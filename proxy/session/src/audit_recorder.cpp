@@ -84,6 +84,13 @@ void audit_recorder::outcome(const pgsieve::session::outcome& o, sys_time now) {
             s.columns = d->columns;
             s.row_scoped = d->row_scoped;
         }
+        if (!o.refused) {
+            // The result's masked columns (monitor mode: what enforce would have masked).
+            for (const auto& m : d->masked)
+                s.masked.push_back({m.position, m.column, std::string(config::to_string(m.method)), true});
+            for (const auto& m : d->would_mask)
+                s.masked.push_back({m.position, m.column, std::string(config::to_string(m.method)), false});
+        }
         if (o.refused || d->would_block) {
             s.outcome = o.refused ? audit::verdict::blocked : audit::verdict::would_block;
             // The reviewer sees what decided, which the client's words may not say.

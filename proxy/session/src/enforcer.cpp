@@ -1,6 +1,7 @@
 #include "enforcer.hpp"
 
 #include <pgsieve/policy/statement_shape.hpp>
+#include <pgsieve/session/result_mask.hpp>
 #include <pgsieve/session/session.hpp>
 #include <pgsieve/wire/frontend.hpp>
 #include <pgsieve/wire/message_io.hpp>
@@ -555,6 +556,9 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
                 portal_entry->texts.insert(portal_entry->texts.end(), candidate->texts.begin(), candidate->texts.end());
             registry_.pend(req.first_ticket,
                            {change::kind::put, name_space::portal, std::string(bind->portal), std::move(portal_entry)});
+            if (!req.decision->masked.empty())
+                if (auto text = bind_with_masked_as_text(f.body, req.decision->masked, req.decision->result_columns))
+                    wire::message_writer(out.substitute).begin(fe::bind).bytes(*text).end();
             return out;
         }
         case fe::execute: {
@@ -608,7 +612,10 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             req.name = describe->name;
             if (found.entry) req.sql = found.entry->text();
             const auto d = found.decision ? found.decision : not_held(space, req.name);
-            if (d->allowed) return out;  // its result's columns: not a statement of its own
+            if (d->allowed) {
+                if (!d->masked.empty()) req.masking = d;  // its RowDescription shows the masked columns as text
+                return out;  // its result's columns: not a statement of its own
+            }
             refuse(req, d);
             wire::message_writer(out.substitute).begin(fe::describe).byte(describe->kind).cstring(unused_name(space)).end();
             return out;

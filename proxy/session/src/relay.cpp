@@ -10,6 +10,7 @@
 
 #include <pgsieve/common/hex.hpp>
 #include <pgsieve/common/log.hpp>
+#include <pgsieve/session/result_mask.hpp>
 #include <pgsieve/session/session.hpp>
 #include <pgsieve/session/startup_parameters.hpp>
 #include <pgsieve/wire/backend.hpp>
@@ -27,6 +28,8 @@ constexpr std::uint32_t max_upstream_message_bytes = 1u << 30;
 // A DataRow or CopyData longer than this passes through as it arrives rather
 // than being buffered whole: a 150 MB value costs pgsieve a few reads' worth.
 constexpr std::size_t stream_above_bytes = 64 * 1024;
+// A DataRow with masked columns is rewritten whole: held up to this long.
+constexpr std::size_t mask_hold_bytes = 1024 * 1024;
 
 // Moves `in[0, n)` to the end of `out` — by swapping the buffers when that
 // is all of `in` and `out` is empty, the common case.
@@ -249,6 +252,16 @@ relay_status session::relay_upstream(clock::time_point now) {
             if (rest.size() >= wire::frame_header_bytes && (rest[0] == be::data_row || rest[0] == be::copy_data)) {
                 const std::size_t size = 1 + static_cast<std::uint32_t>(wire::load_int32(rest.data() + 1));
                 if (size > stream_above_bytes && size <= max_upstream_message_bytes + 1u) {
+                    const auto* m = front ? (front->masking ? front->masking.get() : front->decision.get()) : nullptr;
+                    if (m && !m->masked.empty() && !front->refused && rest[0] == be::data_row) {
+                        // Masked values are rewritten whole: the row is held (read on), up to a bound.
+                        if (size <= mask_hold_bytes) break;
+                        fail(wire::sqlstate::program_limit_exceeded,
+                             fmt::format("pgsieve: a row of this result is {} bytes, more than pgsieve holds to mask "
+                                         "its columns ({} bytes); select fewer or shorter columns",
+                                         size, mask_hold_bytes));
+                        return relay_status::close;
+                    }
                     const auto finished = outcomes_.size();
                     in_flight_.on_backend_message(rest[0], {}, size, now, outcomes_);
                     settle_outcomes(finished, std::nullopt);
@@ -269,6 +282,9 @@ relay_status session::relay_upstream(clock::time_point now) {
             return relay_status::close;
         }
         const wire::frame& f = r.message;
+        // Masked columns (result_mask.hpp): the result's decision, or a described statement's.
+        const policy::decision* masks = front ? (front->masking ? front->masking.get() : front->decision.get()) : nullptr;
+        if (masks && (masks->masked.empty() || front->refused)) masks = nullptr;
         // What this message makes the relay send, from here: given to write_limit.
         std::size_t held_from = 0;
         if (held) {
@@ -356,6 +372,37 @@ relay_status session::relay_upstream(clock::time_point now) {
             e.hint = d.hint;
             e.position = d.position;
             wire::write_error_response(client_out_, e);
+            forwarded = consumed + f.size;
+        }
+        if (masks && !held && forwarded <= consumed &&
+            (f.type == be::row_description || f.type == be::data_row)) {
+            client_out_.append(input.substr(forwarded, consumed - forwarded));
+            const auto body = input.substr(consumed + wire::frame_header_bytes, f.size - wire::frame_header_bytes);
+            if (f.type == be::row_description) {
+                bool agrees = true;
+                auto description = masked_row_description(body, masks->masked, agrees);
+                if (!agrees) {
+                    // The analysis and PostgreSQL disagree on where a masked
+                    // column is (a table changed since the catalog was read?):
+                    // masking by the analysis could send a raw value, here or
+                    // in a later Execute of the statement. Nothing more is sent.
+                    log::error("mask_disagreement", {{"client", client_name()}, {"policy", masks->policy},
+                                                     {"column", masks->masked.front().column}});
+                    fail(wire::sqlstate::internal_error,
+                         "pgsieve: the result's columns do not match pgsieve's analysis of the masked columns in it; "
+                         "the session is closed so that no value is sent unmasked",
+                         "if a table changed, reconnect after pgsieve has read the catalog again");
+                    return relay_status::close;
+                }
+                client_out_ += description;
+            } else {
+                auto row = masked_data_row(body, masks->masked, mask_settings_of(masks->policy));
+                if (row.empty()) {
+                    fail(wire::sqlstate::connection_failure, "pgsieve: the upstream server sent an invalid DataRow");
+                    return relay_status::close;
+                }
+                client_out_ += row;
+            }
             forwarded = consumed + f.size;
         }
         if (f.type == be::parameter_status) {
@@ -448,6 +495,13 @@ void session::on_upstream_closed() {
 
 
 std::optional<approval_claim> session::take_approval_claim() { return write_limit_->take_claim(); }
+
+mask_settings session::mask_settings_of(const std::string& policy) {
+    const auto snapshot = shared_.policies.current();
+    const auto* p = snapshot && snapshot->cfg ? snapshot->cfg->find_policy(policy) : nullptr;
+    if (!p) return {std::string(), 16, "***"};  // gone with a reload: redacted (mask_value)
+    return {p->mask_key, p->mask_hash_length, p->mask_redact_text};
+}
 
 void session::on_approval_claim(std::optional<std::string> refused) { write_limit_->claimed(std::move(refused)); }
 

@@ -210,6 +210,18 @@ struct approval_rule {
     }
 };
 
+// How a masked column's values reach a client (DESIGN.md §3): as text, in
+// place of the value (NULL stays NULL).
+enum class mask_method {
+    redact,        // a fixed text (the policy's mask_redact_text, default ***)
+    null,          // NULL
+    hash,          // HMAC-SHA-256 of the value under the policy's mask key, hex, mask_hash_length digits
+    last4,         // the last four characters; the others replaced by *
+    first4,        // the first four characters; the others replaced by *
+    email_domain,  // *** and the part from the last @ on; *** without an @
+};
+std::string_view to_string(mask_method m);
+
 struct policy {
     std::string name;
     std::string owner;
@@ -228,6 +240,12 @@ struct policy {
     std::vector<qualified_name> functions;
     std::map<qualified_name, table_grant> tables;
     std::optional<approval_rule> approval;
+    // Columns this policy sees only masked (from `mask:` by label or column,
+    // and each table's `mask:`), readable only as a bare projection.
+    std::map<column_name, mask_method> masks;
+    std::string mask_key;             // mask_key_env / mask_key_file: the HMAC key of `hash`
+    std::size_t mask_hash_length = 16;  // hex digits of a hashed value
+    std::string mask_redact_text = "***";
     // The policy's own least-privilege upstream role; empty: upstream.user.
     std::string upstream_user;
     std::optional<std::string> upstream_password;

@@ -189,6 +189,7 @@ struct query {
     int values_width = -1;              // a VALUES list: column1..N
     std::vector<std::vector<int>> values_rows;  // its rows' expressions, column by column
     int where_expr = -1;                // the WHERE clause's expression (-1: none)
+    bool distinct = false;              // SELECT DISTINCT [ON (…)]: compares its output values
 };
 
 // Something the walker does not analyse, and so refuses.

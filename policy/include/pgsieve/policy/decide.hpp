@@ -66,6 +66,20 @@ struct decision {
     // included: what they tried to read).
     std::vector<std::string> tables;     // schema.table
     std::vector<std::string> columns;    // schema.table.column
+    // Output columns of the result a client sees only masked (masking.hpp):
+    // the session replaces their values, and checks that PostgreSQL's
+    // RowDescription says each comes from that table.
+    struct masked_output {
+        std::size_t position = 0;  // 0-based, in the statement's result
+        config::mask_method method = config::mask_method::redact;
+        std::uint32_t table_oid = 0;   // 0: unknown (a catalog made by hand)
+        std::int16_t column_number = 0;  // its attnum; 0: unknown
+        std::string column;           // schema.table.column
+    };
+    std::vector<masked_output> masked;
+    std::size_t result_columns = 0;  // with `masked`: how many columns the result has
+    // Monitor mode: what enforce would have masked (the result is relayed as sent).
+    std::vector<masked_output> would_mask;
     std::vector<std::string> functions;  // schema.function
     // Of `tables`, those whose rows PostgreSQL's row-level security scopes
     // for this policy (its `rows:` grants): the audit says so.

@@ -30,6 +30,9 @@ struct request {
     // The policy's decision (query, parse, and bind/execute decided again);
     // refused requests were forwarded as a substitute whose error is rewritten.
     std::shared_ptr<const policy::decision> decision;
+    // Describe: the described statement's decision, whose masked outputs
+    // (policy::decision::masked) its RowDescription shows as text.
+    std::shared_ptr<const policy::decision> masking;
     bool refused = false;
     // What is left of the client's rows and bytes budgets when it was sent
     // (UINT64_MAX: none): its result is cut where they end.

@@ -83,6 +83,8 @@ class write_limit;
 class audit_recorder;
 class upstream_login;
 
+struct mask_settings;  // result_mask.hpp
+
 class session {
 public:
     session(std::shared_ptr<const config::config> cfg, shared_state& shared);
@@ -179,6 +181,8 @@ private:
     // A write held for approval was counted: opens its ticket, records it
     // and tells the policy's webhook (relay.cpp).
     void open_ticket(approval_request counted);
+    // The current configuration's mask key and texts for a policy.
+    mask_settings mask_settings_of(const std::string& policy);
     // Applies what an upstream message ended to the registry and the audit.
     void settle_outcomes(std::size_t first_new, const std::optional<settled>& settled);
 
