@@ -15,7 +15,7 @@ using method = config::mask_method;
 
 namespace {
 
-const mask_settings settings{"a-key-of-at-least-thirty-two-bytes!!", 16, "***"};
+mask_settings settings{"a-key-of-at-least-thirty-two-bytes!!", 16, "***", nullptr};
 
 struct field {
     std::string name;
@@ -78,9 +78,25 @@ TEST_CASE("mask: each method's text", "[mask]") {
     CHECK(*h == hmac_sha256_hex(settings.key, "123-45-6789").substr(0, 16));
     CHECK(session::mask_value(method::hash, "123-45-6789", settings) == h);  // equal inputs, equal outputs
     CHECK(session::mask_value(method::hash, "123-45-6780", settings) != h);
-    CHECK(session::mask_value(method::hash, "123-45-6789", {"another-key-of-thirty-two-bytes-or-more", 16, "***"}) != h);
+    mask_settings other{"another-key-of-thirty-two-bytes-or-more", 16, "***", nullptr};
+    CHECK(session::mask_value(method::hash, "123-45-6789", other) != h);
     // No key (its policy went with a reload): redacted, never an unkeyed hash anyone could invert.
-    CHECK(session::mask_value(method::hash, "123-45-6789", {"", 16, "***"}) == "***");
+    mask_settings none{"", 16, "***", nullptr};
+    CHECK(session::mask_value(method::hash, "123-45-6789", none) == "***");
+}
+
+TEST_CASE("hmac_sha256 with its key's states kept is HMAC-SHA-256", "[mask]") {
+    // Keys shorter than, as long as and longer than SHA-256's 64-byte block (hashed first).
+    for (const std::string key : {std::string("k"), std::string(64, 'k'), std::string(100, 'k'), std::string()}) {
+        hmac_sha256 h(key);
+        for (const std::string message : {std::string(), std::string("123-45-6789"), std::string(1000, 'm')}) {
+            CHECK(h.hex(message) == hmac_sha256_hex(key, message));
+            CHECK(h.hex(message) == hmac_sha256_hex(key, message));  // again, from the kept states
+        }
+    }
+    // RFC 4231 test case 2.
+    CHECK(hmac_sha256("Jefe").hex("what do ya want for nothing?") ==
+          "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
 TEST_CASE("mask: RowDescription shows masked columns as text and agrees with the analysis", "[mask]") {

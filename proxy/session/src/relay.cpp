@@ -396,7 +396,9 @@ relay_status session::relay_upstream(clock::time_point now) {
                 }
                 client_out_ += description;
             } else {
-                auto row = masked_data_row(body, masks->masked, mask_settings_of(masks->policy));
+                // The key and texts as the result's first row found them (not looked up per row).
+                if (!result_mask_settings_) result_mask_settings_ = mask_settings_of(masks->policy);
+                auto row = masked_data_row(body, masks->masked, *result_mask_settings_);
                 if (row.empty()) {
                     fail(wire::sqlstate::connection_failure, "pgsieve: the upstream server sent an invalid DataRow");
                     return relay_status::close;
@@ -405,6 +407,9 @@ relay_status session::relay_upstream(clock::time_point now) {
             }
             forwarded = consumed + f.size;
         }
+        if (f.type == be::command_complete || f.type == be::portal_suspended || f.type == be::error_response ||
+            f.type == be::ready_for_query)
+            result_mask_settings_.reset();  // a result ended: the next one reads the configuration again
         if (f.type == be::parameter_status) {
             // A setting the analysis depends on changed under the session:
             // nothing more is sent upstream (the reply so far is relayed).
@@ -499,8 +504,8 @@ std::optional<approval_claim> session::take_approval_claim() { return write_limi
 mask_settings session::mask_settings_of(const std::string& policy) {
     const auto snapshot = shared_.policies.current();
     const auto* p = snapshot && snapshot->cfg ? snapshot->cfg->find_policy(policy) : nullptr;
-    if (!p) return {std::string(), 16, "***"};  // gone with a reload: redacted (mask_value)
-    return {p->mask_key, p->mask_hash_length, p->mask_redact_text};
+    if (!p) return {std::string(), 16, "***", nullptr};  // gone with a reload: redacted (mask_value)
+    return {p->mask_key, p->mask_hash_length, p->mask_redact_text, nullptr};
 }
 
 void session::on_approval_claim(std::optional<std::string> refused) { write_limit_->claimed(std::move(refused)); }

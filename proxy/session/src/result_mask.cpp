@@ -33,7 +33,7 @@ const policy::decision::masked_output* at(const masked_outputs& masked, std::siz
 
 }  // namespace
 
-std::optional<std::string> mask_value(config::mask_method method, std::string_view value, const mask_settings& s) {
+std::optional<std::string> mask_value(config::mask_method method, std::string_view value, mask_settings& s) {
     using m = config::mask_method;
     switch (method) {
         case m::null: return std::nullopt;
@@ -42,7 +42,8 @@ std::optional<std::string> mask_value(config::mask_method method, std::string_vi
             // Without its key (the policy went with a reload) a hash could be
             // inverted by hashing every candidate: redacted instead.
             if (s.key.empty()) return s.redact_text;
-            return hmac_sha256_hex(s.key, value).substr(0, s.hash_length);
+            if (!s.hmac) s.hmac = std::make_shared<hmac_sha256>(s.key);
+            return s.hmac->hex(value).substr(0, s.hash_length);
         case m::last4:
         case m::first4: {
             const auto ends = character_ends(value);
@@ -138,7 +139,7 @@ std::string masked_row_description(std::string_view body, const masked_outputs& 
     return out;
 }
 
-std::string masked_data_row(std::string_view body, const masked_outputs& masked, const mask_settings& s) {
+std::string masked_data_row(std::string_view body, const masked_outputs& masked, mask_settings& s) {
     std::string out;
     if (body.size() < 2) return out;
     const auto fields = static_cast<std::uint16_t>(wire::load_int16(body.data()));

@@ -9,9 +9,11 @@
 // be the column it names (table OID and attnum). On any disagreement the
 // session closes rather than send a value the analysis may have misplaced.
 
+#include <pgsieve/common/hmac.hpp>
 #include <pgsieve/config/config.hpp>
 #include <pgsieve/policy/decide.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,11 +25,13 @@ struct mask_settings {
     std::string key;  // hash's HMAC key
     std::size_t hash_length = 16;
     std::string redact_text = "***";
+    // The key's HMAC states, made at the first hash: a result's rows share them.
+    std::shared_ptr<hmac_sha256> hmac;
 };
 
 // A value masked by `method`; nullopt for NULL.
 [[nodiscard]] std::optional<std::string> mask_value(config::mask_method method, std::string_view value,
-                                                    const mask_settings& s);
+                                                    mask_settings& s);
 
 using masked_outputs = std::vector<policy::decision::masked_output>;
 
@@ -43,6 +47,6 @@ using masked_outputs = std::vector<policy::decision::masked_output>;
 [[nodiscard]] std::string masked_row_description(std::string_view body, const masked_outputs& masked, bool& agrees);
 // A DataRow (`body`) rewritten as a whole message. Empty when the body is
 // malformed.
-[[nodiscard]] std::string masked_data_row(std::string_view body, const masked_outputs& masked, const mask_settings& s);
+[[nodiscard]] std::string masked_data_row(std::string_view body, const masked_outputs& masked, mask_settings& s);
 
 }  // namespace pgsieve::session

@@ -22,6 +22,7 @@
 #include <pgsieve/session/in_flight.hpp>
 #include <pgsieve/session/metrics.hpp>
 #include <pgsieve/session/policy_snapshot.hpp>
+#include <pgsieve/session/result_mask.hpp>
 #include <pgsieve/session/statement_registry.hpp>
 #include <pgsieve/wire/frontend.hpp>
 
@@ -83,7 +84,6 @@ class write_limit;
 class audit_recorder;
 class upstream_login;
 
-struct mask_settings;  // result_mask.hpp
 
 class session {
 public:
@@ -183,6 +183,7 @@ private:
     void open_ticket(approval_request counted);
     // The current configuration's mask key and texts for a policy.
     mask_settings mask_settings_of(const std::string& policy);
+    std::optional<mask_settings> result_mask_settings_;  // for the result being relayed
     // Applies what an upstream message ended to the registry and the audit.
     void settle_outcomes(std::size_t first_new, const std::optional<settled>& settled);
 
