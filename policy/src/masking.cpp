@@ -183,20 +183,7 @@ private:
         return false;
     }
 
-    std::size_t width(int q) const {
-        const auto& query = f_.queries[q];
-        if (query.set_left >= 0) return width(query.set_left);
-        if (!query.values_rows.empty()) return query.values_rows.front().size();
-        std::size_t n = 0;
-        for (const auto& t : query.targets) n += t.star ? star_width(q, t) : 1;
-        return n;
-    }
-
-    std::size_t star_width(int q, const parser::target& t) const {
-        if (t.expr < 0) return 0;
-        const auto it = res_.star_columns.find({q, f_.exprs[t.expr].ref});
-        return it == res_.star_columns.end() ? 0 : it->second.size();
-    }
+    std::size_t width(int q) const { return output_width(f_, res_, q); }
 
     // The masked value output column `pos` of query q carries, if any: only
     // a bare column carries one (anything else with a masked value in it was
@@ -214,7 +201,7 @@ private:
         } else {
             std::size_t at = 0;
             for (const auto& t : query.targets) {
-                const std::size_t n = t.star ? star_width(q, t) : 1;
+                const std::size_t n = target_width(f_, res_, q, t);
                 if (pos < at + n) {
                     if (t.expr >= 0 && f_.exprs[t.expr].what == expr::kind::column) {
                         const auto ck = std::make_pair(q, f_.exprs[t.expr].ref);

@@ -707,6 +707,22 @@ private:
 
 }  // namespace
 
+std::size_t output_width(const parser::statement_facts& f, const resolution& res, int q) {
+    const auto& query = f.queries[q];
+    if (query.set_left >= 0) return output_width(f, res, query.set_left);
+    if (!query.values_rows.empty()) return query.values_rows.front().size();
+    std::size_t n = 0;
+    for (const auto& t : query.targets) n += target_width(f, res, q, t);
+    return n;
+}
+
+std::size_t target_width(const parser::statement_facts& f, const resolution& res, int q, const parser::target& t) {
+    if (!t.star) return 1;
+    if (t.expr < 0) return 0;
+    const auto it = res.star_columns.find({q, f.exprs[t.expr].ref});
+    return it == res.star_columns.end() ? 0 : it->second.size();
+}
+
 resolution resolve(const parser::statement_facts& facts, const catalog& cat, const std::vector<std::string>& path) {
     return resolver(facts, cat, path).run();
 }

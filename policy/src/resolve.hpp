@@ -74,4 +74,9 @@ struct resolution {
 // `path`: the schemas unqualified names are searched in (resolution_path()).
 resolution resolve(const parser::statement_facts& facts, const catalog& cat, const std::vector<std::string>& path);
 
+// How many output columns query `q` has (a star counts the columns it
+// expands to), and how many target `t` of it expands to.
+std::size_t output_width(const parser::statement_facts& f, const resolution& res, int q);
+std::size_t target_width(const parser::statement_facts& f, const resolution& res, int q, const parser::target& t);
+
 }  // namespace pgsieve::policy::detail

@@ -145,20 +145,7 @@ private:
         return v;
     }
 
-    std::size_t width(int q) {
-        const auto& query = f_.queries[q];
-        if (query.set_left >= 0) return width(query.set_left);
-        if (!query.values_rows.empty()) return query.values_rows.front().size();
-        std::size_t n = 0;
-        for (const auto& t : query.targets) n += t.star ? star_width(q, t) : 1;
-        return n;
-    }
-
-    std::size_t star_width(int q, const parser::target& t) {
-        if (t.expr < 0) return 0;
-        const auto it = res_.star_columns.find({q, f_.exprs[t.expr].ref});
-        return it == res_.star_columns.end() ? 0 : it->second.size();
-    }
+    std::size_t width(int q) const { return output_width(f_, res_, q); }
 
     // Output column `pos` of query q.
     value output(int q, std::size_t pos) {

@@ -81,6 +81,8 @@ ALLOWED = [
     "SELECT c.id, v FROM mk_people c, LATERAL (SELECT c.ssn AS v) x ORDER BY c.id",
     "SELECT id, ssn FROM mk_people WHERE name LIKE 'NAME-%' ORDER BY id",
     "SELECT n.id, n.name, p.ssn FROM mk_names n JOIN mk_people p USING (id) ORDER BY n.id",  # a view without it
+    # Masked first, binary after it: a client that reads one format for all (psycopg) decodes both.
+    "SELECT pin, ssn, id, 11 AS c FROM mk_people ORDER BY id",
 ]
 
 # Each would tell the model something of a masked value: refused, named after the attack.
@@ -334,15 +336,16 @@ def test_attack_sqlsmith_stream_reveals_no_canary(masked):
     target = (f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user=mk_smith password=smith "
               f"dbname={os.environ['PGDATABASE']}")
     statements = []
+    per_seed = int(os.environ.get("PGSIEVE_MASKING_SQLSMITH", "100"))  # a longer run: README, "Tests"
     try:
         for seed in (11, 12, 13):
-            out = subprocess.run(["sqlsmith", f"--target={target}", "--dry-run", "--max-queries=100",
+            out = subprocess.run(["sqlsmith", f"--target={target}", "--dry-run", f"--max-queries={per_seed}",
                                   f"--seed={seed}", "--exclude-catalog"], capture_output=True, text=True,
                                  timeout=300).stdout
             statements += [s.strip() for s in re.split(r";\n(?=\S|\Z)", out) if s.strip()]
     finally:
         psql("REVOKE ALL ON public.mk_people FROM mk_smith; DROP ROLE mk_smith")
-    assert len(statements) >= 250
+    assert len(statements) >= 2.5 * per_seed
     touched = [s for s in statements if "mk_people" in s]
     assert len(touched) >= len(statements) // 2, "SQLsmith did not use the masked table"
     counts = {"allowed": 0, "refused as masked": 0, "refused otherwise": 0, "failed upstream": 0}

@@ -103,7 +103,7 @@ TEST_CASE("mask: RowDescription shows masked columns as text and agrees with the
     const session::masked_outputs masked{{1, method::hash, 16400, 3, "public.people.ssn"}};
     bool agrees = false;
     const auto out = session::masked_row_description(
-        row_description_body({{"id", 16400, 1}, {"ssn", 16400, 3, 1043, 1}}), masked, agrees);
+        row_description_body({{"id", 16400, 1}, {"ssn", 16400, 3, 1043, 1}}), masked, {}, agrees);
     CHECK(agrees);
     REQUIRE(out[0] == wire::backend::row_description);
     // The second field: text (25), length -1, modifier -1, the format as sent.
@@ -118,19 +118,35 @@ TEST_CASE("mask: RowDescription shows masked columns as text and agrees with the
     CHECK(wire::load_int16(f + 16) == 1);
 }
 
+TEST_CASE("attack: a masked column asked for in binary is described as binary (psycopg reads one format for all)", "[mask][security]") {
+    // PostgreSQL was asked for text (Bind changed), the client for binary:
+    // the description says binary, whose bytes for text are the same.
+    const session::masked_outputs masked{{0, method::hash, 16400, 3, "public.people.ssn"}};
+    bool agrees = false;
+    const auto out = session::masked_row_description(
+        row_description_body({{"ssn", 16400, 3, 23, 0}, {"c", 0, 0, 23, 1}}), masked, {1, 1}, agrees);
+    CHECK(agrees);
+    const auto ssn = out.find(std::string("ssn\0", 4));
+    REQUIRE(ssn != std::string::npos);
+    CHECK(wire::load_int16(out.data() + ssn + 4 + 16) == 1);
+    const auto c = out.find(std::string("c\0", 2), ssn + 4);
+    REQUIRE(c != std::string::npos);
+    CHECK(wire::load_int16(out.data() + c + 2 + 16) == 1);  // not masked: as PostgreSQL sent it
+}
+
 TEST_CASE("attack: a masked position PostgreSQL says is another table's or another column's is not trusted", "[mask][security]") {
     const session::masked_outputs masked{{1, method::hash, 16400, 3, "public.people.ssn"}};
     bool agrees = true;
-    (void)session::masked_row_description(row_description_body({{"id", 16400, 1}, {"ssn", 16500, 3}}), masked, agrees);
+    (void)session::masked_row_description(row_description_body({{"id", 16400, 1}, {"ssn", 16500, 3}}), masked, {}, agrees);
     CHECK_FALSE(agrees);  // another table
     agrees = true;
-    (void)session::masked_row_description(row_description_body({{"id", 16400, 1}, {"ssn", 16400, 2}}), masked, agrees);
+    (void)session::masked_row_description(row_description_body({{"id", 16400, 1}, {"ssn", 16400, 2}}), masked, {}, agrees);
     CHECK_FALSE(agrees);  // another column of it (a column dropped or added since the catalog was read)
     agrees = true;
-    (void)session::masked_row_description(row_description_body({{"id", 16400, 1}}), masked, agrees);
+    (void)session::masked_row_description(row_description_body({{"id", 16400, 1}}), masked, {}, agrees);
     CHECK_FALSE(agrees);  // fewer columns than the analysis saw
     agrees = true;
-    (void)session::masked_row_description("\x00", masked, agrees);
+    (void)session::masked_row_description("\x00", masked, {}, agrees);
     CHECK_FALSE(agrees);  // malformed (the session then closes: relay.cpp)
 }
 
@@ -161,7 +177,13 @@ TEST_CASE("mask: a Bind asking for binary results asks for the masked columns in
     CHECK_FALSE(session::bind_with_masked_as_text(bind({}), masked, 3));   // all text already
     CHECK_FALSE(session::bind_with_masked_as_text(bind({0}), masked, 3));  // all text already
     CHECK_FALSE(session::bind_with_masked_as_text(bind({1, 0, 1}), masked, 3));
-    CHECK(session::bind_with_masked_as_text(bind({1}), masked, 3) == bind({1, 0, 1}));  // one code for all: one each
-    CHECK(session::bind_with_masked_as_text(bind({1, 1, 0}), masked, 3) == bind({1, 0, 0}));
+    const auto all = session::bind_with_masked_as_text(bind({1}), masked, 3);  // one code for all: one each
+    REQUIRE(all);
+    CHECK(all->body == bind({1, 0, 1}));
+    CHECK(all->client_formats == std::vector<std::int16_t>{1, 1, 1});
+    const auto each = session::bind_with_masked_as_text(bind({1, 1, 0}), masked, 3);
+    REQUIRE(each);
+    CHECK(each->body == bind({1, 0, 0}));
+    CHECK(each->client_formats == std::vector<std::int16_t>{1, 1, 0});
     CHECK_FALSE(session::bind_with_masked_as_text(bind({1}).substr(0, 9), masked, 3));  // malformed: left to PostgreSQL
 }

@@ -554,11 +554,14 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             }
             for (const auto& candidate : registry_.candidates(name_space::statement, statement))
                 portal_entry->texts.insert(portal_entry->texts.end(), candidate->texts.begin(), candidate->texts.end());
+            if (!req.decision->masked.empty()) {
+                if (auto text = bind_with_masked_as_text(f.body, req.decision->masked, req.decision->result_columns)) {
+                    wire::message_writer(out.substitute).begin(fe::bind).bytes(text->body).end();
+                    portal_entry->result_formats = std::move(text->client_formats);
+                }
+            }
             registry_.pend(req.first_ticket,
                            {change::kind::put, name_space::portal, std::string(bind->portal), std::move(portal_entry)});
-            if (!req.decision->masked.empty())
-                if (auto text = bind_with_masked_as_text(f.body, req.decision->masked, req.decision->result_columns))
-                    wire::message_writer(out.substitute).begin(fe::bind).bytes(*text).end();
             return out;
         }
         case fe::execute: {
@@ -613,7 +616,10 @@ enforcer::decided enforcer::decide(const wire::frame& f, clock::time_point now) 
             if (found.entry) req.sql = found.entry->text();
             const auto d = found.decision ? found.decision : not_held(space, req.name);
             if (d->allowed) {
-                if (!d->masked.empty()) req.masking = d;  // its RowDescription shows the masked columns as text
+                if (!d->masked.empty()) {
+                    req.masking = d;  // its RowDescription shows the masked columns as text
+                    if (found.entry) req.result_formats = found.entry->result_formats;
+                }
                 return out;  // its result's columns: not a statement of its own
             }
             refuse(req, d);

@@ -380,7 +380,7 @@ relay_status session::relay_upstream(clock::time_point now) {
             const auto body = input.substr(consumed + wire::frame_header_bytes, f.size - wire::frame_header_bytes);
             if (f.type == be::row_description) {
                 bool agrees = true;
-                auto description = masked_row_description(body, masks->masked, agrees);
+                auto description = masked_row_description(body, masks->masked, front->result_formats, agrees);
                 if (!agrees) {
                     // The analysis and PostgreSQL disagree on where a masked
                     // column is (a table changed since the catalog was read?):

@@ -61,7 +61,7 @@ std::optional<std::string> mask_value(config::mask_method method, std::string_vi
     return s.redact_text;
 }
 
-std::optional<std::string> bind_with_masked_as_text(std::string_view body, const masked_outputs& masked,
+std::optional<masked_bind> bind_with_masked_as_text(std::string_view body, const masked_outputs& masked,
                                                     std::size_t columns) {
     wire::message_reader r(body);
     r.cstring();  // portal
@@ -79,6 +79,7 @@ std::optional<std::string> bind_with_masked_as_text(std::string_view body, const
     for (std::size_t i = 0; i < count; ++i) formats.push_back(r.int16());
     if (!r.done() || count == 0) return std::nullopt;  // malformed, or every column in text
     if (count == 1) formats.assign(columns, formats[0]);  // one code for all: one per column
+    auto client_formats = formats;
     bool changed = false;
     for (const auto& m : masked) {
         if (m.position < formats.size() && formats[m.position] != 0) {
@@ -95,10 +96,11 @@ std::optional<std::string> bind_with_masked_as_text(std::string_view body, const
         const char b[2] = {char(u >> 8), char(u)};
         out.append(b, 2);
     }
-    return out;
+    return masked_bind{std::move(out), std::move(client_formats)};
 }
 
-std::string masked_row_description(std::string_view body, const masked_outputs& masked, bool& agrees) {
+std::string masked_row_description(std::string_view body, const masked_outputs& masked,
+                                   const std::vector<std::int16_t>& client_formats, bool& agrees) {
     agrees = true;
     std::string out;
     if (body.size() < 2) {
@@ -127,8 +129,9 @@ std::string masked_row_description(std::string_view body, const masked_outputs& 
             if (m->table_oid != 0 && table != m->table_oid) agrees = false;
             if (m->column_number != 0 && wire::load_int16(f + 4) != m->column_number) agrees = false;
             // Its format as the client asked (Bind asked PostgreSQL for text: text's binary is its bytes).
+            const auto format = i < client_formats.size() ? client_formats[i] : wire::load_int16(f + 16);
             w.int32(static_cast<std::int32_t>(table)).int16(wire::load_int16(f + 4));
-            w.int32(static_cast<std::int32_t>(text_oid)).int16(-1).int32(-1).int16(wire::load_int16(f + 16));
+            w.int32(static_cast<std::int32_t>(text_oid)).int16(-1).int32(-1).int16(format);
         } else {
             out.append(f, 18);
         }

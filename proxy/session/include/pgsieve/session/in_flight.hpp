@@ -33,6 +33,7 @@ struct request {
     // Describe: the described statement's decision, whose masked outputs
     // (policy::decision::masked) its RowDescription shows as text.
     std::shared_ptr<const policy::decision> masking;
+    std::vector<std::int16_t> result_formats;  // Describe of a portal: named_entry::result_formats
     bool refused = false;
     // What is left of the client's rows and bytes budgets when it was sent
     // (UINT64_MAX: none): its result is cut where they end.

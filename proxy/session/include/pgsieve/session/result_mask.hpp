@@ -37,14 +37,23 @@ using masked_outputs = std::vector<policy::decision::masked_output>;
 
 // A Bind's body asking PostgreSQL for the masked positions in text format
 // (the mask is computed on a value's text, whatever format the client
-// asked for: it gets text, whose binary format is the same bytes), or
-// nullopt when it already does or is malformed (PostgreSQL refuses it).
-// `columns`: how many columns the statement's result has.
-[[nodiscard]] std::optional<std::string> bind_with_masked_as_text(std::string_view body, const masked_outputs& masked,
+// asked for: it gets text, whose binary format is the same bytes), and the
+// formats the client asked for, one per column; nullopt when it already
+// does or is malformed (PostgreSQL refuses it). `columns`: how many columns
+// the statement's result has.
+struct masked_bind {
+    std::string body;
+    std::vector<std::int16_t> client_formats;
+};
+[[nodiscard]] std::optional<masked_bind> bind_with_masked_as_text(std::string_view body, const masked_outputs& masked,
                                                                   std::size_t columns);
-// A RowDescription (`body`) rewritten as a whole message. `agrees` is set
-// false when the description contradicts `masked`.
-[[nodiscard]] std::string masked_row_description(std::string_view body, const masked_outputs& masked, bool& agrees);
+// A RowDescription (`body`) rewritten as a whole message. A masked column
+// shows the format the client asked for (`client_formats`, when its Bind
+// was changed; clients such as psycopg read one format for every column),
+// else the one PostgreSQL reported. `agrees` is set false when the
+// description contradicts `masked`.
+[[nodiscard]] std::string masked_row_description(std::string_view body, const masked_outputs& masked,
+                                                 const std::vector<std::int16_t>& client_formats, bool& agrees);
 // A DataRow (`body`) rewritten as a whole message. Empty when the body is
 // malformed.
 [[nodiscard]] std::string masked_data_row(std::string_view body, const masked_outputs& masked, mask_settings& s);

@@ -56,6 +56,9 @@ struct named_entry {
     // to max_bound_parameter_bytes: a held write whose are not kept is refused).
     std::optional<std::string> parameters;
     static constexpr std::size_t max_bound_parameter_bytes = 64 * 1024;
+    // Portals whose Bind pgsieve changed to get masked columns in text: the
+    // result formats the client asked for, one per column (result_mask.hpp).
+    std::vector<std::int16_t> result_formats;
 
     static std::shared_ptr<named_entry> of(std::string text, std::shared_ptr<const policy::decision> decision,
                                            std::uint64_t generation) {
