@@ -479,8 +479,8 @@ private:
             if (const auto m = ctx_.policy.masks.find(config::column_name{{res.target->schema, res.target->name}, c});
                 m != ctx_.policy.masks.end())
                 return plain(rule::column,
-                             fmt::format("pgsieve: column \"{}\" is masked ({}) for policy \"{}\": COPY would send its "
-                                         "values unmasked",
+                             fmt::format("pgsieve: column \"{}\" is masked ({}) for policy \"{}\" and may only be "
+                                         "selected as is; COPY would send its values unmasked",
                                          res.target->schema + "." + res.target->name + "." + c,
                                          config::to_string(m->second), ctx_.policy.name),
                              "rule: mask (COPY of a masked column is refused)",

@@ -145,6 +145,7 @@ INFERENCES = {
     "a view computing from it": "SELECT id, ssn_length FROM mk_view",
     "a view over such a view": "SELECT id FROM mk_view2",
     "COPY": "COPY (SELECT ssn FROM mk_people) TO STDOUT",
+    "COPY of the table": "COPY mk_people TO STDOUT",
     "cursor over an ORDER BY": "DECLARE probe_c CURSOR WITH HOLD FOR SELECT id FROM mk_people ORDER BY ssn",
     "prepared condition": "PREPARE probe_p AS SELECT id FROM mk_people WHERE ssn LIKE $1",
 }
