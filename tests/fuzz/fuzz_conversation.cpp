@@ -45,7 +45,7 @@ upstream: {host: db, database: app, user: u, password_env: P, sslmode: disable}
 audit: {sqlite: /a.db}
 clients: [{name: bot, password: ")") + verifier + R"(", policy: p}]
 policies: {p: {statements: [select], max_rows: 2, tables: {public.t: {columns: [)" + std::string(columns) +
-            "]}, public.u: {}}}}\n",
+            "]}, public.u: {mask: {x: redact}}}}}\n",
         "/fuzz.yaml", env);
     if (!loaded) std::abort();
     return *loaded;

@@ -40,8 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }();
     const std::string_view sql(reinterpret_cast<const char*>(data), size);
     if (sql.find('\0') != std::string_view::npos) return 0;  // a Query's text cannot hold NUL
-    // Alternate between a policy with catalog introspection and writes, and one without.
-    for (const char* client : {"cs_bot", "ops_bot"}) {
+    // A policy with catalog introspection and writes, one without, and one that masks columns.
+    for (const char* client : {"cs_bot", "ops_bot", "mask_bot"}) {
         const auto* c = cfg->find_client(client);
         const policy::context ctx{*cfg, *cfg->find_policy(c->policy), *cat, cfg->upstream.search_path,
                                   cfg->upstream.user, nullptr};
