@@ -624,7 +624,18 @@ decision decide(const std::vector<parser::statement_facts>& statements, std::str
         }
         // Monitor mode relays the statement as sent, and records what enforce would scope.
         if (ctx.policy.mode == config::policy_mode::enforce) {
-            auto text = scoped_text(sql, std::move(sites), ctx);
+            // One SELECT, or the one a PREPARE or DECLARE wraps (decided again
+            // on its own, it must scope to the same text): its visible sets
+            // computed once, in CTEs in front of it.
+            std::optional<std::size_t> start;
+            if (statements.size() == 1) {
+                const auto& f = statements[0];
+                if (f.kind == statement_kind::select) start = static_cast<std::size_t>(f.location);
+                if ((f.kind == statement_kind::prepare || f.kind == statement_kind::declare_cursor) &&
+                    f.inner.size() == 1 && f.inner[0].kind == statement_kind::select)
+                    start = static_cast<std::size_t>(f.inner[0].location);
+            }
+            auto text = scoped_text(sql, std::move(sites), ctx, start);
             if (!text) {
                 auto& r = text.error();
                 return refused_whole(ctx, r.rule, std::move(r.message), std::move(r.detail), std::move(r.hint),

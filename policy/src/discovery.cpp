@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
 #include <map>
 
@@ -321,10 +322,71 @@ bool digits(std::string_view literal) {
 
 }  // namespace
 
-expected<std::string, refusal> scoped_text(std::string_view sql, std::vector<discovery_site> sites, const context& ctx) {
+namespace {
+
+// Where the WITH list of the shared sets goes: after the statement's own
+// WITH [RECURSIVE], or before its first word. Nullopt — each use then
+// carries its set — where a name the statement writes could be one of
+// those CTEs' (pgsieve_…, or spelled with Unicode escapes: a CTE of the
+// client's by that name, nearer, would be read in its place), or the
+// statement does not start as a plain query.
+struct with_site {
+    std::size_t at;
+    bool after_with;
+};
+
+std::optional<with_site> shared_sets_site(std::string_view sql, std::size_t start) {
+    if (start >= sql.size()) return std::nullopt;
+    // The query itself (a PREPARE's name before it names no relation).
+    std::string lower(sql.substr(start));
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower.find("pgsieve_") != std::string::npos || lower.find("u&") != std::string::npos) return std::nullopt;
+    std::size_t p = 0;
+    const auto skip_space = [&]() -> bool {
+        for (;;) {
+            while (p < lower.size() && std::isspace(static_cast<unsigned char>(lower[p]))) ++p;
+            if (lower.compare(p, 2, "--") == 0) {
+                p = lower.find('\n', p);
+                if (p == std::string::npos) return false;
+            } else if (lower.compare(p, 2, "/*") == 0) {
+                int depth = 0;
+                do {
+                    if (lower.compare(p, 2, "/*") == 0) ++depth, p += 2;
+                    else if (lower.compare(p, 2, "*/") == 0) --depth, p += 2;
+                    else ++p;
+                } while (depth > 0 && p < lower.size());
+                if (depth > 0) return false;
+            } else {
+                return p < lower.size();
+            }
+        }
+    };
+    const auto word = [&] {
+        std::size_t end = p;
+        while (end < lower.size() && std::isalpha(static_cast<unsigned char>(lower[end]))) ++end;
+        return std::string_view(lower).substr(p, end - p);
+    };
+    if (!skip_space()) return std::nullopt;
+    const auto first = word();
+    if (first == "with") {
+        p += first.size();
+        const auto after_with = p;
+        if (!skip_space()) return std::nullopt;
+        if (word() == "recursive") return with_site{start + p + 9, true};
+        return with_site{start + after_with, true};
+    }
+    if (first == "select" || first == "table" || first == "values" || lower[p] == '(') return with_site{start + p, false};
+    return std::nullopt;
+}
+
+}  // namespace
+
+expected<std::string, refusal> scoped_text(std::string_view sql, std::vector<discovery_site> sites, const context& ctx,
+                                           std::optional<std::size_t> statement_start) {
     const parser::token_index tokens(sql);
     if (!tokens.ok()) return unexpected(cannot_scope("this statement", 0));
-    const visible_sets v(ctx);
+    const auto shared = statement_start ? shared_sets_site(sql, *statement_start) : std::nullopt;
+    const visible_sets v(ctx, shared.has_value());
     // The OID an argument names, if visible; NULL otherwise. A string names
     // the object (or gives its OID as digits), as the server would read it.
     const auto guard = [&](parser::span operand, const std::string& text, object_set set) {
@@ -449,6 +511,12 @@ expected<std::string, refusal> scoped_text(std::string_view sql, std::vector<dis
     std::string out;
     if (!render(sql, {0, static_cast<int>(sql.size())}, splices, 0, out))
         return unexpected(cannot_scope("this combination of catalog references", 0));
+    if (const auto entries = v.with_entries(); shared && !entries.empty()) {
+        // Every splice lies after the statement's first word (or its WITH).
+        if (out.compare(0, shared->at, sql.substr(0, shared->at)) != 0)
+            return unexpected(cannot_scope("this statement", 0));
+        out.insert(shared->at, shared->after_with ? " " + entries + "," : "WITH " + entries + " ");
+    }
     return out;
 }
 

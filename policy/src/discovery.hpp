@@ -75,6 +75,10 @@ verdict discovery_sites(const parser::statement_facts& f, const std::vector<reso
 
 // The statement text with every site rewritten, or a refusal when a site
 // cannot be rewritten safely (then nothing of it runs).
-expected<std::string, refusal> scoped_text(std::string_view sql, std::vector<discovery_site> sites, const context& ctx);
+// `statement_start`: where the one SELECT the text holds begins, when it
+// is one: the visible sets are then computed once, in CTEs put in front of
+// it, rather than in every place that needs them.
+expected<std::string, refusal> scoped_text(std::string_view sql, std::vector<discovery_site> sites, const context& ctx,
+                                           std::optional<std::size_t> statement_start = std::nullopt);
 
 }  // namespace pgsieve::policy::detail

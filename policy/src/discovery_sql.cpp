@@ -53,7 +53,24 @@ constexpr std::size_t index(object_set k) { return static_cast<std::size_t>(k); 
 
 }  // namespace
 
-visible_sets::visible_sets(const context& ctx) {
+std::string visible_sets::share(std::string_view name, std::string set, std::string_view type) {
+    if (!shared_ || set.starts_with("'")) return set;  // not shared, or a literal
+    ctes_.push_back(fmt::format("pgsieve_{} AS MATERIALIZED (SELECT {} AS v)", name, set));
+    // The cast keeps `x = ANY (…)` a search of the array (see oids()).
+    return fmt::format("(SELECT s.v FROM pgsieve_{} AS s)::{}", name, type);
+}
+
+void visible_sets::share_user(object_set kind, std::string_view name) {
+    users_[index(kind)] = share(name, std::move(users_[index(kind)]), "pg_catalog.oid[]");
+}
+
+std::string visible_sets::with_entries() const {
+    std::string out;
+    for (const auto& c : ctes_) out += (out.empty() ? "" : ", ") + c;
+    return out;
+}
+
+visible_sets::visible_sets(const context& ctx, bool shared) : shared_(shared) {
     // What the policy grants, worked out against the catalog.
     std::vector<std::string> granted, all_columns, pair_tables, pair_columns;
     struct description {
@@ -105,13 +122,13 @@ visible_sets::visible_sets(const context& ctx) {
             }
         }
     }
-    rel_ = relations_named(granted);
-    allcols_ = relations_named(all_columns);
-    colpairs_ = texts(fmt::format(
+    rel_ = share("rel", relations_named(granted), "pg_catalog.oid[]");
+    allcols_ = share("allcols", relations_named(all_columns), "pg_catalog.oid[]");
+    colpairs_ = share("colpairs", texts(fmt::format(
         "SELECT pg_catalog.concat(a.attrelid, ':', a.attnum) FROM pg_catalog.pg_attribute AS a "
         "JOIN ROWS FROM (pg_catalog.unnest({}), pg_catalog.unnest({})) AS v(t, c) "
         "ON a.attrelid = pg_catalog.to_regclass(v.t)::pg_catalog.oid AND a.attname = v.c::pg_catalog.name",
-        text_array(pair_tables), text_array(pair_columns)));
+        text_array(pair_tables), text_array(pair_columns))), "pg_catalog.text[]");
     masks_ = !masked_tables.empty();
     masked_pairs_ = masked_tables.empty()
                         ? std::string("'{}'::pg_catalog.text[]")
@@ -121,6 +138,7 @@ visible_sets::visible_sets(const context& ctx) {
                               "ON a.attrelid = pg_catalog.to_regclass(v.t)::pg_catalog.oid AND a.attname = "
                               "v.c::pg_catalog.name",
                               text_array(masked_tables), text_array(masked_columns)));
+    masked_pairs_ = share("masked_pairs", std::move(masked_pairs_), "pg_catalog.text[]");
     masked_names_ = masked_tables.empty()
                         ? std::string("'{}'::pg_catalog.text[]")
                         : texts(fmt::format(
@@ -128,6 +146,7 @@ visible_sets::visible_sets(const context& ctx) {
                               "a.attrelid JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
                               "WHERE pg_catalog.concat(a.attrelid, ':', a.attnum) = ANY ({})",
                               key({"n.nspname", "c.relname", "a.attname"}), masked_pairs_));
+    masked_names_ = share("masked_names", std::move(masked_names_), "pg_catalog.text[]");
     if (ctx.policy.functions.empty()) {
         functions_ = "'{}'::pg_catalog.oid[]";
     } else {
@@ -138,6 +157,7 @@ visible_sets::visible_sets(const context& ctx) {
             "SELECT p.oid FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace "
             "WHERE (n.nspname::pg_catalog.text, p.proname::pg_catalog.text) IN (VALUES {})",
             pairs));
+    functions_ = share("functions", std::move(functions_), "pg_catalog.oid[]");
     }
     const auto& rel = rel_;
     const auto& fns = functions_;
@@ -158,6 +178,7 @@ visible_sets::visible_sets(const context& ctx) {
         "AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i') "
         "AND d.refobjid = ANY ({0}) AND d.refobjsubid > 0 AND {2}",
         rel, visible_column("i.indrelid", "k.n"), visible_column("d.refobjid", "d.refobjsubid")));
+    share_user(object_set::relation, "relation");
     users_[index(object_set::function)] = fns;
     users_[index(object_set::type)] = oids(fmt::format(
         "SELECT t.oid FROM pg_catalog.pg_type AS t WHERE t.typrelid = ANY ({0}) "
@@ -167,6 +188,7 @@ visible_sets::visible_sets(const context& ctx) {
         "OR t.oid IN (SELECT pg_catalog.unnest(p.proargtypes::pg_catalog.oid[]) FROM pg_catalog.pg_proc AS p "
         "WHERE p.oid = ANY ({2}))",
         rel, column_types, fns));
+    share_user(object_set::type, "type");
     // Schemas: PostgreSQL's two, and those holding a granted object (public
     // is not shown for nothing).
     users_[index(object_set::schema)] = oids(fmt::format(
@@ -174,16 +196,20 @@ visible_sets::visible_sets(const context& ctx) {
         "OR n.oid IN (SELECT c.relnamespace FROM pg_catalog.pg_class AS c WHERE c.oid = ANY ({})) "
         "OR n.oid IN (SELECT p.pronamespace FROM pg_catalog.pg_proc AS p WHERE p.oid = ANY ({}))",
         builtin_schemas, rel, fns));
+    share_user(object_set::schema, "schema");
     users_[index(object_set::role)] = oids(fmt::format(
         "SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = CURRENT_USER "
         "OR r.oid IN (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = ANY ({})) "
         "OR r.oid IN (SELECT n.nspowner FROM pg_catalog.pg_namespace AS n WHERE n.oid = ANY ({})) "
         "OR r.oid IN (SELECT p.proowner FROM pg_catalog.pg_proc AS p WHERE p.oid = ANY ({}))",
         rel, users_[index(object_set::schema)], fns));
+    share_user(object_set::role, "role");
     users_[index(object_set::operator_)] = oids(fmt::format(
         "SELECT o.oid FROM pg_catalog.pg_operator AS o WHERE o.oprcode::pg_catalog.oid = ANY ({})", fns));
+    share_user(object_set::operator_, "operator");
     users_[index(object_set::collation)] = oids(fmt::format(
         "SELECT a.attcollation FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = ANY ({})", rel));
+    share_user(object_set::collation, "collation");
     // A constraint is visible when every column it names is, on both sides
     // of a foreign key, its domain (if any) is, and its definition names
     // nothing hidden.
@@ -196,54 +222,66 @@ visible_sets::visible_sets(const context& ctx) {
         "AND (o.contypid = 0 OR {3}) AND {4}",
         rel, visible_column("o.conrelid", "k.n"), visible_column("o.confrelid", "k.n"),
         visible(object_set::type, "o.contypid"), depends_visible("pg_constraint", "o.oid")));
+    share_user(object_set::constraint, "constraint");
     // Triggers name their function; rules (a view's query) what they read.
     users_[index(object_set::trigger)] =
         oids(fmt::format("SELECT o.oid FROM pg_catalog.pg_trigger AS o WHERE {} AND {}",
                          visible(object_set::relation, "o.tgrelid"), depends_visible("pg_trigger", "o.oid")));
+    share_user(object_set::trigger, "trigger");
     users_[index(object_set::rule)] =
         oids(fmt::format("SELECT o.oid FROM pg_catalog.pg_rewrite AS o WHERE {} AND {}",
                          visible(object_set::relation, "o.ev_class"), depends_visible("pg_rewrite", "o.oid")));
+    share_user(object_set::rule, "rule");
     // A relation's definition (a view's query, a partition key) is shown
     // when each of its rules is and what it depends on is visible.
     users_[index(object_set::relation_definition)] = oids(fmt::format(
         "SELECT r.o FROM pg_catalog.unnest({}) AS r(o) WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_rewrite AS w "
         "WHERE w.ev_class = r.o AND NOT (w.oid = ANY ({}))) AND {}",
         user(object_set::relation), user(object_set::rule), depends_visible("pg_class", "r.o")));
+    share_user(object_set::relation_definition, "relation_definition");
     // A function's signature prints its argument defaults; its body can
     // name anything and PostgreSQL records nothing of a PL/pgSQL body's
     // reads: the policy's functions' bodies are not shown (built-ins' are).
     users_[index(object_set::function_signature)] = oids(fmt::format(
         "SELECT f.o FROM pg_catalog.unnest({}) AS f(o) WHERE {}", fns, depends_visible("pg_proc", "f.o")));
+    share_user(object_set::function_signature, "function_signature");
     users_[index(object_set::function_body)] = "'{}'::pg_catalog.oid[]";
     users_[index(object_set::statistics)] = oids(fmt::format(
         "SELECT o.oid FROM pg_catalog.pg_statistic_ext AS o WHERE o.stxrelid = ANY ({}) AND o.stxexprs IS NULL "
         "AND NOT EXISTS (SELECT FROM pg_catalog.unnest(o.stxkeys::pg_catalog.int2[]) AS k(n) WHERE NOT {})",
         rel, visible_column("o.stxrelid", "k.n")));
+    share_user(object_set::statistics, "statistics");
 
     // Names of the visible objects beyond PostgreSQL's own, as keys.
     relation_names_ = texts(fmt::format(
         "SELECT {} FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
         "WHERE c.oid = ANY ({})",
         key({"n.nspname", "c.relname"}), user(object_set::relation)));
+    relation_names_ = share("relation_names", std::move(relation_names_), "pg_catalog.text[]");
     column_names_ = texts(fmt::format(
         "SELECT {} FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid "
         "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
         "WHERE a.attnum > 0 AND NOT a.attisdropped AND c.oid = ANY ({}) AND {}",
         key({"n.nspname", "c.relname", "a.attname"}), rel, visible_column("c.oid", "a.attnum")));
+    column_names_ = share("column_names", std::move(column_names_), "pg_catalog.text[]");
     constraint_names_ = texts(fmt::format(
         "SELECT {} FROM pg_catalog.pg_constraint AS o JOIN pg_catalog.pg_namespace AS n ON n.oid = o.connamespace "
         "WHERE o.oid = ANY ({})",
         key({"n.nspname", "o.conname"}), user(object_set::constraint)));
+    constraint_names_ = share("constraint_names", std::move(constraint_names_), "pg_catalog.text[]");
     function_names_ = texts(fmt::format(
         "SELECT {} FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace "
         "WHERE p.oid = ANY ({})",
         key({"n.nspname", "pg_catalog.concat(p.proname, '_', p.oid)"}), fns));
+    function_names_ = share("function_names", std::move(function_names_), "pg_catalog.text[]");
     type_names_ = texts(fmt::format(
         "SELECT {} FROM pg_catalog.pg_type AS t JOIN pg_catalog.pg_namespace AS n ON n.oid = t.typnamespace "
         "WHERE t.oid = ANY ({})",
         key({"n.nspname", "t.typname"}), user(object_set::type)));
+    type_names_ = share("type_names", std::move(type_names_), "pg_catalog.text[]");
     schema_names_ = texts(fmt::format("SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_namespace AS n WHERE n.oid = ANY ({})",
                                       user(object_set::schema)));
+    schema_names_ = share("schema_names", std::move(schema_names_), "pg_catalog.text[]");
 
     // The policy's descriptions, then COMMENT ON of visible objects it does not describe.
     std::string rows;

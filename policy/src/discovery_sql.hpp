@@ -33,7 +33,14 @@ inline constexpr std::size_t object_set_count = static_cast<std::size_t>(object_
 // The visible objects of one policy, rendered once per rewrite.
 class visible_sets {
 public:
-    explicit visible_sets(const context& ctx);
+    // `shared`: each set is computed once per statement, in a materialized
+    // CTE of its own (with_entries()) that every use reads; else each use
+    // carries the set's whole sub-query.
+    explicit visible_sets(const context& ctx, bool shared = false);
+
+    // The CTEs the sets are read from (shared), in dependency order, as
+    // `pgsieve_x AS MATERIALIZED (…), …`; empty when not shared.
+    std::string with_entries() const;
 
     // Whether the object of this kind with OID `oid` (an SQL expression) is visible.
     std::string visible(object_set kind, std::string_view oid) const;
@@ -63,6 +70,11 @@ public:
 
 private:
     std::string user(object_set kind) const;
+    // A set: its sub-query, or (shared) a read of the CTE it is put in.
+    std::string share(std::string_view name, std::string set, std::string_view type);
+    void share_user(object_set kind, std::string_view name);
+    bool shared_ = false;
+    std::vector<std::string> ctes_;
     std::string rel_, allcols_, colpairs_, functions_, masked_pairs_, masked_names_;
     std::string users_[object_set_count];  // per kind: the array of visible OIDs beyond PostgreSQL's own
     std::string relation_names_, column_names_, constraint_names_, function_names_, type_names_, schema_names_;

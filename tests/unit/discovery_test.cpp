@@ -27,7 +27,52 @@ struct discovery {
 
 bool has(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
 
+// The statement after the shared sets' WITH list pgsieve puts in front of a
+// SELECT (each `pgsieve_x AS MATERIALIZED (SELECT … AS v)`).
+std::string statement_of(const std::string& scoped) {
+    REQUIRE(scoped.starts_with("WITH pgsieve_"));
+    const auto end = scoped.rfind(" AS v) ");
+    REQUIRE(end != std::string::npos);
+    return scoped.substr(end + 7);
+}
+
 }  // namespace
+
+TEST_CASE("discovery: a SELECT's visible sets are computed once, in CTEs in front of it", "[policy][discovery]") {
+    const discovery d;
+    const auto r = d.decide("SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid");
+    REQUIRE(r.allowed);
+    CHECK(r.scoped_sql.starts_with("WITH pgsieve_rel AS MATERIALIZED (SELECT "));
+    // Both relations read the one set of granted relations.
+    CHECK(statement_of(r.scoped_sql).find("(SELECT s.v FROM pgsieve_rel AS s)::pg_catalog.oid[]") != std::string::npos);
+    // The client's own WITH keeps its place after pgsieve's, RECURSIVE too.
+    const auto with = d.decide("WITH RECURSIVE x AS (SELECT relname FROM pg_catalog.pg_class) SELECT * FROM x");
+    REQUIRE(with.allowed);
+    CHECK(with.scoped_sql.starts_with("WITH RECURSIVE pgsieve_rel AS MATERIALIZED (SELECT "));
+    CHECK(has(with.scoped_sql, " AS v), x AS (SELECT relname FROM (SELECT "));
+    // PREPARE's query as it would be on its own (the session compares them after a reload).
+    const auto prepared = d.decide("PREPARE p AS SELECT relname FROM pg_catalog.pg_class");
+    const auto alone = d.decide("SELECT relname FROM pg_catalog.pg_class");
+    REQUIRE(prepared.allowed);
+    CHECK(prepared.scoped_sql == "PREPARE p AS " + alone.scoped_sql);
+}
+
+TEST_CASE("attack: a name the client writes that could be one of pgsieve's shared CTEs keeps every set inline",
+          "[policy][discovery][security]") {
+    const discovery d;
+    // A CTE of the client's named like pgsieve's, nearer than it, would be read in its place.
+    for (const char* sql : {"SELECT * FROM (WITH pgsieve_rel AS (SELECT oid AS v FROM pg_catalog.pg_class) "
+                            "SELECT relname FROM pg_catalog.pg_class) t",
+                            "SELECT * FROM (WITH U&\"pgsieve\005frel\" AS (SELECT 1 AS v) SELECT relname FROM "
+                            "pg_catalog.pg_class) t",
+                            "SELECT relname FROM pg_catalog.pg_class WHERE relname <> 'PGSIEVE_x'"}) {
+        CAPTURE(sql);
+        const auto r = d.decide(sql);
+        if (!r.allowed) continue;  // refused is as safe
+        CHECK_FALSE(has(r.scoped_sql, "MATERIALIZED"));
+        CHECK_FALSE(has(r.scoped_sql, "FROM pgsieve_rel AS s"));
+    }
+}
 
 TEST_CASE("discovery: every scoped catalog relation is read through a fenced filter", "[policy][discovery]") {
     const discovery d;
@@ -40,7 +85,7 @@ TEST_CASE("discovery: every scoped catalog relation is read through a fenced fil
         REQUIRE(r.allowed);
         REQUIRE(r.scoped == std::vector<std::string>{schema + "." + name});
         // The relation is replaced by a sub-query with OFFSET 0, under its own name.
-        CHECK(r.scoped_sql.starts_with("SELECT * FROM (SELECT "));
+        CHECK(statement_of(r.scoped_sql).starts_with("SELECT * FROM (SELECT "));
         // Its columns as they are (o.*), or listed with those of a name-printing type guarded.
         CHECK(has(r.scoped_sql, name == "pg_description"
                                     ? std::string("SELECT d.* FROM (SELECT o.objoid")
@@ -52,7 +97,7 @@ TEST_CASE("discovery: every scoped catalog relation is read through a fenced fil
 TEST_CASE("discovery: an alias is kept, and the client's predicates stay outside the fence", "[policy][discovery]") {
     const auto r = discovery().decide("SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relname::int > 0");
     REQUIRE(r.allowed);
-    CHECK(r.scoped_sql.starts_with("SELECT c.relname FROM (SELECT "));
+    CHECK(statement_of(r.scoped_sql).starts_with("SELECT c.relname FROM (SELECT "));
     CHECK(has(r.scoped_sql, " FROM \"pg_catalog\".\"pg_class\" AS o WHERE "));
     CHECK(r.scoped_sql.ends_with(" OFFSET 0) c WHERE c.relname::int > 0"));
 }
@@ -121,7 +166,7 @@ TEST_CASE("attack: an OID turned into a name prints only visible objects", "[pol
     }
     auto r = d.decide("SELECT 16390::regclass");
     REQUIRE(r.allowed);
-    CHECK(r.scoped_sql.starts_with("SELECT (SELECT g.o FROM (SELECT (16390)::pg_catalog.oid AS o) AS g WHERE "));
+    CHECK(statement_of(r.scoped_sql).starts_with("SELECT (SELECT g.o FROM (SELECT (16390)::pg_catalog.oid AS o) AS g WHERE "));
     CHECK(r.scoped_sql.ends_with(")::regclass"));
     // A name is looked up without an error for a missing one, so hidden and missing read alike.
     r = d.decide("SELECT 'hr.employees'::regclass");
@@ -150,7 +195,7 @@ TEST_CASE("attack: helpers that print or test objects are guarded, or refused wh
     const discovery d;
     auto r = d.decide("SELECT pg_get_viewdef(16390)");
     REQUIRE(r.allowed);
-    CHECK(r.scoped_sql.starts_with("SELECT pg_get_viewdef((SELECT g.o FROM (SELECT (16390)::pg_catalog.oid AS o)"));
+    CHECK(statement_of(r.scoped_sql).starts_with("SELECT pg_get_viewdef((SELECT g.o FROM (SELECT (16390)::pg_catalog.oid AS o)"));
     r = d.decide("SELECT has_table_privilege('hr.employees', 'SELECT')");
     REQUIRE(r.allowed);
     CHECK(has(r.scoped_sql, "pg_catalog.to_regclass('hr.employees')"));
