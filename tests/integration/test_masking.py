@@ -517,3 +517,19 @@ def test_check_config_and_check_show_what_each_policy_sees_masked(masked):
     assert schema.returncode == 0, schema.stdout + schema.stderr
     assert "ssn text  -- Social security number (masked: hash)" in schema.stdout, schema.stdout
     assert "pin text  -- (masked: hash)" in schema.stdout, schema.stdout
+
+
+def test_attack_a_row_too_long_to_mask_closes_the_session_instead_of_passing_through(masked):
+    """A row with a masked column is held whole to rewrite it (up to 1 MiB):
+    one of 200 KB is masked; one past the bound ends the session (FATAL 54000),
+    never streamed through with the value in it."""
+    with psycopg.connect(masked.dsn(sslmode="disable"), autocommit=True) as conn:
+        rows = conn.execute("SELECT id, ssn, name || repeat('x', 200000) FROM mk_people ORDER BY id").fetchall()
+        assert_no_canary(rows, "200 KB rows")
+        assert len(rows[0][1]) == 16 and len(rows[0][2]) > 200000
+    with psycopg.connect(masked.dsn(sslmode="disable"), autocommit=True) as conn:
+        with pytest.raises(psycopg.Error) as closed:
+            conn.execute("SELECT id, ssn, repeat('x', 1100000) FROM mk_people ORDER BY id").fetchall()
+        # FATAL 54000 then the connection closes: psycopg reports the message, not the code.
+        assert "more than pgsieve holds to mask" in str(closed.value), closed.value
+        assert not leaked(str(closed.value))

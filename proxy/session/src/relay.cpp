@@ -223,6 +223,9 @@ relay_status session::relay_upstream(clock::time_point now) {
         const auto rest = input.substr(consumed);
         const auto r = wire::decode_frame(rest, max_upstream_message_bytes);
         const request* front = in_flight_.front();
+        // Masked columns (result_mask.hpp): the result's decision, or a described statement's.
+        const policy::decision* masks = front ? (front->masking ? front->masking.get() : front->decision.get()) : nullptr;
+        if (masks && (masks->masked.empty() || front->refused)) masks = nullptr;
         // The reply to a write in lockstep passes through write_limit.
         const bool held = write_limit_->active() && front && (front->internal || front->write_limited);
         if (front && front->decision && !held) {
@@ -252,8 +255,7 @@ relay_status session::relay_upstream(clock::time_point now) {
             if (rest.size() >= wire::frame_header_bytes && (rest[0] == be::data_row || rest[0] == be::copy_data)) {
                 const std::size_t size = 1 + static_cast<std::uint32_t>(wire::load_int32(rest.data() + 1));
                 if (size > stream_above_bytes && size <= max_upstream_message_bytes + 1u) {
-                    const auto* m = front ? (front->masking ? front->masking.get() : front->decision.get()) : nullptr;
-                    if (m && !m->masked.empty() && !front->refused && rest[0] == be::data_row) {
+                    if (masks && rest[0] == be::data_row) {
                         // Masked values are rewritten whole: the row is held (read on), up to a bound.
                         if (size <= mask_hold_bytes) break;
                         fail(wire::sqlstate::program_limit_exceeded,
@@ -282,9 +284,6 @@ relay_status session::relay_upstream(clock::time_point now) {
             return relay_status::close;
         }
         const wire::frame& f = r.message;
-        // Masked columns (result_mask.hpp): the result's decision, or a described statement's.
-        const policy::decision* masks = front ? (front->masking ? front->masking.get() : front->decision.get()) : nullptr;
-        if (masks && (masks->masked.empty() || front->refused)) masks = nullptr;
         // What this message makes the relay send, from here: given to write_limit.
         std::size_t held_from = 0;
         if (held) {
